@@ -1,0 +1,40 @@
+# Deep Images Hub — the two commands a user needs: `make run` and `make test`.
+SHELL := /bin/bash
+export PATH := /opt/swift/usr/bin:$(PATH)
+
+DATA ?= ./var/hub
+PORT ?= 8080
+HOST ?= 127.0.0.1
+BENCH_DIR ?= ../shared/data/photos
+SWIFT_TEST_FLAGS ?=
+
+.PHONY: setup build build-release run test bench clean
+
+## Install missing system packages (idempotent, quiet when nothing is missing).
+setup:
+	@scripts/setup.sh
+
+build: setup
+	swift build
+
+build-release: setup
+	swift build -c release --product imagehub
+
+## Build and start the hub in embedded mode (SQLite + local files) on $(DATA).
+run: build-release
+	@mkdir -p $(DATA)
+	@echo "Deep Images Hub on http://$(HOST):$(PORT), data in $(DATA)"
+	@echo "First admin key:  .build/release/imagehub keys create --role admin --data $(DATA)"
+	.build/release/imagehub serve --data $(DATA) --host $(HOST) --port $(PORT)
+
+## Build everything (the CLI too: some tests run it as a real process) and run every test.
+test: setup
+	swift build --build-tests
+	swift test --skip-build $(SWIFT_TEST_FLAGS)
+
+## Ingest benchmark in release mode on $(BENCH_DIR).
+bench: build-release
+	.build/release/imagehub bench ingest $(BENCH_DIR)
+
+clean:
+	rm -rf .build

@@ -1,0 +1,98 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// Modules follow the image's journey (Ingest → Verify → Preprocess → Organize) plus the seams
+/// (Catalog, BlobStore, Jobs) and the shells (HubServer, imagehub). Only `Imaging` calls libvips.
+let package = Package(
+    name: "DeepImagesHub",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "imagehub", targets: ["imagehub"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/multipart-kit.git", from: "4.7.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/yaslab/CSV.swift.git", from: "2.5.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CVips",
+            pkgConfig: "vips",
+            providers: [.apt(["libvips-dev"])]
+        ),
+        .target(
+            name: "Imaging",
+            dependencies: ["CVips", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "HubCore",
+            dependencies: [
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "BlobStore",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+        ),
+        .target(
+            name: "Catalog",
+            dependencies: ["HubCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto")]
+        ),
+        .target(name: "Verify", dependencies: ["Imaging", "Catalog", "HubCore"]),
+        .target(name: "Preprocess", dependencies: ["Imaging"]),
+        .target(
+            name: "Ingest",
+            dependencies: [
+                "Imaging", "Catalog", "BlobStore", "HubCore",
+                .product(name: "MultipartKit", package: "multipart-kit"),
+            ]
+        ),
+        .target(
+            name: "Jobs",
+            dependencies: [
+                "Catalog", "BlobStore", "Verify", "Preprocess", "HubCore",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "Organize",
+            dependencies: ["Catalog", "BlobStore", "HubCore", .product(name: "CSV", package: "CSV.swift")]
+        ),
+        .target(
+            name: "HubServer",
+            dependencies: [
+                "Ingest", "Jobs", "Organize", "Catalog", "BlobStore", "HubCore", "Imaging",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "imagehub",
+            dependencies: [
+                "HubServer", "Ingest", "Jobs", "Organize", "Catalog", "HubCore", "Imaging",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .target(name: "HubTesting", dependencies: ["Imaging", "HubServer", "HubCore"]),
+        .testTarget(
+            name: "HubTests",
+            dependencies: [
+                "HubTesting", "HubServer", "Imaging", "Catalog", "BlobStore", "Verify", "Preprocess",
+                "Ingest", "Jobs", "Organize", "HubCore",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+    ]
+)

@@ -1,0 +1,139 @@
+// Non-variadic wrappers over the libvips operations the hub uses. Swift cannot call variadic C
+// functions or C macros, so every vips_* call with optional arguments gets one static inline
+// function here. Nothing outside the Imaging module imports this.
+#ifndef CVIPS_SHIM_H
+#define CVIPS_SHIM_H
+#include <vips/vips.h>
+
+static inline int cvips_init(const char *argv0) {
+    if (VIPS_INIT(argv0)) return -1;
+    vips_block_untrusted_set(TRUE);
+    // The hub processes each upload once: caching operations only costs memory.
+    vips_cache_set_max(0);
+    return 0;
+}
+
+/// Routes libvips' GLib warnings and messages to `fn` (called on vips worker threads).
+static inline void cvips_set_log_handler(GLogFunc fn) {
+    g_log_set_handler("VIPS", (GLogLevelFlags)(G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_CRITICAL), fn, NULL);
+    g_log_set_handler("GLib-GObject", (GLogLevelFlags)(G_LOG_LEVEL_WARNING | G_LOG_LEVEL_CRITICAL), fn, NULL);
+}
+
+static inline void cvips_concurrency_set(int n) { vips_concurrency_set(n); }
+static inline void cvips_unref(VipsImage *image) { if (image) g_object_unref(image); }
+static inline void cvips_free(void *p) { g_free(p); }
+
+/// Takes (and clears) the process-global error buffer.
+static inline char *cvips_error_take(void) { return vips_error_buffer_copy(); }
+
+/// Header-only open: pixels are decoded only when something computes them.
+static inline VipsImage *cvips_open_buffer(const void *buf, size_t len, const char *options) {
+    return vips_image_new_from_buffer(buf, len, options, "access", VIPS_ACCESS_SEQUENTIAL, NULL);
+}
+
+static inline const char *cvips_loader_name(const void *buf, size_t len) {
+    return vips_foreign_find_load_buffer(buf, len);
+}
+
+static inline int cvips_get_orientation(VipsImage *image) {
+    int v = 1;
+    if (vips_image_get_typeof(image, VIPS_META_ORIENTATION) && !vips_image_get_int(image, VIPS_META_ORIENTATION, &v)) return v;
+    return 1;
+}
+
+static inline int cvips_has_field(VipsImage *image, const char *name) {
+    return vips_image_get_typeof(image, name) != 0;
+}
+
+static inline int cvips_thumbnail_image(VipsImage *in, VipsImage **out, int width, int height, int force) {
+    return vips_thumbnail_image(in, out, width, "height", height, "size", force ? VIPS_SIZE_FORCE : VIPS_SIZE_DOWN, NULL);
+}
+
+static inline int cvips_autorot(VipsImage *in, VipsImage **out) { return vips_autorot(in, out, NULL); }
+static inline int cvips_rot(VipsImage *in, VipsImage **out, int quarter_turns) {
+    VipsAngle a = quarter_turns == 1 ? VIPS_ANGLE_D90 : quarter_turns == 2 ? VIPS_ANGLE_D180 : quarter_turns == 3 ? VIPS_ANGLE_D270 : VIPS_ANGLE_D0;
+    return vips_rot(in, out, a, NULL);
+}
+
+static inline int cvips_colourspace(VipsImage *in, VipsImage **out, VipsInterpretation space) {
+    return vips_colourspace(in, out, space, NULL);
+}
+
+static inline int cvips_icc_to_srgb(VipsImage *in, VipsImage **out) {
+    return vips_icc_transform(in, out, "srgb", "embedded", TRUE, "intent", VIPS_INTENT_PERCEPTUAL, NULL);
+}
+
+static inline int cvips_cast_uchar(VipsImage *in, VipsImage **out) { return vips_cast(in, out, VIPS_FORMAT_UCHAR, NULL); }
+
+static inline int cvips_flatten_white(VipsImage *in, VipsImage **out) {
+    double white[3] = {255.0, 255.0, 255.0};
+    VipsArrayDouble *bg = vips_array_double_new(white, 3);
+    int r = vips_flatten(in, out, "background", bg, NULL);
+    vips_area_unref(VIPS_AREA(bg));
+    return r;
+}
+
+static inline int cvips_extract_band(VipsImage *in, VipsImage **out, int band, int n) {
+    return vips_extract_band(in, out, band, "n", n, NULL);
+}
+
+static inline VipsImage *cvips_copy_memory(VipsImage *in) { return vips_image_copy_memory(in); }
+
+static inline int cvips_avg(VipsImage *in, double *out) { return vips_avg(in, out, NULL); }
+static inline int cvips_deviate(VipsImage *in, double *out) { return vips_deviate(in, out, NULL); }
+
+/// Variance of the 4-neighbour Laplacian: the classic focus measure.
+static inline int cvips_laplacian_variance(VipsImage *grey, double *out) {
+    VipsImage *mask = vips_image_new_matrixv(3, 3, 0.0, 1.0, 0.0, 1.0, -4.0, 1.0, 0.0, 1.0, 0.0);
+    VipsImage *conv = NULL;
+    if (vips_conv(grey, &conv, mask, "precision", VIPS_PRECISION_FLOAT, NULL)) { g_object_unref(mask); return -1; }
+    g_object_unref(mask);
+    double sd = 0;
+    int r = vips_deviate(conv, &sd, NULL);
+    g_object_unref(conv);
+    *out = sd * sd;
+    return r;
+}
+
+static inline int cvips_jpegsave(VipsImage *in, void **buf, size_t *len, int quality) {
+    return vips_jpegsave_buffer(in, buf, len, "Q", quality, "strip", TRUE, "optimize_coding", TRUE, NULL);
+}
+/// Keeps metadata (EXIF orientation, GPS): only test fixtures use it, to build realistic phone files.
+static inline int cvips_jpegsave_keep(VipsImage *in, void **buf, size_t *len, int quality) {
+    return vips_jpegsave_buffer(in, buf, len, "Q", quality, NULL);
+}
+static inline int cvips_pngsave(VipsImage *in, void **buf, size_t *len) { return vips_pngsave_buffer(in, buf, len, "strip", TRUE, NULL); }
+static inline int cvips_webpsave(VipsImage *in, void **buf, size_t *len, int quality) { return vips_webpsave_buffer(in, buf, len, "Q", quality, "strip", TRUE, NULL); }
+static inline int cvips_heifsave(VipsImage *in, void **buf, size_t *len, int quality) {
+    return vips_heifsave_buffer(in, buf, len, "Q", quality, "compression", VIPS_FOREIGN_HEIF_COMPRESSION_HEVC, "strip", TRUE, NULL);
+}
+static inline int cvips_gifsave(VipsImage *in, void **buf, size_t *len) { return vips_gifsave_buffer(in, buf, len, NULL); }
+static inline int cvips_tiffsave(VipsImage *in, void **buf, size_t *len) { return vips_tiffsave_buffer(in, buf, len, NULL); }
+
+static inline int cvips_gaussnoise(VipsImage **out, int width, int height, double mean, double sigma, int seed) {
+    return vips_gaussnoise(out, width, height, "mean", mean, "sigma", sigma, "seed", seed, NULL);
+}
+static inline int cvips_resize(VipsImage *in, VipsImage **out, double hscale, double vscale) {
+    return vips_resize(in, out, hscale, "vscale", vscale, "kernel", VIPS_KERNEL_CUBIC, NULL);
+}
+static inline int cvips_bandjoin3(VipsImage *a, VipsImage *b, VipsImage *c, VipsImage **out) {
+    VipsImage *ab = NULL;
+    if (vips_bandjoin2(a, b, &ab, NULL)) return -1;
+    int r = vips_bandjoin2(ab, c, out, NULL);
+    g_object_unref(ab);
+    return r;
+}
+static inline int cvips_add(VipsImage *a, VipsImage *b, VipsImage **out) { return vips_add(a, b, out, NULL); }
+static inline int cvips_linear1(VipsImage *in, VipsImage **out, double a, double b) { return vips_linear1(in, out, a, b, NULL); }
+static inline int cvips_gaussblur(VipsImage *in, VipsImage **out, double sigma) { return vips_gaussblur(in, out, sigma, NULL); }
+static inline int cvips_crop(VipsImage *in, VipsImage **out, int left, int top, int width, int height) {
+    return vips_crop(in, out, left, top, width, height, NULL);
+}
+static inline int cvips_copy(VipsImage *in, VipsImage **out) { return vips_copy(in, out, NULL); }
+static inline void cvips_set_int(VipsImage *image, const char *name, int value) { vips_image_set_int(image, name, value); }
+static inline VipsImage *cvips_new_from_memory_copy(const void *data, size_t len, int width, int height, int bands) {
+    return vips_image_new_from_memory_copy(data, len, width, height, bands, VIPS_FORMAT_UCHAR);
+}
+static inline void *cvips_write_to_memory(VipsImage *in, size_t *len) { return vips_image_write_to_memory(in, len); }
+
+#endif

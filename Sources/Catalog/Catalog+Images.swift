@@ -1,0 +1,114 @@
+import Foundation
+import GRDB
+import HubCore
+
+/// What storing an upload did.
+public enum UploadOutcome: Sendable, Equatable {
+    /// A new image and its pipeline job were committed.
+    case created(ImageRecord)
+    /// The same bytes were already uploaded under the same label: the existing image.
+    case existing(ImageRecord)
+}
+
+/// What the pipeline decided about an image.
+public struct Verdict: Sendable, Equatable {
+    public var status: ImageStatus
+    public var reasons: [String]
+    public var format: String?
+    public var width: Int?
+    public var height: Int?
+    public var sharpness: Double?
+    public var brightness: Double?
+    public var contrast: Double?
+    public var phash: UInt64?
+    public var duplicateOf: String?
+    public var canonicalKey: String?
+    public var thumbnailKey: String?
+
+    public init(status: ImageStatus, reasons: [String] = [], format: String? = nil, width: Int? = nil, height: Int? = nil,
+                sharpness: Double? = nil, brightness: Double? = nil, contrast: Double? = nil, phash: UInt64? = nil,
+                duplicateOf: String? = nil, canonicalKey: String? = nil, thumbnailKey: String? = nil) {
+        self.status = status; self.reasons = reasons; self.format = format; self.width = width; self.height = height
+        self.sharpness = sharpness; self.brightness = brightness; self.contrast = contrast; self.phash = phash
+        self.duplicateOf = duplicateOf; self.canonicalKey = canonicalKey; self.thumbnailKey = thumbnailKey
+    }
+}
+
+extension Catalog {
+    /// The kind of job every upload gets.
+    public static let pipelineJob = "pipeline"
+
+    /// Records an upload whose bytes are already durable, with its pipeline job, in one transaction.
+    /// The same bytes again under the same label return the existing image; under another label, 409.
+    public func recordUpload(_ image: ImageRecord) throws -> UploadOutcome {
+        try write { db in
+            if let existing = try ImageRecord.filter(Column("sha256") == image.sha256).fetchOne(db) {
+                if existing.labelId == image.labelId { return .existing(existing) }
+                throw HubError(409, "duplicate.exact", "these bytes were already uploaded as image \(existing.id) under another label",
+                               details: ["existing_id": existing.id])
+            }
+            try image.insert(db)
+            var job = JobRecord(id: nil, imageId: image.id, kind: Catalog.pipelineJob, state: .queued, attempts: 0,
+                                runAfter: image.createdAt, leaseUntil: nil, leasedBy: nil, lastError: nil,
+                                createdAt: image.createdAt, updatedAt: image.createdAt)
+            try job.insert(db)
+            return .created(image)
+        }
+    }
+
+    /// The image `id`, or nil.
+    public func image(id: String) throws -> ImageRecord? {
+        try read { db in try ImageRecord.fetchOne(db, key: id) }
+    }
+
+    /// Images under the given labels with a status, in id order after `cursor`, at most `limit`.
+    public func images(labelIds: [Int64], status: ImageStatus?, uploaderId: Int64? = nil, after cursor: String?, limit: Int) throws -> [ImageRecord] {
+        try read { db in
+            var q = ImageRecord.filter(labelIds.contains(Column("labelId")))
+            if let status { q = q.filter(Column("status") == status.rawValue) }
+            if let uploaderId { q = q.filter(Column("uploaderId") == uploaderId) }
+            if let cursor { q = q.filter(Column("id") > cursor) }
+            return try q.order(Column("id")).limit(limit).fetchAll(db)
+        }
+    }
+
+    /// Image counts by status over the whole hub.
+    public func statusCounts() throws -> [ImageStatus: Int] {
+        try read { db in
+            var out: [ImageStatus: Int] = [:]
+            for r in try Row.fetchAll(db, sql: "SELECT status, COUNT(*) AS n FROM images GROUP BY status") {
+                if let s = ImageStatus(rawValue: r["status"]) { out[s] = r["n"] }
+            }
+            return out
+        }
+    }
+
+    /// An accepted image (other than `excluding`) whose perceptual hash is within `distance` bits, or nil.
+    public func nearDuplicate(of phash: UInt64, within distance: Int, excluding id: String) throws -> String? {
+        try read { db in try Catalog.nearDuplicate(db, phash, distance, id) }
+    }
+
+    static func nearDuplicate(_ db: Database, _ phash: UInt64, _ distance: Int, _ id: String) throws -> String? {
+        try String.fetchOne(db, sql: """
+            SELECT id FROM images WHERE status = 'accepted' AND phash IS NOT NULL AND id != ?
+            AND hamming(phash, ?) <= ? ORDER BY hamming(phash, ?), id LIMIT 1
+            """, arguments: [id, Int64(bitPattern: phash), distance, Int64(bitPattern: phash)])
+    }
+
+    /// Admin review of a quarantined image: accept or reject it, recording the reviewer's reason.
+    public func review(imageId: String, accept: Bool, reason: String?) throws -> ImageRecord {
+        try write { db in
+            guard var image = try ImageRecord.fetchOne(db, key: imageId) else {
+                throw HubError(404, "image.unknown", "no image \(imageId)")
+            }
+            guard image.status == .quarantined else {
+                throw HubError(409, "review.not_quarantined", "image \(imageId) is \(image.status.rawValue), not quarantined")
+            }
+            image.status = accept ? .accepted : .rejected
+            image.reasons = ImageRecord.encodeReasons(image.reasonCodes + [accept ? "review.accepted" : (reason ?? "review.rejected")])
+            image.updatedAt = Date()
+            try image.update(db)
+            return image
+        }
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+import GRDB
+import HubCore
+
+/// A job a worker holds, with the image it is about.
+public struct LeasedJob: Sendable {
+    public let job: JobRecord
+    public let image: ImageRecord
+}
+
+extension Catalog {
+    /// Takes the oldest ready job (queued and due, or running with an expired lease) for `worker`.
+    public func claimJob(worker: String, lease: TimeInterval, now: Date = Date()) throws -> LeasedJob? {
+        try write { db in
+            guard var job = try JobRecord.fetchOne(db, sql: """
+                SELECT * FROM jobs WHERE (state = 'queued' AND runAfter <= ?) OR (state = 'running' AND leaseUntil < ?)
+                ORDER BY runAfter, id LIMIT 1
+                """, arguments: [now, now]) else { return nil }
+            job.state = .running
+            job.attempts += 1
+            job.leaseUntil = now.addingTimeInterval(lease)
+            job.leasedBy = worker
+            job.updatedAt = now
+            try job.update(db)
+            guard let image = try ImageRecord.fetchOne(db, key: job.imageId) else {
+                throw HubError(500, "internal.missing_image", "job \(job.id!) names missing image \(job.imageId)")
+            }
+            return LeasedJob(job: job, image: image)
+        }
+    }
+
+    /// Commits a pipeline verdict and completes the job in one transaction, if `worker` still holds it.
+    /// A near-duplicate check against accepted images runs inside the same transaction, so two copies
+    /// processed at once cannot both be accepted. Returns the image as stored, or nil when the lease was lost.
+    public func complete(job: JobRecord, worker: String, verdict: Verdict, nearDistance: Int) throws -> ImageRecord? {
+        try write { db in
+            guard var current = try JobRecord.fetchOne(db, key: job.id), current.state == .running, current.leasedBy == worker,
+                  var image = try ImageRecord.fetchOne(db, key: job.imageId) else { return nil }
+            var v = verdict
+            if v.status == .accepted, let phash = v.phash,
+               let original = try Catalog.nearDuplicate(db, phash, nearDistance, image.id) {
+                v.status = .quarantined
+                v.reasons.append("duplicate.near")
+                v.duplicateOf = original
+            }
+            image.apply(v)
+            try image.update(db)
+            current.state = .done
+            current.leaseUntil = nil
+            current.updatedAt = Date()
+            try current.update(db)
+            return image
+        }
+    }
+
+    /// Records a failed attempt: retried after `retryAfter`, or dead-lettered (image rejected with
+    /// `internal.failed`) once `maxAttempts` is reached.
+    public func fail(job: JobRecord, worker: String, error: String, retryAfter: TimeInterval, maxAttempts: Int) throws {
+        try write { db in
+            guard var current = try JobRecord.fetchOne(db, key: job.id), current.state == .running, current.leasedBy == worker else { return }
+            current.lastError = error
+            current.leaseUntil = nil
+            current.updatedAt = Date()
+            if current.attempts >= maxAttempts {
+                current.state = .dead
+                if var image = try ImageRecord.fetchOne(db, key: job.imageId) {
+                    image.apply(Verdict(status: .rejected, reasons: ["internal.failed"]))
+                    try image.update(db)
+                }
+            } else {
+                current.state = .queued
+                current.runAfter = Date().addingTimeInterval(retryAfter)
+            }
+            try current.update(db)
+        }
+    }
+
+    /// Jobs not yet finished (queued or running): the processing backlog.
+    public func backlog() throws -> Int {
+        try read { db in try JobRecord.filter(["queued", "running"].contains(Column("state"))).fetchCount(db) }
+    }
+
+    /// Dead-lettered jobs, newest first.
+    public func deadJobs(limit: Int = 100) throws -> [JobRecord] {
+        try read { db in try JobRecord.filter(Column("state") == "dead").order(Column("id").desc).limit(limit).fetchAll(db) }
+    }
+
+    /// Every job for `imageId` (tests and the CLI use it to see exactly-once processing).
+    public func jobs(imageId: String) throws -> [JobRecord] {
+        try read { db in try JobRecord.filter(Column("imageId") == imageId).fetchAll(db) }
+    }
+}
+
+extension ImageRecord {
+    mutating func apply(_ v: Verdict) {
+        status = v.status
+        reasons = ImageRecord.encodeReasons(v.reasons)
+        format = v.format ?? format
+        width = v.width ?? width
+        height = v.height ?? height
+        sharpness = v.sharpness ?? sharpness
+        brightness = v.brightness ?? brightness
+        contrast = v.contrast ?? contrast
+        phash = v.phash.map { Int64(bitPattern: $0) } ?? phash
+        duplicateOf = v.duplicateOf ?? duplicateOf
+        canonicalKey = v.canonicalKey ?? canonicalKey
+        thumbnailKey = v.thumbnailKey ?? thumbnailKey
+        updatedAt = Date()
+    }
+}

@@ -1,0 +1,79 @@
+import GRDB
+
+/// The catalog's schema, as named, append-only migrations.
+enum Migrations {
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1_labels_users_batches") { db in
+            try db.create(table: "labels") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("name", .text).notNull().unique(onConflict: .abort).collate(.nocase)
+                t.column("displayName", .text).notNull()
+                t.column("mid", .text).unique()
+                t.column("parentId", .integer).references("labels", onDelete: .setNull).indexed()
+                t.column("createdAt", .datetime).notNull()
+            }
+            try db.create(table: "users") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("name", .text).notNull()
+                t.column("role", .text).notNull()
+                t.column("keyHash", .text).notNull().unique()
+                t.column("createdAt", .datetime).notNull()
+            }
+            try db.create(table: "batches") { t in
+                t.primaryKey("id", .text)
+                t.column("userId", .integer).notNull().references("users")
+                t.column("device", .text)
+                t.column("lat", .double)
+                t.column("lon", .double)
+                t.column("createdAt", .datetime).notNull()
+            }
+        }
+        m.registerMigration("v2_images") { db in
+            try db.create(table: "images") { t in
+                t.primaryKey("id", .text)
+                t.column("sha256", .text).notNull().unique()
+                t.column("labelId", .integer).notNull().references("labels").indexed()
+                t.column("uploaderId", .integer).notNull().references("users").indexed()
+                t.column("batchId", .text).references("batches").indexed()
+                t.column("device", .text)
+                t.column("status", .text).notNull().indexed()
+                t.column("reasons", .text).notNull().defaults(to: "[]")
+                t.column("format", .text)
+                t.column("width", .integer)
+                t.column("height", .integer)
+                t.column("sharpness", .double)
+                t.column("brightness", .double)
+                t.column("contrast", .double)
+                t.column("phash", .integer)
+                t.column("duplicateOf", .text)
+                t.column("lat", .double)
+                t.column("lon", .double)
+                t.column("capturedAt", .text)
+                t.column("canonicalKey", .text)
+                t.column("thumbnailKey", .text)
+                t.column("bytes", .integer).notNull()
+                t.column("createdAt", .datetime).notNull()
+                t.column("updatedAt", .datetime).notNull()
+            }
+            try db.create(index: "images_label_status", on: "images", columns: ["labelId", "status", "id"])
+        }
+        m.registerMigration("v3_jobs") { db in
+            try db.create(table: "jobs") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("imageId", .text).notNull().references("images")
+                t.column("kind", .text).notNull()
+                t.column("state", .text).notNull()
+                t.column("attempts", .integer).notNull().defaults(to: 0)
+                t.column("runAfter", .datetime).notNull()
+                t.column("leaseUntil", .datetime)
+                t.column("leasedBy", .text)
+                t.column("lastError", .text)
+                t.column("createdAt", .datetime).notNull()
+                t.column("updatedAt", .datetime).notNull()
+            }
+            try db.create(index: "jobs_ready", on: "jobs", columns: ["state", "runAfter"])
+        }
+        return m
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import GRDB
+import HubCore
+
+/// A label images are filed under; labels form a tree through `parentId`.
+public struct LabelRecord: Codable, Sendable, Equatable, FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "labels"
+    public var id: Int64?
+    public var name: String
+    public var displayName: String
+    /// Open Images machine id, for example `/m/09qck`.
+    public var mid: String?
+    public var parentId: Int64?
+    public var createdAt: Date
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+/// A person or device holding an API key (stored as its SHA-256 only).
+public struct UserRecord: Codable, Sendable, Equatable, FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "users"
+    public var id: Int64?
+    public var name: String
+    public var role: Role
+    public var keyHash: String
+    public var createdAt: Date
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+/// A submission session: one user, one device, an optional place.
+public struct BatchRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "batches"
+    public var id: String
+    public var userId: Int64
+    public var device: String?
+    public var lat: Double?
+    public var lon: Double?
+    public var createdAt: Date
+}
+
+/// One uploaded image and everything the pipeline learnt about it.
+public struct ImageRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "images"
+    public var id: String
+    /// SHA-256 of the uploaded bytes, also the key of the original blob.
+    public var sha256: String
+    public var labelId: Int64
+    public var uploaderId: Int64
+    public var batchId: String?
+    public var device: String?
+    public var status: ImageStatus
+    /// Reason codes, JSON array text.
+    public var reasons: String
+    public var format: String?
+    public var width: Int?
+    public var height: Int?
+    public var sharpness: Double?
+    public var brightness: Double?
+    public var contrast: Double?
+    /// 64-bit perceptual hash, stored as its signed bit pattern.
+    public var phash: Int64?
+    public var duplicateOf: String?
+    public var lat: Double?
+    public var lon: Double?
+    public var capturedAt: String?
+    public var canonicalKey: String?
+    public var thumbnailKey: String?
+    public var bytes: Int
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    /// Reason codes as a list.
+    public var reasonCodes: [String] {
+        (try? JSONDecoder().decode([String].self, from: Data(reasons.utf8))) ?? []
+    }
+
+    public static func encodeReasons(_ codes: [String]) -> String {
+        String(decoding: (try? JSONEncoder().encode(codes)) ?? Data("[]".utf8), as: UTF8.self)
+    }
+}
+
+/// A durable unit of pipeline work with a lease, attempts and a dead-letter state.
+public struct JobRecord: Codable, Sendable, Equatable, FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "jobs"
+    public enum State: String, Codable, Sendable { case queued, running, done, dead }
+    public var id: Int64?
+    public var imageId: String
+    public var kind: String
+    public var state: State
+    public var attempts: Int
+    public var runAfter: Date
+    public var leaseUntil: Date?
+    public var leasedBy: String?
+    public var lastError: String?
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+extension ImageRecord {
+    /// A freshly uploaded, not yet processed image.
+    public static func newUpload(sha256: String, labelId: Int64, uploaderId: Int64, batchId: String?, device: String?,
+                                 lat: Double?, lon: Double?, capturedAt: String?, bytes: Int, now: Date = Date()) -> ImageRecord {
+        ImageRecord(id: UUID().uuidString.lowercased(), sha256: sha256, labelId: labelId, uploaderId: uploaderId,
+                    batchId: batchId, device: device, status: .pending, reasons: "[]", format: nil,
+                    width: nil, height: nil, sharpness: nil, brightness: nil, contrast: nil, phash: nil,
+                    duplicateOf: nil, lat: lat, lon: lon, capturedAt: capturedAt,
+                    canonicalKey: nil, thumbnailKey: nil, bytes: bytes, createdAt: now, updatedAt: now)
+    }
+}

@@ -1,0 +1,56 @@
+import Catalog
+import Foundation
+import HubCore
+import Hummingbird
+
+/// The hub's HTTP API, route group by route group.
+struct HubRoutes: Sendable {
+    let hub: Hub
+
+    func labelName(_ id: Int64) throws -> String {
+        try hub.catalog.label(id: id)?.name ?? "?"
+    }
+}
+
+/// The router with every route and middleware, for `buildApplication` and for router tests.
+public func buildRouter(hub: Hub) -> Router<HubContext> {
+    buildRoutes(hub: hub).router
+}
+
+/// Every route the API serves, as (method, path) with `:param` placeholders: the OpenAPI test reads it.
+public func routeTable(hub: Hub) -> [(method: String, path: String)] {
+    buildRoutes(hub: hub).entries
+}
+
+func buildRoutes(hub: Hub) -> RouteRecorder {
+    let router = Router(context: HubContext.self)
+    router.add(middleware: ErrorMiddleware())
+    router.add(middleware: AuthMiddleware(catalog: hub.catalog))
+    let recorder = RouteRecorder(router: router)
+    let routes = HubRoutes(hub: hub)
+    routes.addSystemRoutes(to: recorder)
+    routes.addImageRoutes(to: recorder)
+    routes.addBatchRoutes(to: recorder)
+    routes.addLabelRoutes(to: recorder)
+    routes.addDatasetRoutes(to: recorder)
+    return recorder
+}
+
+/// Registers routes on the router and remembers them, so the OpenAPI document can be checked against them.
+final class RouteRecorder {
+    typealias Handler = @Sendable (Request, HubContext) async throws -> Response
+    let router: Router<HubContext>
+    private(set) var entries: [(method: String, path: String)] = []
+
+    init(router: Router<HubContext>) { self.router = router }
+
+    func get(_ path: String, _ handler: @escaping Handler) {
+        entries.append(("get", path))
+        router.get(RouterPath(path), use: handler)
+    }
+
+    func post(_ path: String, _ handler: @escaping Handler) {
+        entries.append(("post", path))
+        router.post(RouterPath(path), use: handler)
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import HTTPTypes
+import HubCore
+import Hummingbird
+import NIOCore
+
+enum JSON {
+    static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.keyEncodingStrategy = .convertToSnakeCase
+        e.dateEncodingStrategy = .iso8601
+        e.outputFormatting = [.sortedKeys]
+        return e
+    }()
+
+    static let decoder: JSONDecoder = {
+        let d = JSONDecoder()
+        d.keyDecodingStrategy = .convertFromSnakeCase
+        return d
+    }()
+
+    /// A JSON response with `status`.
+    static func response<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+        let data = try encoder.encode(value)
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// Decodes a small JSON request body, refusing bad JSON with `request.invalid_json`.
+    static func decode<T: Decodable>(_ type: T.Type, from request: Request, context: HubContext) async throws -> T {
+        let buffer = try await request.body.collect(upTo: context.maxUploadSize)
+        do { return try decoder.decode(T.self, from: Data(buffer.readableBytesView)) } catch {
+            throw HubError(400, "request.invalid_json", "the body is not the expected JSON: \(error)")
+        }
+    }
+}
+
+/// Turns every error into `{"error":{"code","message",...}}` with the right status; nothing escapes as a 500 page.
+struct ErrorMiddleware: RouterMiddleware {
+    typealias Context = HubContext
+
+    func handle(_ request: Request, context: HubContext, next: (Request, HubContext) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let e as HubError {
+            return Self.response(status: e.status, code: e.code, message: e.message, details: e.details)
+        } catch let e as HTTPError {
+            let code = e.status == .notFound ? "route.not_found" : e.status == .contentTooLarge ? "upload.too_large" : "request.invalid"
+            return Self.response(status: Int(e.status.code), code: code, message: e.body ?? e.status.reasonPhrase, details: [:])
+        } catch {
+            context.logger.error("unhandled error: \(error)")
+            return Self.response(status: 500, code: "internal.error", message: "internal error", details: [:])
+        }
+    }
+
+    static func response(status: Int, code: String, message: String, details: [String: String]) -> Response {
+        var error: [String: String] = details
+        error["code"] = code
+        error["message"] = message
+        let data = (try? JSON.encoder.encode(["error": error])) ?? Data()
+        return Response(status: .init(code: status), headers: [.contentType: "application/json"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

@@ -1,0 +1,301 @@
+/// The OpenAPI 3 description of the API, served at `/openapi.yaml`; a test checks that every route is in it.
+public enum OpenAPI {
+    public static let document = """
+    openapi: 3.0.3
+    info:
+      title: Deep Images Hub
+      version: 0.1.0
+      description: Upload labelled photos from phones; the hub verifies, preprocesses and organizes them.
+    servers:
+      - url: http://localhost:8080
+    security:
+      - bearer: []
+    components:
+      securitySchemes:
+        bearer:
+          type: http
+          scheme: bearer
+      schemas:
+        Error:
+          type: object
+          required: [error]
+          properties:
+            error:
+              type: object
+              required: [code, message]
+              properties:
+                code: {type: string, example: label.unknown}
+                message: {type: string}
+              additionalProperties: {type: string}
+        Ack:
+          type: object
+          required: [id, status, sha256]
+          properties:
+            id: {type: string}
+            status: {type: string, enum: [pending]}
+            sha256: {type: string}
+        Image:
+          type: object
+          required: [id, status, reasons, label, bytes, hashes, links]
+          properties:
+            id: {type: string}
+            status: {type: string, enum: [pending, accepted, quarantined, rejected]}
+            reasons: {type: array, items: {type: string}}
+            label: {type: string}
+            format: {type: string, nullable: true}
+            width: {type: integer, nullable: true}
+            height: {type: integer, nullable: true}
+            bytes: {type: integer}
+            quality:
+              type: object
+              properties:
+                sharpness: {type: number, nullable: true}
+                brightness: {type: number, nullable: true}
+                contrast: {type: number, nullable: true}
+            hashes:
+              type: object
+              properties:
+                sha256: {type: string}
+                phash: {type: string, nullable: true}
+            duplicate_of: {type: string, nullable: true}
+            batch: {type: string, nullable: true}
+            device: {type: string, nullable: true}
+            lat: {type: number, nullable: true}
+            lon: {type: number, nullable: true}
+            captured_at: {type: string, nullable: true}
+            created_at: {type: string, format: date-time}
+            updated_at: {type: string, format: date-time}
+            links: {type: object, additionalProperties: {type: string}}
+        Batch:
+          type: object
+          properties:
+            id: {type: string}
+            user_id: {type: integer}
+            device: {type: string, nullable: true}
+            lat: {type: number, nullable: true}
+            lon: {type: number, nullable: true}
+            created_at: {type: string, format: date-time}
+        BatchSummary:
+          type: object
+          properties:
+            batch: {$ref: '#/components/schemas/Batch'}
+            submitted: {type: integer}
+            pending: {type: integer}
+            accepted: {type: integer}
+            quarantined: {type: integer}
+            rejected: {type: integer}
+            quality_score: {type: number, nullable: true}
+        LabelNode:
+          type: object
+          properties:
+            name: {type: string}
+            display_name: {type: string}
+            mid: {type: string, nullable: true}
+            counts: {type: object, additionalProperties: {type: integer}}
+            children: {type: array, items: {$ref: '#/components/schemas/LabelNode'}}
+      responses:
+        Error:
+          description: An error with a stable reason code.
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Error'}
+      parameters:
+        id:
+          name: id
+          in: path
+          required: true
+          schema: {type: string}
+    paths:
+      /healthz:
+        get:
+          summary: Liveness (no key needed)
+          security: []
+          responses:
+            '200': {description: ok}
+      /metrics:
+        get:
+          summary: Prometheus metrics (uploads, outcomes by reason, backlog, stage latencies)
+          responses:
+            '200': {description: Prometheus text, content: {text/plain: {schema: {type: string}}}}
+            '401': {$ref: '#/components/responses/Error'}
+      /openapi.yaml:
+        get:
+          summary: This document
+          responses:
+            '200': {description: OpenAPI 3 YAML, content: {application/yaml: {schema: {type: string}}}}
+      /v1/images:
+        post:
+          summary: Upload one labelled image (supplier, admin)
+          requestBody:
+            required: true
+            content:
+              multipart/form-data:
+                schema:
+                  type: object
+                  required: [file, label]
+                  properties:
+                    file: {type: string, format: binary}
+                    label: {type: string}
+                    batch: {type: string}
+                    device: {type: string}
+                    lat: {type: number}
+                    lon: {type: number}
+                    captured_at: {type: string, format: date-time}
+          responses:
+            '202': {description: Stored durably; processing is pending, content: {application/json: {schema: {$ref: '#/components/schemas/Ack'}}}}
+            '200': {description: The same bytes under the same label were already uploaded, content: {application/json: {schema: {$ref: '#/components/schemas/Image'}}}}
+            '400': {$ref: '#/components/responses/Error'}
+            '401': {$ref: '#/components/responses/Error'}
+            '403': {$ref: '#/components/responses/Error'}
+            '409': {$ref: '#/components/responses/Error'}
+            '413': {$ref: '#/components/responses/Error'}
+            '415': {$ref: '#/components/responses/Error'}
+            '422': {$ref: '#/components/responses/Error'}
+      /v1/images/{id}:
+        get:
+          summary: An image's status, reasons, label, size, quality and hashes
+          parameters: [{$ref: '#/components/parameters/id'}]
+          responses:
+            '200': {description: the image, content: {application/json: {schema: {$ref: '#/components/schemas/Image'}}}}
+            '404': {$ref: '#/components/responses/Error'}
+      /v1/images/{id}/canonical:
+        get:
+          summary: Canonical JPEG (upright, sRGB, long side 1024, no metadata)
+          parameters: [{$ref: '#/components/parameters/id'}]
+          responses:
+            '200': {description: JPEG bytes with an ETag, content: {image/jpeg: {schema: {type: string, format: binary}}}}
+            '304': {description: not modified}
+            '404': {$ref: '#/components/responses/Error'}
+            '409': {$ref: '#/components/responses/Error'}
+      /v1/images/{id}/thumbnail:
+        get:
+          summary: Thumbnail JPEG (long side 256, no metadata)
+          parameters: [{$ref: '#/components/parameters/id'}]
+          responses:
+            '200': {description: JPEG bytes with an ETag, content: {image/jpeg: {schema: {type: string, format: binary}}}}
+            '304': {description: not modified}
+            '404': {$ref: '#/components/responses/Error'}
+            '409': {$ref: '#/components/responses/Error'}
+      /v1/images/{id}/original:
+        get:
+          summary: The uploaded bytes as received (admin only; may carry GPS)
+          parameters: [{$ref: '#/components/parameters/id'}]
+          responses:
+            '200': {description: original bytes, content: {application/octet-stream: {schema: {type: string, format: binary}}}}
+            '403': {$ref: '#/components/responses/Error'}
+            '404': {$ref: '#/components/responses/Error'}
+      /v1/images/{id}/review:
+        post:
+          summary: Accept or reject a quarantined image (admin)
+          parameters: [{$ref: '#/components/parameters/id'}]
+          requestBody:
+            required: true
+            content:
+              application/json:
+                schema:
+                  type: object
+                  required: [decision]
+                  properties:
+                    decision: {type: string, enum: [accept, reject]}
+                    reason: {type: string}
+          responses:
+            '200': {description: the reviewed image, content: {application/json: {schema: {$ref: '#/components/schemas/Image'}}}}
+            '409': {$ref: '#/components/responses/Error'}
+      /v1/batches:
+        post:
+          summary: Open a submission session
+          requestBody:
+            content:
+              application/json:
+                schema:
+                  type: object
+                  properties:
+                    device: {type: string}
+                    lat: {type: number}
+                    lon: {type: number}
+          responses:
+            '201': {description: the batch, content: {application/json: {schema: {$ref: '#/components/schemas/Batch'}}}}
+      /v1/batches/{id}:
+        get:
+          summary: A batch's counts and quality score (accepted share of decided images)
+          parameters: [{$ref: '#/components/parameters/id'}]
+          responses:
+            '200': {description: the batch summary, content: {application/json: {schema: {$ref: '#/components/schemas/BatchSummary'}}}}
+            '404': {$ref: '#/components/responses/Error'}
+      /v1/labels:
+        get:
+          summary: The label tree with image counts per status
+          responses:
+            '200':
+              description: labels
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    properties:
+                      labels: {type: array, items: {$ref: '#/components/schemas/LabelNode'}}
+        post:
+          summary: Create a label (admin)
+          requestBody:
+            required: true
+            content:
+              application/json:
+                schema:
+                  type: object
+                  required: [name]
+                  properties:
+                    name: {type: string}
+                    display_name: {type: string}
+                    parent: {type: string}
+                    mid: {type: string}
+          responses:
+            '201': {description: the label}
+            '409': {$ref: '#/components/responses/Error'}
+      /v1/labels/import:
+        post:
+          summary: Import Open Images class descriptions and hierarchy (admin)
+          requestBody:
+            required: true
+            content:
+              multipart/form-data:
+                schema:
+                  type: object
+                  required: [classes]
+                  properties:
+                    classes: {type: string, format: binary, description: 'class-descriptions CSV (MID,DisplayName)'}
+                    hierarchy: {type: string, format: binary, description: bbox_labels_600_hierarchy.json}
+          responses:
+            '200': {description: counts of classes read, labels created and parent links set}
+            '400': {$ref: '#/components/responses/Error'}
+      /v1/labels/{name}/images:
+        get:
+          summary: Images of a label, cursor-paged
+          parameters:
+            - {name: name, in: path, required: true, schema: {type: string}}
+            - {name: status, in: query, schema: {type: string, enum: [pending, accepted, quarantined, rejected]}}
+            - {name: cursor, in: query, schema: {type: string}}
+            - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 1000}}
+          responses:
+            '200':
+              description: a page of images
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    properties:
+                      images: {type: array, items: {$ref: '#/components/schemas/Image'}}
+                      next_cursor: {type: string, nullable: true}
+            '404': {$ref: '#/components/responses/Error'}
+      /v1/datasets/export:
+        get:
+          summary: Download accepted images of labels as a streamed tar (requester, trainer, admin)
+          parameters:
+            - {name: labels, in: query, required: true, schema: {type: string}, description: comma-separated label names}
+            - {name: descendants, in: query, schema: {type: boolean}}
+            - {name: format, in: query, schema: {type: string, enum: [imagefolder, openimages]}}
+          responses:
+            '200': {description: tar archive, content: {application/x-tar: {schema: {type: string, format: binary}}}}
+            '403': {$ref: '#/components/responses/Error'}
+            '404': {$ref: '#/components/responses/Error'}
+    """
+}

@@ -1,0 +1,92 @@
+import Catalog
+import Foundation
+import HubCore
+import Hummingbird
+import Ingest
+import NIOCore
+
+extension HubRoutes {
+    func addImageRoutes(to router: RouteRecorder) {
+        router.post("/v1/images") { request, context in try await upload(request, context) }
+        router.get("/v1/images/:id") { _, context in
+            let image = try await visibleImage(context)
+            return try JSON.response(ImageView(image, label: try labelName(image.labelId)))
+        }
+        router.get("/v1/images/:id/canonical") { request, context in
+            try await rendition(request, context) { $0.canonicalKey }
+        }
+        router.get("/v1/images/:id/thumbnail") { request, context in
+            try await rendition(request, context) { $0.thumbnailKey }
+        }
+        router.get("/v1/images/:id/original") { request, context in
+            _ = try context.require(.admin)
+            return try await rendition(request, context, contentType: nil) { $0.sha256 }
+        }
+        router.post("/v1/images/:id/review") { request, context in
+            _ = try context.require(.admin)
+            struct Review: Decodable { var decision: String; var reason: String? }
+            let review = try await JSON.decode(Review.self, from: request, context: context)
+            guard ["accept", "reject"].contains(review.decision) else {
+                throw HubError(400, "field.invalid", "`decision` must be accept or reject")
+            }
+            let id = try context.parameters.require("id")
+            let image = try await offload { try hub.catalog.review(imageId: id, accept: review.decision == "accept", reason: review.reason) }
+            return try JSON.response(ImageView(image, label: try labelName(image.labelId)))
+        }
+    }
+
+    /// `POST /v1/images`: streams the multipart body to disk, then commits the image and its job.
+    func upload(_ request: Request, _ context: HubContext) async throws -> Response {
+        let user = try context.require(.supplier)
+        let cap = hub.settings.maxUploadBytes
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > cap + 64 * 1024 {
+            throw HubError(413, "upload.too_large", "the upload is \(length) bytes; the limit is \(cap)")
+        }
+        let upload = try MultipartUpload(contentType: request.headers[.contentType], verifier: hub.ingestor.verifier,
+                                         blobs: hub.blobs, maxBytes: cap)
+        for try await buffer in request.body { try upload.consume(buffer) }
+        let box = UncheckedBox(upload)
+        let outcome = try await offload { try hub.ingestor.accept(try box.value.finish(), user: user) }
+        switch outcome {
+        case .created(let image):
+            struct Ack: Encodable { var id: String; var status: String; var sha256: String }
+            return try JSON.response(Ack(id: image.id, status: image.status.rawValue, sha256: image.sha256), status: .accepted)
+        case .existing(let image):
+            return try JSON.response(ImageView(image, label: try labelName(image.labelId)))
+        }
+    }
+
+    /// The image named in the path, if the caller may see it (suppliers see their own only).
+    func visibleImage(_ context: HubContext) async throws -> ImageRecord {
+        let user = try context.require(.supplier, .requester, .trainer)
+        let id = try context.parameters.require("id")
+        guard let image = try await offload({ try hub.catalog.image(id: id) }),
+              user.role.canRead || image.uploaderId == user.id else {
+            throw HubError(404, "image.unknown", "no image \(id)")
+        }
+        return image
+    }
+
+    func rendition(_ request: Request, _ context: HubContext, contentType: String? = "image/jpeg",
+                   key: @escaping @Sendable (ImageRecord) -> String?) async throws -> Response {
+        let image = try await visibleImage(context)
+        guard let blobKey = key(image) else {
+            if image.status == .pending { throw HubError(409, "image.pending", "image \(image.id) is still being processed") }
+            throw HubError(404, "image.no_rendition", "image \(image.id) was \(image.status.rawValue) and has no such rendition")
+        }
+        let etag = "\"\(blobKey)\""
+        if request.headers[.ifNoneMatch] == etag {
+            return Response(status: .notModified, headers: [.eTag: etag])
+        }
+        let data = try await offload { try hub.blobs.read(blobKey) }
+        let type = contentType ?? "image/\(image.format ?? "octet-stream")"
+        return Response(status: .ok, headers: [.contentType: type, .eTag: etag, .cacheControl: "private, max-age=31536000, immutable"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// Hands a non-Sendable value to a blocking thread that uses it alone.
+struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}

@@ -1,0 +1,73 @@
+import Catalog
+import Foundation
+import HubCore
+import Hummingbird
+import Ingest
+import MultipartKit
+import NIOCore
+import Organize
+
+extension HubRoutes {
+    func addLabelRoutes(to router: RouteRecorder) {
+        router.get("/v1/labels") { _, context in
+            _ = try context.require(.supplier, .requester, .trainer)
+            let tree = try await offload { try hub.catalog.labelTree() }
+            return try JSON.response(["labels": tree])
+        }
+        router.post("/v1/labels") { request, context in
+            _ = try context.require(.admin)
+            struct NewLabel: Decodable { var name: String; var displayName: String?; var parent: String?; var mid: String? }
+            let body = try await JSON.decode(NewLabel.self, from: request, context: context)
+            let name = body.name.trimmingCharacters(in: .whitespaces)
+            guard !name.isEmpty, name.count <= 200, !name.contains(",") else {
+                throw HubError(400, "field.invalid", "`name` must be 1–200 characters without commas")
+            }
+            let label = try await offload {
+                try hub.catalog.createLabel(name: name, displayName: body.displayName, parent: body.parent, mid: body.mid)
+            }
+            return try JSON.response(label, status: .created)
+        }
+        router.post("/v1/labels/import") { request, context in
+            _ = try context.require(.admin)
+            struct Files: Decodable { var classes: String; var hierarchy: String? }
+            let buffer = try await request.body.collect(upTo: context.maxUploadSize)
+            guard let type = request.headers[.contentType], type.lowercased().hasPrefix("multipart/form-data"), let boundary = MultipartUpload.boundary(of: type) else {
+                throw HubError(400, "multipart.malformed", "send multipart/form-data with a `classes` CSV and an optional `hierarchy` JSON")
+            }
+            let files: Files
+            do { files = try FormDataDecoder().decode(Files.self, from: buffer, boundary: boundary) } catch {
+                throw HubError(400, "multipart.malformed", "expected a `classes` part (and optionally `hierarchy`)")
+            }
+            let classes = try LabelImport.classes(csv: files.classes)
+            let edges = try files.hierarchy.map { try LabelImport.edges(hierarchyJSON: Data($0.utf8)) } ?? []
+            let result = try await offload { try hub.catalog.importLabels(classes: classes, edges: edges) }
+            return try JSON.response(["classes": classes.count, "created": result.created, "linked": result.linked])
+        }
+        router.get("/v1/labels/:name/images") { request, context in
+            let user = try context.require(.supplier, .requester, .trainer)
+            let name = try Self.labelParameter(context)
+            let q = request.uri.queryParameters
+            let status = try q.get("status").map { s in
+                guard let st = ImageStatus(rawValue: String(s)) else { throw HubError(400, "field.invalid", "unknown status '\(s)'") }
+                return st
+            }
+            let limit = min(max(Int(q.get("limit") ?? "100") ?? 100, 1), 1000)
+            let cursor: String? = q.get("cursor").map { String($0) }
+            let page = try await offload { () throws -> [ImageRecord] in
+                guard let label = try hub.catalog.label(named: name) else {
+                    throw HubError(404, "label.unknown", "label '\(name)' does not exist")
+                }
+                return try hub.catalog.images(labelIds: [label.id!], status: status, uploaderId: user.role.canRead ? nil : user.id,
+                                              after: cursor, limit: limit)
+            }
+            struct Page: Encodable { var images: [ImageView]; var nextCursor: String? }
+            return try JSON.response(Page(images: page.map { ImageView($0, label: name) },
+                                          nextCursor: page.count == limit ? page.last?.id : nil))
+        }
+    }
+
+    static func labelParameter(_ context: HubContext) throws -> String {
+        let raw = try context.parameters.require("name")
+        return raw.removingPercentEncoding ?? raw
+    }
+}

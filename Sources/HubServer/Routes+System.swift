@@ -1,0 +1,28 @@
+import Foundation
+import HubCore
+import Hummingbird
+import Metrics
+import NIOCore
+
+extension HubRoutes {
+    func addSystemRoutes(to router: RouteRecorder) {
+        router.get("/healthz") { _, _ in
+            try JSON.response(["status": "ok"])
+        }
+        router.get("/metrics") { _, context in
+            _ = try context.require(.supplier, .requester, .trainer)
+            let (backlog, counts) = try await offload { (try hub.catalog.backlog(), try hub.catalog.statusCounts()) }
+            Gauge(label: "imagehub_backlog").record(backlog)
+            for status in ImageStatus.allCases {
+                Gauge(label: "imagehub_images", dimensions: [("status", status.rawValue)]).record(counts[status] ?? 0)
+            }
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: HubMetrics.registry.emitToBuffer())))
+        }
+        router.get("/openapi.yaml") { _, context in
+            _ = try context.require(.supplier, .requester, .trainer)
+            return Response(status: .ok, headers: [.contentType: "application/yaml"],
+                            body: .init(byteBuffer: ByteBuffer(string: OpenAPI.document)))
+        }
+    }
+}

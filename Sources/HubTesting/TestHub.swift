@@ -1,0 +1,34 @@
+import Catalog
+import Foundation
+import HubCore
+import HubServer
+
+/// A real hub (SQLite file, blob files) in a fresh temporary directory, with one key per role.
+public struct TestHub: Sendable {
+    public let hub: Hub
+    public let directory: URL
+    public let keys: [Role: String]
+
+    /// Makes a hub; `configure` adjusts the settings first (limits, attempts, backoff).
+    public init(labels: [String] = ["Banana", "Apple"], configure: (inout HubSettings) -> Void = { _ in }) throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-test-\(UUID().uuidString)")
+        var settings = HubSettings()
+        settings.workers = 2
+        settings.backoffSeconds = 0.01
+        configure(&settings)
+        hub = try Hub(dataDirectory: directory, settings: settings)
+        var keys: [Role: String] = [:]
+        for role in Role.allCases { keys[role] = try hub.catalog.createUser(name: "test-\(role.rawValue)", role: role).key }
+        self.keys = keys
+        for label in labels { try hub.catalog.createLabel(name: label) }
+    }
+
+    /// `Authorization` header value for a role.
+    public func bearer(_ role: Role) -> String { "Bearer \(keys[role]!)" }
+
+    /// Processes every pending job.
+    public func drain() async { await hub.workers.drain() }
+
+    /// Removes the hub's files.
+    public func remove() { try? FileManager.default.removeItem(at: directory) }
+}

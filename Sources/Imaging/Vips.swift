@@ -1,0 +1,30 @@
+import CVips
+import Foundation
+import Logging
+
+/// Process-wide libvips set-up: initialise once, block untrusted loaders, route GLib warnings to our logger.
+public enum Vips {
+    private static let logger = Logger(label: "imagehub.vips")
+    private static let started: Bool = {
+        guard cvips_init("imagehub") == 0 else { return false }
+        cvips_set_log_handler { domain, level, message, _ in
+            let text = message.map { String(cString: $0) } ?? ""
+            let dom = domain.map { String(cString: $0) } ?? "VIPS"
+            Vips.logger.debug("\(dom): \(text)")
+        }
+        return true
+    }()
+
+    /// Initialises libvips; safe to call from anywhere, any number of times.
+    public static func start(concurrency: Int? = nil) {
+        precondition(started, "libvips failed to initialise")
+        if let concurrency { cvips_concurrency_set(Int32(concurrency)) }
+    }
+
+    /// Takes the process-global libvips error buffer as a trimmed string.
+    static func takeError() -> String {
+        guard let raw = cvips_error_take() else { return "unknown libvips error" }
+        defer { cvips_free(raw) }
+        return String(cString: raw).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}

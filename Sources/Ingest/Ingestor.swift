@@ -1,0 +1,106 @@
+import BlobStore
+import Catalog
+import Crypto
+import Foundation
+import HubCore
+import Metrics
+import Verify
+
+/// Turns a received upload into a durable image with a pending pipeline job: the bytes are fsynced and
+/// renamed into the blob store, then the image row and its job commit in one transaction. Only then is
+/// the upload acknowledged.
+public struct Ingestor: Sendable {
+    public let catalog: Catalog
+    public let blobs: any BlobStore
+    public let verifier: Verifier
+
+    public init(catalog: Catalog, blobs: any BlobStore, settings: HubSettings) {
+        self.catalog = catalog
+        self.blobs = blobs
+        self.verifier = Verifier(settings: settings)
+    }
+
+    /// The optional fields of an upload, validated.
+    public struct Metadata: Sendable {
+        public var label: String
+        public var batch: String?
+        public var device: String?
+        public var lat: Double?
+        public var lon: Double?
+        public var capturedAt: String?
+
+        public init(label: String, batch: String? = nil, device: String? = nil, lat: Double? = nil, lon: Double? = nil, capturedAt: String? = nil) {
+            self.label = label; self.batch = batch; self.device = device; self.lat = lat; self.lon = lon; self.capturedAt = capturedAt
+        }
+
+        /// Parses form fields, refusing missing labels, bad coordinates and bad timestamps with reason codes.
+        public init(fields: [String: String]) throws {
+            guard let label = fields["label"]?.trimmingCharacters(in: .whitespaces), !label.isEmpty else {
+                throw HubError(400, "field.missing", "the `label` field is required")
+            }
+            self.label = label
+            batch = fields["batch"].flatMap { $0.isEmpty ? nil : $0 }
+            device = fields["device"].flatMap { $0.isEmpty ? nil : String($0.prefix(200)) }
+            lat = try Metadata.coordinate(fields["lat"], name: "lat", limit: 90)
+            lon = try Metadata.coordinate(fields["lon"], name: "lon", limit: 180)
+            if (lat == nil) != (lon == nil) { throw HubError(400, "field.invalid", "`lat` and `lon` go together") }
+            if let c = fields["captured_at"], !c.isEmpty {
+                guard (try? Date.ISO8601FormatStyle().parse(c)) != nil else {
+                    throw HubError(400, "field.invalid", "`captured_at` must be an ISO 8601 timestamp")
+                }
+                capturedAt = c
+            }
+        }
+
+        static func coordinate(_ text: String?, name: String, limit: Double) throws -> Double? {
+            guard let text, !text.isEmpty else { return nil }
+            guard let v = Double(text), v.isFinite, abs(v) <= limit else {
+                throw HubError(400, "field.invalid", "`\(name)` must be a number within ±\(Int(limit))")
+            }
+            return v
+        }
+    }
+
+    /// Stores a fully received multipart upload for `user`.
+    public func accept(_ upload: ReceivedUpload, user: UserRecord) throws -> UploadOutcome {
+        do {
+            let meta = try Metadata(fields: upload.fields)
+            return try store(file: upload.file, sha256: upload.sha256, size: upload.size, meta: meta, user: user)
+        } catch {
+            try? FileManager.default.removeItem(at: upload.file)
+            throw error
+        }
+    }
+
+    /// Stores a local file (the CLI's bulk import) through the same checks as an HTTP upload.
+    public func accept(fileAt path: URL, meta: Metadata, user: UserRecord) throws -> UploadOutcome {
+        let data = try Data(contentsOf: path)
+        do { _ = try verifier.checkFormat(leadingBytes: data.prefix(64)) } catch let r as Rejection {
+            throw HubError(415, r.code, r.message)
+        }
+        let sha = SHA256.hash(data: data).hexString
+        let temp = blobs.temporaryFile()
+        try data.write(to: temp)
+        let handle = try FileHandle(forWritingTo: temp)
+        try handle.synchronize()
+        try handle.close()
+        return try store(file: temp, sha256: sha, size: data.count, meta: meta, user: user)
+    }
+
+    private func store(file: URL, sha256: String, size: Int, meta: Metadata, user: UserRecord) throws -> UploadOutcome {
+        guard let label = try catalog.label(named: meta.label) else {
+            throw HubError(422, "label.unknown", "label '\(meta.label)' does not exist")
+        }
+        if let batchId = meta.batch {
+            guard let batch = try catalog.batchSummary(id: batchId)?.batch, batch.userId == user.id else {
+                throw HubError(422, "batch.unknown", "batch '\(batchId)' does not exist or is not yours")
+            }
+        }
+        _ = try blobs.adopt(temporaryFile: file, sha256: sha256)
+        let image = ImageRecord.newUpload(sha256: sha256, labelId: label.id!, uploaderId: user.id!, batchId: meta.batch,
+                                          device: meta.device, lat: meta.lat, lon: meta.lon, capturedAt: meta.capturedAt, bytes: size)
+        let outcome = try catalog.recordUpload(image)
+        if case .created = outcome { Counter(label: "imagehub_uploads_total").increment() }
+        return outcome
+    }
+}

@@ -1,0 +1,58 @@
+import BlobStore
+import Catalog
+import Foundation
+import HubCore
+import Imaging
+import Metrics
+import Preprocess
+import Verify
+
+/// Verify → Preprocess for one stored upload: everything the pipeline decides about an image.
+public struct Pipeline: Sendable {
+    public let settings: HubSettings
+    public let blobs: any BlobStore
+    let verifier: Verifier
+    let preprocessor: Preprocessor
+    /// Called with each stage's name and duration (the benchmark collects them; metrics always get them).
+    public var onStage: (@Sendable (String, Duration) -> Void)?
+
+    public init(settings: HubSettings, blobs: any BlobStore) {
+        self.settings = settings
+        self.blobs = blobs
+        self.verifier = Verifier(settings: settings)
+        self.preprocessor = Preprocessor(canonicalSide: settings.canonicalSide, thumbnailSide: settings.thumbnailSide,
+                                         quality: settings.jpegQuality)
+    }
+
+    /// The verdict for `image`. A `Rejection` becomes a final status; other errors are left to the job's retries.
+    public func process(_ image: ImageRecord) throws -> Verdict {
+        let bytes = try blobs.read(image.sha256)
+        do {
+            let header = try stage("header") { try verifier.checkHeader(bytes) }
+            let (decoded, warnings) = try stage("decode") { try verifier.decode(bytes, header: header, longSide: settings.canonicalSide) }
+            let upright = try stage("normalize") { try preprocessor.normalize(decoded) }
+            let (metrics, phash) = try stage("measure") { (try upright.qualityMetrics(), try upright.differenceHash()) }
+            let renditions = try stage("encode") { try preprocessor.renditions(of: upright) }
+            let keys = try stage("store") { (try blobs.put(renditions.canonical), try blobs.put(renditions.thumbnail)) }
+            let reasons = warnings + verifier.qualityReasons(metrics)
+            let turned = header.orientation >= 5
+            return Verdict(status: reasons.isEmpty ? .accepted : .quarantined, reasons: reasons, format: header.format.rawValue,
+                           width: turned ? header.height : header.width, height: turned ? header.width : header.height,
+                           sharpness: metrics.sharpness, brightness: metrics.brightness, contrast: metrics.contrast,
+                           phash: phash, canonicalKey: keys.0, thumbnailKey: keys.1)
+        } catch let r as Rejection {
+            return Verdict(status: r.status, reasons: [r.code], format: ImageFormat.sniff(bytes.prefix(ImageFormat.sniffLength))?.rawValue)
+        }
+    }
+
+    private func stage<T>(_ name: String, _ body: () throws -> T) throws -> T {
+        let start = ContinuousClock.now
+        defer {
+            let d = ContinuousClock.now - start
+            onStage?(name, d)
+            Timer(label: "imagehub_stage_seconds", dimensions: [("stage", name)])
+                .recordNanoseconds(d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)
+        }
+        return try body()
+    }
+}

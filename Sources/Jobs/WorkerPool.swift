@@ -1,0 +1,90 @@
+import Catalog
+import Foundation
+import HubCore
+import Logging
+import Metrics
+import ServiceLifecycle
+import Synchronization
+
+/// Workers that take pipeline jobs from the catalog. Jobs are leased, so a worker that dies (kill -9)
+/// leaves its job to be taken over when the lease expires; a verdict commits only while the lease is held.
+public final class WorkerPool: Service, Sendable {
+    let catalog: Catalog
+    public let pipeline: Pipeline
+    let settings: HubSettings
+    let logger: Logger
+    let name: String
+    private let stopping = Atomic<Bool>(false)
+
+    public init(catalog: Catalog, pipeline: Pipeline, logger: Logger = Logger(label: "imagehub.jobs")) {
+        self.catalog = catalog
+        self.pipeline = pipeline
+        self.settings = pipeline.settings
+        self.logger = logger
+        self.name = "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(UUID().uuidString.prefix(8))"
+    }
+
+    /// Runs workers until graceful shutdown; in-flight jobs finish before it returns (drain).
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                for index in 0..<settings.workers {
+                    group.addTask { await self.loop(worker: "\(self.name)/\(index)", untilIdle: false) }
+                }
+            }
+        } onGracefulShutdown: {
+            self.stopping.store(true, ordering: .relaxed)
+        }
+        logger.info("workers drained")
+    }
+
+    /// Processes jobs until the backlog is empty (the CLI's `ingest` and tests use it).
+    public func drain() async {
+        await withTaskGroup(of: Void.self) { group in
+            for index in 0..<settings.workers {
+                group.addTask { await self.loop(worker: "\(self.name)/drain\(index)", untilIdle: true) }
+            }
+        }
+    }
+
+    private func loop(worker: String, untilIdle: Bool) async {
+        while !stopping.load(ordering: .relaxed) {
+            let claimed: LeasedJob?
+            do {
+                claimed = try await offload { try self.catalog.claimJob(worker: worker, lease: self.settings.leaseSeconds) }
+            } catch {
+                logger.error("claiming a job failed: \(error)")
+                claimed = nil
+            }
+            if let claimed {
+                await handle(claimed, worker: worker)
+                continue
+            }
+            if untilIdle, ((try? await offload { try self.catalog.backlog() }) ?? 0) == 0 { return }
+            try? await Task.sleep(for: .milliseconds(untilIdle ? 20 : 50))
+        }
+    }
+
+    private func handle(_ leased: LeasedJob, worker: String) async {
+        let job = leased.job
+        do {
+            let verdict = try await offload { try self.pipeline.process(leased.image) }
+            let stored = try await offload {
+                try self.catalog.complete(job: job, worker: worker, verdict: verdict, nearDistance: self.settings.nearDuplicateDistance)
+            }
+            if let stored {
+                let reasons = stored.reasonCodes
+                Counter(label: "imagehub_outcomes_total", dimensions: [("status", stored.status.rawValue), ("reason", reasons.first ?? "ok")]).increment()
+            }
+        } catch {
+            let delay = settings.backoffSeconds * pow(2, Double(max(0, job.attempts - 1)))
+            logger.warning("job \(job.id ?? 0) for image \(job.imageId) failed (attempt \(job.attempts)): \(error)")
+            try? await offload {
+                try self.catalog.fail(job: job, worker: worker, error: "\(error)", retryAfter: delay, maxAttempts: self.settings.maxAttempts)
+            }
+            if job.attempts >= settings.maxAttempts {
+                Counter(label: "imagehub_outcomes_total", dimensions: [("status", "rejected"), ("reason", "internal.failed")]).increment()
+            }
+        }
+    }
+}

@@ -1,0 +1,55 @@
+import Foundation
+import Imaging
+
+/// One pure image-to-image step of preprocessing.
+public struct PreprocessStep: Sendable {
+    public let name: String
+    let body: @Sendable (Image) throws -> Image
+
+    public init(_ name: String, _ body: @escaping @Sendable (Image) throws -> Image) {
+        self.name = name
+        self.body = body
+    }
+
+    public func apply(_ image: Image) throws -> Image { try body(image) }
+
+    /// Turns the pixels upright per EXIF orientation.
+    public static let autoRotate = PreprocessStep("autoRotate") { try $0.autoRotated() }
+    /// Colour-manages to 8-bit, 3-band sRGB.
+    public static let toSRGB = PreprocessStep("toSRGB") { try $0.sRGB() }
+    /// Scales down so the long side is at most `longSide`.
+    public static func fit(_ longSide: Int) -> PreprocessStep {
+        PreprocessStep("fit(\(longSide))") { try $0.fitted(longSide: longSide) }
+    }
+}
+
+/// What the hub serves for an image: metadata-free JPEGs at canonical and thumbnail size.
+public struct Renditions: Sendable {
+    public let canonical: Data
+    public let thumbnail: Data
+}
+
+/// Orientation, colour space and canonical sizes, as a list of steps applied in order; every rendition
+/// is encoded with all metadata stripped (EXIF, GPS, XMP, ICC), so nothing the uploader's phone knew leaks.
+public struct Preprocessor: Sendable {
+    public let steps: [PreprocessStep]
+    public let thumbnailSide: Int
+    public let quality: Int
+
+    public init(canonicalSide: Int, thumbnailSide: Int, quality: Int) {
+        self.steps = [.autoRotate, .toSRGB, .fit(canonicalSide)]
+        self.thumbnailSide = thumbnailSide
+        self.quality = quality
+    }
+
+    /// The decoded image upright, in sRGB, at canonical size.
+    public func normalize(_ decoded: Image) throws -> Image {
+        try steps.reduce(decoded) { image, step in try step.apply(image) }
+    }
+
+    /// Encodes a normalized image as the canonical JPEG and its thumbnail.
+    public func renditions(of normalized: Image) throws -> Renditions {
+        Renditions(canonical: try normalized.encoded(as: .jpeg, quality: quality),
+                   thumbnail: try normalized.fitted(longSide: thumbnailSide).encoded(as: .jpeg, quality: quality))
+    }
+}

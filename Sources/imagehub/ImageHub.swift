@@ -1,0 +1,16 @@
+import ArgumentParser
+
+@main
+struct ImageHub: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "imagehub",
+        abstract: "Deep Images Hub: verify, preprocess and organize labelled photos as they stream in.",
+        subcommands: [Serve.self, Keys.self, Labels.self, Ingest.self, Export.self, Bench.self]
+    )
+}
+
+/// The data directory option every command shares.
+struct DataOption: ParsableArguments {
+    @Option(name: .long, help: "The hub's data directory (catalog, blobs, imagehub.json).")
+    var data: String = "./var/hub"
+}

@@ -1,0 +1,123 @@
+import ArgumentParser
+import Catalog
+import Foundation
+import HubCore
+import HubServer
+import Ingest
+
+struct Ingest: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Import a folder of images through the same pipeline as uploads, then print a summary by outcome.")
+
+    @OptionGroup var data: DataOption
+    @Argument(help: "Folder of images.") var directory: String
+    @Option(help: "Label every image with this label.") var label: String?
+    @Flag(help: "Use each image's parent folder name as its label.") var labelsFromFolders = false
+    @Flag(help: "Create labels that do not exist yet.") var createLabels = false
+
+    func validate() throws {
+        guard (label == nil) != !labelsFromFolders else {
+            throw ValidationError("give exactly one of --label L or --labels-from-folders")
+        }
+    }
+
+    func run() async throws {
+        let hub = try await Hub.open(path: data.data)
+        let files = try ImageFiles.find(in: directory)
+        guard !files.isEmpty else { throw ValidationError("no files under \(directory)") }
+        let user = try hub.catalog.localUser()
+        var refused: [String: Int] = [:]
+        var created: [String] = []
+        var existing = 0
+        let progress = Progress(title: "storing", total: files.count)
+        for (index, file) in files.enumerated() {
+            let name = label ?? file.deletingLastPathComponent().lastPathComponent
+            do {
+                if createLabels, try hub.catalog.label(named: name) == nil { try hub.catalog.createLabel(name: name) }
+                switch try hub.ingestor.accept(fileAt: file, meta: .init(label: name), user: user) {
+                case .created(let image): created.append(image.id)
+                case .existing: existing += 1
+                }
+            } catch let e as HubError {
+                refused[e.code, default: 0] += 1
+            }
+            progress.update(index + 1)
+        }
+        progress.finish()
+        let total = try hub.catalog.backlog()
+        let processing = Progress(title: "processing", total: total)
+        let drain = Task { await hub.workers.drain() }
+        while !drain.isCancelled {
+            let left = try hub.catalog.backlog()
+            processing.update(total - left)
+            if left == 0 { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        await drain.value
+        processing.finish()
+        var outcomes: [String: Int] = [:]
+        for id in created {
+            if let image = try hub.catalog.image(id: id) {
+                outcomes["\(image.status.rawValue) \(image.reasonCodes.joined(separator: ","))".trimmingCharacters(in: .whitespaces), default: 0] += 1
+            }
+        }
+        print("\(files.count) files: \(created.count) new, \(existing) already in the hub, \(refused.values.reduce(0, +)) refused")
+        Table(headers: ["outcome", "images"], rows: (outcomes.sorted { $0.key < $1.key } + refused.map { ("refused \($0.key)", $0.value) }.sorted { $0.0 < $1.0 })
+            .map { [$0.0, String($0.1)] }).print()
+    }
+}
+
+/// Image files under a folder, in a stable order (hidden files skipped).
+enum ImageFiles {
+    static func find(in directory: String) throws -> [URL] {
+        let root = URL(fileURLWithPath: directory)
+        guard let walker = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey], options: [.skipsHiddenFiles]) else {
+            throw ValidationError("cannot read \(directory)")
+        }
+        var files: [URL] = []
+        for case let url as URL in walker where (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true {
+            files.append(url)
+        }
+        return files.sorted { $0.path < $1.path }
+    }
+}
+
+/// A one-line progress bar on standard error.
+final class Progress {
+    let title: String
+    let total: Int
+    private var last = -1
+
+    init(title: String, total: Int) {
+        self.title = title
+        self.total = max(total, 1)
+    }
+
+    func update(_ done: Int) {
+        let width = 30
+        let filled = min(width, done * width / total)
+        guard filled != last || done == total else { return }
+        last = filled
+        let bar = String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled)
+        FileHandle.standardError.write(Data("\r\(title) [\(bar)] \(done)/\(total)".utf8))
+    }
+
+    func finish() { FileHandle.standardError.write(Data("\n".utf8)) }
+}
+
+/// A plain text table.
+struct Table {
+    let headers: [String]
+    let rows: [[String]]
+
+    func print() {
+        let widths = headers.indices.map { i in ([headers[i]] + rows.map { $0[i] }).map(\.count).max() ?? 0 }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { i, c in i == 0 ? c.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+                : String(repeating: " ", count: widths[i] - c.count) + c }.joined(separator: "  ")
+        }
+        Swift.print(line(headers))
+        Swift.print(widths.map { String(repeating: "-", count: $0) }.joined(separator: "  "))
+        rows.forEach { Swift.print(line($0)) }
+    }
+}

@@ -1,0 +1,31 @@
+import ArgumentParser
+import Catalog
+import Foundation
+import HubCore
+import HubServer
+import Hummingbird
+import Logging
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Start the HTTP API and the pipeline workers in one process.")
+
+    @OptionGroup var data: DataOption
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port to listen on.") var port = 8080
+
+    func run() async throws {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = ProcessInfo.processInfo.environment["IMAGEHUB_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .info
+            return handler
+        }
+        let hub = try await Hub.open(path: data.data)
+        let logger = Logger(label: "imagehub")
+        if try hub.catalog.userCount(role: .admin) == 0 {
+            logger.notice("no admin key yet: create one with `imagehub keys create --role admin --data \(data.data)`")
+        }
+        logger.notice("serving \(data.data) on http://\(host):\(port) with \(hub.settings.workers) workers")
+        let app = buildApplication(hub: hub, host: host, port: port, logger: logger)
+        try await app.runService()
+    }
+}
