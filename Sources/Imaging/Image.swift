@@ -86,11 +86,14 @@ public final class Image: @unchecked Sendable {
         try decode(bytes, longSide: 100_000, strictness: .error)
     }
 
+    /// Classifies a decoder failure: signs of damaged data win over signs of a short file, because garbage
+    /// also ends "prematurely" once the decoder gives up looking for markers.
     static func decodeError(_ message: String) -> ImagingError {
         let m = message.lowercased()
+        let corrupt = ["corrupt", "premature end of jpeg file", "huffman", "invalid", "bad ", "crc"].contains { m.contains($0) }
         let truncated = ["premature end", "truncated", "unexpected end", "not enough data", "out of data",
                          "short read", "end of file", "eof"].contains { m.contains($0) }
-        return ImagingError(code: truncated ? "decode.truncated" : "decode.corrupt", message: message)
+        return ImagingError(code: truncated && !corrupt ? "decode.truncated" : "decode.corrupt", message: message)
     }
 
     /// Runs one libvips operation that writes a new image, turning failure into an error.
