@@ -1,7 +1,7 @@
 import Foundation
 
 /// Builds `multipart/form-data` bodies the way a phone's HTTP client would.
-public struct MultipartBody {
+public struct MultipartBody: Sendable {
     public let boundary = "----imagehub-test-\(UUID().uuidString)"
     public private(set) var data = Data()
 
