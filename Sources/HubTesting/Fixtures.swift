@@ -9,6 +9,13 @@ public enum Fixtures {
         return try Synthetic.photo(width: width, height: height, seed: seed).encoded(as: format, quality: 90)
     }
 
+    /// A flat grey PNG: tiny on the wire, but every one of its pixels must be decoded (slow work for a worker).
+    public static func flatPNG(width: Int, height: Int, value: UInt8) throws -> Data {
+        Vips.start()
+        return try Image.fromPixels([UInt8](repeating: value, count: width * height), width: width, height: height, bands: 1)
+            .encoded(as: .png)
+    }
+
     /// A JPEG that displays as a landscape image, dark on its left half and bright on its right, but whose
     /// pixels are stored turned, with the EXIF orientation tag saying how to turn them back (6 or 8).
     public static func rotatedJPEG(orientation: Int) throws -> Data {

@@ -31,6 +31,10 @@ public final class MultipartUpload {
     private var fileSize = 0
     private var received = 0
     private var sniffBuffer: [UInt8] = []
+    /// The parser hands over body bytes between CR bytes (~256 bytes of binary data): gather them
+    /// and write in large chunks.
+    private var pending: [UInt8] = []
+    private static let flushSize = 256 * 1024
     private var sniffed = false
     private var headers: [String: String] = [:]
     private var currentName: String?
@@ -90,8 +94,7 @@ public final class MultipartUpload {
         guard failure == nil else { return }
         if currentName == nil { startPart() }
         if currentIsFile {
-            let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
-            writeFile(bytes)
+            writeFile(buffer.readableBytesView)
         } else {
             fieldValue += buffer.readBytes(length: buffer.readableBytes) ?? []
             if fieldValue.count > MultipartUpload.maxFieldBytes {
@@ -116,7 +119,7 @@ public final class MultipartUpload {
         }
     }
 
-    private func writeFile(_ bytes: [UInt8]) {
+    private func writeFile(_ bytes: ByteBufferView) {
         fileSize += bytes.count
         if fileSize > maxBytes {
             failure = HubError(413, "upload.too_large", "the file exceeds \(maxBytes) bytes")
@@ -126,8 +129,15 @@ public final class MultipartUpload {
             sniffBuffer += bytes.prefix(ImageFormat.sniffLength - sniffBuffer.count)
             if sniffBuffer.count >= ImageFormat.sniffLength { sniff() }
         }
-        hasher.update(data: bytes)
-        do { try handle?.write(contentsOf: bytes) } catch { failure = HubError(500, "internal.io", "writing the upload failed: \(error)") }
+        pending.append(contentsOf: bytes)
+        if pending.count >= Self.flushSize { flush() }
+    }
+
+    private func flush() {
+        guard !pending.isEmpty, failure == nil else { return }
+        hasher.update(data: pending)
+        do { try handle?.write(contentsOf: pending) } catch { failure = HubError(500, "internal.io", "writing the upload failed: \(error)") }
+        pending.removeAll(keepingCapacity: true)
     }
 
     private func sniff() {
@@ -143,6 +153,7 @@ public final class MultipartUpload {
         guard failure == nil, let name = currentName else { return }
         if currentIsFile {
             if !sniffed { sniff() }
+            flush()
             fileComplete = failure == nil
         } else if !name.isEmpty {
             guard let text = String(bytes: fieldValue, encoding: .utf8) else {

@@ -1,0 +1,44 @@
+import Foundation
+import HubServer
+import HubTesting
+import Testing
+
+@Suite struct SystemTests {
+    @Test func everyRouteIsInTheOpenAPIDocument() async throws {
+        let t = try TestHub()
+        defer { t.remove() }
+        let doc = OpenAPI.document
+        let routes = routeTable(hub: t.hub)
+        #expect(routes.count >= 15)
+        for (method, path) in routes {
+            let templated = path.split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }.joined(separator: "/")
+            guard let start = doc.range(of: "\n  /\(templated):\n") ?? doc.range(of: "\n  /\(templated.dropFirst()):\n") else {
+                Issue.record("\(method.uppercased()) /\(templated) is not in openapi.yaml")
+                continue
+            }
+            let block = String(doc[start.upperBound...]).components(separatedBy: "\n  /").first ?? ""
+            #expect(block.contains("    \(method):"), "\(method.uppercased()) \(path) is not documented")
+        }
+        try await t.withClient { client in
+            let served = try await client.get("/openapi.yaml", as: t.bearer(.requester))
+            #expect(served.status == .ok && String(decoding: served.bytes, as: UTF8.self).hasPrefix("openapi: 3."))
+        }
+    }
+
+    @Test func metricsShowUploadsOutcomesBacklogAndStageLatencies() async throws {
+        let t = try TestHub()
+        defer { t.remove() }
+        try await t.withClient { client in
+            _ = try await client.upload(try Fixtures.image(seed: 81), label: "Banana", as: t.bearer(.supplier))
+            _ = try await client.upload(try Fixtures.pngDeclaring(width: 30_000, height: 30_000), label: "Banana", as: t.bearer(.supplier))
+            await t.drain()
+            let text = String(decoding: try await client.get("/metrics", as: t.bearer(.requester)).bytes, as: UTF8.self)
+            #expect(text.contains("imagehub_uploads_total"))
+            #expect(text.contains(#"imagehub_outcomes_total{reason="size.too_large",status="rejected"}"#) ||
+                    text.contains(#"imagehub_outcomes_total{status="rejected",reason="size.too_large"}"#), "\(text)")
+            #expect(text.contains("imagehub_backlog 0"))
+            #expect(text.contains(#"imagehub_stage_seconds_bucket{stage="decode""#))
+            #expect(try await client.get("/metrics", as: nil).status == .unauthorized)
+        }
+    }
+}
