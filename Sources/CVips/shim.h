@@ -45,10 +45,6 @@ static inline int cvips_has_field(VipsImage *image, const char *name) {
     return vips_image_get_typeof(image, name) != 0;
 }
 
-static inline int cvips_thumbnail_image(VipsImage *in, VipsImage **out, int width, int height, int force) {
-    return vips_thumbnail_image(in, out, width, "height", height, "size", force ? VIPS_SIZE_FORCE : VIPS_SIZE_DOWN, NULL);
-}
-
 static inline int cvips_autorot(VipsImage *in, VipsImage **out) { return vips_autorot(in, out, NULL); }
 static inline int cvips_rot(VipsImage *in, VipsImage **out, int quarter_turns) {
     VipsAngle a = quarter_turns == 1 ? VIPS_ANGLE_D90 : quarter_turns == 2 ? VIPS_ANGLE_D180 : quarter_turns == 3 ? VIPS_ANGLE_D270 : VIPS_ANGLE_D0;
@@ -114,7 +110,11 @@ static inline int cvips_gaussnoise(VipsImage **out, int width, int height, doubl
     return vips_gaussnoise(out, width, height, "mean", mean, "sigma", sigma, "seed", seed, NULL);
 }
 static inline int cvips_resize(VipsImage *in, VipsImage **out, double hscale, double vscale) {
-    return vips_resize(in, out, hscale, "vscale", vscale, "kernel", VIPS_KERNEL_CUBIC, NULL);
+    return vips_resize(in, out, hscale, "vscale", vscale, NULL);
+}
+/// Box-filter shrink by integer-ish factors: the cheap, alias-tolerant downscale for measures and hashes.
+static inline int cvips_shrink(VipsImage *in, VipsImage **out, double hshrink, double vshrink) {
+    return vips_shrink(in, out, hshrink, vshrink, NULL);
 }
 static inline int cvips_bandjoin3(VipsImage *a, VipsImage *b, VipsImage *c, VipsImage **out) {
     VipsImage *ab = NULL;

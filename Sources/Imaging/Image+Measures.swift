@@ -23,7 +23,8 @@ extension Image {
 
     /// Sharpness, brightness and contrast on a `measureSide` downscale of the luminance.
     public func qualityMetrics() throws -> QualityMetrics {
-        let g = try fitted(longSide: Image.measureSide).grey()
+        let long = Double(max(width, height)), side = Double(Image.measureSide)
+        let g = try boxShrunk(width: Int(Double(width) * side / long), height: Int(Double(height) * side / long)).grey().materialized()
         var laplacian = 0.0, mean = 0.0, deviation = 0.0
         guard cvips_laplacian_variance(g.pointer, &laplacian) == 0, cvips_avg(g.pointer, &mean) == 0,
               cvips_deviate(g.pointer, &deviation) == 0 else {
@@ -35,7 +36,7 @@ extension Image {
     /// 64-bit difference hash: luminance at 9×8, one bit per horizontal neighbour pair.
     /// Survives re-encoding and resizing; Hamming distance compares two images.
     public func differenceHash() throws -> UInt64 {
-        let pixels = try grey().resized(width: 9, height: 8).bytes()
+        let pixels = try grey().boxShrunk(width: 18, height: 16).resized(width: 9, height: 8).bytes()
         var hash: UInt64 = 0
         for row in 0..<8 {
             for column in 0..<8 {

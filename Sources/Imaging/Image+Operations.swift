@@ -27,13 +27,26 @@ extension Image {
 
     /// The image scaled down (never up) so its long side is at most `longSide`.
     public func fitted(longSide: Int) throws -> Image {
-        guard max(width, height) > longSide else { return self }
-        return try apply("thumbnail_image") { cvips_thumbnail_image($0, &$1, Int32(longSide), Int32(longSide), 0) }
+        let long = max(width, height)
+        guard long > longSide else { return self }
+        // vips_resize rounds the output size; aim a hair above so the long side lands exactly.
+        let scale = (Double(longSide) + 0.1) / Double(long)
+        return try apply("resize") { cvips_resize($0, &$1, scale, scale) }
     }
 
     /// The image scaled to exactly `width` × `height`, ignoring aspect ratio.
     public func resized(width: Int, height: Int) throws -> Image {
-        try apply("thumbnail_image") { cvips_thumbnail_image($0, &$1, Int32(width), Int32(height), 1) }
+        try apply("resize") {
+            cvips_resize($0, &$1, (Double(width) + 0.1) / Double(self.width), (Double(height) + 0.1) / Double(self.height))
+        }
+    }
+
+    /// The image averaged down by box filtering to about `width` × `height` (at least that size):
+    /// fast, for measures and hashes rather than for display.
+    public func boxShrunk(width: Int, height: Int) throws -> Image {
+        let h = max(1.0, Double(self.width) / Double(width)), v = max(1.0, Double(self.height) / Double(height))
+        guard h > 1 || v > 1 else { return self }
+        return try apply("shrink") { cvips_shrink($0, &$1, h, v) }
     }
 
     /// A rectangle of the image.
@@ -56,6 +69,15 @@ extension Image {
     /// Pixel values scaled as `value * a + b`, cast back to 8 bits.
     public func linear(_ a: Double, _ b: Double) throws -> Image {
         try apply("linear") { cvips_linear1($0, &$1, a, b) }.apply("cast") { cvips_cast_uchar($0, &$1) }
+    }
+
+    /// The pipeline computed once into memory, so several consumers (measures, encoders) do not each
+    /// recompute it from the source.
+    public func materialized() throws -> Image {
+        guard let memory = cvips_copy_memory(pointer) else {
+            throw ImagingError(code: "internal.vips", message: "copy_memory: \(Vips.takeError())")
+        }
+        return Image(memory)
     }
 
     /// A copy whose EXIF orientation tag will say `orientation` when saved with metadata.

@@ -37,14 +37,17 @@ public struct Preprocessor: Sendable {
     public let quality: Int
 
     public init(canonicalSide: Int, thumbnailSide: Int, quality: Int) {
-        self.steps = [.autoRotate, .toSRGB, .fit(canonicalSide)]
+        // Fit first: the long side does not depend on orientation, and rotating or colour-managing
+        // a quarter of the pixels costs a quarter as much.
+        self.steps = [.fit(canonicalSide), .autoRotate, .toSRGB]
         self.thumbnailSide = thumbnailSide
         self.quality = quality
     }
 
-    /// The decoded image upright, in sRGB, at canonical size.
+    /// The decoded image upright, in sRGB, at canonical size, computed once into memory (measures,
+    /// hashes and both renditions read it).
     public func normalize(_ decoded: Image) throws -> Image {
-        try steps.reduce(decoded) { image, step in try step.apply(image) }
+        try steps.reduce(decoded) { image, step in try step.apply(image) }.materialized()
     }
 
     /// Encodes a normalized image as the canonical JPEG and its thumbnail.
