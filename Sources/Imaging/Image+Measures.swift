@@ -36,7 +36,7 @@ extension Image {
     /// 64-bit difference hash: luminance at 9×8, one bit per horizontal neighbour pair.
     /// Survives re-encoding and resizing; Hamming distance compares two images.
     public func differenceHash() throws -> UInt64 {
-        let pixels = try grey().boxShrunk(width: 18, height: 16).resized(width: 9, height: 8).bytes()
+        let pixels = try boxShrunk(width: 18, height: 16).grey().resized(width: 9, height: 8).bytes()
         var hash: UInt64 = 0
         for row in 0..<8 {
             for column in 0..<8 {
