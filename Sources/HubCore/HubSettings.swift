@@ -31,7 +31,8 @@ public struct HubSettings: Sendable, Equatable {
     public var thumbnailSide = 256
     /// JPEG quality of canonical images and thumbnails (`preprocess.jpegQuality`).
     public var jpegQuality = 88
-    /// Concurrent pipeline workers (`workers.count`, default: the core count).
+    /// Concurrent pipeline workers (`workers.count`, default: the core count); 0 makes an API-only node
+    /// that stores uploads and leaves the processing to other nodes.
     public var workers = ProcessInfo.processInfo.activeProcessorCount
     /// Attempts before a job is dead-lettered (`jobs.maxAttempts`).
     public var maxAttempts = 5
@@ -70,7 +71,7 @@ public struct HubSettings: Sendable, Equatable {
         canonicalSide = c.int(forKey: "preprocess.canonicalSide", default: d.canonicalSide)
         thumbnailSide = c.int(forKey: "preprocess.thumbnailSide", default: d.thumbnailSide)
         jpegQuality = c.int(forKey: "preprocess.jpegQuality", default: d.jpegQuality)
-        workers = max(1, c.int(forKey: "workers.count", default: d.workers))
+        workers = max(0, c.int(forKey: "workers.count", default: d.workers))
         maxAttempts = max(1, c.int(forKey: "jobs.maxAttempts", default: d.maxAttempts))
         leaseSeconds = c.double(forKey: "jobs.leaseSeconds", default: d.leaseSeconds)
         backoffSeconds = c.double(forKey: "jobs.backoffSeconds", default: d.backoffSeconds)

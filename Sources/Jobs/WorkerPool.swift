@@ -26,6 +26,11 @@ public final class WorkerPool: Service, Sendable {
 
     /// Runs workers until graceful shutdown; in-flight jobs finish before it returns (drain).
     public func run() async throws {
+        if settings.workers == 0 {
+            // An API-only node: nothing to run, but returning early would stop the whole service group.
+            try? await gracefulShutdown()
+            return
+        }
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
                 for index in 0..<settings.workers {
@@ -41,7 +46,7 @@ public final class WorkerPool: Service, Sendable {
     /// Processes jobs until the backlog is empty (the CLI's `ingest` and tests use it).
     public func drain() async {
         await withTaskGroup(of: Void.self) { group in
-            for index in 0..<settings.workers {
+            for index in 0..<max(1, settings.workers) {
                 group.addTask { await self.loop(worker: "\(self.name)/drain\(index)", untilIdle: true) }
             }
         }

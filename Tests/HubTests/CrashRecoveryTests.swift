@@ -44,7 +44,7 @@ final class HubProcess {
             if let (_, r) = try? await URLSession.shared.data(from: URL(string: base + "/healthz")!), (r as? HTTPURLResponse)?.statusCode == 200 { return }
             try await Task.sleep(for: .milliseconds(50))
         }
-        throw HubError(500, "test.timeout", "the hub did not come up")
+        throw HubError(500, "test.timeout", "the hub did not come up on port \(port)")
     }
 
     func upload(_ bytes: Data, label: String, key: String) async throws -> (Int, [String: Any]) {
@@ -58,6 +58,15 @@ final class HubProcess {
     }
 }
 
+/// Polls `condition` every 10 ms until it holds, or fails after `seconds`.
+func waitUntil(seconds: Double, _ condition: () throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + .seconds(seconds)
+    while try !condition() {
+        guard ContinuousClock.now < deadline else { throw HubError(500, "test.timeout", "condition not met in \(seconds) s") }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+}
+
 @Suite(.serialized) struct CrashRecoveryTests {
     @Test func killDashNineLosesNothingAndRestartFinishesEachImageOnce() async throws {
         #expect(FileManager.default.isExecutableFile(atPath: HubProcess.binary.path), "build the CLI first (make test does)")
@@ -68,28 +77,37 @@ final class HubProcess {
         #expect(key.hasPrefix("ihk_"))
         _ = try HubProcess.run(["labels", "create", "Banana", "--data", dir.path])
         let env = ["IMAGEHUB_WORKERS_COUNT": "1", "IMAGEHUB_JOBS_LEASE_SECONDS": "1"]
+        // Small uploads that take a worker long to decode.
+        let images = try (0..<12).map { try Fixtures.flatPNG(width: 9000, height: 9000, value: UInt8(40 + $0 * 15)) }
 
-        // Small uploads that take a worker long to decode, so the kill lands while most are pending.
-        let images = try (0..<16).map { try Fixtures.flatPNG(width: 6000, height: 4500, value: UInt8(40 + $0 * 10)) }
-        let first = try HubProcess(data: dir, environment: env)
-        try await first.waitUntilHealthy()
+        // An API-only node acknowledges every upload, then dies: acknowledged work is on disk.
+        let api = try HubProcess(data: dir, environment: ["IMAGEHUB_WORKERS_COUNT": "0"])
+        try await api.waitUntilHealthy()
         var acknowledged: [String] = []
         for bytes in images {
-            let (status, json) = try await first.upload(bytes, label: "Banana", key: key)
+            let (status, json) = try await api.upload(bytes, label: "Banana", key: key)
             #expect(status == 202)
             if let id = json["id"] as? String { acknowledged.append(id) }
         }
+        #expect(acknowledged.count == 12)
+        kill(api.process.processIdentifier, SIGKILL)
+        api.process.waitUntilExit()
+
+        // A worker node is killed once processing is under way: some images decided, the rest pending,
+        // one of them in the middle of its job.
+        let catalog = try Catalog(path: dir.appendingPathComponent("catalog.sqlite").path)
+        func pending() throws -> [String] { try acknowledged.filter { try catalog.image(id: $0)?.status == .pending } }
+        #expect(try pending().count == 12)
+        let first = try HubProcess(data: dir, environment: env)
+        try await waitUntil(seconds: 60) { try pending().count < acknowledged.count }
         kill(first.process.processIdentifier, SIGKILL)
         first.process.waitUntilExit()
-
-        let catalog = try Catalog(path: dir.appendingPathComponent("catalog.sqlite").path)
-        let pendingAtCrash = try acknowledged.filter { try catalog.image(id: $0)?.status == .pending }
-        #expect(acknowledged.count == 16)
-        #expect(!pendingAtCrash.isEmpty, "the kill must land while work is pending")
+        let pendingAtCrash = try pending()
+        #expect(!pendingAtCrash.isEmpty && pendingAtCrash.count < 12, "the kill must land while work is under way")
 
         let second = try HubProcess(data: dir, environment: env)
         try await second.waitUntilHealthy()
-        for _ in 0..<600 where try catalog.backlog() > 0 { try await Task.sleep(for: .milliseconds(100)) }
+        try await waitUntil(seconds: 120) { try catalog.backlog() == 0 }
         for id in acknowledged {
             let image = try #require(try catalog.image(id: id))
             #expect(image.status.isFinal, "\(id) is \(image.status)")

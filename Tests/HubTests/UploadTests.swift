@@ -26,7 +26,10 @@ import Testing
                 let canonical = try await client.get("/v1/images/\(id)/canonical", as: t.bearer(.supplier))
                 #expect(canonical.status == .ok)
                 #expect(ImageFormat.sniff(canonical.bytes) == .jpeg)
-                #expect(canonical.headers[.eTag] != nil)
+                let etag = try #require(canonical.headers[.eTag])
+                let cached = try await client.execute(uri: "/v1/images/\(id)/canonical", method: .get,
+                                                      headers: [.authorization: t.bearer(.supplier), .ifNoneMatch: etag])
+                #expect(cached.status == .notModified)
                 let thumb = try Image.load(try await client.get("/v1/images/\(id)/thumbnail", as: t.bearer(.supplier)).bytes)
                 #expect(max(thumb.width, thumb.height) == 256)
             }
@@ -134,6 +137,7 @@ import Testing
             let first = try await client.upload(original, label: "Banana", as: t.bearer(.supplier))
             #expect(first.status == .accepted)
             let id = first.json["id"] as! String
+            #expect(try await client.get("/v1/images/\(id)/canonical", as: t.bearer(.supplier)).errorCode == "image.pending")
             let retry = try await client.upload(original, label: "Banana", as: t.bearer(.supplier))
             #expect(retry.status == .ok && retry.json["id"] as? String == id)
             let otherLabel = try await client.upload(original, label: "Apple", as: t.bearer(.supplier))
