@@ -88,8 +88,15 @@ static inline int cvips_extract_band(VipsImage *in, VipsImage **out, int band, i
 
 static inline VipsImage *cvips_copy_memory(VipsImage *in) { return vips_image_copy_memory(in); }
 
-static inline int cvips_avg(VipsImage *in, double *out) { return vips_avg(in, out, NULL); }
-static inline int cvips_deviate(VipsImage *in, double *out) { return vips_deviate(in, out, NULL); }
+/// Mean and standard deviation of all pixels in one pass (`vips_stats`).
+static inline int cvips_mean_deviation(VipsImage *in, double *mean, double *deviation) {
+    VipsImage *stats = NULL;
+    if (vips_stats(in, &stats, NULL)) return -1;
+    *mean = *VIPS_MATRIX(stats, 4, 0);
+    *deviation = *VIPS_MATRIX(stats, 5, 0);
+    g_object_unref(stats);
+    return 0;
+}
 
 /// Variance of the 4-neighbour Laplacian: the classic focus measure.
 static inline int cvips_laplacian_variance(VipsImage *grey, double *out) {

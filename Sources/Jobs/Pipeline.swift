@@ -31,7 +31,8 @@ public struct Pipeline: Sendable {
             let header = try stage("header") { try verifier.checkHeader(bytes) }
             let (decoded, warnings) = try stage("decode") { try verifier.decode(bytes, header: header, longSide: settings.canonicalSide) }
             let upright = try stage("normalize") { try preprocessor.normalize(decoded) }
-            let (metrics, phash) = try stage("measure") { (try upright.qualityMetrics(), try upright.differenceHash()) }
+            let measures = try stage("measure") { try upright.measures() }
+            let (metrics, phash) = (measures.quality, measures.hash)
             let renditions = try stage("encode") { try preprocessor.renditions(of: upright) }
             let keys = try stage("store") { (try blobs.put(renditions.canonical), try blobs.put(renditions.thumbnail)) }
             let reasons = warnings + verifier.qualityReasons(metrics)
