@@ -83,11 +83,7 @@ extension Catalog {
         }
     }
 
-    /// An accepted image (other than `excluding`) whose perceptual hash is within `distance` bits, or nil.
-    public func nearDuplicate(of phash: UInt64, within distance: Int, excluding id: String) throws -> String? {
-        try read { db in try Catalog.nearDuplicate(db, phash, distance, id) }
-    }
-
+    /// An accepted image (other than `id`) whose perceptual hash is within `distance` bits, or nil.
     static func nearDuplicate(_ db: Database, _ phash: UInt64, _ distance: Int, _ id: String) throws -> String? {
         try String.fetchOne(db, sql: """
             SELECT id FROM images WHERE status = 'accepted' AND phash IS NOT NULL AND id != ?

@@ -2,7 +2,7 @@ import Foundation
 
 /// Writes a POSIX ustar archive entry by entry, so an export streams in constant memory.
 /// (No tar library is among our dependencies; the format is a 512-byte header per entry.)
-public struct TarWriter {
+public enum TarWriter {
     /// The header and padding for one regular file of `size` bytes.
     public static func header(name: String, size: Int, modified: Date = Date()) -> Data {
         var h = [UInt8](repeating: 0, count: 512)
