@@ -54,10 +54,11 @@ extension Catalog {
     }
 
     /// Records a failed attempt: retried after `retryAfter`, or dead-lettered (image rejected with
-    /// `internal.failed`) once `maxAttempts` is reached.
-    public func fail(job: JobRecord, worker: String, error: String, retryAfter: TimeInterval, maxAttempts: Int) throws {
+    /// `internal.failed`) once `maxAttempts` is reached. Returns true when the job was dead-lettered.
+    @discardableResult
+    public func fail(job: JobRecord, worker: String, error: String, retryAfter: TimeInterval, maxAttempts: Int) throws -> Bool {
         try write { db in
-            guard var current = try JobRecord.fetchOne(db, key: job.id), current.state == .running, current.leasedBy == worker else { return }
+            guard var current = try JobRecord.fetchOne(db, key: job.id), current.state == .running, current.leasedBy == worker else { return false }
             current.lastError = error
             current.leaseUntil = nil
             current.updatedAt = Date()
@@ -72,6 +73,7 @@ extension Catalog {
                 current.runAfter = Date().addingTimeInterval(retryAfter)
             }
             try current.update(db)
+            return current.state == .dead
         }
     }
 

@@ -1,6 +1,5 @@
 import BlobStore
 import Catalog
-import Crypto
 import Foundation
 import HubCore
 import Metrics
@@ -65,7 +64,9 @@ public struct Ingestor: Sendable {
     public func accept(_ upload: ReceivedUpload, user: UserRecord) throws -> UploadOutcome {
         do {
             let meta = try Metadata(fields: upload.fields)
-            return try store(file: upload.file, sha256: upload.sha256, size: upload.size, meta: meta, user: user)
+            let labelId = try resolve(meta, user: user)
+            _ = try blobs.adopt(temporaryFile: upload.file, sha256: upload.sha256)
+            return try record(sha256: upload.sha256, size: upload.size, labelId: labelId, meta: meta, user: user)
         } catch {
             try? FileManager.default.removeItem(at: upload.file)
             throw error
@@ -78,16 +79,13 @@ public struct Ingestor: Sendable {
         do { _ = try verifier.checkFormat(leadingBytes: data.prefix(64)) } catch let r as Rejection {
             throw HubError(415, r.code, r.message)
         }
-        let sha = SHA256.hash(data: data).hexString
-        let temp = blobs.temporaryFile()
-        try data.write(to: temp)
-        let handle = try FileHandle(forWritingTo: temp)
-        try handle.synchronize()
-        try handle.close()
-        return try store(file: temp, sha256: sha, size: data.count, meta: meta, user: user)
+        let labelId = try resolve(meta, user: user)
+        let sha256 = try blobs.put(data)
+        return try record(sha256: sha256, size: data.count, labelId: labelId, meta: meta, user: user)
     }
 
-    private func store(file: URL, sha256: String, size: Int, meta: Metadata, user: UserRecord) throws -> UploadOutcome {
+    /// The id of the upload's label, once the label and the batch are known to exist.
+    private func resolve(_ meta: Metadata, user: UserRecord) throws -> Int64 {
         guard let label = try catalog.label(named: meta.label) else {
             throw HubError(422, "label.unknown", "label '\(meta.label)' does not exist")
         }
@@ -96,8 +94,12 @@ public struct Ingestor: Sendable {
                 throw HubError(422, "batch.unknown", "batch '\(batchId)' does not exist or is not yours")
             }
         }
-        _ = try blobs.adopt(temporaryFile: file, sha256: sha256)
-        let image = ImageRecord.newUpload(sha256: sha256, labelId: label.id!, uploaderId: user.id!, batchId: meta.batch,
+        return label.id!
+    }
+
+    /// Commits the image and its pipeline job; the bytes are already durable in the blob store.
+    private func record(sha256: String, size: Int, labelId: Int64, meta: Metadata, user: UserRecord) throws -> UploadOutcome {
+        let image = ImageRecord.newUpload(sha256: sha256, labelId: labelId, uploaderId: user.id!, batchId: meta.batch,
                                           device: meta.device, lat: meta.lat, lon: meta.lon, capturedAt: meta.capturedAt, bytes: size)
         let outcome = try catalog.recordUpload(image)
         if case .created = outcome { Counter(label: "imagehub_uploads_total").increment() }

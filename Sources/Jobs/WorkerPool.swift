@@ -84,10 +84,10 @@ public final class WorkerPool: Service, Sendable {
         } catch {
             let delay = settings.backoffSeconds * pow(2, Double(max(0, job.attempts - 1)))
             logger.warning("job \(job.id ?? 0) for image \(job.imageId) failed (attempt \(job.attempts)): \(error)")
-            try? await offload {
+            let dead = try? await offload {
                 try self.catalog.fail(job: job, worker: worker, error: "\(error)", retryAfter: delay, maxAttempts: self.settings.maxAttempts)
             }
-            if job.attempts >= settings.maxAttempts {
+            if dead == true {
                 Counter(label: "imagehub_outcomes_total", dimensions: [("status", "rejected"), ("reason", "internal.failed")]).increment()
             }
         }

@@ -18,6 +18,8 @@ import Testing
 
         let refused = try HubProcess.run(["ingest", photos.path, "--labels-from-folders", "--data", data.path])
         #expect(refused.contains("refused label.unknown"), "labels must exist unless --create-labels: \(refused)")
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: data.appendingPathComponent("blobs/tmp").path)
+        #expect(leftovers.isEmpty, "a refused file leaves nothing behind")
         let summary = try HubProcess.run(["ingest", photos.path, "--labels-from-folders", "--create-labels", "--data", data.path])
         #expect(summary.contains("6 files: 5 new"), "\(summary)")
         #expect(summary.contains("accepted") && summary.contains("refused format.unsupported"), "\(summary)")
