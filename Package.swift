@@ -69,7 +69,7 @@ let package = Package(
         .target(
             name: "Jobs",
             dependencies: [
-                "Catalog", "BlobStore", "Verify", "Preprocess", "HubCore",
+                "Catalog", "BlobStore", "Verify", "Preprocess", "HubCore", "Embedding", "Imaging",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -81,7 +81,7 @@ let package = Package(
         .target(
             name: "HubServer",
             dependencies: [
-                "Ingest", "Jobs", "Organize", "Catalog", "BlobStore", "HubCore", "Imaging",
+                "Ingest", "Jobs", "Organize", "Catalog", "BlobStore", "HubCore", "Imaging", "Embedding",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -91,7 +91,7 @@ let package = Package(
         .executableTarget(
             name: "imagehub",
             dependencies: [
-                "HubServer", "Ingest", "Jobs", "Organize", "Catalog", "HubCore", "Imaging",
+                "HubServer", "Ingest", "Jobs", "Organize", "Catalog", "HubCore", "Imaging", "Embedding",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

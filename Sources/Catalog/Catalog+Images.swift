@@ -24,6 +24,15 @@ public struct Verdict: Sendable, Equatable {
     public var duplicateOf: String?
     public var canonicalKey: String?
     public var thumbnailKey: String?
+    /// The embedding (float16 bytes) and the backbone that made it; set by the embed stage.
+    public var embedding: Data?
+    public var embeddingModel: String?
+    /// JSON of the automatic tags.
+    public var tags: String?
+    public var labelCheck: String?
+    public var labelScore: Double?
+    public var suggestedLabelId: Int64?
+    public var suggestedScore: Double?
 
     public init(status: ImageStatus, reasons: [String] = [], format: String? = nil, width: Int? = nil, height: Int? = nil,
                 sharpness: Double? = nil, brightness: Double? = nil, contrast: Double? = nil, phash: UInt64? = nil,
@@ -104,6 +113,7 @@ extension Catalog {
             image.reasons = ImageRecord.encodeReasons(image.reasonCodes + [accept ? "review.accepted" : (reason ?? "review.rejected")])
             image.updatedAt = Date()
             try image.update(db)
+            try Catalog.touchEmbedding(db, imageId: imageId)
             return image
         }
     }

@@ -32,7 +32,12 @@ extension Catalog {
     /// Commits a pipeline verdict and completes the job in one transaction, if `worker` still holds it.
     /// A near-duplicate check against accepted images runs inside the same transaction, so two copies
     /// processed at once cannot both be accepted. Returns the image as stored, or nil when the lease was lost.
-    public func complete(job: JobRecord, worker: String, verdict: Verdict, nearDistance: Int) throws -> ImageRecord? {
+    ///
+    /// When the verdict carries an embedding, `decide` runs inside the transaction too, with the embeddings
+    /// committed since `watermark` (by any process): it may change the verdict (semantic duplicate, label
+    /// mismatch). The embedding is stored with the image.
+    public func complete(job: JobRecord, worker: String, verdict: Verdict, nearDistance: Int, watermark: Int64 = 0,
+                         decide: (@Sendable (inout Verdict, CommitContext) throws -> Void)? = nil) throws -> ImageRecord? {
         try write { db in
             guard var current = try JobRecord.fetchOne(db, key: job.id), current.state == .running, current.leasedBy == worker,
                   var image = try ImageRecord.fetchOne(db, key: job.imageId) else { return nil }
@@ -43,8 +48,16 @@ extension Catalog {
                 v.reasons.append("duplicate.near")
                 v.duplicateOf = original
             }
+            if v.embedding != nil, let decide {
+                let context = CommitContext(image: image, newRows: try Catalog.embeddingRows(db, after: watermark),
+                                            watermark: watermark, relatedLabels: try Catalog.relatedLabels(db, image.labelId))
+                try decide(&v, context)
+            }
             image.apply(v)
             try image.update(db)
+            if let vector = v.embedding, let model = v.embeddingModel {
+                try Catalog.storeEmbedding(db, imageId: image.id, model: model, vector: vector)
+            }
             current.state = .done
             current.leaseUntil = nil
             current.updatedAt = Date()
@@ -107,6 +120,12 @@ extension ImageRecord {
         duplicateOf = v.duplicateOf ?? duplicateOf
         canonicalKey = v.canonicalKey ?? canonicalKey
         thumbnailKey = v.thumbnailKey ?? thumbnailKey
+        tags = v.tags ?? tags
+        labelCheck = v.labelCheck ?? labelCheck
+        labelScore = v.labelScore ?? labelScore
+        suggestedLabelId = v.suggestedLabelId ?? suggestedLabelId
+        suggestedScore = v.suggestedScore ?? suggestedScore
+        embeddingModel = v.embeddingModel ?? embeddingModel
         updatedAt = Date()
     }
 }

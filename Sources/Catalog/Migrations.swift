@@ -74,6 +74,36 @@ enum Migrations {
             }
             try db.create(index: "jobs_ready", on: "jobs", columns: ["state", "runAfter"])
         }
+        m.registerMigration("v4_embeddings") { db in
+            // What the backbone saw: automatic tags and the label check's outcome.
+            try db.alter(table: "images") { t in
+                t.add(column: "tags", .text)
+                t.add(column: "labelCheck", .text)
+                t.add(column: "labelScore", .double)
+                t.add(column: "suggestedLabelId", .integer).references("labels", onDelete: .setNull)
+                t.add(column: "suggestedScore", .double)
+                t.add(column: "embeddingModel", .text)
+            }
+            // One row per embedded image; `seq` grows on every write (REPLACE), so a process's in-memory
+            // index catches up by reading rows with seq above what it has seen.
+            try db.create(table: "embeddings") { t in
+                t.autoIncrementedPrimaryKey("seq")
+                t.column("imageId", .text).notNull().unique(onConflict: .replace).references("images", onDelete: .cascade)
+                t.column("model", .text).notNull()
+                t.column("vector", .blob).notNull()
+                t.column("createdAt", .datetime).notNull()
+            }
+            try db.create(table: "labelClusters") { t in
+                t.primaryKey("labelId", .integer).references("labels", onDelete: .cascade)
+                t.column("imageCount", .integer).notNull()
+                t.column("k", .integer).notNull()
+                t.column("silhouette", .double).notNull()
+                t.column("clusters", .text).notNull()
+                t.column("outliers", .text).notNull()
+                t.column("model", .text).notNull()
+                t.column("computedAt", .datetime).notNull()
+            }
+        }
         return m
     }
 }

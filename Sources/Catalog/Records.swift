@@ -69,6 +69,15 @@ public struct ImageRecord: Codable, Sendable, Equatable, FetchableRecord, Persis
     public var bytes: Int
     public var createdAt: Date
     public var updatedAt: Date
+    /// The backbone's top ImageNet classes, JSON `[{"name","probability"}]`.
+    public var tags: String? = nil
+    /// `verified`, `unverified` (the label has too few images to judge by yet) or `mismatch`.
+    public var labelCheck: String? = nil
+    public var labelScore: Double? = nil
+    public var suggestedLabelId: Int64? = nil
+    public var suggestedScore: Double? = nil
+    /// The backbone that embedded the image (id/version/weights).
+    public var embeddingModel: String? = nil
 
     /// Reason codes as a list.
     public var reasonCodes: [String] {

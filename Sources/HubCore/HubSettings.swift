@@ -42,6 +42,37 @@ public struct HubSettings: Sendable, Equatable {
     public var backoffSeconds = 1.0
     /// libvips worker threads per operation (`vips.concurrency`, default 1: jobs already run in parallel).
     public var vipsConcurrency = 1
+    /// Embed accepted uploads with the backbone (`embedding.enabled`); off, the hub runs without
+    /// tags, label checks, semantic duplicates, clusters or similarity search.
+    public var embeddingEnabled = true
+    /// Directory of the converted backbone (`embedding.models`, default `models/efficientnet-lite0`
+    /// under the working directory or the checkout the executable was built in).
+    public var modelsDirectory: String? = nil
+    /// Largest embedding batch (`embedding.batchSize`).
+    public var embeddingBatchSize = 32
+    /// Longest wait for a batch to fill, in milliseconds (`embedding.maxWaitMs`).
+    public var embeddingMaxWaitMs = 10
+    /// libtorch threads (`embedding.threads`, default: the core count).
+    public var embeddingThreads = ProcessInfo.processInfo.activeProcessorCount
+    /// Feed the network channels-last (NHWC) memory as libvips produces it (`embedding.channelsLast`).
+    public var embeddingChannelsLast = true
+    /// Cosine similarity at or above which an upload is a near duplicate of an accepted image of the same
+    /// label (`duplicates.minCosine`).
+    public var nearDuplicateCosine = 0.9
+    /// Accepted images a label needs before uploads to it are checked against it (`labels.verifyMinImages`).
+    public var verifyMinImages = 20
+    /// Neighbours per label averaged into a label score (`labels.verifyNeighbours`).
+    public var verifyNeighbours = 10
+    /// How much better another label must score for `label.mismatch` (`labels.verifyMargin`).
+    public var verifyMargin = 0.05
+    /// Accepted images a label needs before it is clustered (`clusters.minImages`).
+    public var clusterMinImages = 8
+    /// Largest k tried when clustering (`clusters.maxK`).
+    public var clusterMaxK = 8
+    /// Fraction by which a label must change before its clusters are recomputed (`clusters.recomputeFraction`).
+    public var clusterRecomputeFraction = 0.05
+    /// Seconds between background passes (re-checks, clustering) (`maintenance.intervalSeconds`).
+    public var maintenanceInterval = 5.0
 
     public init() {}
 
@@ -76,5 +107,19 @@ public struct HubSettings: Sendable, Equatable {
         leaseSeconds = c.double(forKey: "jobs.leaseSeconds", default: d.leaseSeconds)
         backoffSeconds = c.double(forKey: "jobs.backoffSeconds", default: d.backoffSeconds)
         vipsConcurrency = max(1, c.int(forKey: "vips.concurrency", default: d.vipsConcurrency))
+        embeddingEnabled = c.bool(forKey: "embedding.enabled", default: d.embeddingEnabled)
+        modelsDirectory = c.string(forKey: "embedding.models")
+        embeddingBatchSize = max(1, c.int(forKey: "embedding.batchSize", default: d.embeddingBatchSize))
+        embeddingMaxWaitMs = max(0, c.int(forKey: "embedding.maxWaitMs", default: d.embeddingMaxWaitMs))
+        embeddingThreads = max(1, c.int(forKey: "embedding.threads", default: d.embeddingThreads))
+        embeddingChannelsLast = c.bool(forKey: "embedding.channelsLast", default: d.embeddingChannelsLast)
+        nearDuplicateCosine = c.double(forKey: "duplicates.minCosine", default: d.nearDuplicateCosine)
+        verifyMinImages = max(1, c.int(forKey: "labels.verifyMinImages", default: d.verifyMinImages))
+        verifyNeighbours = max(1, c.int(forKey: "labels.verifyNeighbours", default: d.verifyNeighbours))
+        verifyMargin = c.double(forKey: "labels.verifyMargin", default: d.verifyMargin)
+        clusterMinImages = max(4, c.int(forKey: "clusters.minImages", default: d.clusterMinImages))
+        clusterMaxK = max(2, c.int(forKey: "clusters.maxK", default: d.clusterMaxK))
+        clusterRecomputeFraction = c.double(forKey: "clusters.recomputeFraction", default: d.clusterRecomputeFraction)
+        maintenanceInterval = c.double(forKey: "maintenance.intervalSeconds", default: d.maintenanceInterval)
     }
 }

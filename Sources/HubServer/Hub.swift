@@ -1,5 +1,6 @@
 import BlobStore
 import Catalog
+import Embedding
 import Foundation
 import HubCore
 import Imaging
@@ -18,9 +19,12 @@ public struct Hub: Sendable {
     public let pipeline: Pipeline
     public let workers: WorkerPool
     public let exporter: DatasetExporter
+    /// The backbone and what uses it; nil when `embedding.enabled` is false.
+    public let embedStage: EmbedStage?
 
-    /// Opens (creating if needed) the hub stored in `dataDirectory`.
-    public init(dataDirectory: URL, settings: HubSettings, logger: Logger = Logger(label: "imagehub")) throws {
+    /// Opens (creating if needed) the hub stored in `dataDirectory`. With embedding on, `backbone` is
+    /// used if given (tests share one), else loaded from `embedding.models`.
+    public init(dataDirectory: URL, settings: HubSettings, backbone: Backbone? = nil, logger: Logger = Logger(label: "imagehub")) throws {
         Vips.start(concurrency: settings.vipsConcurrency)
         HubMetrics.bootstrap()
         try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
@@ -29,14 +33,23 @@ public struct Hub: Sendable {
         catalog = try Catalog(path: dataDirectory.appendingPathComponent("catalog.sqlite").path)
         blobs = try FileBlobStore(root: dataDirectory.appendingPathComponent("blobs"))
         ingestor = Ingestor(catalog: catalog, blobs: blobs, settings: settings)
-        pipeline = Pipeline(settings: settings, blobs: blobs)
-        workers = WorkerPool(catalog: catalog, pipeline: pipeline, logger: logger)
+        if settings.embeddingEnabled {
+            let model = try backbone ?? Backbone(directory: Backbone.defaultDirectory(configured: settings.modelsDirectory),
+                                                 threads: settings.embeddingThreads, channelsLast: settings.embeddingChannelsLast)
+            embedStage = EmbedStage(backbone: model, catalog: catalog, settings: settings)
+        } else {
+            embedStage = nil
+        }
+        pipeline = Pipeline(settings: settings, blobs: blobs, modelInput: embedStage?.backbone.input)
+        workers = WorkerPool(catalog: catalog, pipeline: pipeline, embedStage: embedStage, logger: logger)
         exporter = DatasetExporter(catalog: catalog, blobs: blobs)
     }
 
     /// Opens the hub in `path`, reading `imagehub.json` there and `IMAGEHUB_*` variables.
-    public static func open(path: String) async throws -> Hub {
-        let settings = try await HubSettings.load(dataDirectory: path)
+    /// `processing: false` (catalog-only commands) skips loading the backbone.
+    public static func open(path: String, processing: Bool = true) async throws -> Hub {
+        var settings = try await HubSettings.load(dataDirectory: path)
+        if !processing { settings.embeddingEnabled = false }
         return try Hub(dataDirectory: URL(fileURLWithPath: path), settings: settings)
     }
 }

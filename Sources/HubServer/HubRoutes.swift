@@ -2,6 +2,7 @@ import Catalog
 import Foundation
 import HubCore
 import Hummingbird
+import Jobs
 
 /// The hub's HTTP API, route group by route group.
 struct HubRoutes: Sendable {
@@ -9,6 +10,14 @@ struct HubRoutes: Sendable {
 
     func labelName(_ id: Int64) throws -> String {
         try hub.catalog.label(id: id)?.name ?? "?"
+    }
+
+    /// The embed stage, or 503 when this hub runs without embeddings.
+    func embedStage() throws -> EmbedStage {
+        guard let stage = hub.embedStage else {
+            throw HubError(503, "embedding.disabled", "this hub runs without embeddings (embedding.enabled = false)")
+        }
+        return stage
     }
 }
 
@@ -32,6 +41,7 @@ func buildRoutes(hub: Hub) -> RouteRecorder {
     routes.addImageRoutes(to: recorder)
     routes.addBatchRoutes(to: recorder)
     routes.addLabelRoutes(to: recorder)
+    routes.addClusterRoutes(to: recorder)
     routes.addDatasetRoutes(to: recorder)
     return recorder
 }

@@ -1,4 +1,5 @@
 import Catalog
+import Embedding
 import Foundation
 
 /// How an image is shown by the API.
@@ -23,9 +24,23 @@ struct ImageView: Codable {
     var capturedAt: String?
     var createdAt: Date
     var updatedAt: Date
+    /// The backbone's top ImageNet classes.
+    var tags: [Tag]?
+    /// The label check: `verified`, `unverified` or `mismatch`, with scores.
+    var labelCheck: LabelCheckView?
+    /// The label the image looks like when it is a `label.mismatch`.
+    var suggestedLabel: String?
+    var embeddingModel: String?
     var links: [String: String]
 
-    init(_ r: ImageRecord, label: String) {
+    struct LabelCheckView: Codable {
+        var state: String
+        var score: Double?
+        var suggestedLabel: String?
+        var suggestedScore: Double?
+    }
+
+    init(_ r: ImageRecord, label: String, labelName: (Int64) -> String? = { _ in nil }) {
         id = r.id
         status = r.status.rawValue
         reasons = r.reasonCodes
@@ -44,9 +59,15 @@ struct ImageView: Codable {
         capturedAt = r.capturedAt
         createdAt = r.createdAt
         updatedAt = r.updatedAt
+        tags = r.tags.flatMap { try? JSONDecoder().decode([Tag].self, from: Data($0.utf8)) }
+        let suggested = r.suggestedLabelId.flatMap(labelName)
+        labelCheck = r.labelCheck.map { LabelCheckView(state: $0, score: r.labelScore, suggestedLabel: suggested, suggestedScore: r.suggestedScore) }
+        suggestedLabel = r.labelCheck == "mismatch" ? suggested : nil
+        embeddingModel = r.embeddingModel
         var links = ["self": "/v1/images/\(r.id)", "original": "/v1/images/\(r.id)/original"]
         if r.canonicalKey != nil { links["canonical"] = "/v1/images/\(r.id)/canonical" }
         if r.thumbnailKey != nil { links["thumbnail"] = "/v1/images/\(r.id)/thumbnail" }
+        if r.embeddingModel != nil { links["similar"] = "/v1/images/\(r.id)/similar" }
         self.links = links
     }
 }

@@ -58,6 +58,22 @@ public enum OpenAPI {
                 sha256: {type: string}
                 phash: {type: string, nullable: true}
             duplicate_of: {type: string, nullable: true}
+            tags:
+              type: array
+              nullable: true
+              description: the backbone's top-5 ImageNet classes
+              items: {type: object, properties: {name: {type: string}, probability: {type: number}}}
+            label_check:
+              type: object
+              nullable: true
+              description: whether the image looks like its label (unverified while the label has too few accepted images)
+              properties:
+                state: {type: string, enum: [verified, unverified, mismatch]}
+                score: {type: number, nullable: true}
+                suggested_label: {type: string, nullable: true}
+                suggested_score: {type: number, nullable: true}
+            suggested_label: {type: string, nullable: true, description: set when the label check says mismatch}
+            embedding_model: {type: string, nullable: true}
             batch: {type: string, nullable: true}
             device: {type: string, nullable: true}
             lat: {type: number, nullable: true}
@@ -286,6 +302,78 @@ public enum OpenAPI {
                       images: {type: array, items: {$ref: '#/components/schemas/Image'}}
                       next_cursor: {type: string, nullable: true}
             '404': {$ref: '#/components/responses/Error'}
+      /v1/images/{id}/similar:
+        get:
+          summary: The accepted images nearest to this one by embedding (cosine similarity)
+          parameters:
+            - {name: id, in: path, required: true, schema: {type: string}}
+            - {name: k, in: query, schema: {type: integer, minimum: 1, maximum: 100}}
+          responses:
+            '200':
+              description: nearest images, most similar first
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    properties:
+                      image: {type: string}
+                      model: {type: string}
+                      similar:
+                        type: array
+                        items: {type: object, properties: {id: {type: string}, label: {type: string}, similarity: {type: number}}}
+            '404': {$ref: '#/components/responses/Error'}
+            '409': {$ref: '#/components/responses/Error'}
+      /v1/labels/{name}/clusters:
+        get:
+          summary: k-means clusters of a label's accepted images (k chosen by silhouette), recomputed when the label changes
+          parameters:
+            - {name: name, in: path, required: true, schema: {type: string}}
+            - {name: members, in: query, schema: {type: boolean}, description: include every member id}
+          responses:
+            '200':
+              description: the clusters, largest first
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    properties:
+                      label: {type: string}
+                      k: {type: integer}
+                      silhouette: {type: number}
+                      image_count: {type: integer}
+                      model: {type: string}
+                      computed_at: {type: string, format: date-time}
+                      clusters:
+                        type: array
+                        items:
+                          type: object
+                          properties:
+                            size: {type: integer}
+                            representatives: {type: array, items: {type: string}}
+                            members: {type: array, items: {type: string}}
+            '404': {$ref: '#/components/responses/Error'}
+            '409': {$ref: '#/components/responses/Error'}
+      /v1/labels/{name}/outliers:
+        get:
+          summary: Members of a label far from every cluster centre (beyond Q3 + 1.5 IQR of cosine distance)
+          parameters:
+            - {name: name, in: path, required: true, schema: {type: string}}
+          responses:
+            '200':
+              description: outliers, farthest first
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    properties:
+                      label: {type: string}
+                      image_count: {type: integer}
+                      computed_at: {type: string, format: date-time}
+                      outliers:
+                        type: array
+                        items: {type: object, properties: {id: {type: string}, distance: {type: number}}}
+            '404': {$ref: '#/components/responses/Error'}
+            '409': {$ref: '#/components/responses/Error'}
       /v1/datasets/export:
         get:
           summary: Download accepted images of labels as a streamed tar (requester, trainer, admin)

@@ -10,7 +10,22 @@ extension HubRoutes {
         router.post("/v1/images") { request, context in try await upload(request, context) }
         router.get("/v1/images/:id") { _, context in
             let image = try await visibleImage(context)
-            return try JSON.response(ImageView(image, label: try labelName(image.labelId)))
+            let names = try await offload { try hub.catalog.labelsById() }
+            return try JSON.response(ImageView(image, label: names[image.labelId]?.name ?? "?", labelName: { names[$0]?.name }))
+        }
+        router.get("/v1/images/:id/similar") { request, context in
+            let image = try await visibleImage(context)
+            let stage = try embedStage()
+            let k = min(max(Int(request.uri.queryParameters.get("k") ?? "10") ?? 10, 1), 100)
+            let (found, names) = try await offload { (try stage.similar(to: image.id, k: k), try hub.catalog.labelsById()) }
+            guard let found else {
+                throw HubError(409, "image.not_embedded", "image \(image.id) has no embedding (status \(image.status.rawValue))")
+            }
+            struct Similar: Encodable { var id: String; var label: String; var similarity: Float }
+            struct Page: Encodable { var image: String; var model: String; var similar: [Similar] }
+            return try JSON.response(Page(image: image.id, model: stage.backbone.id, similar: found.map {
+                Similar(id: $0.imageId, label: names[$0.labelId]?.name ?? "?", similarity: $0.similarity)
+            }))
         }
         router.get("/v1/images/:id/canonical") { request, context in
             try await rendition(request, context) { $0.canonicalKey }

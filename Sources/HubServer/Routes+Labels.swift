@@ -1,8 +1,10 @@
 import Catalog
+import Embedding
 import Foundation
 import HubCore
 import Hummingbird
 import Ingest
+import Jobs
 import MultipartKit
 import NIOCore
 import Organize
@@ -63,6 +65,50 @@ extension HubRoutes {
             struct Page: Encodable { var images: [ImageView]; var nextCursor: String? }
             return try JSON.response(Page(images: page.map { ImageView($0, label: name) },
                                           nextCursor: page.count == limit ? page.last?.id : nil))
+        }
+    }
+
+    func addClusterRoutes(to router: RouteRecorder) {
+        router.get("/v1/labels/:name/clusters") { request, context in
+            _ = try context.require(.requester, .trainer)
+            let (label, record) = try await clusters(context)
+            let clusters = try JSONDecoder().decode([Clustering.Cluster].self, from: Data(record.clusters.utf8))
+            let withMembers = request.uri.queryParameters.get("members") == "true"
+            struct ClusterView: Encodable { var size: Int; var representatives: [String]; var members: [String]? }
+            struct View: Encodable {
+                var label: String; var k: Int; var silhouette: Double; var imageCount: Int; var model: String
+                var computedAt: Date; var clusters: [ClusterView]
+            }
+            return try JSON.response(View(label: label, k: record.k, silhouette: record.silhouette, imageCount: record.imageCount,
+                                          model: record.model, computedAt: record.computedAt,
+                                          clusters: clusters.map { ClusterView(size: $0.members.count, representatives: $0.representatives,
+                                                                               members: withMembers ? $0.members : nil) }))
+        }
+        router.get("/v1/labels/:name/outliers") { _, context in
+            _ = try context.require(.requester, .trainer)
+            let (label, record) = try await clusters(context)
+            let outliers = try JSONDecoder().decode([Clustering.Outlier].self, from: Data(record.outliers.utf8))
+            struct OutlierView: Encodable { var id: String; var distance: Float }
+            struct View: Encodable { var label: String; var imageCount: Int; var computedAt: Date; var outliers: [OutlierView] }
+            return try JSON.response(View(label: label, imageCount: record.imageCount, computedAt: record.computedAt,
+                                          outliers: outliers.map { OutlierView(id: $0.imageId, distance: $0.distance) }))
+        }
+    }
+
+    /// The named label's clusters, fresh (computed now when the stored ones are stale).
+    func clusters(_ context: HubContext) async throws -> (String, LabelClustersRecord) {
+        let stage = try embedStage()
+        let name = try Self.labelParameter(context)
+        let minimum = hub.settings.clusterMinImages
+        return try await offload {
+            guard let label = try hub.catalog.label(named: name) else {
+                throw HubError(404, "label.unknown", "label '\(name)' does not exist")
+            }
+            guard let record = try stage.clusters(labelId: label.id!) else {
+                throw HubError(409, "label.too_small", "label '\(name)' has fewer than \(minimum) accepted, embedded images to cluster",
+                               details: ["minimum": "\(minimum)"])
+            }
+            return (label.name, record)
         }
     }
 

@@ -9,14 +9,18 @@ public struct TestHub: Sendable {
     public let directory: URL
     public let keys: [Role: String]
 
-    /// Makes a hub; `configure` adjusts the settings first (limits, attempts, backoff).
-    public init(labels: [String] = ["Banana", "Apple"], configure: (inout HubSettings) -> Void = { _ in }) throws {
+    /// Makes a hub; `configure` adjusts the settings first (limits, attempts, backoff). Embedding is off
+    /// unless asked for: generated test images are noise to an ImageNet backbone, so with it on they
+    /// would all be each other's semantic near duplicates.
+    public init(labels: [String] = ["Banana", "Apple"], embeddings: Bool = false, configure: (inout HubSettings) -> Void = { _ in }) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-test-\(UUID().uuidString)")
         var settings = HubSettings()
         settings.workers = 2
         settings.backoffSeconds = 0.01
+        settings.embeddingEnabled = embeddings
         configure(&settings)
-        hub = try Hub(dataDirectory: directory, settings: settings)
+        hub = try Hub(dataDirectory: directory, settings: settings,
+                      backbone: settings.embeddingEnabled ? try TestModels.backbone.get() : nil)
         var keys: [Role: String] = [:]
         for role in Role.allCases { keys[role] = try hub.catalog.createUser(name: "test-\(role.rawValue)", role: role).key }
         self.keys = keys

@@ -13,19 +13,23 @@ public struct Pipeline: Sendable {
     public let blobs: any BlobStore
     let verifier: Verifier
     let preprocessor: Preprocessor
+    /// When set, `process` also returns the backbone's input for accepted and quarantined images.
+    public var modelInput: ModelInputSpec?
     /// Called with each stage's name and duration (the benchmark collects them; metrics always get them).
     public var onStage: (@Sendable (String, Duration) -> Void)?
 
-    public init(settings: HubSettings, blobs: any BlobStore) {
+    public init(settings: HubSettings, blobs: any BlobStore, modelInput: ModelInputSpec? = nil) {
         self.settings = settings
+        self.modelInput = modelInput
         self.blobs = blobs
         self.verifier = Verifier(settings: settings)
         self.preprocessor = Preprocessor(canonicalSide: settings.canonicalSide, thumbnailSide: settings.thumbnailSide,
                                          quality: settings.jpegQuality)
     }
 
-    /// The verdict for `image`. A `Rejection` becomes a final status; other errors are left to the job's retries.
-    public func process(_ image: ImageRecord) throws -> Verdict {
+    /// The verdict for `image`, and the backbone's input when the image was not rejected and embedding is on.
+    /// A `Rejection` becomes a final status; other errors are left to the job's retries.
+    public func process(_ image: ImageRecord) throws -> (Verdict, [Float]?) {
         let bytes = try blobs.read(image.sha256)
         do {
             let header = try stage("header") { try verifier.checkHeader(bytes) }
@@ -35,18 +39,19 @@ public struct Pipeline: Sendable {
             let (metrics, phash) = (measures.quality, measures.hash)
             let renditions = try stage("encode") { try preprocessor.renditions(of: upright) }
             let keys = try stage("store") { (try blobs.put(renditions.canonical), try blobs.put(renditions.thumbnail)) }
+            let input = try modelInput.map { spec in try stage("model_input") { try upright.modelInput(spec) } }
             let reasons = warnings + verifier.qualityReasons(metrics)
             let turned = header.orientation >= 5
-            return Verdict(status: reasons.isEmpty ? .accepted : .quarantined, reasons: reasons, format: header.format.rawValue,
+            return (Verdict(status: reasons.isEmpty ? .accepted : .quarantined, reasons: reasons, format: header.format.rawValue,
                            width: turned ? header.height : header.width, height: turned ? header.width : header.height,
                            sharpness: metrics.sharpness, brightness: metrics.brightness, contrast: metrics.contrast,
-                           phash: phash, canonicalKey: keys.0, thumbnailKey: keys.1)
+                           phash: phash, canonicalKey: keys.0, thumbnailKey: keys.1), input)
         } catch let r as Rejection {
-            return Verdict(status: r.status, reasons: [r.code], format: ImageFormat.sniff(bytes.prefix(ImageFormat.sniffLength))?.rawValue)
+            return (Verdict(status: r.status, reasons: [r.code], format: ImageFormat.sniff(bytes.prefix(ImageFormat.sniffLength))?.rawValue), nil)
         }
     }
 
-    private func stage<T>(_ name: String, _ body: () throws -> T) throws -> T {
+    func stage<T>(_ name: String, _ body: () throws -> T) throws -> T {
         let start = ContinuousClock.now
         defer {
             let d = ContinuousClock.now - start

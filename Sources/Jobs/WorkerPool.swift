@@ -14,11 +14,14 @@ public final class WorkerPool: Service, Sendable {
     let settings: HubSettings
     let logger: Logger
     let name: String
+    /// Embeds accepted uploads and judges them by their embedding; nil when embedding is off.
+    public let embedStage: EmbedStage?
     private let stopping = Atomic<Bool>(false)
 
-    public init(catalog: Catalog, pipeline: Pipeline, logger: Logger = Logger(label: "imagehub.jobs")) {
+    public init(catalog: Catalog, pipeline: Pipeline, embedStage: EmbedStage? = nil, logger: Logger = Logger(label: "imagehub.jobs")) {
         self.catalog = catalog
         self.pipeline = pipeline
+        self.embedStage = embedStage
         self.settings = pipeline.settings
         self.logger = logger
         self.name = "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(UUID().uuidString.prefix(8))"
@@ -36,6 +39,7 @@ public final class WorkerPool: Service, Sendable {
                 for index in 0..<settings.workers {
                     group.addTask { await self.loop(worker: "\(self.name)/\(index)", untilIdle: false) }
                 }
+                if embedStage != nil { group.addTask { await self.maintenanceLoop() } }
             }
         } onGracefulShutdown: {
             self.stopping.store(true, ordering: .relaxed)
@@ -49,6 +53,16 @@ public final class WorkerPool: Service, Sendable {
             for index in 0..<max(1, settings.workers) {
                 group.addTask { await self.loop(worker: "\(self.name)/drain\(index)", untilIdle: true) }
             }
+        }
+    }
+
+    /// Background re-checks and clustering, every `maintenance.intervalSeconds`.
+    private func maintenanceLoop() async {
+        guard let embedStage else { return }
+        while !stopping.load(ordering: .relaxed) {
+            do { try await offload { try embedStage.maintain() } } catch { logger.error("maintenance failed: \(error)") }
+            let deadline = ContinuousClock.now + .seconds(settings.maintenanceInterval)
+            while !stopping.load(ordering: .relaxed), ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(100)) }
         }
     }
 
@@ -73,9 +87,20 @@ public final class WorkerPool: Service, Sendable {
     private func handle(_ leased: LeasedJob, worker: String) async {
         let job = leased.job
         do {
-            let verdict = try await offload { try self.pipeline.process(leased.image) }
-            let stored = try await offload {
-                try self.catalog.complete(job: job, worker: worker, verdict: verdict, nearDistance: self.settings.nearDuplicateDistance)
+            var (verdict, input) = try await offload { try self.pipeline.process(leased.image) }
+            var decide: (@Sendable (inout Verdict, CommitContext) throws -> Void)?
+            var watermark: Int64 = 0
+            if let input, let stage = embedStage {
+                let start = ContinuousClock.now
+                let vector = try await stage.embed(input, into: &verdict)
+                pipeline.onStage?("embed", ContinuousClock.now - start)
+                watermark = stage.index.watermark
+                decide = { v, context in stage.decide(&v, context, vector: vector) }
+            }
+            let committed = verdict
+            let stored = try await offload { [decide, watermark] in
+                try self.catalog.complete(job: job, worker: worker, verdict: committed, nearDistance: self.settings.nearDuplicateDistance,
+                                          watermark: watermark, decide: decide)
             }
             if let stored {
                 let reasons = stored.reasonCodes

@@ -46,7 +46,7 @@ struct IngestBench: AsyncParsableCommand {
         let stages = Mutex<[String: [Duration]]>([:])
         var pipeline = hub.pipeline
         pipeline.onStage = { name, d in stages.withLock { $0[name, default: []].append(d) } }
-        let pool = WorkerPool(catalog: hub.catalog, pipeline: pipeline)
+        let pool = WorkerPool(catalog: hub.catalog, pipeline: pipeline, embedStage: hub.embedStage)
         let processStart = clock.now
         await pool.drain()
         let processTime = clock.now - processStart

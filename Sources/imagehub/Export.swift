@@ -15,7 +15,7 @@ struct Export: AsyncParsableCommand {
     @Option(help: "Output tar file.") var out: String
 
     func run() async throws {
-        let hub = try await Hub.open(path: data.data)
+        let hub = try await Hub.open(path: data.data, processing: false)
         let chosen = try hub.exporter.labels(labels.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }, descendants: descendants)
         FileManager.default.createFile(atPath: out, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: out))

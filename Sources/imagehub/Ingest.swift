@@ -55,6 +55,8 @@ struct Ingest: AsyncParsableCommand {
         }
         await drain.value
         processing.finish()
+        // Re-check images accepted before their label could be judged, and cluster the labels.
+        try hub.embedStage?.maintain()
         var outcomes: [String: Int] = [:]
         for id in created {
             if let image = try hub.catalog.image(id: id) {

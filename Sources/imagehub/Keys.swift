@@ -16,7 +16,7 @@ struct Keys: AsyncParsableCommand {
         @Option(help: "Who the key is for.") var name = "cli"
 
         func run() async throws {
-            let hub = try await Hub.open(path: data.data)
+            let hub = try await Hub.open(path: data.data, processing: false)
             let (user, key) = try hub.catalog.createUser(name: name, role: role)
             print("created \(role.rawValue) key for '\(user.name)' (user \(user.id!)); it is shown only once:")
             print(key)

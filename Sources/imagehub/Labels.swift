@@ -15,7 +15,7 @@ struct Labels: AsyncParsableCommand {
         @Option(help: "Hierarchy JSON in the bbox_labels_600_hierarchy.json shape.") var hierarchy: String?
 
         func run() async throws {
-            let hub = try await Hub.open(path: data.data)
+            let hub = try await Hub.open(path: data.data, processing: false)
             let classes = try LabelImport.classes(csv: try String(contentsOfFile: csv, encoding: .utf8))
             let edges = try hierarchy.map { try LabelImport.edges(hierarchyJSON: try Data(contentsOf: URL(fileURLWithPath: $0))) } ?? []
             let result = try hub.catalog.importLabels(classes: classes, edges: edges)
@@ -32,7 +32,7 @@ struct Labels: AsyncParsableCommand {
         @Option(help: "Open Images MID.") var mid: String?
 
         func run() async throws {
-            let hub = try await Hub.open(path: data.data)
+            let hub = try await Hub.open(path: data.data, processing: false)
             let label = try hub.catalog.createLabel(name: name, parent: parent, mid: mid)
             print("created label '\(label.name)' (\(label.id!))")
         }

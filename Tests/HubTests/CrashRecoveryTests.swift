@@ -25,10 +25,11 @@ final class HubProcess {
         try process.run()
     }
 
-    static func run(_ arguments: [String]) throws -> String {
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> String {
         let p = Process()
         p.executableURL = binary
         p.arguments = arguments
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let out = Pipe()
         p.standardOutput = out
         try p.run()

@@ -34,7 +34,7 @@ import Testing
             try await Task.sleep(for: .milliseconds(100))
             let second = try #require(try c.claimJob(worker: "b", lease: 60), "an expired lease is taken over")
             #expect(second.job.id == first.job.id && second.job.attempts == 2)
-            let verdict = try t.hub.pipeline.process(first.image)
+            let (verdict, _) = try t.hub.pipeline.process(first.image)
             #expect(try c.complete(job: first.job, worker: "a", verdict: verdict, nearDistance: 6) == nil)
             #expect(try c.complete(job: second.job, worker: "b", verdict: verdict, nearDistance: 6)?.status == .accepted)
             #expect(try c.image(id: id)?.status == .accepted)

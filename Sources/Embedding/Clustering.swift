@@ -1,0 +1,144 @@
+import Foundation
+
+/// A label's images grouped by k-means on their embeddings, with outliers.
+public struct Clustering: Sendable {
+    public struct Cluster: Sendable, Codable, Equatable {
+        public let members: [String]
+        /// The members nearest the centroid, best first.
+        public let representatives: [String]
+    }
+    public struct Outlier: Sendable, Codable, Equatable {
+        public let imageId: String
+        /// Cosine distance to the nearest centroid.
+        public let distance: Float
+    }
+    public let k: Int
+    /// Mean silhouette of the chosen k (cosine distance); 0 when k = 1.
+    public let silhouette: Float
+    public let clusters: [Cluster]
+    public let outliers: [Outlier]
+}
+
+/// Spherical k-means (unit vectors, cosine) with k-means++ seeding from a fixed seed: the same input
+/// gives the same clusters. k is chosen by the best mean silhouette over `kRange`; below
+/// `minSilhouette` the label is one group. Outliers lie beyond Q3 + 1.5·IQR of the distances to the
+/// nearest centroid.
+public enum KMeans {
+    /// A k whose smallest cluster has fewer than `minClusterSize` members is not considered: a lone odd
+    /// image is an outlier, not a sub-group.
+    public static func cluster(_ items: [(imageId: String, vector: [Float])], kRange: ClosedRange<Int> = 2...8,
+                               minSilhouette: Float = 0.1, minClusterSize: Int = 3, seed: UInt64 = 42,
+                               representatives: Int = 3) -> Clustering {
+        let vectors = items.map(\.vector)
+        let n = vectors.count
+        var best: (k: Int, assign: [Int], centroids: [[Float]], silhouette: Float)?
+        if n >= 4 {
+            for k in kRange where k < n {
+                let (assign, centroids) = fit(vectors, k: k, seed: seed &+ UInt64(k))
+                let sizes = (0..<k).map { c in assign.count { $0 == c } }
+                if sizes.min()! < minClusterSize { continue }
+                let s = silhouette(vectors, assign, k: k)
+                if best == nil || s > best!.silhouette + 1e-6 { best = (k, assign, centroids, s) }
+            }
+        }
+        if best == nil || best!.silhouette < minSilhouette {
+            let (assign, centroids) = fit(vectors, k: 1, seed: seed)
+            best = (1, assign, centroids, 0)
+        }
+        let chosen = best!
+        var distance = [Float](repeating: 0, count: n)
+        for i in 0..<n { distance[i] = 1 - chosen.centroids.map { Vectors.dot(vectors[i], $0) }.max()! }
+        var clusters: [Clustering.Cluster] = []
+        for c in 0..<chosen.k {
+            let members = (0..<n).filter { chosen.assign[$0] == c }.sorted { distance[$0] < distance[$1] }
+            guard !members.isEmpty else { continue }
+            clusters.append(.init(members: members.map { items[$0].imageId }.sorted(),
+                                  representatives: members.prefix(representatives).map { items[$0].imageId }))
+        }
+        clusters.sort { $0.members.count != $1.members.count ? $0.members.count > $1.members.count : $0.members[0] < $1.members[0] }
+        let sorted = distance.sorted()
+        var outliers: [Clustering.Outlier] = []
+        if n >= 8 {
+            let q1 = sorted[n / 4], q3 = sorted[(3 * n) / 4]
+            let fence = q3 + 1.5 * (q3 - q1)
+            outliers = (0..<n).filter { distance[$0] > fence }
+                .map { Clustering.Outlier(imageId: items[$0].imageId, distance: distance[$0]) }
+                .sorted { $0.distance > $1.distance }
+        }
+        return Clustering(k: chosen.k, silhouette: chosen.silhouette, clusters: clusters, outliers: outliers)
+    }
+
+    /// Lloyd iterations from k-means++ seeds; centroids are kept unit length.
+    static func fit(_ v: [[Float]], k: Int, seed: UInt64, iterations: Int = 50) -> ([Int], [[Float]]) {
+        var rng = SplitMix64(seed: seed)
+        let n = v.count
+        var centroids = [v[Int(rng.next() % UInt64(n))]]
+        var nearest = v.map { 1 - Vectors.dot($0, centroids[0]) }
+        while centroids.count < k {
+            let total = nearest.reduce(0) { $0 + Double(max(0, $1) * max(0, $1)) }
+            var target = Double(rng.next() % 1_000_000) / 1_000_000 * total
+            var pick = n - 1
+            for i in 0..<n {
+                target -= Double(max(0, nearest[i]) * max(0, nearest[i]))
+                if target <= 0 { pick = i; break }
+            }
+            centroids.append(v[pick])
+            for i in 0..<n { nearest[i] = min(nearest[i], 1 - Vectors.dot(v[i], v[pick])) }
+        }
+        var assign = [Int](repeating: -1, count: n)
+        for _ in 0..<iterations {
+            var changed = false
+            for i in 0..<n {
+                var bestC = 0, bestS = -Float.infinity
+                for c in 0..<k {
+                    let s = Vectors.dot(v[i], centroids[c])
+                    if s > bestS { bestS = s; bestC = c }
+                }
+                if assign[i] != bestC { assign[i] = bestC; changed = true }
+            }
+            if !changed { break }
+            let d = v[0].count
+            var sums = [[Float]](repeating: [Float](repeating: 0, count: d), count: k)
+            for i in 0..<n { for j in 0..<d { sums[assign[i]][j] += v[i][j] } }
+            for c in 0..<k {
+                Vectors.normalize(&sums[c])
+                if sums[c].contains(where: { $0 != 0 }) { centroids[c] = sums[c] }
+            }
+        }
+        return (assign, centroids)
+    }
+
+    /// Mean silhouette with cosine distance, over at most 400 evenly spaced points.
+    static func silhouette(_ v: [[Float]], _ assign: [Int], k: Int) -> Float {
+        let n = v.count
+        let step = max(1, n / 400)
+        let sample = Array(stride(from: 0, to: n, by: step))
+        var total: Float = 0
+        for i in sample {
+            var sum = [Float](repeating: 0, count: k), count = [Int](repeating: 0, count: k)
+            for j in sample where j != i {
+                sum[assign[j]] += 1 - Vectors.dot(v[i], v[j])
+                count[assign[j]] += 1
+            }
+            let own = assign[i]
+            guard count[own] > 0 else { continue }  // a singleton's silhouette is 0
+            let a = sum[own] / Float(count[own])
+            let b = (0..<k).filter { $0 != own && count[$0] > 0 }.map { sum[$0] / Float(count[$0]) }.min() ?? a
+            total += (b - a) / max(a, b, 1e-9)
+        }
+        return total / Float(sample.count)
+    }
+}
+
+/// A small deterministic generator (SplitMix64): the same seed gives the same clusters on every machine.
+struct SplitMix64 {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

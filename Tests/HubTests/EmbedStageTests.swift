@@ -1,0 +1,131 @@
+import Catalog
+import Embedding
+import Foundation
+import HubTesting
+import Imaging
+import Testing
+
+/// The embed stage inside a hub, on real photos: semantic duplicates, label checks, clusters, similarity.
+@Suite("Embed stage", .serialized, needsSharedData)
+struct EmbedStageTests {
+    func photos(_ folder: String, _ range: Range<Int>) throws -> [Data] {
+        try SharedData.photos(in: "photos/\(folder)")[range].map { try SharedData.data($0) }
+    }
+
+    @Test("a resized, re-encoded, cropped copy is a semantic near duplicate; other photos of the class are not")
+    func semanticDuplicates() async throws {
+        // The perceptual hash is switched off so that only the embedding can find the copy.
+        let t = try TestHub(labels: ["dogs"], embeddings: true) { $0.nearDuplicateDistance = -1 }
+        defer { t.remove() }
+        let dogs = try photos("dogs", 0..<6)
+        let image = try Image.load(dogs[0])
+        let copy = try image.cropped(left: image.width / 20, top: image.height / 20, width: image.width * 9 / 10, height: image.height * 9 / 10)
+            .fitted(longSide: image.width * 2 / 3).encoded(as: .jpeg, quality: 70)
+        try await t.withClient { client in
+            let original = try await client.upload(dogs[0], label: "dogs", as: t.bearer(.supplier)).json["id"] as! String
+            await t.drain()
+            var others: [String] = []
+            for bytes in dogs.dropFirst() { others.append(try await client.upload(bytes, label: "dogs", as: t.bearer(.supplier)).json["id"] as! String) }
+            let copyId = try await client.upload(copy, label: "dogs", as: t.bearer(.supplier)).json["id"] as! String
+            await t.drain()
+            let flagged = try await client.get("/v1/images/\(copyId)", as: t.bearer(.admin)).json
+            #expect(flagged["status"] as? String == "quarantined")
+            #expect(flagged["reasons"] as? [String] == ["duplicate.near"])
+            #expect(flagged["duplicate_of"] as? String == original)
+            for id in others {
+                let json = try await client.get("/v1/images/\(id)", as: t.bearer(.admin)).json
+                #expect(json["status"] as? String == "accepted", "\(json)")
+                #expect((json["tags"] as? [[String: Any]])?.count == 5)
+                #expect(json["embedding_model"] as? String == t.hub.embedStage!.backbone.id)
+            }
+            let stored = try #require(try t.hub.catalog.embedding(imageId: original))
+            #expect(stored.vector.count == 1280 * 2, "float16")
+        }
+    }
+
+    @Test("an upload with the wrong label is quarantined as label.mismatch with the right suggested label")
+    func labelMismatch() async throws {
+        let t = try TestHub(labels: ["airplanes", "flowers"], embeddings: true) { $0.verifyMinImages = 10 }
+        defer { t.remove() }
+        let planes = try photos("airplanes", 0..<14), flowers = try photos("flowers", 0..<14)
+        try await t.withClient { client in
+            var early: [String] = []
+            for i in 0..<12 {
+                early.append(try await client.upload(planes[i], label: "airplanes", as: t.bearer(.supplier)).json["id"] as! String)
+                early.append(try await client.upload(flowers[i], label: "flowers", as: t.bearer(.supplier)).json["id"] as! String)
+            }
+            await t.drain()
+            // Before a label has enough images, uploads are accepted unverified ...
+            let before = try await client.get("/v1/images/\(early[0])", as: t.bearer(.admin)).json
+            #expect(before["status"] as? String == "accepted")
+            #expect((before["label_check"] as? [String: Any])?["state"] as? String == "unverified")
+            // ... and re-checked in the background once it has.
+            try t.hub.embedStage!.maintain()
+            var verified = 0
+            for id in early {
+                let json = try await client.get("/v1/images/\(id)", as: t.bearer(.admin)).json
+                guard json["status"] as? String == "accepted" else { continue }  // a photo may fail a quality check
+                #expect((json["label_check"] as? [String: Any])?["state"] as? String == "verified", "\(json)")
+                verified += 1
+            }
+            #expect(verified >= 20)
+            let wrong = try await client.upload(flowers[12], label: "airplanes", as: t.bearer(.supplier)).json["id"] as! String
+            let right = try await client.upload(planes[12], label: "airplanes", as: t.bearer(.supplier)).json["id"] as! String
+            await t.drain()
+            let flagged = try await client.get("/v1/images/\(wrong)", as: t.bearer(.admin)).json
+            #expect(flagged["status"] as? String == "quarantined", "\(flagged)")
+            #expect(flagged["reasons"] as? [String] == ["label.mismatch"])
+            #expect(flagged["suggested_label"] as? String == "flowers")
+            let check = try #require(flagged["label_check"] as? [String: Any])
+            #expect((check["suggested_score"] as! Double) > (check["score"] as! Double))
+            let fine = try await client.get("/v1/images/\(right)", as: t.bearer(.admin)).json
+            #expect(fine["status"] as? String == "accepted")
+            #expect((fine["label_check"] as? [String: Any])?["state"] as? String == "verified")
+            #expect(fine["suggested_label"] == nil)
+
+            // Similar images of an airplane are airplanes.
+            let similar = try await client.get("/v1/images/\(right)/similar?k=5", as: t.bearer(.requester)).json
+            let labels = (similar["similar"] as? [[String: Any]])?.compactMap { $0["label"] as? String }
+            #expect(labels == Array(repeating: "airplanes", count: 5), "\(similar)")
+        }
+    }
+
+    @Test("clustering a label made of two visually different groups finds them; an odd one out is an outlier")
+    func clusters() async throws {
+        let t = try TestHub(labels: ["mixed", "dogs"], embeddings: true)
+        defer { t.remove() }
+        let planes = try photos("airplanes", 0..<10), flowers = try photos("flowers", 0..<10)
+        let dogs = try photos("dogs", 0..<15), interior = try photos("interiors", 0..<1)[0]
+        try await t.withClient { client in
+            var group: [String: String] = [:]
+            for (name, set) in [("plane", planes), ("flower", flowers)] {
+                for bytes in set { group[try await client.upload(bytes, label: "mixed", as: t.bearer(.supplier)).json["id"] as! String] = name }
+            }
+            for bytes in dogs { _ = try await client.upload(bytes, label: "dogs", as: t.bearer(.supplier)) }
+            let odd = try await client.upload(interior, label: "dogs", as: t.bearer(.supplier)).json["id"] as! String
+            await t.drain()
+
+            let json = try await client.get("/v1/labels/mixed/clusters?members=true", as: t.bearer(.requester)).json
+            #expect(json["k"] as? Int == 2, "\(json)")
+            let clusters = try #require(json["clusters"] as? [[String: Any]])
+            let found = Set(clusters.map { Set(($0["members"] as! [String]).map { group[$0]! }) })
+            #expect(found == [["plane"], ["flower"]], "each cluster holds one group")
+            #expect(clusters.allSatisfy { ($0["representatives"] as! [String]).count == 3 && $0["size"] as? Int == ($0["members"] as! [String]).count })
+            #expect(clusters.map { $0["size"] as! Int }.reduce(0, +) == json["image_count"] as? Int)
+
+            let outliers = try await client.get("/v1/labels/dogs/outliers", as: t.bearer(.requester)).json
+            let ids = (outliers["outliers"] as? [[String: Any]])?.compactMap { $0["id"] as? String }
+            #expect(ids?.first == odd, "\(outliers)")
+
+            // Stored and served again while fresh; the background pass stores every label's clusters.
+            try t.hub.embedStage!.maintain()
+            #expect(try t.hub.catalog.allLabelClusters().count == 2)
+            let small = try TestHub(labels: ["few"], embeddings: true)
+            defer { small.remove() }
+            try await small.withClient { client in
+                let r = try await client.get("/v1/labels/few/clusters", as: small.bearer(.requester))
+                #expect(r.status.code == 409 && r.errorCode == "label.too_small")
+            }
+        }
+    }
+}
