@@ -31,9 +31,10 @@ public struct HubSettings: Sendable, Equatable {
     public var thumbnailSide = 256
     /// JPEG quality of canonical images and thumbnails (`preprocess.jpegQuality`).
     public var jpegQuality = 88
-    /// Concurrent pipeline workers (`workers.count`, default: the core count); 0 makes an API-only node
-    /// that stores uploads and leaves the processing to other nodes.
-    public var workers = ProcessInfo.processInfo.activeProcessorCount
+    /// Concurrent pipeline workers (`workers.count`, default: twice the core count, since a job waits on
+    /// the embedder for part of its time); 0 makes an API-only node that stores uploads and leaves the
+    /// processing to other nodes.
+    public var workers = 2 * ProcessInfo.processInfo.activeProcessorCount
     /// Attempts before a job is dead-lettered (`jobs.maxAttempts`).
     public var maxAttempts = 5
     /// Seconds a worker owns a job before another may take it over (`jobs.leaseSeconds`).

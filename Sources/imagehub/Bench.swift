@@ -8,7 +8,7 @@ import Jobs
 import Synchronization
 
 struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks that print a table.", subcommands: [IngestBench.self])
+    static let configuration = CommandConfiguration(abstract: "Benchmarks that print a table.", subcommands: [IngestBench.self, EmbedBench.self, VerifyLabelsBench.self])
 }
 
 struct IngestBench: AsyncParsableCommand {
@@ -19,12 +19,14 @@ struct IngestBench: AsyncParsableCommand {
     @Argument(help: "Folder of images; the parent folder name is the label.") var directory: String
     @Option(help: "Pipeline workers (default: the core count).") var workers: Int?
     @Option(help: "Data directory for the throw-away hub (default: a new temporary one).") var data: String?
+    @Flag(help: "Leave the embed stage out (verify + preprocess only).") var noEmbed = false
 
     func run() async throws {
         let dir = data ?? FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-bench-\(UUID().uuidString)").path
         defer { if data == nil { try? FileManager.default.removeItem(atPath: dir) } }
         var settings = try await HubSettings.load(dataDirectory: dir)
         if let workers { settings.workers = workers }
+        if noEmbed { settings.embeddingEnabled = false }
         let hub = try Hub(dataDirectory: URL(fileURLWithPath: dir), settings: settings)
         let files = try ImageFiles.find(in: directory)
         guard !files.isEmpty else { throw ValidationError("no files under \(directory)") }
@@ -53,17 +55,22 @@ struct IngestBench: AsyncParsableCommand {
 
         let counts = try hub.catalog.statusCounts()
         let n = Double(files.count)
-        print("bench ingest: \(files.count) files, \(String(format: "%.1f", Double(bytes) / 1_048_576)) MB, \(settings.workers) workers, \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        print("bench ingest: \(files.count) files, \(String(format: "%.1f", Double(bytes) / 1_048_576)) MB, \(settings.workers) workers, \(ProcessInfo.processInfo.activeProcessorCount) cores, "
+              + (hub.embedStage.map { "embedding with \($0.backbone.id) (batch ≤ \(settings.embeddingBatchSize), \(settings.embeddingThreads) threads)" } ?? "no embedding"))
         print("outcomes: " + ImageStatus.allCases.map { "\($0.rawValue) \(counts[$0] ?? 0)" }.joined(separator: ", "))
         var rows: [[String]] = [
             ["store (sniff, hash, fsync, commit)", Self.rate(n, storeTime), Self.ms(Self.quantile(storeTimes, 0.5)), Self.ms(Self.quantile(storeTimes, 0.99))],
-            ["verify + preprocess + store renditions", Self.rate(n, processTime), "", ""],
+            [hub.embedStage == nil ? "verify + preprocess + store renditions" : "verify + preprocess + embed + store", Self.rate(n, processTime), "", ""],
             ["end to end", Self.rate(n, storeTime + processTime), "", ""],
         ]
         for (name, times) in stages.withLock({ $0 }).sorted(by: { Self.quantile($0.value, 0.5) > Self.quantile($1.value, 0.5) }) {
             rows.append(["  stage \(name)", "", Self.ms(Self.quantile(times, 0.5)), Self.ms(Self.quantile(times, 0.99))])
         }
         Table(headers: ["phase", "img/s", "median ms", "p99 ms"], rows: rows).print()
+        if let stage = hub.embedStage {
+            let sizes = await stage.embedder.batchSizes
+            print("embedding batches: \(sizes.count), mean size \(String(format: "%.1f", Double(sizes.reduce(0, +)) / Double(max(1, sizes.count)))), largest \(sizes.max() ?? 0)")
+        }
         print("peak RSS: \(Self.peakRSSMegabytes()) MB")
     }
 

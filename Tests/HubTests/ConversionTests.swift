@@ -1,0 +1,41 @@
+import Foundation
+import Testing
+
+/// The set-up's conversion script, run for real (Debian's python3-torch) into a fresh directory.
+@Suite struct ConversionTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    func convert(_ out: URL) throws -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        p.arguments = [Self.root.appendingPathComponent("scripts/convert_backbone.py").path,
+                       Self.root.appendingPathComponent("models/pip").path, out.path]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    @Test("the conversion checks itself on real photos, writes every artifact, and is a no-op when up to date")
+    func conversionSelfCheck() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-convert-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let first = try convert(out)
+        #expect(first.status == 0, "\(first.output)")
+        #expect(first.output.contains("self-check chelsea.png: Egyptian cat") || first.output.contains("self-check chelsea.png: tabby")
+                || first.output.contains("self-check chelsea.png: tiger cat"), "\(first.output)")
+        #expect(first.output.contains("self-check coffee.png: espresso"), "\(first.output)")
+        for artifact in ["features.pt", "head.pt", "backbone.onnx", "imagenet_classes.txt", "manifest.json"] {
+            #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent(artifact).path), "\(artifact)")
+        }
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("manifest.json"))) as! [String: Any]
+        #expect(manifest["dimensions"] as? Int == 1280 && (manifest["weights_sha256"] as? String)?.count == 64)
+        let modified = try FileManager.default.attributesOfItem(atPath: out.appendingPathComponent("features.pt").path)[.modificationDate] as? Date
+        let second = try convert(out)
+        #expect(second.status == 0 && second.output.isEmpty, "up to date: nothing to do, nothing printed: \(second.output)")
+        #expect(try FileManager.default.attributesOfItem(atPath: out.appendingPathComponent("features.pt").path)[.modificationDate] as? Date == modified)
+    }
+}
