@@ -29,6 +29,7 @@ run: build-release
 
 ## Build everything (the CLI too: some tests run it as a real process) and run every test.
 test: setup
+	@scripts/test-setup.sh
 	swift build --build-tests
 	swift test --skip-build $(SWIFT_TEST_FLAGS)
 

@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/yaslab/CSV.swift.git", from: "2.5.2"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
     ],
     targets: [
         .systemLibrary(
@@ -42,6 +43,10 @@ let package = Package(
             name: "Embedding",
             dependencies: ["TorchBridge", "Imaging", "HubCore", .product(name: "Logging", package: "swift-log")]
         ),
+        .target(name: "Training", dependencies: ["TorchBridge", "HubCore"]),
+        // ONNX export: Sources/ONNX/onnx.pb.swift is generated once from the official onnx.proto
+        // (protoc + protoc-gen-swift 1.39.0, Visibility=Public) and committed.
+        .target(name: "ONNX", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(
             name: "HubCore",
             dependencies: [
@@ -69,7 +74,7 @@ let package = Package(
         .target(
             name: "Jobs",
             dependencies: [
-                "Catalog", "BlobStore", "Verify", "Preprocess", "HubCore", "Embedding", "Imaging",
+                "Catalog", "BlobStore", "Verify", "Preprocess", "HubCore", "Embedding", "Imaging", "Training", "ONNX",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -81,7 +86,7 @@ let package = Package(
         .target(
             name: "HubServer",
             dependencies: [
-                "Ingest", "Jobs", "Organize", "Catalog", "BlobStore", "HubCore", "Imaging", "Embedding",
+                "Ingest", "Jobs", "Organize", "Catalog", "BlobStore", "HubCore", "Imaging", "Embedding", "Training",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

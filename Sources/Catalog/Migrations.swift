@@ -104,6 +104,70 @@ enum Migrations {
                 t.column("computedAt", .datetime).notNull()
             }
         }
+        m.registerMigration("v5_training") { db in
+            // An immutable dataset version: the exact images and labels a model was trained on.
+            try db.create(table: "datasetVersions") { t in
+                t.primaryKey("id", .text)
+                t.column("manifestHash", .text).notNull()
+                t.column("labels", .text).notNull()
+                t.column("imageCount", .integer).notNull()
+                t.column("createdAt", .datetime).notNull()
+            }
+            try db.create(table: "datasetVersionImages") { t in
+                t.column("versionId", .text).notNull().references("datasetVersions", onDelete: .cascade)
+                t.column("imageId", .text).notNull().references("images")
+                t.column("label", .text).notNull()
+                t.primaryKey(["versionId", "imageId"])
+            }
+            try db.create(table: "trainingJobs") { t in
+                t.primaryKey("id", .text)
+                t.column("requesterId", .integer).notNull().references("users")
+                t.column("request", .text).notNull()
+                t.column("state", .text).notNull().indexed()
+                t.column("epoch", .integer).notNull().defaults(to: 0)
+                t.column("progress", .text).notNull().defaults(to: "[]")
+                t.column("datasetVersionId", .text).references("datasetVersions")
+                t.column("modelId", .text)
+                t.column("error", .text)
+                t.column("attempts", .integer).notNull().defaults(to: 0)
+                t.column("leaseUntil", .datetime)
+                t.column("leasedBy", .text)
+                t.column("createdAt", .datetime).notNull()
+                t.column("updatedAt", .datetime).notNull()
+            }
+            try db.create(table: "models") { t in
+                t.primaryKey("id", .text)
+                t.column("trainingJobId", .text).notNull()
+                t.column("labels", .text).notNull()
+                t.column("datasetVersionId", .text).notNull().references("datasetVersions")
+                t.column("backbone", .text).notNull()
+                t.column("accuracy", .double).notNull()
+                t.column("report", .text).notNull()
+                t.column("head", .text).notNull()
+                t.column("createdAt", .datetime).notNull()
+            }
+            try db.create(table: "watches") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("labelId", .integer).notNull().references("labels", onDelete: .cascade)
+                t.column("threshold", .integer).notNull()
+                t.column("webhookUrl", .text)
+                t.column("userId", .integer).notNull().references("users")
+                t.column("firedAt", .datetime)
+                t.column("createdAt", .datetime).notNull()
+            }
+            try db.create(table: "deliveries") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("watchId", .integer).notNull().references("watches", onDelete: .cascade).indexed()
+                t.column("payload", .text).notNull()
+                t.column("state", .text).notNull()
+                t.column("attempts", .integer).notNull().defaults(to: 0)
+                t.column("responseStatus", .integer)
+                t.column("lastError", .text)
+                t.column("nextAttemptAt", .datetime).notNull()
+                t.column("createdAt", .datetime).notNull()
+                t.column("updatedAt", .datetime).notNull()
+            }
+        }
         return m
     }
 }

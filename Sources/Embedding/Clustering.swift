@@ -1,4 +1,5 @@
 import Foundation
+import HubCore
 
 /// A label's images grouped by k-means on their embeddings, with outliers.
 public struct Clustering: Sendable {
@@ -70,7 +71,7 @@ public enum KMeans {
 
     /// Lloyd iterations from k-means++ seeds; centroids are kept unit length.
     static func fit(_ v: [[Float]], k: Int, seed: UInt64, iterations: Int = 50) -> ([Int], [[Float]]) {
-        var rng = SplitMix64(seed: seed)
+        var rng = SeededRandom(seed: seed)
         let n = v.count
         var centroids = [v[Int(rng.next() % UInt64(n))]]
         var nearest = v.map { 1 - Vectors.dot($0, centroids[0]) }
@@ -130,15 +131,3 @@ public enum KMeans {
     }
 }
 
-/// A small deterministic generator (SplitMix64): the same seed gives the same clusters on every machine.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -74,6 +74,13 @@ public struct HubSettings: Sendable, Equatable {
     public var clusterRecomputeFraction = 0.05
     /// Seconds between background passes (re-checks, clustering) (`maintenance.intervalSeconds`).
     public var maintenanceInterval = 5.0
+    /// Accepted images each label needs before it can be trained on (`training.minImagesPerLabel`).
+    public var trainingMinImages = 10
+    /// Hosts webhooks may be sent to (`webhooks.allowedHosts`, comma-separated; `*` allows any public
+    /// host). Loopback and private addresses are refused unless named here.
+    public var webhookAllowedHosts: [String] = []
+    /// Delivery attempts before a webhook is given up (`webhooks.maxAttempts`).
+    public var webhookMaxAttempts = 6
 
     public init() {}
 
@@ -122,5 +129,8 @@ public struct HubSettings: Sendable, Equatable {
         clusterMaxK = max(2, c.int(forKey: "clusters.maxK", default: d.clusterMaxK))
         clusterRecomputeFraction = c.double(forKey: "clusters.recomputeFraction", default: d.clusterRecomputeFraction)
         maintenanceInterval = c.double(forKey: "maintenance.intervalSeconds", default: d.maintenanceInterval)
+        trainingMinImages = max(2, c.int(forKey: "training.minImagesPerLabel", default: d.trainingMinImages))
+        webhookAllowedHosts = c.stringArray(forKey: "webhooks.allowedHosts", default: d.webhookAllowedHosts)
+        webhookMaxAttempts = max(1, c.int(forKey: "webhooks.maxAttempts", default: d.webhookMaxAttempts))
     }
 }

@@ -42,6 +42,7 @@ func buildRoutes(hub: Hub) -> RouteRecorder {
     routes.addBatchRoutes(to: recorder)
     routes.addLabelRoutes(to: recorder)
     routes.addClusterRoutes(to: recorder)
+    routes.addTrainingRoutes(to: recorder)
     routes.addDatasetRoutes(to: recorder)
     return recorder
 }

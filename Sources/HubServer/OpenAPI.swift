@@ -27,6 +27,55 @@ public enum OpenAPI {
                 code: {type: string, example: label.unknown}
                 message: {type: string}
               additionalProperties: {type: string}
+        TrainingJob:
+          type: object
+          properties:
+            id: {type: string}
+            state: {type: string, enum: [queued, running, succeeded, failed]}
+            epoch: {type: integer}
+            metrics:
+              type: array
+              items:
+                type: object
+                properties:
+                  epoch: {type: integer}
+                  train_loss: {type: number}
+                  train_accuracy: {type: number}
+                  validation_loss: {type: number, nullable: true}
+                  validation_accuracy: {type: number, nullable: true}
+            dataset_version: {type: string, nullable: true}
+            model_id: {type: string, nullable: true}
+            error: {type: string, nullable: true}
+            links: {type: object, additionalProperties: {type: string}}
+        Model:
+          type: object
+          properties:
+            id: {type: string}
+            labels: {type: array, items: {type: string}}
+            accuracy: {type: number}
+            backbone: {type: string}
+            dataset_version: {type: string}
+            training_job: {type: string}
+            links: {type: object, additionalProperties: {type: string}}
+        Watch:
+          type: object
+          properties:
+            id: {type: integer}
+            label: {type: string}
+            threshold: {type: integer}
+            webhook_url: {type: string, nullable: true}
+            fired_at: {type: string, format: date-time, nullable: true}
+            deliveries:
+              type: array
+              items:
+                type: object
+                properties:
+                  id: {type: integer}
+                  state: {type: string, enum: [pending, delivered, failed]}
+                  attempts: {type: integer}
+                  response_status: {type: integer, nullable: true}
+                  last_error: {type: string, nullable: true}
+                  payload: {type: string}
         Ack:
           type: object
           required: [id, status, sha256]
@@ -374,6 +423,138 @@ public enum OpenAPI {
                         items: {type: object, properties: {id: {type: string}, distance: {type: number}}}
             '404': {$ref: '#/components/responses/Error'}
             '409': {$ref: '#/components/responses/Error'}
+      /v1/training-jobs:
+        post:
+          summary: Train a classifier on the cached embeddings of some labels (trainer, admin)
+          requestBody:
+            required: true
+            content:
+              application/json:
+                schema:
+                  type: object
+                  required: [labels]
+                  properties:
+                    labels: {type: array, items: {type: string}, minItems: 2}
+                    descendants: {type: boolean, default: true}
+                    min_images_per_label: {type: integer, default: 10}
+                    validation_fraction: {type: number, default: 0.2}
+                    seed: {type: integer}
+                    max_epochs: {type: integer, default: 200}
+          responses:
+            '202': {description: the queued job, content: {application/json: {schema: {$ref: '#/components/schemas/TrainingJob'}}}}
+            '400': {$ref: '#/components/responses/Error'}
+            '404': {$ref: '#/components/responses/Error'}
+            '409': {description: 'labels short of images (error.details: label → count); the requester is put on the watch-list', content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+      /v1/training-jobs/{id}:
+        get:
+          summary: A training job's state, epoch and learning curves so far
+          parameters:
+            - {name: id, in: path, required: true, schema: {type: string}}
+          responses:
+            '200': {description: the job, content: {application/json: {schema: {$ref: '#/components/schemas/TrainingJob'}}}}
+            '404': {$ref: '#/components/responses/Error'}
+      /v1/models:
+        get:
+          summary: The model registry
+          responses:
+            '200': {description: models, content: {application/json: {schema: {type: object, properties: {models: {type: array, items: {$ref: '#/components/schemas/Model'}}}}}}}
+      /v1/models/{id}:
+        get:
+          summary: One model
+          parameters:
+            - {name: id, in: path, required: true, schema: {type: string}}
+          responses:
+            '200': {description: the model, content: {application/json: {schema: {$ref: '#/components/schemas/Model'}}}}
+            '404': {$ref: '#/components/responses/Error'}
+      /v1/models/{id}/report:
+        get:
+          summary: 'The training report: accuracy, per-class precision/recall/F1, confusion matrix, curves, likely label errors'
+          parameters:
+            - {name: id, in: path, required: true, schema: {type: string}}
+          responses:
+            '200': {description: the report, content: {application/json: {schema: {type: object}}}}
+            '404': {$ref: '#/components/responses/Error'}
+      /v1/models/{id}/report.svg:
+        get:
+          summary: The report drawn as SVG (curves and confusion matrix)
+          parameters:
+            - {name: id, in: path, required: true, schema: {type: string}}
+          responses:
+            '200': {description: an SVG image, content: {image/svg+xml: {schema: {type: string}}}}
+            '404': {$ref: '#/components/responses/Error'}
+      /v1/models/{id}/predict:
+        post:
+          summary: Class probabilities for an image, best first, through the ingest preprocessing
+          parameters:
+            - {name: id, in: path, required: true, schema: {type: string}}
+          requestBody:
+            required: true
+            content:
+              multipart/form-data:
+                schema: {type: object, required: [file], properties: {file: {type: string, format: binary}}}
+          responses:
+            '200':
+              description: predictions
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    properties:
+                      predictions: {type: array, items: {type: object, properties: {label: {type: string}, probability: {type: number}}}}
+            '404': {$ref: '#/components/responses/Error'}
+            '415': {$ref: '#/components/responses/Error'}
+            '422': {$ref: '#/components/responses/Error'}
+      /v1/models/{id}/download:
+        get:
+          summary: 'The model as one ONNX file: input `image` float32 N×3×224×224, output `probabilities` N×C, metadata labels/mean/std/input_size'
+          parameters:
+            - {name: id, in: path, required: true, schema: {type: string}}
+            - {name: format, in: query, schema: {type: string, enum: [onnx]}}
+          responses:
+            '200': {description: ONNX model, content: {application/octet-stream: {schema: {type: string, format: binary}}}}
+            '404': {$ref: '#/components/responses/Error'}
+      /v1/datasets/versions/{id}:
+        get:
+          summary: An immutable dataset version (the exact images and labels a model was trained on)
+          parameters:
+            - {name: id, in: path, required: true, schema: {type: string}}
+          responses:
+            '200':
+              description: the version
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    properties:
+                      id: {type: string}
+                      manifest_hash: {type: string}
+                      labels: {type: array, items: {type: string}}
+                      image_count: {type: integer}
+                      created_at: {type: string, format: date-time}
+                      images: {type: array, items: {type: object, properties: {id: {type: string}, label: {type: string}}}}
+            '404': {$ref: '#/components/responses/Error'}
+      /v1/watchlist:
+        get:
+          summary: Watches with their webhook deliveries
+          responses:
+            '200': {description: watches, content: {application/json: {schema: {type: object, properties: {watches: {type: array, items: {$ref: '#/components/schemas/Watch'}}}}}}}
+        post:
+          summary: Be notified (webhook POST) when a label reaches a number of accepted images
+          requestBody:
+            required: true
+            content:
+              application/json:
+                schema:
+                  type: object
+                  required: [label, threshold]
+                  properties:
+                    label: {type: string}
+                    threshold: {type: integer, minimum: 1}
+                    webhook_url: {type: string, description: 'http(s) URL to a host allowed by webhooks.allowedHosts'}
+          responses:
+            '201': {description: the watch, content: {application/json: {schema: {$ref: '#/components/schemas/Watch'}}}}
+            '400': {$ref: '#/components/responses/Error'}
+            '404': {$ref: '#/components/responses/Error'}
       /v1/datasets/export:
         get:
           summary: Download accepted images of labels as a streamed tar (requester, trainer, admin)

@@ -51,6 +51,14 @@ public struct Pipeline: Sendable {
         }
     }
 
+    /// The backbone's input for arbitrary image bytes, made exactly as ingest makes it (verify's strict
+    /// decode, the preprocess steps, then the model input): `predict` uses it.
+    public func modelInput(for bytes: Data, spec: ModelInputSpec) throws -> [Float] {
+        let header = try verifier.checkHeader(bytes)
+        let (decoded, _) = try verifier.decode(bytes, header: header, longSide: settings.canonicalSide)
+        return try preprocessor.normalize(decoded).modelInput(spec)
+    }
+
     func stage<T>(_ name: String, _ body: () throws -> T) throws -> T {
         let start = ContinuousClock.now
         defer {

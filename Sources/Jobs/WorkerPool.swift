@@ -16,12 +16,17 @@ public final class WorkerPool: Service, Sendable {
     let name: String
     /// Embeds accepted uploads and judges them by their embedding; nil when embedding is off.
     public let embedStage: EmbedStage?
+    /// Runs training jobs on this node (nil without embeddings).
+    public let training: TrainingService?
+    let webhooks: Webhooks
     private let stopping = Atomic<Bool>(false)
 
     public init(catalog: Catalog, pipeline: Pipeline, embedStage: EmbedStage? = nil, logger: Logger = Logger(label: "imagehub.jobs")) {
         self.catalog = catalog
         self.pipeline = pipeline
         self.embedStage = embedStage
+        self.training = embedStage.map { TrainingService(catalog: catalog, stage: $0, pipeline: pipeline, settings: pipeline.settings) }
+        self.webhooks = Webhooks(catalog: catalog, settings: pipeline.settings)
         self.settings = pipeline.settings
         self.logger = logger
         self.name = "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(UUID().uuidString.prefix(8))"
@@ -39,7 +44,8 @@ public final class WorkerPool: Service, Sendable {
                 for index in 0..<settings.workers {
                     group.addTask { await self.loop(worker: "\(self.name)/\(index)", untilIdle: false) }
                 }
-                if embedStage != nil { group.addTask { await self.maintenanceLoop() } }
+                group.addTask { await self.maintenanceLoop() }
+                if training != nil { group.addTask { await self.trainingLoop(worker: "\(self.name)/training") } }
             }
         } onGracefulShutdown: {
             self.stopping.store(true, ordering: .relaxed)
@@ -56,14 +62,31 @@ public final class WorkerPool: Service, Sendable {
         }
     }
 
-    /// Background re-checks and clustering, every `maintenance.intervalSeconds`.
+    /// Background re-checks, clustering and watch-list notifications, every `maintenance.intervalSeconds`.
     private func maintenanceLoop() async {
-        guard let embedStage else { return }
         while !stopping.load(ordering: .relaxed) {
-            do { try await offload { try embedStage.maintain() } } catch { logger.error("maintenance failed: \(error)") }
+            if let embedStage {
+                do { try await offload { try embedStage.maintain() } } catch { logger.error("maintenance failed: \(error)") }
+            }
+            do { try await webhooks.run() } catch { logger.error("webhooks failed: \(error)") }
             let deadline = ContinuousClock.now + .seconds(settings.maintenanceInterval)
             while !stopping.load(ordering: .relaxed), ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(100)) }
         }
+    }
+
+    /// Takes queued training jobs one at a time.
+    private func trainingLoop(worker: String) async {
+        guard let training else { return }
+        while !stopping.load(ordering: .relaxed) {
+            let ran = (try? await offload { try training.runNext(worker: worker) }) ?? false
+            if !ran { try? await Task.sleep(for: .milliseconds(200)) }
+        }
+    }
+
+    /// One pass of the background work (tests and the CLI call it instead of waiting for the loop).
+    public func maintainOnce() async throws {
+        if let embedStage { try await offload { try embedStage.maintain() } }
+        try await webhooks.run()
     }
 
     private func loop(worker: String, untilIdle: Bool) async {

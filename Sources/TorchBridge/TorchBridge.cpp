@@ -2,6 +2,10 @@
 
 #include <ATen/Parallel.h>
 #include <torch/script.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <limits>
 
 #include <cstdlib>
 #include <cstring>
@@ -100,6 +104,85 @@ extern "C" int dih_backbone_embed(dih_backbone *model, const float *pixels, int 
             std::memcpy(topk_probability, values.data_ptr<float>(), sizeof(float) * n * topk);
             std::memcpy(topk_index, indices.data_ptr<int32_t>(), sizeof(int32_t) * n * topk);
         }
+    });
+    return ok ? 0 : 1;
+}
+
+extern "C" int dih_train_linear(const float *train_x, const int32_t *train_y, int n_train, const float *val_x,
+                                const int32_t *val_y, int n_val, int dims, int classes, const float *class_weights,
+                                dih_train_options options, dih_epoch_callback on_epoch, void *context, float *weights,
+                                float *bias, float *history, int *epochs_run, int *best_epoch, char **error) {
+    bool ok = guarded(error, [&] {
+        if (n_train <= 0 || dims <= 0 || classes < 2) throw std::invalid_argument("need training rows, dims and 2+ classes");
+        if (options.max_epochs <= 0 || options.batch_size <= 0) throw std::invalid_argument("bad options");
+        auto x = torch::from_blob(const_cast<float *>(train_x), {n_train, dims}, torch::kFloat32).clone();
+        auto y = torch::from_blob(const_cast<int32_t *>(train_y), {n_train}, torch::kInt32).to(torch::kLong);
+        torch::Tensor vx, vy;
+        if (n_val > 0) {
+            vx = torch::from_blob(const_cast<float *>(val_x), {n_val, dims}, torch::kFloat32).clone();
+            vy = torch::from_blob(const_cast<int32_t *>(val_y), {n_val}, torch::kInt32).to(torch::kLong);
+        }
+        auto cw = torch::from_blob(const_cast<float *>(class_weights), {classes}, torch::kFloat32).clone();
+        auto w = torch::zeros({classes, dims}, torch::requires_grad());
+        auto b = torch::zeros({classes}, torch::requires_grad());
+        torch::optim::Adam optimizer({w, b}, torch::optim::AdamOptions(options.learning_rate).weight_decay(options.weight_decay));
+        auto generator = at::detail::createCPUGenerator(options.seed);
+        namespace F = torch::nn::functional;
+        auto loss_of = [&](const torch::Tensor &features, const torch::Tensor &target) {
+            return F::cross_entropy(torch::addmm(b, features, w.t()), target, F::CrossEntropyFuncOptions().weight(cw));
+        };
+        auto accuracy_of = [&](const torch::Tensor &features, const torch::Tensor &target) {
+            return torch::addmm(b, features, w.t()).argmax(1).eq(target).to(torch::kFloat32).mean().item<float>();
+        };
+        float best = std::numeric_limits<float>::infinity();
+        auto best_w = w.detach().clone(), best_b = b.detach().clone();
+        *best_epoch = 0;
+        *epochs_run = 0;
+        for (int epoch = 1; epoch <= options.max_epochs; ++epoch) {
+            auto order = torch::randperm(n_train, generator, torch::kLong);
+            for (int64_t start = 0; start < n_train; start += options.batch_size) {
+                auto index = order.slice(0, start, std::min<int64_t>(start + options.batch_size, n_train));
+                optimizer.zero_grad();
+                auto loss = loss_of(x.index_select(0, index), y.index_select(0, index));
+                loss.backward();
+                optimizer.step();
+            }
+            float metrics[4];
+            {
+                torch::NoGradGuard no_grad;
+                metrics[0] = loss_of(x, y).item<float>();
+                metrics[1] = accuracy_of(x, y);
+                metrics[2] = n_val > 0 ? loss_of(vx, vy).item<float>() : NAN;
+                metrics[3] = n_val > 0 ? accuracy_of(vx, vy) : NAN;
+            }
+            std::memcpy(history + (epoch - 1) * 4, metrics, sizeof(metrics));
+            *epochs_run = epoch;
+            if (on_epoch) on_epoch(context, epoch, metrics);
+            float watched = n_val > 0 ? metrics[2] : metrics[0];
+            if (watched < best - 1e-6f) {
+                best = watched;
+                *best_epoch = epoch;
+                best_w = w.detach().clone();
+                best_b = b.detach().clone();
+            } else if (n_val > 0 && options.patience > 0 && epoch - *best_epoch >= options.patience) {
+                break;
+            }
+        }
+        std::memcpy(weights, best_w.contiguous().data_ptr<float>(), sizeof(float) * classes * dims);
+        std::memcpy(bias, best_b.contiguous().data_ptr<float>(), sizeof(float) * classes);
+    });
+    return ok ? 0 : 1;
+}
+
+extern "C" int dih_linear_probabilities(const float *x, int n, int dims, const float *weights, const float *bias,
+                                        int classes, float *probabilities, char **error) {
+    bool ok = guarded(error, [&] {
+        c10::InferenceMode guard;
+        auto features = torch::from_blob(const_cast<float *>(x), {n, dims}, torch::kFloat32);
+        auto w = torch::from_blob(const_cast<float *>(weights), {classes, dims}, torch::kFloat32);
+        auto b = torch::from_blob(const_cast<float *>(bias), {classes}, torch::kFloat32);
+        auto p = torch::softmax(torch::addmm(b, features, w.t()), 1).contiguous();
+        std::memcpy(probabilities, p.data_ptr<float>(), sizeof(float) * n * classes);
     });
     return ok ? 0 : 1;
 }

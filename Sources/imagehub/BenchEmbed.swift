@@ -91,7 +91,7 @@ struct VerifyLabelsBench: AsyncParsableCommand {
         let user = try hub.catalog.localUser()
 
         // A seeded shuffle, so the order of arrival (and which labels are judged early) is reproducible.
-        var rng = SeededGenerator(seed: seed)
+        var rng = SeededRandom(seed: seed)
         let order = files.shuffled(using: &rng)
         var truth: [String: (given: String, actual: String)] = [:]
         var seen: [String: Int] = [:]
@@ -150,15 +150,3 @@ struct VerifyLabelsBench: AsyncParsableCommand {
     }
 }
 
-/// SplitMix64 as a RandomNumberGenerator: seeded, the same on every machine.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -31,6 +31,34 @@ int dih_backbone_embed(dih_backbone *model, const float *pixels, int n, int size
                        int topk, int32_t *topk_index, float *topk_probability, char **error);
 
 void dih_backbone_free(dih_backbone *model);
+
+/// Options of `dih_train_linear`.
+typedef struct dih_train_options {
+    int max_epochs;       // upper bound on epochs
+    int patience;         // stop after this many epochs without a better validation loss (0: never)
+    int batch_size;       // mini-batch size
+    float learning_rate;  // Adam
+    float weight_decay;   // Adam's L2 penalty
+    uint64_t seed;        // shuffling order
+} dih_train_options;
+
+/// Called after every epoch with its 1-based number and {train loss, train accuracy, validation loss,
+/// validation accuracy} (validation figures are NaN without a validation set).
+typedef void (*dih_epoch_callback)(void *context, int epoch, const float *metrics);
+
+/// Trains a linear classifier (softmax regression: logits = x·Wᵀ + b) on fixed features with libtorch:
+/// Adam, class-weighted cross-entropy, shuffled mini-batches, early stopping on validation loss with the
+/// best epoch's weights restored. Weights start at zero, so the result depends only on the data and seed.
+/// Writes `classes × dims` weights and `classes` biases; `history` receives `max_epochs × 4` floats;
+/// `epochs_run` and `best_epoch` (1-based) say how far it went. Returns 0 on success.
+int dih_train_linear(const float *train_x, const int32_t *train_y, int n_train, const float *val_x,
+                     const int32_t *val_y, int n_val, int dims, int classes, const float *class_weights,
+                     dih_train_options options, dih_epoch_callback on_epoch, void *context, float *weights,
+                     float *bias, float *history, int *epochs_run, int *best_epoch, char **error);
+
+/// Softmax probabilities of a linear classifier for `n` feature rows; writes `n × classes` floats.
+int dih_linear_probabilities(const float *x, int n, int dims, const float *weights, const float *bias, int classes,
+                             float *probabilities, char **error);
 void dih_string_free(char *string);
 
 #ifdef __cplusplus

@@ -1,0 +1,185 @@
+import Crypto
+import Foundation
+import GRDB
+import HubCore
+
+public struct TrainingJobRecord: Codable, Sendable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "trainingJobs"
+    public enum State: String, Codable, Sendable { case queued, running, succeeded, failed }
+    public var id: String
+    public var requesterId: Int64
+    /// The request as JSON (labels, descendants, split, seed…).
+    public var request: String
+    public var state: State
+    public var epoch: Int
+    /// Learning curves so far, JSON.
+    public var progress: String
+    public var datasetVersionId: String?
+    public var modelId: String?
+    public var error: String?
+    public var attempts: Int
+    public var leaseUntil: Date?
+    public var leasedBy: String?
+    public var createdAt: Date
+    public var updatedAt: Date
+}
+
+public struct DatasetVersionRecord: Codable, Sendable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "datasetVersions"
+    public var id: String
+    /// SHA-256 over the sorted `imageId,label,sha256` lines: two versions with the same content share it.
+    public var manifestHash: String
+    public var labels: String
+    public var imageCount: Int
+    public var createdAt: Date
+}
+
+public struct ModelRecord: Codable, Sendable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "models"
+    public var id: String
+    public var trainingJobId: String
+    public var labels: String
+    public var datasetVersionId: String
+    public var backbone: String
+    public var accuracy: Double
+    public var report: String
+    /// The trained head (JSON of the classifier).
+    public var head: String
+    public var createdAt: Date
+
+    public init(id: String, trainingJobId: String, labels: String, datasetVersionId: String, backbone: String,
+                accuracy: Double, report: String, head: String, createdAt: Date) {
+        self.id = id; self.trainingJobId = trainingJobId; self.labels = labels; self.datasetVersionId = datasetVersionId
+        self.backbone = backbone; self.accuracy = accuracy; self.report = report; self.head = head; self.createdAt = createdAt
+    }
+}
+
+/// An accepted, embedded image as training sees it.
+public struct TrainingImage: Sendable {
+    public let imageId: String
+    public let sha256: String
+    /// The requested label the image counts for (itself or an ancestor of its own label).
+    public let label: String
+    public let model: String
+    public let vector: Data
+}
+
+extension Catalog {
+    public func createTrainingJob(requesterId: Int64, request: String) throws -> TrainingJobRecord {
+        let now = Date()
+        let job = TrainingJobRecord(id: UUID().uuidString.lowercased(), requesterId: requesterId, request: request, state: .queued,
+                                    epoch: 0, progress: "[]", datasetVersionId: nil, modelId: nil, error: nil, attempts: 0,
+                                    leaseUntil: nil, leasedBy: nil, createdAt: now, updatedAt: now)
+        try write { db in try job.insert(db) }
+        return job
+    }
+
+    public func trainingJob(id: String) throws -> TrainingJobRecord? {
+        try read { db in try TrainingJobRecord.fetchOne(db, key: id) }
+    }
+
+    /// Takes the oldest queued training job, or one whose worker's lease ran out (a crashed node).
+    public func claimTrainingJob(worker: String, lease: TimeInterval, now: Date = Date()) throws -> TrainingJobRecord? {
+        try write { db in
+            guard var job = try TrainingJobRecord.fetchOne(db, sql: """
+                SELECT * FROM trainingJobs WHERE state = 'queued' OR (state = 'running' AND leaseUntil < ?)
+                ORDER BY createdAt, id LIMIT 1
+                """, arguments: [now]) else { return nil }
+            job.state = .running
+            job.attempts += 1
+            job.leasedBy = worker
+            job.leaseUntil = now.addingTimeInterval(lease)
+            job.updatedAt = now
+            try job.update(db)
+            return job
+        }
+    }
+
+    /// Records an epoch (and extends the lease) while `worker` holds the job.
+    public func recordTrainingProgress(id: String, worker: String, epoch: Int, progress: String, lease: TimeInterval) throws {
+        try write { db in
+            try db.execute(sql: """
+                UPDATE trainingJobs SET epoch = ?, progress = ?, leaseUntil = ?, updatedAt = ? WHERE id = ? AND leasedBy = ? AND state = 'running'
+                """, arguments: [epoch, progress, Date().addingTimeInterval(lease), Date(), id, worker])
+        }
+    }
+
+    /// Freezes the images a job trains on as an immutable dataset version and links it to the job.
+    public func freezeDatasetVersion(jobId: String, labels: [String], images: [TrainingImage]) throws -> DatasetVersionRecord {
+        let lines = images.map { "\($0.imageId),\($0.label),\($0.sha256)\n" }.sorted().joined()
+        let hash = SHA256.hash(data: Data(lines.utf8)).map { String(format: "%02x", $0) }.joined()
+        let version = DatasetVersionRecord(id: UUID().uuidString.lowercased(), manifestHash: hash,
+                                           labels: String(decoding: try JSONEncoder().encode(labels), as: UTF8.self),
+                                           imageCount: images.count, createdAt: Date())
+        try write { db in
+            try version.insert(db)
+            for image in images {
+                try db.execute(sql: "INSERT INTO datasetVersionImages (versionId, imageId, label) VALUES (?, ?, ?)",
+                               arguments: [version.id, image.imageId, image.label])
+            }
+            try db.execute(sql: "UPDATE trainingJobs SET datasetVersionId = ?, updatedAt = ? WHERE id = ?", arguments: [version.id, Date(), jobId])
+        }
+        return version
+    }
+
+    public func datasetVersion(id: String) throws -> (DatasetVersionRecord, [(imageId: String, label: String)])? {
+        try read { db in
+            guard let version = try DatasetVersionRecord.fetchOne(db, key: id) else { return nil }
+            let images = try Row.fetchAll(db, sql: "SELECT imageId, label FROM datasetVersionImages WHERE versionId = ? ORDER BY label, imageId",
+                                          arguments: [id]).map { (imageId: $0["imageId"] as String, label: $0["label"] as String) }
+            return (version, images)
+        }
+    }
+
+    /// Finishes a job with its model (or its error), only while `worker` holds it.
+    public func finishTrainingJob(id: String, worker: String, model: ModelRecord?, error: String?) throws {
+        try write { db in
+            guard var job = try TrainingJobRecord.fetchOne(db, key: id), job.state == .running, job.leasedBy == worker else { return }
+            if let model { try model.insert(db) }
+            job.state = model != nil ? .succeeded : .failed
+            job.modelId = model?.id
+            job.error = error
+            job.leaseUntil = nil
+            job.updatedAt = Date()
+            try job.update(db)
+        }
+    }
+
+    public func model(id: String) throws -> ModelRecord? {
+        try read { db in try ModelRecord.fetchOne(db, key: id) }
+    }
+
+    public func models() throws -> [ModelRecord] {
+        try read { db in try ModelRecord.order(Column("createdAt").desc).fetchAll(db) }
+    }
+
+    /// Accepted, embedded images of each requested label (with its descendants when asked), labelled with
+    /// the requested name. An image under two requested labels (one inside the other) counts for the nearer one.
+    public func trainingImages(labels: [LabelRecord], descendants: Bool) throws -> [TrainingImage] {
+        try read { db in
+            var owner: [Int64: String] = [:]
+            let all = try LabelRecord.fetchAll(db)
+            let children = Dictionary(grouping: all.filter { $0.parentId != nil }, by: { $0.parentId! })
+            for label in labels { owner[label.id!] = label.name }
+            if descendants {
+                for label in labels {
+                    var frontier = [label.id!]
+                    while let next = frontier.popLast() {
+                        for child in children[next] ?? [] where owner[child.id!] == nil {
+                            owner[child.id!] = label.name
+                            frontier.append(child.id!)
+                        }
+                    }
+                }
+            }
+            guard !owner.isEmpty else { return [] }
+            let ids = owner.keys.map(String.init).joined(separator: ",")
+            return try Row.fetchAll(db, sql: """
+                SELECT i.id, i.sha256, i.labelId, e.model, e.vector FROM images i JOIN embeddings e ON e.imageId = i.id
+                WHERE i.status = 'accepted' AND i.labelId IN (\(ids)) ORDER BY i.id
+                """).map { row in
+                TrainingImage(imageId: row["id"], sha256: row["sha256"], label: owner[row["labelId"] as Int64]!, model: row["model"], vector: row["vector"])
+            }
+        }
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+import SwiftProtobuf
+
+public struct ONNXExportError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// Builds one ONNX file a phone can run: the backbone graph the set-up exported (`image` N×3×224×224 →
+/// `features` N×D) with L2 normalisation (ReduceL2 + Div), the trained linear head (Gemm) and Softmax
+/// appended, so the output `probabilities` is N×C. The label order, normalisation and input size go into `metadata_props`.
+public enum ModelExport {
+    public static func classifier(backbone: Data, labels: [String], weights: [Float], bias: [Float],
+                                  mean: [Double], std: [Double], inputSize: Int, modelId: String) throws -> Data {
+        var model = try Onnx_ModelProto(serializedBytes: backbone)
+        guard model.graph.output.count == 1, let features = model.graph.output.first?.name else {
+            throw ONNXExportError(description: "the backbone graph must have exactly one output")
+        }
+        let classes = labels.count
+        guard classes >= 2, bias.count == classes, weights.count % classes == 0 else {
+            throw ONNXExportError(description: "head shape does not match \(classes) labels")
+        }
+        let dims = weights.count / classes
+
+        model.graph.initializer.append(tensor("head.weight", shape: [classes, dims], values: weights))
+        model.graph.initializer.append(tensor("head.bias", shape: [classes], values: bias))
+        // The hub trains and predicts on unit-length features: normalise inside the graph too.
+        var norm = Onnx_NodeProto()
+        norm.opType = "ReduceL2"
+        norm.name = "feature_norm"
+        norm.input = [features]
+        norm.output = ["feature_norm"]
+        norm.attribute = [intsAttribute("axes", [1]), intAttribute("keepdims", 1)]
+        var divide = Onnx_NodeProto()
+        divide.opType = "Div"
+        divide.name = "normalise"
+        divide.input = [features, "feature_norm"]
+        divide.output = ["unit_features"]
+        var gemm = Onnx_NodeProto()
+        gemm.opType = "Gemm"
+        gemm.name = "head"
+        gemm.input = ["unit_features", "head.weight", "head.bias"]
+        gemm.output = ["logits"]
+        gemm.attribute = [intAttribute("transB", 1)]
+        var softmax = Onnx_NodeProto()
+        softmax.opType = "Softmax"
+        softmax.name = "softmax"
+        softmax.input = ["logits"]
+        softmax.output = ["probabilities"]
+        softmax.attribute = [intAttribute("axis", 1)]
+        model.graph.node += [norm, divide, gemm, softmax]
+
+        var output = Onnx_ValueInfoProto()
+        output.name = "probabilities"
+        var type = Onnx_TypeProto.Tensor()
+        type.elemType = Int32(Onnx_TensorProto.DataType.float.rawValue)
+        var batch = Onnx_TensorShapeProto.Dimension()
+        batch.dimParam = "batch"
+        var width = Onnx_TensorShapeProto.Dimension()
+        width.dimValue = Int64(classes)
+        type.shape.dim = [batch, width]
+        output.type.tensorType = type
+        model.graph.output = [output]
+        model.graph.name = "deep-images-hub-classifier"
+
+        func json(_ value: some Encodable) throws -> String { String(decoding: try JSONEncoder().encode(value), as: UTF8.self) }
+        model.metadataProps = try [
+            entry("labels", json(labels)),
+            entry("mean", json(mean)),
+            entry("std", json(std)),
+            entry("input_size", String(inputSize)),
+            entry("input_layout", "RGB, N×3×\(inputSize)×\(inputSize), short side resized to 256, centre crop, (x/255 − mean)/std"),
+            entry("model_id", modelId),
+        ]
+        model.producerName = "deep-images-hub"
+        model.docString = "EfficientNet-Lite0 features, L2-normalised, + linear head + softmax; outputs `probabilities` in the order of metadata `labels`."
+        return try model.serializedData()
+    }
+
+    /// Reads the `metadata_props` of an ONNX file.
+    public static func metadata(_ data: Data) throws -> [String: String] {
+        let model = try Onnx_ModelProto(serializedBytes: data)
+        return Dictionary(model.metadataProps.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 })
+    }
+
+    static func tensor(_ name: String, shape: [Int], values: [Float]) -> Onnx_TensorProto {
+        var t = Onnx_TensorProto()
+        t.name = name
+        t.dataType = Int32(Onnx_TensorProto.DataType.float.rawValue)
+        t.dims = shape.map(Int64.init)
+        // raw_data is little-endian IEEE 754, as on every platform the hub runs on.
+        t.rawData = values.withUnsafeBytes { Data($0) }
+        return t
+    }
+
+    static func intAttribute(_ name: String, _ value: Int) -> Onnx_AttributeProto {
+        var a = Onnx_AttributeProto()
+        a.name = name
+        a.type = .int
+        a.i = Int64(value)
+        return a
+    }
+
+    static func intsAttribute(_ name: String, _ values: [Int]) -> Onnx_AttributeProto {
+        var a = Onnx_AttributeProto()
+        a.name = name
+        a.type = .ints
+        a.ints = values.map(Int64.init)
+        return a
+    }
+
+    static func entry(_ key: String, _ value: String) -> Onnx_StringStringEntryProto {
+        var e = Onnx_StringStringEntryProto()
+        e.key = key
+        e.value = value
+        return e
+    }
+}

@@ -1,0 +1,216 @@
+import Foundation
+import HubCore
+import TorchBridge
+
+/// One training example: an image's cached embedding and its label's index.
+public struct Example: Sendable {
+    public let imageId: String
+    public let label: Int
+    public let vector: [Float]
+
+    public init(imageId: String, label: Int, vector: [Float]) {
+        self.imageId = imageId
+        self.label = label
+        self.vector = vector
+    }
+}
+
+public struct TrainingOptions: Sendable, Codable {
+    public var validationFraction = 0.2
+    public var seed: UInt64 = 1
+    public var maxEpochs = 200
+    public var patience = 10
+    public var batchSize = 64
+    public var learningRate: Float = 0.01
+    public var weightDecay: Float = 1e-4
+    /// Folds of the cross-validation that finds likely label errors.
+    public var folds = 5
+
+    public init() {}
+}
+
+/// One epoch of the learning curves.
+public struct EpochMetrics: Sendable, Codable, Equatable {
+    public let epoch: Int
+    public let trainLoss: Double
+    public let trainAccuracy: Double
+    public let validationLoss: Double?
+    public let validationAccuracy: Double?
+}
+
+/// Everything a person needs to judge a trained model.
+public struct TrainingReport: Sendable, Codable {
+    public struct ClassMetrics: Sendable, Codable {
+        public let label: String
+        public let precision: Double
+        public let recall: Double
+        public let f1: Double
+        public let support: Int
+        public let trainImages: Int
+    }
+    public struct LabelError: Sendable, Codable {
+        public let imageId: String
+        public let givenLabel: String
+        public let suggestedLabel: String
+        /// Out-of-fold probability of the suggested label, and of the given one.
+        public let confidence: Double
+        public let givenProbability: Double
+    }
+    public let labels: [String]
+    public let accuracy: Double
+    public let macroF1: Double
+    public let perClass: [ClassMetrics]
+    /// Rows: true label; columns: predicted label (validation set).
+    public let confusion: [[Int]]
+    public let history: [EpochMetrics]
+    public let bestEpoch: Int
+    public let epochsRun: Int
+    public let trainImages: Int
+    public let validationImages: Int
+    public let trainingSeconds: Double
+    public let likelyLabelErrors: [LabelError]
+    public let options: TrainingOptions
+}
+
+/// Trains a linear head on cached embeddings with libtorch (the bridge's training entry point): a
+/// stratified, seeded split, inverse-frequency class weights, early stopping on validation loss; then an
+/// evaluation and a k-fold cross-validation whose out-of-fold predictions reveal likely label errors
+/// (confident learning: an image is listed when the most probable class above its per-class threshold —
+/// the mean self-confidence of that class — is not its given label, or when the prediction disagrees and
+/// the given label gets less than half its class's threshold).
+public enum Trainer {
+    public static func train(_ examples: [Example], labels: [String], options: TrainingOptions,
+                             onEpoch: @escaping (EpochMetrics) -> Void = { _ in }) throws -> (LinearClassifier, TrainingReport) {
+        let started = ContinuousClock.now
+        let classes = labels.count
+        guard classes >= 2 else { throw TrainingError("training needs at least two labels") }
+        guard let dims = examples.first?.vector.count else { throw TrainingError("no training images") }
+        var rng = SeededRandom(seed: options.seed)
+        // Stratified split: the same fraction of every class goes to validation (at least one when a class has two).
+        var train: [Example] = [], validation: [Example] = []
+        for c in 0..<classes {
+            let members = examples.filter { $0.label == c }.sorted { $0.imageId < $1.imageId }.shuffled(using: &rng)
+            let held = members.count >= 2 ? max(1, Int((Double(members.count) * options.validationFraction).rounded())) : 0
+            validation += members.prefix(held)
+            train += members.dropFirst(held)
+        }
+        let trainCounts = (0..<classes).map { c in train.count { $0.label == c } }
+        guard trainCounts.allSatisfy({ $0 > 0 }) else { throw TrainingError("every label needs training images") }
+        let weights = trainCounts.map { Float(train.count) / Float(classes * $0) }
+
+        var history: [EpochMetrics] = []
+        let fit = try fitLinear(train, validation, dims: dims, classes: classes, classWeights: weights, options: options,
+                                epochs: options.maxEpochs, patience: options.patience) { m in
+            history.append(m)
+            onEpoch(m)
+        }
+        let classifier = LinearClassifier(labels: labels, dimensions: dims, weights: fit.weights, bias: fit.bias)
+
+        // Evaluation on the validation set.
+        var confusion = [[Int]](repeating: [Int](repeating: 0, count: classes), count: classes)
+        let probabilities = try classifier.probabilities(validation.flatMap(\.vector))
+        for (example, p) in zip(validation, probabilities) { confusion[example.label][argmax(p)] += 1 }
+        let correct = (0..<classes).reduce(0) { $0 + confusion[$1][$1] }
+        let perClass = (0..<classes).map { c -> TrainingReport.ClassMetrics in
+            let tp = Double(confusion[c][c])
+            let predicted = Double((0..<classes).reduce(0) { $0 + confusion[$1][c] })
+            let actual = Double(confusion[c].reduce(0, +))
+            let precision = predicted > 0 ? tp / predicted : 0, recall = actual > 0 ? tp / actual : 0
+            let f1 = precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0
+            return .init(label: labels[c], precision: precision, recall: recall, f1: f1, support: Int(actual), trainImages: trainCounts[c])
+        }
+
+        let errors = try likelyLabelErrors(examples, labels: labels, dims: dims, classWeights: weights, options: options,
+                                           epochs: max(1, fit.bestEpoch))
+        let report = TrainingReport(
+            labels: labels, accuracy: validation.isEmpty ? 0 : Double(correct) / Double(validation.count),
+            macroF1: perClass.map(\.f1).reduce(0, +) / Double(classes), perClass: perClass, confusion: confusion,
+            history: history, bestEpoch: fit.bestEpoch, epochsRun: fit.epochsRun, trainImages: train.count,
+            validationImages: validation.count, trainingSeconds: seconds(ContinuousClock.now - started),
+            likelyLabelErrors: errors, options: options)
+        return (classifier, report)
+    }
+
+    /// Out-of-fold predictions over stratified folds, then confident learning.
+    static func likelyLabelErrors(_ examples: [Example], labels: [String], dims: Int, classWeights: [Float],
+                                  options: TrainingOptions, epochs: Int) throws -> [TrainingReport.LabelError] {
+        let classes = labels.count
+        let folds = min(options.folds, examples.count)
+        guard folds >= 2 else { return [] }
+        var rng = SeededRandom(seed: options.seed &+ 17)
+        var fold = [String: Int]()
+        for c in 0..<classes {
+            let members = examples.filter { $0.label == c }.sorted { $0.imageId < $1.imageId }.shuffled(using: &rng)
+            for (i, e) in members.enumerated() { fold[e.imageId] = i % folds }
+        }
+        var outOfFold = [String: [Float]]()
+        for f in 0..<folds {
+            let train = examples.filter { fold[$0.imageId] != f }, held = examples.filter { fold[$0.imageId] == f }
+            guard !held.isEmpty, Set(train.map(\.label)).count == classes else { continue }
+            let fit = try fitLinear(train, [], dims: dims, classes: classes, classWeights: classWeights, options: options,
+                                    epochs: epochs, patience: 0) { _ in }
+            let head = LinearClassifier(labels: labels, dimensions: dims, weights: fit.weights, bias: fit.bias)
+            for (e, p) in zip(held, try head.probabilities(held.flatMap(\.vector))) { outOfFold[e.imageId] = p }
+        }
+        // Per-class threshold: the mean probability the model gives a class on images labelled with it.
+        var thresholds = [Double](repeating: 1, count: classes)
+        for c in 0..<classes {
+            let own = examples.filter { $0.label == c }.compactMap { outOfFold[$0.imageId]?[c] }
+            if !own.isEmpty { thresholds[c] = Double(own.reduce(0, +)) / Double(own.count) }
+        }
+        var errors: [TrainingReport.LabelError] = []
+        for e in examples {
+            guard let p = outOfFold[e.imageId] else { continue }
+            // The confident joint's off-diagonal: the most probable class above its own threshold is another
+            // label; or the prediction disagrees while the given label gets under half its class's threshold.
+            let confident = (0..<classes).filter { Double(p[$0]) >= thresholds[$0] }
+            let predicted = argmax(p)
+            let k: Int
+            if let c = confident.max(by: { p[$0] < p[$1] }), c != e.label {
+                k = c
+            } else if predicted != e.label, Double(p[e.label]) < thresholds[e.label] / 2 {
+                k = predicted
+            } else {
+                continue
+            }
+            errors.append(.init(imageId: e.imageId, givenLabel: labels[e.label], suggestedLabel: labels[k],
+                                confidence: Double(p[k]), givenProbability: Double(p[e.label])))
+        }
+        return errors.sorted { ($0.confidence - $0.givenProbability) > ($1.confidence - $1.givenProbability) }
+    }
+
+    struct Fit { let weights: [Float]; let bias: [Float]; let epochsRun: Int; let bestEpoch: Int }
+
+    final class EpochSink {
+        let body: (EpochMetrics) -> Void
+        init(_ body: @escaping (EpochMetrics) -> Void) { self.body = body }
+    }
+
+    static func fitLinear(_ train: [Example], _ validation: [Example], dims: Int, classes: Int, classWeights: [Float],
+                          options: TrainingOptions, epochs: Int, patience: Int, onEpoch: @escaping (EpochMetrics) -> Void) throws -> Fit {
+        let tx = train.flatMap(\.vector), ty = train.map { Int32($0.label) }
+        let vx = validation.flatMap(\.vector), vy = validation.map { Int32($0.label) }
+        var weights = [Float](repeating: 0, count: classes * dims), bias = [Float](repeating: 0, count: classes)
+        var history = [Float](repeating: 0, count: epochs * 4)
+        var run: Int32 = 0, best: Int32 = 0
+        var error: UnsafeMutablePointer<CChar>?
+        let o = dih_train_options(max_epochs: Int32(epochs), patience: Int32(patience), batch_size: Int32(options.batchSize),
+                                  learning_rate: options.learningRate, weight_decay: options.weightDecay, seed: options.seed)
+        let sink = Unmanaged.passRetained(EpochSink(onEpoch))
+        defer { sink.release() }
+        let status = dih_train_linear(tx, ty, Int32(train.count), vx.isEmpty ? nil : vx, vy.isEmpty ? nil : vy, Int32(validation.count),
+                                      Int32(dims), Int32(classes), classWeights, o, { context, epoch, metrics in
+            guard let context, let metrics else { return }
+            let sink = Unmanaged<EpochSink>.fromOpaque(context).takeUnretainedValue()
+            sink.body(EpochMetrics(epoch: Int(epoch), trainLoss: Double(metrics[0]), trainAccuracy: Double(metrics[1]),
+                                   validationLoss: metrics[2].isNaN ? nil : Double(metrics[2]),
+                                   validationAccuracy: metrics[3].isNaN ? nil : Double(metrics[3])))
+        }, sink.toOpaque(), &weights, &bias, &history, &run, &best, &error)
+        guard status == 0 else { throw TrainingError("training: \(takeError(error))") }
+        return Fit(weights: weights, bias: bias, epochsRun: Int(run), bestEpoch: Int(best))
+    }
+
+    static func argmax(_ p: [Float]) -> Int { p.indices.max { p[$0] < p[$1] } ?? 0 }
+    static func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+}
+

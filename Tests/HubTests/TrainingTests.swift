@@ -1,0 +1,220 @@
+import Catalog
+import Foundation
+import HTTPTypes
+import HubCore
+import HubServer
+import HubTesting
+import Hummingbird
+import HummingbirdTesting
+import Imaging
+import NIOCore
+import Testing
+
+/// Training on demand with real photos: jobs, reports, label errors, predictions and the ONNX export.
+@Suite("Training", .serialized, needsSharedData)
+struct TrainingTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    func photos(_ folder: String, _ range: Range<Int>) throws -> [Data] {
+        try SharedData.photos(in: "photos/\(folder)")[range].map { try SharedData.data($0) }
+    }
+
+    /// Uploads, processes, and returns ids by label.
+    func populate(_ t: TestHub, _ client: any TestClientProtocol, _ sets: [(String, [Data])]) async throws -> [String: [String]] {
+        var ids: [String: [String]] = [:]
+        for (label, set) in sets {
+            for bytes in set { ids[label, default: []].append(try await client.upload(bytes, label: label, as: t.bearer(.supplier)).json["id"] as! String) }
+        }
+        await t.drain()
+        return ids
+    }
+
+    func train(_ t: TestHub, _ client: any TestClientProtocol, _ body: String) async throws -> [String: Any] {
+        let submitted = try await client.postJSON("/v1/training-jobs", body, as: t.bearer(.trainer))
+        #expect(submitted.status == .accepted, "\(submitted.json)")
+        let id = try #require(submitted.json["id"] as? String)
+        #expect(submitted.json["state"] as? String == "queued")
+        while try t.hub.training!.runNext(worker: "test") {}
+        return try await client.get("/v1/training-jobs/\(id)", as: t.bearer(.trainer)).json
+    }
+
+    @Test("a training job on two real classes: accuracy, a complete report, a dataset version, predictions, 409 for short labels")
+    func trainTwoClasses() async throws {
+        let t = try TestHub(labels: ["airplanes", "flowers", "dogs"], embeddings: true)
+        defer { t.remove() }
+        try await t.withClient { client in
+            _ = try await populate(t, client, [("airplanes", try photos("airplanes", 0..<25)), ("flowers", try photos("flowers", 0..<25))])
+            let job = try await train(t, client, #"{"labels":["airplanes","flowers"],"seed":3}"#)
+            #expect(job["state"] as? String == "succeeded", "\(job)")
+            let modelId = try #require(job["model_id"] as? String)
+            let metrics = try #require(job["metrics"] as? [[String: Any]])
+            #expect(!metrics.isEmpty && metrics.allSatisfy { $0["validation_loss"] is Double })
+
+            let report = try await client.get("/v1/models/\(modelId)/report", as: t.bearer(.requester)).json
+            let accuracy = try #require(report["accuracy"] as? Double)
+            print("two-class validation accuracy: \(accuracy)")
+            #expect(accuracy >= 0.9)
+            let confusion = try #require(report["confusion"] as? [[Int]])
+            #expect(confusion.count == 2 && confusion.allSatisfy { $0.count == 2 })
+            #expect(confusion.flatMap { $0 }.reduce(0, +) == report["validation_images"] as? Int)
+            let perClass = try #require(report["per_class"] as? [[String: Any]])
+            #expect(perClass.map { $0["label"] as? String } == ["airplanes", "flowers"])
+            #expect(perClass.allSatisfy { $0["precision"] is Double && $0["recall"] is Double && $0["f1"] is Double })
+            #expect((report["history"] as? [Any])?.count == report["epochs_run"] as? Int)
+            #expect((report["best_epoch"] as? Int ?? 0) >= 1 && report["training_seconds"] is Double)
+            #expect(report["likely_label_errors"] is [Any])
+
+            let svg = try await client.get("/v1/models/\(modelId)/report.svg", as: t.bearer(.requester))
+            #expect(svg.headers[.contentType] == "image/svg+xml")
+            let text = String(decoding: svg.bytes, as: UTF8.self)
+            #expect(text.hasPrefix("<svg") && text.contains("confusion matrix") && text.contains("polyline") && text.contains("flowers"))
+
+            let model = try await client.get("/v1/models/\(modelId)", as: t.bearer(.requester)).json
+            let versionId = try #require(model["dataset_version"] as? String)
+            let version = try await client.get("/v1/datasets/versions/\(versionId)", as: t.bearer(.requester)).json
+            let accepted = try t.hub.catalog.statusCounts()[.accepted] ?? 0
+            #expect(version["image_count"] as? Int == accepted)
+            #expect((version["images"] as? [Any])?.count == accepted)
+            #expect((version["manifest_hash"] as? String)?.count == 64)
+            #expect(((try await client.get("/v1/models", as: t.bearer(.requester)).json["models"]) as? [Any])?.count == 1)
+
+            // Predict: the hub's own answer for a photo it has not seen.
+            let flower = try photos("flowers", 30..<31)[0]
+            let body = MultipartBody.upload(flower, label: "", fields: [:], filename: "x.jpg")
+            let predicted = try await client.execute(uri: "/v1/models/\(modelId)/predict", method: .post,
+                                                     headers: [.authorization: t.bearer(.requester), .contentType: body.contentType],
+                                                     body: ByteBuffer(bytes: body.closed()))
+            let predictions = try #require(predicted.json["predictions"] as? [[String: Any]], "\(predicted.json)")
+            #expect(predictions.first?["label"] as? String == "flowers")
+            #expect(abs(predictions.compactMap { $0["probability"] as? Double }.reduce(0, +) - 1) < 1e-4)
+
+            // Too few images: 409 naming each short label, and the requester goes on the watch-list.
+            let short = try await client.postJSON("/v1/training-jobs", #"{"labels":["airplanes","dogs"]}"#, as: t.bearer(.trainer))
+            #expect(short.status.code == 409 && short.errorCode == "training.not_enough_images", "\(short.json)")
+            #expect(((short.json["error"] as? [String: Any])?["dogs"] as? String) == "0")
+            let watches = try await client.get("/v1/watchlist", as: t.bearer(.trainer)).json["watches"] as? [[String: Any]]
+            #expect(watches?.contains { $0["label"] as? String == "dogs" && $0["threshold"] as? Int == 10 } == true)
+            let unknown = try await client.postJSON("/v1/training-jobs", #"{"labels":["airplanes","zebras"]}"#, as: t.bearer(.trainer))
+            #expect(unknown.status.code == 404)
+            let supplier = try await client.postJSON("/v1/training-jobs", #"{"labels":["airplanes","flowers"]}"#, as: t.bearer(.supplier))
+            #expect(supplier.status.code == 403)
+        }
+    }
+
+    @Test("flipped training labels show up among the likely label errors")
+    func flippedLabelsAreFound() async throws {
+        // Label checks off (threshold out of reach) so the flipped uploads are accepted and trained on.
+        let t = try TestHub(labels: ["airplanes", "flowers"], embeddings: true) { $0.verifyMinImages = 10_000 }
+        defer { t.remove() }
+        try await t.withClient { client in
+            let ids = try await populate(t, client, [
+                ("airplanes", try photos("airplanes", 0..<25) + photos("flowers", 30..<33)),
+                ("flowers", try photos("flowers", 0..<25)),
+            ])
+            let flipped = Set(ids["airplanes"]!.suffix(3))
+            let job = try await train(t, client, #"{"labels":["airplanes","flowers"],"seed":5}"#)
+            let modelId = try #require(job["model_id"] as? String)
+            let report = try await client.get("/v1/models/\(modelId)/report", as: t.bearer(.requester)).json
+            let errors = try #require(report["likely_label_errors"] as? [[String: Any]])
+            let found = Set(errors.compactMap { $0["image_id"] as? String })
+            print("likely label errors: \(errors.count), flipped found: \(flipped.intersection(found).count) of 3")
+            #expect(flipped.isSubset(of: found), "\(errors)")
+            #expect(errors.filter { flipped.contains($0["image_id"] as! String) }.allSatisfy { $0["suggested_label"] as? String == "flowers" })
+        }
+    }
+
+    @Test("the exported ONNX file runs in onnxruntime and agrees with the hub's own predictions on real photos")
+    func onnxExportAgreesWithPredict() async throws {
+        let t = try TestHub(labels: ["airplanes", "flowers", "dogs"], embeddings: true)
+        defer { t.remove() }
+        try await t.withClient { client in
+            _ = try await populate(t, client, [("airplanes", try photos("airplanes", 0..<15)), ("flowers", try photos("flowers", 0..<15)),
+                                               ("dogs", try photos("dogs", 0..<15))])
+            let job = try await train(t, client, #"{"labels":["airplanes","flowers","dogs"],"seed":1}"#)
+            let modelId = try #require(job["model_id"] as? String)
+            let download = try await client.get("/v1/models/\(modelId)/download?format=onnx", as: t.bearer(.requester))
+            #expect(download.status == .ok)
+            let dir = t.directory.appendingPathComponent("onnx-check")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            try download.bytes.write(to: dir.appendingPathComponent("model.onnx"))
+
+            // 24 photos the model has not trained on, through the hub's own preprocessing and predict.
+            let images = try photos("airplanes", 20..<28) + photos("flowers", 20..<28) + photos("dogs", 20..<28)
+            var inputs = [Float](), expected = [Float]()
+            let training = t.hub.training!
+            let labels = ["airplanes", "flowers", "dogs"]
+            for bytes in images {
+                inputs += try t.hub.pipeline.modelInput(for: bytes, spec: t.hub.embedStage!.backbone.input)
+                let p = try await training.predict(modelId: modelId, bytes: bytes)
+                expected += labels.map { l in p.first { $0.label == l }!.probability }
+            }
+            try inputs.withUnsafeBytes { try Data($0).write(to: dir.appendingPathComponent("inputs.f32")) }
+            try expected.withUnsafeBytes { try Data($0).write(to: dir.appendingPathComponent("expected.f32")) }
+            let p = Process()
+            p.executableURL = Self.root.appendingPathComponent(".venv/bin/python")
+            p.arguments = [Self.root.appendingPathComponent("scripts/onnx_check.py").path, dir.appendingPathComponent("model.onnx").path,
+                           dir.appendingPathComponent("inputs.f32").path, dir.appendingPathComponent("expected.f32").path, "\(images.count)"]
+            let out = Pipe()
+            p.standardOutput = out
+            try p.run()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0)
+            let result = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any], "\(String(decoding: data, as: UTF8.self))")
+            print("onnxruntime check: \(result)")
+            #expect(result["labels"] as? [String] == labels)
+            #expect(result["top1_agree"] as? Int == images.count)
+            #expect((result["max_abs_diff"] as? Double ?? 1) < 1e-4)
+            #expect(result["input_name"] as? String == "image" && result["input_size"] as? Int == 224)
+            #expect(result["output_shape"] as? [Int] == [images.count, 3])
+        }
+    }
+}
+
+/// The watch-list fires once when a label reaches its threshold, to a local receiver.
+@Suite("Watch-list", .serialized)
+struct WatchlistTests {
+    actor Received { var bodies: [String] = []; func add(_ s: String) { bodies.append(s) } }
+
+    @Test("a webhook fires exactly once at the threshold; private hosts are refused unless allowed")
+    func webhookFiresOnce() async throws {
+        let received = Received()
+        let router = Router()
+        router.post("/hook") { request, _ -> HTTPResponse.Status in
+            let body = try await request.body.collect(upTo: 1 << 20)
+            await received.add(String(buffer: body))
+            return .ok
+        }
+        let port = Int.random(in: 30_000..<60_000)
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)))
+        let server = Task { try await app.runService() }
+        defer { server.cancel() }
+
+        let t = try TestHub(labels: ["Banana"]) { $0.webhookAllowedHosts = ["127.0.0.1"] }
+        defer { t.remove() }
+        try await t.withClient { client in
+            let refused = try await client.postJSON("/v1/watchlist", #"{"label":"Banana","threshold":3,"webhook_url":"http://10.1.2.3/x"}"#, as: t.bearer(.requester))
+            #expect(refused.status.code == 400 && refused.errorCode == "webhook.host_not_allowed")
+            let bad = try await client.postJSON("/v1/watchlist", #"{"label":"Banana","threshold":3,"webhook_url":"ftp://127.0.0.1/x"}"#, as: t.bearer(.requester))
+            #expect(bad.errorCode == "webhook.invalid_url")
+            let made = try await client.postJSON("/v1/watchlist", "{\"label\":\"Banana\",\"threshold\":3,\"webhook_url\":\"http://127.0.0.1:\(port)/hook\"}", as: t.bearer(.requester))
+            #expect(made.status == .created, "\(made.json)")
+            for seed in 1...2 { _ = try await client.upload(try Fixtures.image(seed: 900 + seed), label: "Banana", as: t.bearer(.supplier)) }
+            await t.drain()
+            try await t.hub.workers.maintainOnce()
+            #expect(await received.bodies.isEmpty, "two accepted images: below the threshold")
+            for seed in 3...5 { _ = try await client.upload(try Fixtures.image(seed: 900 + seed), label: "Banana", as: t.bearer(.supplier)) }
+            await t.drain()
+            try await t.hub.workers.maintainOnce()
+            try await t.hub.workers.maintainOnce()
+            let bodies = await received.bodies
+            #expect(bodies.count == 1, "fires once: \(bodies)")
+            let notice = try JSONSerialization.jsonObject(with: Data(bodies.first?.utf8 ?? "{}".utf8)) as? [String: Any]
+            #expect(notice?["event"] as? String == "label.threshold_reached" && notice?["label"] as? String == "Banana")
+            #expect((notice?["accepted"] as? Int ?? 0) >= 3)
+            let watches = try await client.get("/v1/watchlist", as: t.bearer(.requester)).json["watches"] as? [[String: Any]]
+            let deliveries = watches?.first?["deliveries"] as? [[String: Any]]
+            #expect(deliveries?.count == 1 && deliveries?.first?["state"] as? String == "delivered" && deliveries?.first?["response_status"] as? Int == 200)
+        }
+    }
+}
