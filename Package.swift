@@ -96,7 +96,7 @@ let package = Package(
         .executableTarget(
             name: "imagehub",
             dependencies: [
-                "HubServer", "Ingest", "Jobs", "Organize", "Catalog", "HubCore", "Imaging", "Embedding",
+                "HubServer", "Ingest", "Jobs", "Organize", "Catalog", "HubCore", "Imaging", "Embedding", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

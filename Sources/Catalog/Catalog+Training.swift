@@ -183,3 +183,22 @@ extension Catalog {
         }
     }
 }
+
+extension Catalog {
+    /// Adds accepted images that exist only as embeddings (no blobs): the training benchmark builds its
+    /// large cases from augmented copies of real embeddings this way. Never used by the API.
+    public func insertSyntheticEmbeddedImages(labelId: Int64, uploaderId: Int64, model: String, vectors: [Data]) throws {
+        try write { db in
+            let now = Date()
+            for vector in vectors {
+                var image = ImageRecord.newUpload(sha256: "synthetic-" + UUID().uuidString.lowercased(), labelId: labelId, uploaderId: uploaderId,
+                                                  batchId: nil, device: "benchmark", lat: nil, lon: nil, capturedAt: nil, bytes: 0, now: now)
+                image.status = .accepted
+                image.reasons = "[\"synthetic\"]"
+                image.embeddingModel = model
+                try image.insert(db)
+                try Catalog.storeEmbedding(db, imageId: image.id, model: model, vector: vector)
+            }
+        }
+    }
+}

@@ -20,11 +20,14 @@ public struct TrainingOptions: Sendable, Codable {
     public var seed: UInt64 = 1
     public var maxEpochs = 200
     public var patience = 10
-    public var batchSize = 64
-    public var learningRate: Float = 0.01
+    /// Mini-batch size; 0 picks about twenty batches an epoch (at least 32).
+    public var batchSize = 0
+    public var learningRate: Float = 0.02
     public var weightDecay: Float = 1e-4
-    /// Folds of the cross-validation that finds likely label errors.
-    public var folds = 5
+    /// Folds of the cross-validation that finds likely label errors; 0 picks 5, or 3 from 5,000 images on.
+    public var folds = 0
+    /// Most epochs a cross-validation fold trains for.
+    public var maxFoldEpochs = 30
 
     public init() {}
 }
@@ -84,6 +87,9 @@ public enum Trainer {
         let started = ContinuousClock.now
         let classes = labels.count
         guard classes >= 2 else { throw TrainingError("training needs at least two labels") }
+        var options = options
+        if options.batchSize <= 0 { options.batchSize = max(32, examples.count / 20) }
+        if options.folds <= 0 { options.folds = examples.count >= 5000 ? 3 : 5 }
         guard let dims = examples.first?.vector.count else { throw TrainingError("no training images") }
         var rng = SeededRandom(seed: options.seed)
         // Stratified split: the same fraction of every class goes to validation (at least one when a class has two).
@@ -120,8 +126,10 @@ public enum Trainer {
             return .init(label: labels[c], precision: precision, recall: recall, f1: f1, support: Int(actual), trainImages: trainCounts[c])
         }
 
+        // The folds train for the main run's best epoch count, capped: out-of-fold predictions need a good
+        // model, not a perfectly converged one, and the cap bounds the cost of large datasets.
         let errors = try likelyLabelErrors(examples, labels: labels, dims: dims, classWeights: weights, options: options,
-                                           epochs: max(1, fit.bestEpoch))
+                                           epochs: min(max(1, fit.bestEpoch), options.maxFoldEpochs))
         let report = TrainingReport(
             labels: labels, accuracy: validation.isEmpty ? 0 : Double(correct) / Double(validation.count),
             macroF1: perClass.map(\.f1).reduce(0, +) / Double(classes), perClass: perClass, confusion: confusion,

@@ -38,3 +38,32 @@ import Testing
         #expect(names.filter { $0.hasPrefix("Banana/") }.count == 3 && names.filter { $0.hasPrefix("Apple/") }.count == 2)
     }
 }
+
+@Suite struct TrainingCLITests {
+    @Test("ingest real photos, train with --wait, list, export ONNX and predict from the command line", needsSharedData)
+    func trainFromTheCommandLine() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-cli-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let photos = root.appendingPathComponent("photos"), data = root.appendingPathComponent("hub")
+        for label in ["airplanes", "flowers"] {
+            let dir = photos.appendingPathComponent(label)
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            for path in try SharedData.photos(in: "photos/\(label)").prefix(12) {
+                try FileManager.default.copyItem(at: SharedData.url(path), to: dir.appendingPathComponent(URL(fileURLWithPath: path).lastPathComponent))
+            }
+        }
+        _ = try HubProcess.run(["ingest", photos.path, "--labels-from-folders", "--create-labels", "--data", data.path])
+        let trained = try HubProcess.run(["train", "--labels", "airplanes,flowers", "--min-images", "5", "--wait", "--data", data.path])
+        #expect(trained.contains("validation accuracy") && trained.contains("likely label errors"), "\(trained)")
+        let listed = try HubProcess.run(["models", "list", "--data", data.path])
+        let modelId = try #require(listed.split(separator: "\n").dropFirst(2).first?.split(separator: " ").first.map(String.init), "\(listed)")
+        #expect(trained.contains(modelId))
+        let onnx = root.appendingPathComponent("model.onnx")
+        let exported = try HubProcess.run(["models", "export", modelId, "--format", "onnx", "--out", onnx.path, "--data", data.path])
+        #expect(exported.contains("wrote"), "\(exported)")
+        #expect(((try? FileManager.default.attributesOfItem(atPath: onnx.path)[.size]) as? Int ?? 0) > 1_000_000)
+        let flower = try SharedData.photos(in: "photos/flowers")[20]
+        let predicted = try HubProcess.run(["predict", modelId, SharedData.url(flower).path, "--data", data.path])
+        #expect(predicted.split(separator: "\n").dropFirst(2).first?.hasPrefix("flowers") == true, "\(predicted)")
+    }
+}
