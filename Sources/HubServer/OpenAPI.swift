@@ -533,6 +533,15 @@ public enum OpenAPI {
                       created_at: {type: string, format: date-time}
                       images: {type: array, items: {type: object, properties: {id: {type: string}, label: {type: string}}}}
             '404': {$ref: '#/components/responses/Error'}
+      /v1/datasets/versions/{id}/export:
+        get:
+          summary: Download exactly a dataset version's images as a streamed tar (each under the label it was trained as)
+          parameters:
+            - {name: id, in: path, required: true, schema: {type: string}}
+            - {name: format, in: query, schema: {type: string, enum: [imagefolder, openimages]}}
+          responses:
+            '200': {description: tar archive, content: {application/x-tar: {schema: {type: string, format: binary}}}}
+            '404': {$ref: '#/components/responses/Error'}
       /v1/watchlist:
         get:
           summary: Watches with their webhook deliveries

@@ -26,5 +26,22 @@ extension HubRoutes {
             return Response(status: .ok, headers: [.contentType: "application/x-tar",
                                                    .contentDisposition: "attachment; filename=\"\(filename)\""], body: body)
         }
+        router.get("/v1/datasets/versions/:id/export") { request, context in
+            _ = try context.require(.requester, .trainer)
+            let id = try context.parameters.require("id")
+            guard let format = ExportFormat(rawValue: request.uri.queryParameters.get("format") ?? "imagefolder") else {
+                throw HubError(400, "field.invalid", "`format` must be one of \(ExportFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            guard try await offload({ try hub.catalog.datasetVersion(id: id) }) != nil else {
+                throw HubError(404, "dataset.unknown", "no dataset version \(id)")
+            }
+            let exporter = hub.exporter
+            let body = ResponseBody { writer in
+                try await exporter.export(version: id, format: format) { data in try await writer.write(ByteBuffer(bytes: data)) }
+                try await writer.finish(nil)
+            }
+            return Response(status: .ok, headers: [.contentType: "application/x-tar",
+                                                   .contentDisposition: "attachment; filename=\"dataset-\(id).tar\""], body: body)
+        }
     }
 }

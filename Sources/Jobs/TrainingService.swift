@@ -111,12 +111,13 @@ public final class TrainingService: Sendable {
         options.validationFraction = request.validationFraction ?? 0.2
         if let epochs = request.maxEpochs { options.maxEpochs = max(1, epochs) }
         var curves: [EpochMetrics] = []
-        let (classifier, report) = try Trainer.train(examples, labels: names, options: options) { m in
+        var (classifier, report) = try Trainer.train(examples, labels: names, options: options) { m in
             curves.append(m)
             let progress = String(decoding: (try? Self.snake.encode(curves)) ?? Data("[]".utf8), as: UTF8.self)
             try? self.catalog.recordTrainingProgress(id: job.id, worker: worker, epoch: m.epoch, progress: progress,
                                                      lease: self.settings.leaseSeconds)
         }
+        report.datasetVersion = version.id
         return ModelRecord(id: UUID().uuidString.lowercased(), trainingJobId: job.id,
                            labels: String(decoding: try JSONEncoder().encode(names), as: UTF8.self),
                            datasetVersionId: version.id, backbone: stage.backbone.id, accuracy: report.accuracy,

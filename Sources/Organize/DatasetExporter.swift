@@ -34,6 +34,36 @@ public struct DatasetExporter: Sendable {
     public func export(labels: [LabelRecord], format: ExportFormat, write: (Data) async throws -> Void) async throws -> Int {
         let ids = labels.compactMap(\.id)
         let byId = Dictionary(uniqueKeysWithValues: labels.map { ($0.id!, $0) })
+        return try await archive(labels: labels, format: format, write: write) { cursor in
+            let page = try catalog.images(labelIds: ids, status: .accepted, after: cursor, limit: Self.pageSize)
+            return (page.compactMap { image in byId[image.labelId].map { (image, $0) } },
+                    page.count == Self.pageSize ? page.last?.id : nil)
+        }
+    }
+
+    /// Writes the archive of an immutable dataset version: exactly its images, each under the label it
+    /// was trained as (which may be an ancestor of the image's own label).
+    @discardableResult
+    public func export(version id: String, format: ExportFormat, write: (Data) async throws -> Void) async throws -> Int {
+        guard let (version, entries) = try catalog.datasetVersion(id: id) else {
+            throw HubError(404, "dataset.unknown", "no dataset version \(id)")
+        }
+        let names = (try? JSONDecoder().decode([String].self, from: Data(version.labels.utf8))) ?? []
+        let labels = try names.compactMap { try catalog.label(named: $0) }
+        let byName = Dictionary(labels.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let sorted = entries.sorted { $0.imageId < $1.imageId }
+        return try await archive(labels: labels, format: format, write: write) { cursor in
+            let start = cursor.flatMap(Int.init) ?? 0
+            let slice = sorted[start..<min(start + Self.pageSize, sorted.count)]
+            let images = Dictionary(uniqueKeysWithValues: try catalog.images(ids: slice.map(\.imageId)).map { ($0.id, $0) })
+            let items = slice.compactMap { e in images[e.imageId].flatMap { image in byName[e.label].map { (image, $0) } } }
+            return (items, start + Self.pageSize < sorted.count ? String(start + Self.pageSize) : nil)
+        }
+    }
+
+    /// The tar stream: pages of (image, label) from `page(cursor)` until it returns no next cursor.
+    private func archive(labels: [LabelRecord], format: ExportFormat, write: (Data) async throws -> Void,
+                         page: (String?) throws -> ([(ImageRecord, LabelRecord)], String?)) async throws -> Int {
         let csvFile = FileManager.default.temporaryDirectory.appendingPathComponent("export-\(UUID().uuidString).csv")
         FileManager.default.createFile(atPath: csvFile.path, contents: Data("ImageID,Source,LabelName,Confidence\n".utf8))
         let csv = try FileHandle(forWritingTo: csvFile)
@@ -44,10 +74,10 @@ public struct DatasetExporter: Sendable {
         try csv.seekToEnd()
         var cursor: String?
         var count = 0
-        while true {
-            let page = try catalog.images(labelIds: ids, status: .accepted, after: cursor, limit: Self.pageSize)
-            for image in page {
-                guard let key = image.canonicalKey, let label = byId[image.labelId] else { continue }
+        repeat {
+            let (items, next) = try page(cursor)
+            for (image, label) in items {
+                guard let key = image.canonicalKey else { continue }
                 let bytes = try blobs.read(key)
                 let path = format == .imagefolder ? "\(Self.safe(label.name))/\(image.id).jpg" : "images/\(image.id).jpg"
                 try await write(TarWriter.header(name: path, size: bytes.count, modified: image.updatedAt))
@@ -56,9 +86,8 @@ public struct DatasetExporter: Sendable {
                 try csv.write(contentsOf: Data("\(image.id),imagehub,\(Self.csvField(label.mid ?? label.name)),1\n".utf8))
                 count += 1
             }
-            guard page.count == Self.pageSize else { break }
-            cursor = page.last?.id
-        }
+            cursor = next
+        } while cursor != nil
         if format == .openimages {
             try csv.synchronize()
             try await writeFile(csvFile, as: "labels.csv", write: write)

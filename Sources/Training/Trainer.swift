@@ -73,6 +73,8 @@ public struct TrainingReport: Sendable, Codable {
     public let trainingSeconds: Double
     public let likelyLabelErrors: [LabelError]
     public let options: TrainingOptions
+    /// The immutable dataset version trained on (set by the hub).
+    public var datasetVersion: String?
 }
 
 /// Trains a linear head on cached embeddings with libtorch (the bridge's training entry point): a
@@ -135,7 +137,7 @@ public enum Trainer {
             macroF1: perClass.map(\.f1).reduce(0, +) / Double(classes), perClass: perClass, confusion: confusion,
             history: history, bestEpoch: fit.bestEpoch, epochsRun: fit.epochsRun, trainImages: train.count,
             validationImages: validation.count, trainingSeconds: seconds(ContinuousClock.now - started),
-            likelyLabelErrors: errors, options: options)
+            likelyLabelErrors: errors, options: options, datasetVersion: nil)
         return (classifier, report)
     }
 

@@ -77,6 +77,11 @@ struct TrainingTests {
             #expect((version["images"] as? [Any])?.count == accepted)
             #expect((version["manifest_hash"] as? String)?.count == 64)
             #expect(((try await client.get("/v1/models", as: t.bearer(.requester)).json["models"]) as? [Any])?.count == 1)
+            #expect(report["dataset_version"] as? String == versionId)
+            let tar = try await client.get("/v1/datasets/versions/\(versionId)/export?format=imagefolder", as: t.bearer(.requester))
+            #expect(tar.status == .ok)
+            let entries = try untar(tar.bytes)
+            #expect(Set(entries.map(\.name)) == Set(((version["images"] as? [[String: Any]]) ?? []).map { "\($0["label"]!)/\($0["id"]!).jpg" }))
 
             // Predict: the hub's own answer for a photo it has not seen.
             let flower = try photos("flowers", 30..<31)[0]
