@@ -6,7 +6,9 @@ DATA ?= ./var/hub
 PORT ?= 8080
 HOST ?= 127.0.0.1
 BENCH_DIR ?= ../shared/data/photos
-SWIFT_TEST_FLAGS ?=
+# One test at a time: several tests start real servers in-process, and on a 2-core machine parallel
+# CPU-bound tests starve them of the few cooperative threads.
+SWIFT_TEST_FLAGS ?= --no-parallel
 
 .PHONY: setup build build-release run test bench clean
 

@@ -67,7 +67,7 @@ let package = Package(
         .target(
             name: "Ingest",
             dependencies: [
-                "Imaging", "Catalog", "BlobStore", "HubCore",
+                "Imaging", "Catalog", "BlobStore", "HubCore", "Verify", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "MultipartKit", package: "multipart-kit"),
             ]
         ),
@@ -107,6 +107,7 @@ let package = Package(
                 "HubTesting", "HubServer", "Imaging", "Catalog", "BlobStore", "Verify", "Preprocess",
                 "Ingest", "Jobs", "Organize", "HubCore", "Embedding",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
     ],

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Independent checkers the tests run (never used by the hub itself): onnxruntime + numpy from PyPI in a
+# Independent checkers the tests run (never used by the hub itself): onnxruntime + numpy and the tus
+# client tuspy from PyPI in a
 # project-local, git-ignored virtual environment. Quiet and quick when already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=.venv
-if ! "$venv/bin/python" -c "import onnxruntime, numpy" >/dev/null 2>&1; then
-  echo "test-setup: installing onnxruntime and numpy into $venv"
+if ! "$venv/bin/python" -c "import onnxruntime, numpy, tusclient" >/dev/null 2>&1; then
+  echo "test-setup: installing onnxruntime, numpy and tuspy into $venv"
   python3 -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check onnxruntime numpy
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check onnxruntime numpy tuspy
 fi

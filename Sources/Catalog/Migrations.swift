@@ -168,6 +168,20 @@ enum Migrations {
                 t.column("updatedAt", .datetime).notNull()
             }
         }
+        m.registerMigration("v6_resumable_uploads") { db in
+            // tus uploads in progress: the bytes live in DATA/uploads/ID, the durable offset here.
+            try db.create(table: "resumableUploads") { t in
+                t.primaryKey("id", .text)
+                t.column("userId", .integer).notNull().references("users")
+                t.column("length", .integer).notNull()
+                t.column("offset", .integer).notNull()
+                t.column("metadata", .text).notNull()
+                t.column("rawMetadata", .text)
+                t.column("imageId", .text)
+                t.column("createdAt", .datetime).notNull()
+                t.column("expiresAt", .datetime).notNull().indexed()
+            }
+        }
         return m
     }
 }

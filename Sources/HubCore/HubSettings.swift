@@ -82,6 +82,14 @@ public struct HubSettings: Sendable, Equatable {
     /// Delivery attempts before a webhook is given up (`webhooks.maxAttempts`).
     public var webhookMaxAttempts = 6
 
+    /// Seconds an unfinished resumable upload is kept (`uploads.expireSeconds`, default a day).
+    public var uploadExpirySeconds = 86_400.0
+    /// Processing backlog (queued + running jobs) above which new uploads get 503 + Retry-After
+    /// (`backpressure.highWater`).
+    public var backlogHighWater = 10_000
+    /// The Retry-After value in seconds (`backpressure.retryAfterSeconds`).
+    public var retryAfterSeconds = 5
+
     public init() {}
 
     /// The name of the optional configuration file inside the data directory.
@@ -132,5 +140,8 @@ public struct HubSettings: Sendable, Equatable {
         trainingMinImages = max(2, c.int(forKey: "training.minImagesPerLabel", default: d.trainingMinImages))
         webhookAllowedHosts = c.stringArray(forKey: "webhooks.allowedHosts", default: d.webhookAllowedHosts)
         webhookMaxAttempts = max(1, c.int(forKey: "webhooks.maxAttempts", default: d.webhookMaxAttempts))
+        uploadExpirySeconds = c.double(forKey: "uploads.expireSeconds", default: d.uploadExpirySeconds)
+        backlogHighWater = max(1, c.int(forKey: "backpressure.highWater", default: d.backlogHighWater))
+        retryAfterSeconds = max(1, c.int(forKey: "backpressure.retryAfterSeconds", default: d.retryAfterSeconds))
     }
 }

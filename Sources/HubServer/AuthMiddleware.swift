@@ -2,13 +2,15 @@ import Catalog
 import HubCore
 import Hummingbird
 
-/// Resolves `Authorization: Bearer KEY` to a user; every route but `/healthz` needs one.
+/// Resolves `Authorization: Bearer KEY` to a user; every route but `/healthz` and tus's OPTIONS needs one.
 struct AuthMiddleware: RouterMiddleware {
     typealias Context = HubContext
     let catalog: Catalog
 
     func handle(_ request: Request, context: HubContext, next: (Request, HubContext) async throws -> Response) async throws -> Response {
         if request.uri.path == "/healthz" { return try await next(request, context) }
+        // tus discovery (OPTIONS) tells capabilities only; clients send it without credentials.
+        if request.method == .options, request.uri.path.hasPrefix("/v1/uploads") { return try await next(request, context) }
         guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
             throw HubError(401, "auth.missing", "send `Authorization: Bearer KEY` (create one with `imagehub keys create`)")
         }

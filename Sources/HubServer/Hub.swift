@@ -19,6 +19,8 @@ public struct Hub: Sendable {
     public let pipeline: Pipeline
     public let workers: WorkerPool
     public let exporter: DatasetExporter
+    /// tus resumable uploads in progress (bytes in `DATA/uploads`).
+    public let uploads: ResumableUploads
     /// The backbone and what uses it; nil when `embedding.enabled` is false.
     public let embedStage: EmbedStage?
     /// Training jobs, models, predictions and ONNX export; nil without embeddings.
@@ -36,6 +38,8 @@ public struct Hub: Sendable {
         catalog = try Catalog(path: dataDirectory.appendingPathComponent("catalog.sqlite").path)
         blobs = try FileBlobStore(root: dataDirectory.appendingPathComponent("blobs"))
         ingestor = Ingestor(catalog: catalog, blobs: blobs, settings: settings)
+        uploads = try ResumableUploads(catalog: catalog, ingestor: ingestor, settings: settings,
+                                       directory: dataDirectory.appendingPathComponent("uploads"))
         if settings.embeddingEnabled {
             let model = try backbone ?? Backbone(directory: Backbone.defaultDirectory(configured: settings.modelsDirectory),
                                                  threads: settings.embeddingThreads, channelsLast: settings.embeddingChannelsLast)
@@ -44,7 +48,9 @@ public struct Hub: Sendable {
             embedStage = nil
         }
         pipeline = Pipeline(settings: settings, blobs: blobs, modelInput: embedStage?.backbone.input)
-        workers = WorkerPool(catalog: catalog, pipeline: pipeline, embedStage: embedStage, logger: logger)
+        let uploads = self.uploads
+        workers = WorkerPool(catalog: catalog, pipeline: pipeline, embedStage: embedStage, logger: logger,
+                             housekeeping: { try uploads.expire() })
         exporter = DatasetExporter(catalog: catalog, blobs: blobs)
     }
 

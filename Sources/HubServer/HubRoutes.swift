@@ -2,6 +2,7 @@ import Catalog
 import Foundation
 import HubCore
 import Hummingbird
+import Metrics
 import Jobs
 
 /// The hub's HTTP API, route group by route group.
@@ -10,6 +11,16 @@ struct HubRoutes: Sendable {
 
     func labelName(_ id: Int64) throws -> String {
         try hub.catalog.label(id: id)?.name ?? "?"
+    }
+
+    /// Backpressure: 503 + Retry-After for new uploads while the processing backlog is over the high-water mark.
+    func admitUpload() async throws {
+        let backlog = try await offload { try hub.catalog.backlog() }
+        if backlog >= hub.settings.backlogHighWater {
+            Counter(label: "imagehub_backpressure_total").increment()
+            throw HubError(503, "backpressure.busy", "\(backlog) images wait for processing (high-water mark \(hub.settings.backlogHighWater)); retry later",
+                           details: ["retry_after": "\(hub.settings.retryAfterSeconds)"])
+        }
     }
 
     /// The embed stage, or 503 when this hub runs without embeddings.
@@ -44,6 +55,7 @@ func buildRoutes(hub: Hub) -> RouteRecorder {
     routes.addClusterRoutes(to: recorder)
     routes.addTrainingRoutes(to: recorder)
     routes.addDatasetRoutes(to: recorder)
+    routes.addResumableUploadRoutes(to: recorder)
     return recorder
 }
 
@@ -63,5 +75,25 @@ final class RouteRecorder {
     func post(_ path: String, _ handler: @escaping Handler) {
         entries.append(("post", path))
         router.post(RouterPath(path), use: handler)
+    }
+
+    func head(_ path: String, _ handler: @escaping Handler) {
+        entries.append(("head", path))
+        router.head(RouterPath(path), use: handler)
+    }
+
+    func patch(_ path: String, _ handler: @escaping Handler) {
+        entries.append(("patch", path))
+        router.patch(RouterPath(path), use: handler)
+    }
+
+    func delete(_ path: String, _ handler: @escaping Handler) {
+        entries.append(("delete", path))
+        router.delete(RouterPath(path), use: handler)
+    }
+
+    func options(_ path: String, _ handler: @escaping Handler) {
+        entries.append(("options", path))
+        router.on(RouterPath(path), method: .options, use: handler)
     }
 }

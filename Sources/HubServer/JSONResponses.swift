@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import HubCore
+import Ingest
 import Hummingbird
 import NIOCore
 
@@ -42,7 +43,10 @@ struct ErrorMiddleware: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let e as HubError {
-            return Self.response(status: e.status, code: e.code, message: e.message, details: e.details)
+            var response = Self.response(status: e.status, code: e.code, message: e.message, details: e.details)
+            if e.status == 503, let retry = e.details["retry_after"] { response.headers[.retryAfter] = retry }
+            if request.uri.path.hasPrefix("/v1/uploads") { response.headers[TusHeader.resumable] = ResumableUploads.version }
+            return response
         } catch let e as HTTPError {
             let code = e.status == .notFound ? "route.not_found" : e.status == .contentTooLarge ? "upload.too_large" : "request.invalid"
             return Self.response(status: Int(e.status.code), code: code, message: e.body ?? e.status.reasonPhrase, details: [:])

@@ -564,6 +564,57 @@ public enum OpenAPI {
             '201': {description: the watch, content: {application/json: {schema: {$ref: '#/components/schemas/Watch'}}}}
             '400': {$ref: '#/components/responses/Error'}
             '404': {$ref: '#/components/responses/Error'}
+      /v1/uploads:
+        options:
+          summary: tus 1.0.0 discovery (no key needed) — Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm
+          security: []
+          responses:
+            '204': {description: capabilities in headers}
+        post:
+          summary: 'tus creation (and creation-with-upload): Upload-Length, Upload-Metadata (label, filename, batch, device, lat, lon, captured_at; base64 values)'
+          parameters:
+            - {name: Tus-Resumable, in: header, required: true, schema: {type: string, enum: ['1.0.0']}}
+            - {name: Upload-Length, in: header, required: true, schema: {type: integer}}
+            - {name: Upload-Metadata, in: header, schema: {type: string}}
+          responses:
+            '201': {description: created; Location and Upload-Offset headers}
+            '400': {$ref: '#/components/responses/Error'}
+            '412': {$ref: '#/components/responses/Error'}
+            '413': {$ref: '#/components/responses/Error'}
+            '422': {$ref: '#/components/responses/Error'}
+            '503': {description: backpressure (Retry-After), content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+      /v1/uploads/{id}:
+        head:
+          summary: tus offset (Upload-Offset, Upload-Length, Upload-Metadata, Upload-Expires; Upload-Image-Id once complete)
+          parameters:
+            - {name: id, in: path, required: true, schema: {type: string}}
+          responses:
+            '200': {description: offset in headers}
+            '404': {description: unknown upload}
+            '410': {description: expired}
+        patch:
+          summary: tus append at Upload-Offset (application/offset+octet-stream; optional Upload-Checksum sha1|sha256)
+          parameters:
+            - {name: id, in: path, required: true, schema: {type: string}}
+            - {name: Upload-Offset, in: header, required: true, schema: {type: integer}}
+          requestBody:
+            content:
+              application/offset+octet-stream: {schema: {type: string, format: binary}}
+          responses:
+            '204': {description: new Upload-Offset in headers; the image id in Upload-Image-Id once complete}
+            '404': {$ref: '#/components/responses/Error'}
+            '409': {$ref: '#/components/responses/Error'}
+            '410': {$ref: '#/components/responses/Error'}
+            '413': {$ref: '#/components/responses/Error'}
+            '415': {$ref: '#/components/responses/Error'}
+            '460': {description: checksum mismatch}
+        delete:
+          summary: tus termination
+          parameters:
+            - {name: id, in: path, required: true, schema: {type: string}}
+          responses:
+            '204': {description: terminated}
+            '404': {$ref: '#/components/responses/Error'}
       /v1/datasets/export:
         get:
           summary: Download accepted images of labels as a streamed tar (requester, trainer, admin)

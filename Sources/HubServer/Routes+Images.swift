@@ -53,6 +53,7 @@ extension HubRoutes {
     /// `POST /v1/images`: streams the multipart body to disk, then commits the image and its job.
     func upload(_ request: Request, _ context: HubContext) async throws -> Response {
         let user = try context.require(.supplier)
+        try await admitUpload()
         let cap = hub.settings.maxUploadBytes
         if let length = request.headers[.contentLength].flatMap(Int.init), length > cap + 64 * 1024 {
             throw HubError(413, "upload.too_large", "the upload is \(length) bytes; the limit is \(cap)")

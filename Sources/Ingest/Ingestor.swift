@@ -85,7 +85,7 @@ public struct Ingestor: Sendable {
     }
 
     /// The id of the upload's label, once the label and the batch are known to exist.
-    private func resolve(_ meta: Metadata, user: UserRecord) throws -> Int64 {
+    func resolve(_ meta: Metadata, user: UserRecord) throws -> Int64 {
         guard let label = try catalog.label(named: meta.label) else {
             throw HubError(422, "label.unknown", "label '\(meta.label)' does not exist")
         }

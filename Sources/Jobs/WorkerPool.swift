@@ -19,9 +19,13 @@ public final class WorkerPool: Service, Sendable {
     /// Runs training jobs on this node (nil without embeddings).
     public let training: TrainingService?
     let webhooks: Webhooks
+    /// Other periodic chores of this node (expired resumable uploads).
+    let housekeeping: @Sendable () throws -> Void
     private let stopping = Atomic<Bool>(false)
 
-    public init(catalog: Catalog, pipeline: Pipeline, embedStage: EmbedStage? = nil, logger: Logger = Logger(label: "imagehub.jobs")) {
+    public init(catalog: Catalog, pipeline: Pipeline, embedStage: EmbedStage? = nil, logger: Logger = Logger(label: "imagehub.jobs"),
+                housekeeping: @escaping @Sendable () throws -> Void = {}) {
+        self.housekeeping = housekeeping
         self.catalog = catalog
         self.pipeline = pipeline
         self.embedStage = embedStage
@@ -64,20 +68,21 @@ public final class WorkerPool: Service, Sendable {
 
     /// Background re-checks, clustering and watch-list notifications, every `maintenance.intervalSeconds`.
     private func maintenanceLoop() async {
-        while !stopping.load(ordering: .relaxed) {
+        while !stopping.load(ordering: .relaxed), !Task.isCancelled {
             if let embedStage {
                 do { try await offload { try embedStage.maintain() } } catch { logger.error("maintenance failed: \(error)") }
             }
             do { try await webhooks.run() } catch { logger.error("webhooks failed: \(error)") }
+            do { try housekeeping() } catch { logger.error("housekeeping failed: \(error)") }
             let deadline = ContinuousClock.now + .seconds(settings.maintenanceInterval)
-            while !stopping.load(ordering: .relaxed), ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(100)) }
+            while !stopping.load(ordering: .relaxed), !Task.isCancelled, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(100)) }
         }
     }
 
     /// Takes queued training jobs one at a time.
     private func trainingLoop(worker: String) async {
         guard let training else { return }
-        while !stopping.load(ordering: .relaxed) {
+        while !stopping.load(ordering: .relaxed), !Task.isCancelled {
             let ran = (try? await offload { try training.runNext(worker: worker) }) ?? false
             if !ran { try? await Task.sleep(for: .milliseconds(200)) }
         }
@@ -87,10 +92,11 @@ public final class WorkerPool: Service, Sendable {
     public func maintainOnce() async throws {
         if let embedStage { try await offload { try embedStage.maintain() } }
         try await webhooks.run()
+        try housekeeping()
     }
 
     private func loop(worker: String, untilIdle: Bool) async {
-        while !stopping.load(ordering: .relaxed) {
+        while !stopping.load(ordering: .relaxed), !Task.isCancelled {
             let claimed: LeasedJob?
             do {
                 claimed = try await offload { try self.catalog.claimJob(worker: worker, lease: self.settings.leaseSeconds) }
@@ -126,6 +132,7 @@ public final class WorkerPool: Service, Sendable {
                                           watermark: watermark, decide: decide)
             }
             if let stored {
+                Timer(label: "imagehub_processing_latency_seconds").recordSeconds(Date().timeIntervalSince(stored.createdAt))
                 let reasons = stored.reasonCodes
                 Counter(label: "imagehub_outcomes_total", dimensions: [("status", stored.status.rawValue), ("reason", reasons.first ?? "ok")]).increment()
             }

@@ -5,25 +5,18 @@ import Testing
 @Suite struct ConversionTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    func convert(_ out: URL) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        p.arguments = [Self.root.appendingPathComponent("scripts/convert_backbone.py").path,
-                       Self.root.appendingPathComponent("models/pip").path, out.path]
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    func convert(_ out: URL) async throws -> (status: Int32, output: String) {
+        let (status, data) = try await runProgram(URL(fileURLWithPath: "/usr/bin/python3"),
+                                                  [Self.root.appendingPathComponent("scripts/convert_backbone.py").path,
+                                                   Self.root.appendingPathComponent("models/pip").path, out.path], mergeErrors: true)
+        return (status, String(decoding: data, as: UTF8.self))
     }
 
     @Test("the conversion checks itself on real photos, writes every artifact, and is a no-op when up to date")
-    func conversionSelfCheck() throws {
+    func conversionSelfCheck() async throws {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-convert-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: out) }
-        let first = try convert(out)
+        let first = try await convert(out)
         #expect(first.status == 0, "\(first.output)")
         #expect(first.output.contains("self-check chelsea.png: Egyptian cat") || first.output.contains("self-check chelsea.png: tabby")
                 || first.output.contains("self-check chelsea.png: tiger cat"), "\(first.output)")
@@ -34,7 +27,7 @@ import Testing
         let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("manifest.json"))) as! [String: Any]
         #expect(manifest["dimensions"] as? Int == 1280 && (manifest["weights_sha256"] as? String)?.count == 64)
         let modified = try FileManager.default.attributesOfItem(atPath: out.appendingPathComponent("features.pt").path)[.modificationDate] as? Date
-        let second = try convert(out)
+        let second = try await convert(out)
         #expect(second.status == 0 && second.output.isEmpty, "up to date: nothing to do, nothing printed: \(second.output)")
         #expect(try FileManager.default.attributesOfItem(atPath: out.appendingPathComponent("features.pt").path)[.modificationDate] as? Date == modified)
     }

@@ -25,17 +25,8 @@ final class HubProcess {
         try process.run()
     }
 
-    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> String {
-        let p = Process()
-        p.executableURL = binary
-        p.arguments = arguments
-        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> String {
+        String(decoding: try await runProgram(binary, arguments, environment: environment).output, as: UTF8.self)
     }
 
     var base: String { "http://127.0.0.1:\(port)" }
@@ -73,10 +64,10 @@ func waitUntil(seconds: Double, _ condition: () throws -> Bool) async throws {
         #expect(FileManager.default.isExecutableFile(atPath: HubProcess.binary.path), "build the CLI first (make test does)")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-crash-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let key = try HubProcess.run(["keys", "create", "--role", "admin", "--data", dir.path])
+        let key = try await HubProcess.run(["keys", "create", "--role", "admin", "--data", dir.path])
             .split(separator: "\n").last.map(String.init) ?? ""
         #expect(key.hasPrefix("ihk_"))
-        _ = try HubProcess.run(["labels", "create", "Banana", "--data", dir.path])
+        _ = try await HubProcess.run(["labels", "create", "Banana", "--data", dir.path])
         let env = ["IMAGEHUB_WORKERS_COUNT": "1", "IMAGEHUB_JOBS_LEASE_SECONDS": "1"]
         // Small uploads that take a worker long to decode.
         let images = try (0..<12).map { try Fixtures.flatPNG(width: 9000, height: 9000, value: UInt8(40 + $0 * 15)) }

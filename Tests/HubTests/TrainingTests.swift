@@ -155,16 +155,11 @@ struct TrainingTests {
             }
             try inputs.withUnsafeBytes { try Data($0).write(to: dir.appendingPathComponent("inputs.f32")) }
             try expected.withUnsafeBytes { try Data($0).write(to: dir.appendingPathComponent("expected.f32")) }
-            let p = Process()
-            p.executableURL = Self.root.appendingPathComponent(".venv/bin/python")
-            p.arguments = [Self.root.appendingPathComponent("scripts/onnx_check.py").path, dir.appendingPathComponent("model.onnx").path,
-                           dir.appendingPathComponent("inputs.f32").path, dir.appendingPathComponent("expected.f32").path, "\(images.count)"]
-            let out = Pipe()
-            p.standardOutput = out
-            try p.run()
-            let data = out.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            #expect(p.terminationStatus == 0)
+            let (status, data) = try await runProgram(Self.root.appendingPathComponent(".venv/bin/python"), [
+                Self.root.appendingPathComponent("scripts/onnx_check.py").path, dir.appendingPathComponent("model.onnx").path,
+                dir.appendingPathComponent("inputs.f32").path, dir.appendingPathComponent("expected.f32").path, "\(images.count)",
+            ])
+            #expect(status == 0)
             let result = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any], "\(String(decoding: data, as: UTF8.self))")
             print("onnxruntime check: \(result)")
             #expect(result["labels"] as? [String] == labels)
@@ -194,6 +189,7 @@ struct WatchlistTests {
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)))
         let server = Task { try await app.runService() }
         defer { server.cancel() }
+        try await waitForPort(port)
 
         let t = try TestHub(labels: ["Banana"]) { $0.webhookAllowedHosts = ["127.0.0.1"] }
         defer { t.remove() }

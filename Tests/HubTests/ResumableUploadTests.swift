@@ -1,0 +1,200 @@
+import Catalog
+import Crypto
+import Foundation
+import HTTPTypes
+import HubCore
+import HubServer
+import HubTesting
+import Hummingbird
+import HummingbirdTesting
+import Imaging
+import NIOCore
+import Testing
+
+extension HTTPField.Name {
+    static let tusResumable = HTTPField.Name("Tus-Resumable")!
+    static let uploadOffset = HTTPField.Name("Upload-Offset")!
+    static let uploadLength = HTTPField.Name("Upload-Length")!
+    static let uploadMetadata = HTTPField.Name("Upload-Metadata")!
+    static let uploadChecksum = HTTPField.Name("Upload-Checksum")!
+    static let uploadImageId = HTTPField.Name("Upload-Image-Id")!
+}
+
+@Suite("tus resumable uploads and backpressure")
+struct ResumableUploadTests {
+    static func metadata(_ fields: [String: String]) -> String {
+        fields.sorted { $0.key < $1.key }.map { "\($0.key) \(Data($0.value.utf8).base64EncodedString())" }.joined(separator: ",")
+    }
+
+    func create(_ client: any TestClientProtocol, _ t: TestHub, length: Int, label: String = "Banana") async throws -> TestResponse {
+        try await client.execute(uri: "/v1/uploads", method: .post, headers: [
+            .authorization: t.bearer(.supplier), .tusResumable: "1.0.0", .uploadLength: "\(length)",
+            .uploadMetadata: Self.metadata(["label": label, "filename": "a.jpg"]),
+        ])
+    }
+
+    func patch(_ client: any TestClientProtocol, _ t: TestHub, _ location: String, offset: Int, _ bytes: some Collection<UInt8>,
+               checksum: String? = nil, contentType: String = "application/offset+octet-stream") async throws -> TestResponse {
+        var headers: HTTPFields = [.authorization: t.bearer(.supplier), .tusResumable: "1.0.0", .uploadOffset: "\(offset)", .contentType: contentType]
+        if let checksum { headers[.uploadChecksum] = checksum }
+        return try await client.execute(uri: location, method: .patch, headers: headers, body: ByteBuffer(bytes: Array(bytes)))
+    }
+
+    func head(_ client: any TestClientProtocol, _ t: TestHub, _ location: String) async throws -> TestResponse {
+        try await client.execute(uri: location, method: .head, headers: [.authorization: t.bearer(.supplier), .tusResumable: "1.0.0"])
+    }
+
+    @Test("the protocol: discovery, creation, offsets, checksums, size, type, termination, expiry, completion")
+    func protocolAndErrors() async throws {
+        let t = try TestHub()
+        defer { t.remove() }
+        let photo = [UInt8](try Fixtures.image(seed: 611))
+        try await t.withClient { client in
+            let options = try await client.execute(uri: "/v1/uploads", method: .options)
+            #expect(options.status == .noContent && options.headers[HTTPField.Name("Tus-Extension")!]?.contains("checksum") == true)
+            #expect(options.headers[HTTPField.Name("Tus-Version")!] == "1.0.0")
+
+            let noVersion = try await client.execute(uri: "/v1/uploads", method: .post, headers: [.authorization: t.bearer(.supplier), .uploadLength: "10"])
+            #expect(noVersion.status.code == 412)
+            #expect(try await create(client, t, length: 50 * 1024 * 1024).status.code == 413)
+            let unknown = try await create(client, t, length: 100, label: "Zebra")
+            #expect(unknown.status.code == 422 && unknown.errorCode == "label.unknown")
+
+            let created = try await create(client, t, length: photo.count)
+            #expect(created.status == .created)
+            let location = try #require(created.headers[.location])
+            #expect(created.headers[.uploadOffset] == "0")
+
+            let half = photo.count / 2
+            let wrongOffset = try await patch(client, t, location, offset: 5, photo[..<half])
+            #expect(wrongOffset.status.code == 409 && wrongOffset.errorCode == "tus.offset_mismatch")
+            let wrongType = try await patch(client, t, location, offset: 0, photo[..<half], contentType: "application/octet-stream")
+            #expect(wrongType.status.code == 415)
+            let badSum = try await patch(client, t, location, offset: 0, photo[..<half], checksum: "sha1 \(Data(repeating: 1, count: 20).base64EncodedString())")
+            #expect(badSum.status.code == 460 && badSum.errorCode == "tus.checksum_mismatch")
+            #expect(try await head(client, t, location).headers[.uploadOffset] == "0", "a bad chunk is discarded")
+
+            let sha1 = Data(Insecure.SHA1.hash(data: photo[..<half])).base64EncodedString()
+            let first = try await patch(client, t, location, offset: 0, photo[..<half], checksum: "sha1 \(sha1)")
+            #expect(first.status == .noContent && first.headers[.uploadOffset] == "\(half)")
+            let state = try await head(client, t, location)
+            #expect(state.status == .ok && state.headers[.uploadOffset] == "\(half)" && state.headers[.uploadLength] == "\(photo.count)")
+            #expect(state.headers[.cacheControl] == "no-store")
+            let tooMuch = try await patch(client, t, location, offset: half, photo[half...] + [0, 0, 0])
+            #expect(tooMuch.status.code == 413)
+            let rest = try await patch(client, t, location, offset: half, photo[half...])
+            #expect(rest.status == .noContent && rest.headers[.uploadOffset] == "\(photo.count)")
+            let imageId = try #require(rest.headers[.uploadImageId])
+            await t.drain()
+            #expect(try t.hub.catalog.image(id: imageId)?.status == .accepted)
+
+            // Sniffed from the first bytes: a GIF is refused at once and the upload is gone.
+            let gif = [UInt8](try Fixtures.image(.gif))
+            let gifUpload = try #require(try await create(client, t, length: gif.count).headers[.location])
+            let refused = try await patch(client, t, gifUpload, offset: 0, gif.prefix(100))
+            #expect(refused.status.code == 415)
+            #expect(try await head(client, t, gifUpload).status.code == 404)
+
+            // Termination and unknown uploads.
+            let doomed = try #require(try await create(client, t, length: 10).headers[.location])
+            let deleted = try await client.execute(uri: doomed, method: .delete, headers: [.authorization: t.bearer(.supplier), .tusResumable: "1.0.0"])
+            #expect(deleted.status == .noContent)
+            #expect(try await head(client, t, doomed).status.code == 404)
+            #expect(try await patch(client, t, "/v1/uploads/nope", offset: 0, [1, 2, 3]).status.code == 404)
+            // Another supplier's upload is invisible.
+            let other = try t.hub.catalog.createUser(name: "other", role: .supplier).key
+            let peek = try await client.execute(uri: location, method: .head, headers: [.authorization: "Bearer \(other)", .tusResumable: "1.0.0"])
+            #expect(peek.status.code == 404)
+        }
+    }
+
+    @Test("abandoned uploads expire: 410, then swept with their bytes")
+    func expiry() async throws {
+        let t = try TestHub { $0.uploadExpirySeconds = 0.2 }
+        defer { t.remove() }
+        try await t.withClient { client in
+            let location = try #require(try await create(client, t, length: 1000).headers[.location])
+            _ = try await patch(client, t, location, offset: 0, [UInt8](try Fixtures.image(seed: 3)).prefix(100))
+            try await Task.sleep(for: .milliseconds(300))
+            let expired = try await head(client, t, location)
+            #expect(expired.status.code == 410)
+            #expect(try t.hub.uploads.expire() == 1)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: t.hub.uploads.directory.path).isEmpty)
+        }
+    }
+
+    @Test("a partial upload survives a restart and resumes from the durable offset")
+    func survivesRestart() async throws {
+        let t = try TestHub()
+        defer { t.remove() }
+        let photo = [UInt8](try Fixtures.image(seed: 612))
+        let location = try await Application(router: buildRouter(hub: t.hub)).test(.router) { client in
+            let location = try #require(try await create(client, t, length: photo.count).headers[.location])
+            _ = try await patch(client, t, location, offset: 0, photo.prefix(1000))
+            return location
+        }
+        // A new process on the same data directory.
+        let restarted = try Hub(dataDirectory: t.directory, settings: t.hub.settings)
+        let app = Application(router: buildRouter(hub: restarted))
+        try await app.test(.router) { client in
+            let state = try await head(client, t, location)
+            #expect(state.headers[.uploadOffset] == "1000")
+            let rest = try await patch(client, t, location, offset: 1000, photo[1000...])
+            #expect(rest.status == .noContent && rest.headers[.uploadImageId] != nil)
+        }
+    }
+
+    @Test("backpressure: over the high-water mark new uploads get 503 with Retry-After")
+    func backpressure() async throws {
+        let t = try TestHub { $0.workers = 0; $0.backlogHighWater = 2; $0.retryAfterSeconds = 7 }
+        defer { t.remove() }
+        try await t.withClient { client in
+            for seed in 1...2 {
+                let r = try await client.upload(try Fixtures.image(seed: 620 + seed), label: "Banana", as: t.bearer(.supplier))
+                #expect(r.status == .accepted)
+            }
+            let busy = try await client.upload(try Fixtures.image(seed: 630), label: "Banana", as: t.bearer(.supplier))
+            #expect(busy.status.code == 503 && busy.errorCode == "backpressure.busy")
+            #expect(busy.headers[.retryAfter] == "7")
+            let tus = try await create(client, t, length: 100)
+            #expect(tus.status.code == 503 && tus.headers[.retryAfter] == "7")
+        }
+        var settings = t.hub.settings
+        settings.workers = 2
+        let worker = try Hub(dataDirectory: t.directory, settings: settings)
+        await worker.workers.drain()
+        try await t.withClient { client in
+            let r = try await client.upload(try Fixtures.image(seed: 631), label: "Banana", as: t.bearer(.supplier))
+            #expect(r.status == .accepted, "the backlog drained, uploads are admitted again")
+        }
+    }
+
+    @Test("a real tus client (tuspy) uploads a phone photo, and resumes one whose connection was cut mid-body", needsSharedData)
+    func tuspyUploadsAndResumes() async throws {
+        let t = try TestHub(labels: ["phones"])
+        defer { t.remove() }
+        let port = Int.random(in: 30_000..<60_000)
+        let app = buildApplication(hub: t.hub, host: "127.0.0.1", port: port)
+        let server = Task { try await app.runService() }
+        try await waitForPort(port)
+        let phones = try SharedData.photos(in: "photos-phone")
+        let (status, data) = try await runProgram(TrainingTests.root.appendingPathComponent(".venv/bin/python"), [
+            TrainingTests.root.appendingPathComponent("scripts/tus_client_check.py").path, "http://127.0.0.1:\(port)",
+            t.keys[.supplier]!, SharedData.url(phones[0]).path, SharedData.url(phones[1]).path, "phones",
+        ])
+        #expect(status == 0)
+        let result = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any], "\(String(decoding: data, as: UTF8.self))")
+        print("tuspy: \(result)")
+        let sent = result["sent_before_cut"] as! Int, resumedFrom = result["server_offset_after_cut"] as! Int
+        #expect(resumedFrom > 64 * 1024 && resumedFrom <= sent, "the server kept the bytes received before the cut")
+        await t.drain()
+        for key in ["whole_url", "cut_url"] {
+            let id = try #require((result[key] as? String)?.split(separator: "/").last.map(String.init))
+            let upload = try #require(try t.hub.catalog.resumableUpload(id: id))
+            let image = try #require(try upload.imageId.flatMap { try t.hub.catalog.image(id: $0) })
+            #expect(image.status == .accepted, "\(key): \(image.reasonCodes)")
+        }
+        server.cancel()
+        _ = await server.result
+    }
+}
