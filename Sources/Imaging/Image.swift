@@ -72,14 +72,23 @@ public final class Image: @unchecked Sendable {
             options += ",shrink=\(shrink)"
         }
         let full: Image = try bytes.withUnsafeBytes { raw in
-            guard let lazy = cvips_open_buffer(raw.baseAddress!, raw.count, options) else {
-                throw Image.decodeError(Vips.takeError())
+            if let image = DecodeLock.shared.reading({ load(raw, options) }) { return image }
+            // libvips's error buffer is process-global: the text left by this failure may be mixed with another
+            // thread's. Decode again with every other decode held off, and classify that run's own message.
+            let retry: Result<Image, ImagingError> = DecodeLock.shared.writing {
+                vips_error_clear()
+                return load(raw, options).map { .success($0) } ?? .failure(Image.decodeError(Vips.takeError()))
             }
-            defer { cvips_unref(lazy) }
-            guard let memory = cvips_copy_memory(lazy) else { throw Image.decodeError(Vips.takeError()) }
-            return Image(memory)
+            return try retry.get()
         }
         return try full.fitted(longSide: longSide)
+    }
+
+    /// One strict load into memory; nil on failure (the error text stays in libvips's buffer).
+    private static func load(_ raw: UnsafeRawBufferPointer, _ options: String) -> Image? {
+        guard let lazy = cvips_open_buffer(raw.baseAddress!, raw.count, options) else { return nil }
+        defer { cvips_unref(lazy) }
+        return cvips_copy_memory(lazy).map(Image.init)
     }
 
     /// Loads bytes without shrinking (tests and fixtures use it to inspect what the hub serves).

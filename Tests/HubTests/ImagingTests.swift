@@ -1,6 +1,8 @@
 import Foundation
+import HubCore
 import HubTesting
 import Imaging
+import Synchronization
 import Testing
 
 @Suite struct ImagingTests {
@@ -28,6 +30,27 @@ import Testing
         #expect(throws: ImagingError.self) { try Image.decode(Fixtures.flippedScan(jpeg), longSide: 1024, strictness: .warning) }
         let ok = try Image.decode(jpeg, longSide: 1024, strictness: .warning)
         #expect(ok.width == 1024 && ok.height == 768)
+    }
+
+    @Test("concurrent failing decodes each get their own reason code (libvips's error buffer is process-global)")
+    func concurrentFailuresAreClassifiedByTheirOwnMessage() throws {
+        let jpeg = try Fixtures.image(.jpeg, width: 1200, height: 900)
+        let truncated = jpeg.prefix(jpeg.count / 2)
+        var rng = SeededRandom(seed: 9)
+        let garbage = Data(jpeg.prefix(4)) + Data((0..<20_000).map { _ in UInt8.random(in: 0...255, using: &rng) })
+        let header = try Image.header(of: jpeg)
+        let codes = Mutex([String](repeating: "", count: 64))
+        DispatchQueue.concurrentPerform(iterations: 64) { i in
+            let code: String
+            do {
+                _ = try Image.decode(i % 2 == 0 ? truncated : garbage, header: header, longSide: 1024, strictness: .error)
+                code = "decoded"
+            } catch let e as ImagingError { code = e.code } catch { code = "\(error)" }
+            codes.withLock { $0[i] = code }
+        }
+        let seen = codes.withLock { $0 }
+        #expect(seen.enumerated().filter { $0.offset % 2 == 0 }.allSatisfy { $0.element == "decode.truncated" }, "\(seen)")
+        #expect(seen.enumerated().filter { $0.offset % 2 == 1 }.allSatisfy { $0.element == "decode.corrupt" }, "\(seen)")
     }
 
     @Test func differenceHashSurvivesReencodingButSeparatesImages() throws {
