@@ -70,20 +70,7 @@ extension Catalog {
 
     /// Ancestors and descendants of a label (an image of "Dalmatian" that looks like "Dog" is no mismatch).
     static func relatedLabels(_ db: Database, _ labelId: Int64) throws -> Set<Int64> {
-        let parents = try Row.fetchAll(db, sql: "SELECT id, parentId FROM labels").reduce(into: [Int64: Int64?]()) {
-            $0[$1["id"]] = $1["parentId"]
-        }
-        var related = Set<Int64>()
-        var up = parents[labelId] ?? nil
-        while let p = up, related.insert(p).inserted { up = parents[p] ?? nil }
-        var frontier: Set<Int64> = [labelId]
-        while !frontier.isEmpty {
-            let next = Set(parents.compactMap { id, parent in parent.map { frontier.contains($0) ? id : nil } ?? nil })
-                .subtracting(related).subtracting([labelId])
-            related.formUnion(next)
-            frontier = next
-        }
-        return related
+        Set(try descendantIds(db, labelId)).union(try ancestorIds(db, labelId))
     }
 
     /// Ancestors and descendants of a label.
@@ -129,16 +116,6 @@ extension Catalog {
             try image.update(db)
             if state == "mismatch" { try Catalog.touchEmbedding(db, imageId: imageId) }
             return true
-        }
-    }
-
-    /// Accepted images with an embedding, per label.
-    public func embeddedCounts() throws -> [Int64: Int] {
-        try read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT i.labelId, COUNT(*) AS n FROM images i JOIN embeddings e ON e.imageId = i.id
-                WHERE i.status = 'accepted' GROUP BY i.labelId
-                """).reduce(into: [:]) { $0[$1["labelId"] as Int64] = $1["n"] as Int }
         }
     }
 

@@ -128,4 +128,21 @@ extension Catalog {
     public func label(id: Int64) throws -> LabelRecord? {
         try read { db in try LabelRecord.fetchOne(db, key: id) }
     }
+
+    /// Every label below `id` (children, their children, …).
+    static func descendantIds(_ db: Database, _ id: Int64) throws -> [Int64] {
+        try Int64.fetchAll(db, sql: """
+            WITH RECURSIVE sub(id) AS (SELECT id FROM labels WHERE parentId = ? UNION SELECT l.id FROM labels l JOIN sub ON l.parentId = sub.id)
+            SELECT id FROM sub
+            """, arguments: [id])
+    }
+
+    /// Every label above `id` (parent, its parent, …).
+    static func ancestorIds(_ db: Database, _ id: Int64) throws -> [Int64] {
+        try Int64.fetchAll(db, sql: """
+            WITH RECURSIVE up(id) AS (SELECT parentId FROM labels WHERE id = ? AND parentId IS NOT NULL
+                                      UNION SELECT l.parentId FROM labels l JOIN up ON l.id = up.id WHERE l.parentId IS NOT NULL)
+            SELECT id FROM up
+            """, arguments: [id])
+    }
 }

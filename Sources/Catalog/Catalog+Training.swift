@@ -158,19 +158,11 @@ extension Catalog {
     public func trainingImages(labels: [LabelRecord], descendants: Bool) throws -> [TrainingImage] {
         try read { db in
             var owner: [Int64: String] = [:]
-            let all = try LabelRecord.fetchAll(db)
-            let children = Dictionary(grouping: all.filter { $0.parentId != nil }, by: { $0.parentId! })
             for label in labels { owner[label.id!] = label.name }
             if descendants {
-                for label in labels {
-                    var frontier = [label.id!]
-                    while let next = frontier.popLast() {
-                        for child in children[next] ?? [] where owner[child.id!] == nil {
-                            owner[child.id!] = label.name
-                            frontier.append(child.id!)
-                        }
-                    }
-                }
+                // A requested label inside another has fewer descendants: it claims its subtree first.
+                let subtrees = try labels.map { ($0.name, try Catalog.descendantIds(db, $0.id!)) }.sorted { $0.1.count < $1.1.count }
+                for (name, ids) in subtrees { for id in ids where owner[id] == nil { owner[id] = name } }
             }
             guard !owner.isEmpty else { return [] }
             let ids = owner.keys.map(String.init).joined(separator: ",")

@@ -87,13 +87,6 @@ extension Catalog {
         }
     }
 
-    static func descendantIds(_ db: Database, _ id: Int64) throws -> [Int64] {
-        try Int64.fetchAll(db, sql: """
-            WITH RECURSIVE sub(id) AS (SELECT id FROM labels WHERE parentId = ? UNION SELECT l.id FROM labels l JOIN sub ON l.parentId = sub.id)
-            SELECT id FROM sub
-            """, arguments: [id])
-    }
-
     /// Pending deliveries that are due, with their target URL.
     public func dueDeliveries(now: Date = Date()) throws -> [(DeliveryRecord, String)] {
         try read { db in

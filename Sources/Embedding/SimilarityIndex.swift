@@ -55,6 +55,8 @@ public final class SimilarityIndex: Sendable {
     public var watermark: Int64 { state.withLock { $0.watermark } }
     public var count: Int { state.withLock { $0.ids.count } }
     public func count(label: Int64) -> Int { state.withLock { $0.perLabel[label] ?? 0 } }
+    /// Labels with at least one indexed image.
+    public func labels() -> [Int64] { state.withLock { s in s.perLabel.filter { $0.value > 0 }.map(\.key).sorted() } }
 
     /// Applies catalog rows in sequence order (a later row for an image replaces the earlier one). Rows at
     /// or below the watermark are skipped, so overlapping catch-ups applied in any order give the same index.
@@ -62,7 +64,7 @@ public final class SimilarityIndex: Sendable {
         state.withLock { s in
             for row in rows.sorted(by: { $0.seq < $1.seq }) where row.seq > s.watermark {
                 s.watermark = row.seq
-                Self.remove(row.imageId, from: &s)
+                Self.remove(row.imageId, from: &s, dimensions: dimensions)
                 guard row.accepted, row.vector.count == dimensions else { continue }
                 s.position[row.imageId] = s.ids.count
                 s.ids.append(row.imageId)
@@ -73,9 +75,8 @@ public final class SimilarityIndex: Sendable {
         }
     }
 
-    private static func remove(_ id: String, from s: inout State) {
+    private static func remove(_ id: String, from s: inout State, dimensions d: Int) {
         guard let at = s.position.removeValue(forKey: id) else { return }
-        let d = s.matrix.count / max(1, s.ids.count)
         let last = s.ids.count - 1
         s.perLabel[s.labels[at], default: 1] -= 1
         if at != last {

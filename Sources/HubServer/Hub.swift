@@ -25,7 +25,7 @@ public struct Hub: Sendable {
     public let embedStage: EmbedStage?
     /// Training jobs, models, predictions and ONNX export; nil without embeddings.
     public var training: TrainingService? { workers.training }
-    public var webhooks: Webhooks { Webhooks(catalog: catalog, settings: settings) }
+    public var webhooks: Webhooks { workers.webhooks }
 
     /// Opens (creating if needed) the hub stored in `dataDirectory`. With embedding on, `backbone` is
     /// used if given (tests share one), else loaded from `embedding.models`.

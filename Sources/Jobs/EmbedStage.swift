@@ -99,9 +99,7 @@ public final class EmbedStage: Sendable {
     /// Recomputes clusters of labels whose accepted, embedded image count moved by more than the configured fraction.
     func refreshClusters() throws {
         let stored = try catalog.allLabelClusters()
-        for (labelId, count) in try catalog.embeddedCounts() where count >= settings.clusterMinImages {
-            if let old = stored[labelId], old.model == backbone.id,
-               Double(abs(count - old.imageCount)) <= settings.clusterRecomputeFraction * Double(old.imageCount) { continue }
+        for labelId in index.labels() where index.count(label: labelId) >= settings.clusterMinImages && !isFresh(stored[labelId]) {
             _ = try computeClusters(labelId: labelId)
         }
     }
@@ -109,12 +107,16 @@ public final class EmbedStage: Sendable {
     /// The label's clusters: the stored ones while fresh, else computed now (and stored).
     public func clusters(labelId: Int64) throws -> LabelClustersRecord? {
         try sync()
-        let count = index.count(label: labelId)
-        if let old = try catalog.labelClusters(labelId: labelId), old.model == backbone.id,
-           Double(abs(count - old.imageCount)) <= settings.clusterRecomputeFraction * Double(old.imageCount) {
-            return old
-        }
+        if let old = try catalog.labelClusters(labelId: labelId), isFresh(old) { return old }
         return try computeClusters(labelId: labelId)
+    }
+
+    /// Stored clusters stay while this backbone made them and their label has not moved by more than
+    /// `clusters.recomputeFraction`.
+    func isFresh(_ stored: LabelClustersRecord?) -> Bool {
+        guard let stored, stored.model == backbone.id else { return false }
+        let count = index.count(label: stored.labelId)
+        return Double(abs(count - stored.imageCount)) <= settings.clusterRecomputeFraction * Double(stored.imageCount)
     }
 
     func computeClusters(labelId: Int64) throws -> LabelClustersRecord? {

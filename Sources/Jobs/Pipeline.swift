@@ -61,12 +61,14 @@ public struct Pipeline: Sendable {
 
     func stage<T>(_ name: String, _ body: () throws -> T) throws -> T {
         let start = ContinuousClock.now
-        defer {
-            let d = ContinuousClock.now - start
-            onStage?(name, d)
-            Timer(label: "imagehub_stage_seconds", dimensions: [("stage", name)])
-                .recordNanoseconds(d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)
-        }
+        defer { record(stage: name, ContinuousClock.now - start) }
         return try body()
+    }
+
+    /// Reports one stage's duration to `onStage` and to the `imagehub_stage_seconds` metric.
+    func record(stage name: String, _ d: Duration) {
+        onStage?(name, d)
+        Timer(label: "imagehub_stage_seconds", dimensions: [("stage", name)])
+            .recordNanoseconds(d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)
     }
 }

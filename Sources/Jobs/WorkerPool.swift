@@ -18,7 +18,7 @@ public final class WorkerPool: Service, Sendable {
     public let embedStage: EmbedStage?
     /// Runs training jobs on this node (nil without embeddings).
     public let training: TrainingService?
-    let webhooks: Webhooks
+    public let webhooks: Webhooks
     /// Other periodic chores of this node (expired resumable uploads).
     let housekeeping: @Sendable () throws -> Void
     private let stopping = Atomic<Bool>(false)
@@ -122,7 +122,7 @@ public final class WorkerPool: Service, Sendable {
             if let input, let stage = embedStage {
                 let start = ContinuousClock.now
                 let vector = try await stage.embed(input, into: &verdict)
-                pipeline.onStage?("embed", ContinuousClock.now - start)
+                pipeline.record(stage: "embed", ContinuousClock.now - start)
                 watermark = stage.index.watermark
                 decide = { v, context in stage.decide(&v, context, vector: vector) }
             }

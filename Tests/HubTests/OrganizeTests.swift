@@ -51,6 +51,19 @@ func untar(_ data: Data) throws -> [(name: String, bytes: Data)] {
         }
     }
 
+    @Test func relatedLabelsAreAncestorsAndDescendants() throws {
+        let t = try TestHub(labels: [])
+        defer { t.remove() }
+        let c = t.hub.catalog
+        let animal = try c.createLabel(name: "Animal"), dog = try c.createLabel(name: "Dog", parent: "Animal")
+        let dalmatian = try c.createLabel(name: "Dalmatian", parent: "Dog"), puppy = try c.createLabel(name: "Puppy", parent: "Dalmatian")
+        let cat = try c.createLabel(name: "Cat", parent: "Animal")
+        #expect(try c.relatedLabelIds(dog.id!) == [animal.id!, dalmatian.id!, puppy.id!])
+        #expect(try c.relatedLabelIds(animal.id!) == [dog.id!, dalmatian.id!, puppy.id!, cat.id!])
+        #expect(try c.relatedLabelIds(puppy.id!) == [animal.id!, dog.id!, dalmatian.id!])
+        #expect(try c.relatedLabelIds(cat.id!) == [animal.id!])
+    }
+
     @Test func openImagesClassesAndHierarchyImport() async throws {
         let t = try TestHub(labels: [])
         defer { t.remove() }
