@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/yaslab/CSV.swift.git", from: "2.5.2"),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         .systemLibrary(
@@ -93,10 +95,20 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Virtual phones over real HTTP (AsyncHTTPClient), latencies in HdrHistograms.
+        .target(
+            name: "Simulator",
+            dependencies: [
+                "HubCore", "Organize",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "CSV", package: "CSV.swift"),
+            ]
+        ),
         .executableTarget(
             name: "imagehub",
             dependencies: [
-                "HubServer", "Ingest", "Jobs", "Organize", "Catalog", "HubCore", "Imaging", "Embedding", "Training",
+                "HubServer", "Ingest", "Jobs", "Organize", "Catalog", "HubCore", "Imaging", "Embedding", "Training", "Simulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -105,7 +117,7 @@ let package = Package(
             name: "HubTests",
             dependencies: [
                 "HubTesting", "HubServer", "Imaging", "Catalog", "BlobStore", "Verify", "Preprocess",
-                "Ingest", "Jobs", "Organize", "HubCore", "Embedding",
+                "Ingest", "Jobs", "Organize", "HubCore", "Embedding", "Simulator",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]

@@ -70,12 +70,12 @@ extension Catalog {
         try read { db in try ImageRecord.fetchOne(db, key: id) }
     }
 
-    /// Images under the given labels with a status, in id order after `cursor`, at most `limit`.
     /// The images with these ids (any order; missing ids are skipped).
     public func images(ids: [String]) throws -> [ImageRecord] {
         try read { db in try ImageRecord.fetchAll(db, keys: ids) }
     }
 
+    /// Images under the given labels with a status, in id order after `cursor`, at most `limit`.
     public func images(labelIds: [Int64], status: ImageStatus?, uploaderId: Int64? = nil, after cursor: String?, limit: Int) throws -> [ImageRecord] {
         try read { db in
             var q = ImageRecord.filter(labelIds.contains(Column("labelId")))

@@ -216,6 +216,32 @@ public enum OpenAPI {
             '413': {$ref: '#/components/responses/Error'}
             '415': {$ref: '#/components/responses/Error'}
             '422': {$ref: '#/components/responses/Error'}
+            '503': {description: 'backpressure.busy: the processing backlog is over its high-water mark; retry after Retry-After seconds', headers: {Retry-After: {schema: {type: integer}}}, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        get:
+          summary: Where several images stand (status, reasons), by id; images the caller may not see are left out
+          parameters:
+            - {name: ids, in: query, required: true, description: 1–200 comma-separated image ids, schema: {type: string}}
+          responses:
+            '200':
+              description: the statuses
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    required: [images]
+                    properties:
+                      images:
+                        type: array
+                        items:
+                          type: object
+                          required: [id, status, reasons, updated_at]
+                          properties:
+                            id: {type: string}
+                            status: {type: string, enum: [pending, accepted, quarantined, rejected]}
+                            reasons: {type: array, items: {type: string}}
+                            updated_at: {type: string, format: date-time}
+            '400': {$ref: '#/components/responses/Error'}
+            '401': {$ref: '#/components/responses/Error'}
       /v1/images/{id}:
         get:
           summary: An image's status, reasons, label, size, quality and hashes

@@ -8,6 +8,7 @@ import NIOCore
 extension HubRoutes {
     func addImageRoutes(to router: RouteRecorder) {
         router.post("/v1/images") { request, context in try await upload(request, context) }
+        router.get("/v1/images") { request, context in try await statuses(request, context) }
         router.get("/v1/images/:id") { _, context in
             let image = try await visibleImage(context)
             let names = try await offload { try hub.catalog.labelsById() }
@@ -71,6 +72,24 @@ extension HubRoutes {
             return try JSON.response(ImageView(image, label: try labelName(image.labelId)))
         }
     }
+
+    /// `GET /v1/images?ids=a,b,…`: where up to `maxStatusIds` images stand, for a phone (or the simulator)
+    /// following its uploads with one request instead of one per image. Ids the caller may not see, or
+    /// that do not exist, are left out.
+    func statuses(_ request: Request, _ context: HubContext) async throws -> Response {
+        let user = try context.require(.supplier, .requester, .trainer)
+        let ids = (request.uri.queryParameters.get("ids") ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !ids.isEmpty, ids.count <= Self.maxStatusIds else {
+            throw HubError(400, "field.invalid", "`ids` must list 1–\(Self.maxStatusIds) comma-separated image ids")
+        }
+        let found = try await offload { try hub.catalog.images(ids: Array(Set(ids))) }
+        struct Status: Encodable { var id: String; var status: String; var reasons: [String]; var updatedAt: Date }
+        let visible = found.filter { user.role.canRead || $0.uploaderId == user.id }.sorted { $0.id < $1.id }
+        return try JSON.response(["images": visible.map { Status(id: $0.id, status: $0.status.rawValue, reasons: $0.reasonCodes, updatedAt: $0.updatedAt) }])
+    }
+
+    /// Most ids one `GET /v1/images?ids=` may ask about.
+    static let maxStatusIds = 200
 
     /// The image named in the path, if the caller may see it (suppliers see their own only).
     func visibleImage(_ context: HubContext) async throws -> ImageRecord {

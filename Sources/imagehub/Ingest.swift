@@ -69,25 +69,6 @@ struct Ingest: AsyncParsableCommand {
     }
 }
 
-/// Image files under a folder by extension (README, CSV and other files skipped), in a stable order.
-/// Their content is still sniffed like any upload's.
-enum ImageFiles {
-    static let extensions: Set<String> = ["jpg", "jpeg", "png", "webp", "heic", "heif"]
-
-    static func find(in directory: String) throws -> [URL] {
-        let root = URL(fileURLWithPath: directory)
-        guard let walker = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey], options: [.skipsHiddenFiles]) else {
-            throw ValidationError("cannot read \(directory)")
-        }
-        var files: [URL] = []
-        for case let url as URL in walker where extensions.contains(url.pathExtension.lowercased())
-            && (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true {
-            files.append(url)
-        }
-        return files.sorted { $0.path < $1.path }
-    }
-}
-
 /// A one-line progress bar on standard error.
 final class Progress {
     let title: String
