@@ -48,12 +48,16 @@ extension Catalog {
     public static let pipelineJob = "pipeline"
 
     /// Records an upload whose bytes are already durable, with its pipeline job, in one transaction.
-    /// The same bytes again under the same label return the existing image; under another label, 409.
+    /// The same bytes again from the same uploader under the same label return the existing image;
+    /// under another label, or from another uploader, 409 `duplicate.exact`.
     public func recordUpload(_ image: ImageRecord) throws -> UploadOutcome {
         try write { db in
             if let existing = try ImageRecord.filter(Column("sha256") == image.sha256).fetchOne(db) {
-                if existing.labelId == image.labelId { return .existing(existing) }
-                throw HubError(409, "duplicate.exact", "these bytes were already uploaded as image \(existing.id) under another label",
+                // A retry is the same uploader's: it gets its image back. Another uploader's copy is refused,
+                // since an id it may not look at would be no acknowledgement.
+                if existing.labelId == image.labelId, existing.uploaderId == image.uploaderId { return .existing(existing) }
+                let whose = existing.labelId == image.labelId ? "by another uploader" : "under another label"
+                throw HubError(409, "duplicate.exact", "these bytes were already uploaded as image \(existing.id) \(whose)",
                                details: ["existing_id": existing.id])
             }
             try image.insert(db)

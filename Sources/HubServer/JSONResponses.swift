@@ -3,7 +3,9 @@ import HTTPTypes
 import HubCore
 import Ingest
 import Hummingbird
+import Metrics
 import NIOCore
+import NIOHTTP1
 
 enum JSON {
     static let encoder: JSONEncoder = {
@@ -47,6 +49,12 @@ struct ErrorMiddleware: RouterMiddleware {
             if e.status == 503, let retry = e.details["retry_after"] { response.headers[.retryAfter] = retry }
             if request.uri.path.hasPrefix("/v1/uploads") { response.headers[TusHeader.resumable] = ResumableUploads.version }
             return response
+        } catch let e as HTTPParserError where e == .invalidEOFState {
+            // The client's connection dropped mid-body (a phone losing its network): routine, not a fault.
+            // Whatever was stored of a tus upload is kept; a multipart upload's temporary file is gone.
+            Counter(label: "imagehub_requests_cut_total").increment()
+            context.logger.info("request body cut off: the client disconnected")
+            return Self.response(status: 400, code: "request.incomplete", message: "the request body ended early", details: [:])
         } catch let e as HTTPError {
             let code = e.status == .notFound ? "route.not_found" : e.status == .contentTooLarge ? "upload.too_large" : "request.invalid"
             return Self.response(status: Int(e.status.code), code: code, message: e.body ?? e.status.reasonPhrase, details: [:])

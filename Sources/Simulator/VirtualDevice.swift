@@ -192,8 +192,10 @@ struct VirtualDevice {
                 switch answer.status {
                 case 204:
                     if let id = answer.headers.first(name: "Upload-Image-Id") { return .acknowledged(id: id, existing: false) }
-                    offset = answer.headers.first(name: "Upload-Offset").flatMap(Int.init) ?? offset
-                case 409:
+                    let moved = answer.headers.first(name: "Upload-Offset").flatMap(Int.init) ?? offset
+                    if moved <= offset { failures += 1 }  // the server took nothing: do not loop on it forever
+                    offset = moved
+                case 409 where answer.errorCode == "tus.offset_mismatch":
                     failures += 1
                     if case .offset(let kept) = try await resumeOffset(upload) { offset = kept } else { location = nil }
                 case 404, 410:

@@ -143,6 +143,9 @@ import Testing
             let otherLabel = try await client.upload(original, label: "Apple", as: t.bearer(.supplier))
             #expect(otherLabel.status == .conflict && otherLabel.errorCode == "duplicate.exact")
             #expect((otherLabel.json["error"] as? [String: Any])?["existing_id"] as? String == id)
+            let otherUploader = try await client.upload(original, label: "Banana", as: t.bearer(.admin))
+            #expect(otherUploader.status == .conflict && otherUploader.errorCode == "duplicate.exact",
+                    "another uploader's copy is refused, not answered with an image it may not see")
             await t.drain()
             let near = try await client.upload(copy, label: "Banana", as: t.bearer(.supplier)).json["id"] as! String
             let different = try await client.upload(other, label: "Banana", as: t.bearer(.supplier)).json["id"] as! String
