@@ -112,7 +112,7 @@ static inline int cvips_laplacian_variance(VipsImage *grey, double *out) {
 }
 
 static inline int cvips_jpegsave(VipsImage *in, void **buf, size_t *len, int quality) {
-    return vips_jpegsave_buffer(in, buf, len, "Q", quality, "strip", TRUE, "optimize_coding", TRUE, NULL);
+    return vips_jpegsave_buffer(in, buf, len, "Q", quality, "strip", TRUE, NULL);
 }
 /// Keeps metadata (EXIF orientation, GPS): only test fixtures use it, to build realistic phone files.
 static inline int cvips_jpegsave_keep(VipsImage *in, void **buf, size_t *len, int quality) {

@@ -99,7 +99,9 @@ public final class WorkerPool: Service, Sendable {
         while !stopping.load(ordering: .relaxed), !Task.isCancelled {
             let claimed: LeasedJob?
             do {
+                let start = ContinuousClock.now
                 claimed = try await offload { try self.catalog.claimJob(worker: worker, lease: self.settings.leaseSeconds) }
+                if claimed != nil { pipeline.record(stage: "claim", ContinuousClock.now - start) }
             } catch {
                 logger.error("claiming a job failed: \(error)")
                 claimed = nil
@@ -127,6 +129,8 @@ public final class WorkerPool: Service, Sendable {
                 decide = { v, context in stage.decide(&v, context, vector: vector) }
             }
             let committed = verdict
+            let commitStart = ContinuousClock.now
+            defer { pipeline.record(stage: "commit", ContinuousClock.now - commitStart) }
             let stored = try await offload { [decide, watermark] in
                 try self.catalog.complete(job: job, worker: worker, verdict: committed, nearDistance: self.settings.nearDuplicateDistance,
                                           watermark: watermark, decide: decide)

@@ -118,16 +118,12 @@ struct VirtualDevice {
                     waits += 1
                     await waitOut(answer)
                 case 500...:
-                    failures += 1
-                    tally.update { $0.transportErrors += 1 }
-                    await backoff(failures)
+                    await failed(&failures)
                 default:
                     return .refused(code: answer.errorCode ?? "http.\(answer.status)")
                 }
             } catch {
-                failures += 1
-                tally.update { if cutAt != nil { $0.cuts += 1 } else { $0.transportErrors += 1 } }
-                await backoff(failures)
+                await failed(&failures, cut: cutAt != nil)
             }
         }
         return .gaveUp
@@ -158,9 +154,7 @@ struct VirtualDevice {
                         waits += 1
                         await waitOut(answer)
                     case 500...:
-                        failures += 1
-                        tally.update { $0.transportErrors += 1 }
-                        await backoff(failures)
+                        await failed(&failures)
                     default:
                         return .refused(code: answer.errorCode ?? "http.\(answer.status)")
                     }
@@ -176,9 +170,7 @@ struct VirtualDevice {
                         ("Tus-Resumable", "1.0.0"), ("Upload-Offset", "\(offset)"), ("Content-Type", "application/offset+octet-stream"),
                     ], body: ChunkedBody(bytes: slice, chunkSize: 64 * 1024, cutAfter: cutAt).requestBody)
                 } catch {
-                    failures += 1
-                    tally.update { if cutAt != nil { $0.cuts += 1 } else { $0.transportErrors += 1 } }
-                    await backoff(failures)
+                    await failed(&failures, cut: cutAt != nil)
                     // Ask the server how much it kept, and go on from there.
                     switch try await resumeOffset(upload) {
                     case .offset(let kept):
@@ -201,16 +193,12 @@ struct VirtualDevice {
                 case 404, 410:
                     location = nil
                 case 500...:
-                    failures += 1
-                    tally.update { $0.transportErrors += 1 }
-                    await backoff(failures)
+                    await failed(&failures)
                 default:
                     return .refused(code: answer.errorCode ?? "http.\(answer.status)")
                 }
             } catch {
-                failures += 1
-                tally.update { $0.transportErrors += 1 }
-                await backoff(failures)
+                await failed(&failures)
             }
         }
         return .gaveUp
@@ -239,8 +227,11 @@ struct VirtualDevice {
         try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
     }
 
-    /// Exponential backoff with full jitter: 0.2 s, 0.4 s, … capped at 5 s.
-    mutating func backoff(_ failures: Int) async {
+    /// Counts a failed attempt (a cut of ours, or a transport error or 5xx), then backs off exponentially
+    /// with jitter: up to 0.2 s, 0.4 s, … capped at 5 s.
+    mutating func failed(_ failures: inout Int, cut: Bool = false) async {
+        failures += 1
+        tally.update { if cut { $0.cuts += 1 } else { $0.transportErrors += 1 } }
         let cap = min(5.0, 0.2 * pow(2, Double(failures - 1)))
         try? await Task.sleep(for: .milliseconds(Int(Double.random(in: cap / 2...cap, using: &rng) * 1000)))
     }
