@@ -1,5 +1,6 @@
 import Catalog
 import Foundation
+import HTTPTypes
 import HubCore
 import Hummingbird
 import Metrics
@@ -67,33 +68,16 @@ final class RouteRecorder {
 
     init(router: Router<HubContext>) { self.router = router }
 
-    func get(_ path: String, _ handler: @escaping Handler) {
-        entries.append(("get", path))
-        router.get(RouterPath(path), use: handler)
+    /// Registers `handler` for `method` on `path` and remembers the pair.
+    func on(_ method: HTTPRequest.Method, _ path: String, _ handler: @escaping Handler) {
+        entries.append((method.rawValue.lowercased(), path))
+        router.on(RouterPath(path), method: method, use: handler)
     }
 
-    func post(_ path: String, _ handler: @escaping Handler) {
-        entries.append(("post", path))
-        router.post(RouterPath(path), use: handler)
-    }
-
-    func head(_ path: String, _ handler: @escaping Handler) {
-        entries.append(("head", path))
-        router.head(RouterPath(path), use: handler)
-    }
-
-    func patch(_ path: String, _ handler: @escaping Handler) {
-        entries.append(("patch", path))
-        router.patch(RouterPath(path), use: handler)
-    }
-
-    func delete(_ path: String, _ handler: @escaping Handler) {
-        entries.append(("delete", path))
-        router.delete(RouterPath(path), use: handler)
-    }
-
-    func options(_ path: String, _ handler: @escaping Handler) {
-        entries.append(("options", path))
-        router.on(RouterPath(path), method: .options, use: handler)
-    }
+    func get(_ path: String, _ handler: @escaping Handler) { on(.get, path, handler) }
+    func post(_ path: String, _ handler: @escaping Handler) { on(.post, path, handler) }
+    func head(_ path: String, _ handler: @escaping Handler) { on(.head, path, handler) }
+    func patch(_ path: String, _ handler: @escaping Handler) { on(.patch, path, handler) }
+    func delete(_ path: String, _ handler: @escaping Handler) { on(.delete, path, handler) }
+    func options(_ path: String, _ handler: @escaping Handler) { on(.options, path, handler) }
 }

@@ -65,10 +65,16 @@ public struct Pipeline: Sendable {
         return try body()
     }
 
+    /// An asynchronous stage (the embedder, the commit), timed like the others.
+    func timed<T>(_ name: String, _ body: () async throws -> T) async rethrows -> T {
+        let start = ContinuousClock.now
+        defer { record(stage: name, ContinuousClock.now - start) }
+        return try await body()
+    }
+
     /// Reports one stage's duration to `onStage` and to the `imagehub_stage_seconds` metric.
     func record(stage name: String, _ d: Duration) {
         onStage?(name, d)
-        Timer(label: "imagehub_stage_seconds", dimensions: [("stage", name)])
-            .recordNanoseconds(d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)
+        Timer(label: "imagehub_stage_seconds", dimensions: [("stage", name)]).recordSeconds(d.seconds)
     }
 }

@@ -122,18 +122,16 @@ public final class WorkerPool: Service, Sendable {
             var decide: (@Sendable (inout Verdict, CommitContext) throws -> Void)?
             var watermark: Int64 = 0
             if let input, let stage = embedStage {
-                let start = ContinuousClock.now
-                let vector = try await stage.embed(input, into: &verdict)
-                pipeline.record(stage: "embed", ContinuousClock.now - start)
+                let vector = try await pipeline.timed("embed") { try await stage.embed(input, into: &verdict) }
                 watermark = stage.index.watermark
                 decide = { v, context in stage.decide(&v, context, vector: vector) }
             }
             let committed = verdict
-            let commitStart = ContinuousClock.now
-            defer { pipeline.record(stage: "commit", ContinuousClock.now - commitStart) }
-            let stored = try await offload { [decide, watermark] in
-                try self.catalog.complete(job: job, worker: worker, verdict: committed, nearDistance: self.settings.nearDuplicateDistance,
-                                          watermark: watermark, decide: decide)
+            let stored = try await pipeline.timed("commit") {
+                try await offload { [decide, watermark] in
+                    try self.catalog.complete(job: job, worker: worker, verdict: committed, nearDistance: self.settings.nearDuplicateDistance,
+                                              watermark: watermark, decide: decide)
+                }
             }
             if let stored {
                 Timer(label: "imagehub_processing_latency_seconds").recordSeconds(Date().timeIntervalSince(stored.createdAt))

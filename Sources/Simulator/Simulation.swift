@@ -199,17 +199,12 @@ public enum Simulation {
                 gaveUp: s.gaveUp, outcomes: outcomes, final: s.finals.count, lost: lost.count, lostIds: Array(lost.prefix(20)),
                 cuts: s.cuts, resumes: s.resumes, bytesKept: s.bytesKept, backpressureWaits: s.backpressureWaits,
                 transportErrors: s.transportErrors, requests: s.requests, bytesAcknowledged: s.bytesAcknowledged,
-                acknowledgedPerSecond: Double(s.acknowledged) / max(seconds(load), 1e-9),
-                finalPerSecond: Double(s.finals.count) / max(seconds(total), 1e-9),
+                acknowledgedPerSecond: Double(s.acknowledged) / max(load.seconds, 1e-9),
+                finalPerSecond: Double(s.finals.count) / max(total.seconds, 1e-9),
                 acknowledgementLatency: .init(s.acknowledgement), finalStatusLatency: .init(s.finalStatus),
-                pollMilliseconds: Int((seconds(o.pollInterval) * 1000).rounded()))
+                pollMilliseconds: Int((o.pollInterval.seconds * 1000).rounded()))
         }
     }
 
-    static func seconds(_ d: Duration) -> Double {
-        let (s, atto) = d.components
-        return Double(s) + Double(atto) / 1e18
-    }
-
-    static func tenths(_ d: Duration) -> Double { (seconds(d) * 10).rounded() / 10 }
+    static func tenths(_ d: Duration) -> Double { (d.seconds * 10).rounded() / 10 }
 }

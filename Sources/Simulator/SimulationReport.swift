@@ -1,5 +1,6 @@
 import Foundation
 import Histogram
+import HubCore
 
 /// What a simulation saw, for people (`table`) and machines (JSON, snake_case keys).
 public struct SimulationReport: Codable, Sendable {
@@ -96,17 +97,10 @@ public struct SimulationReport: Codable, Sendable {
         let width = rows.map(\.0.count).max() ?? 0
         out += rows.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n")
         out += "\n\n"
-        let headers = ["latency (ms)", "count", "p50", "p90", "p99", "p99.9", "max"]
-        let lines = [("acknowledgement", acknowledgementLatency), ("upload → final status", finalStatusLatency)].map { name, l in
+        let latencies = [("acknowledgement", acknowledgementLatency), ("upload → final status", finalStatusLatency)].map { name, l in
             [name, "\(l.count)"] + [l.p50, l.p90, l.p99, l.p999, l.max].map { String(format: "%.1f", $0) }
         }
-        let widths = headers.indices.map { i in ([headers[i]] + lines.map { $0[i] }).map(\.count).max() ?? 0 }
-        func line(_ cells: [String]) -> String {
-            cells.enumerated().map { i, c in
-                i == 0 ? c.padding(toLength: widths[i], withPad: " ", startingAt: 0) : String(repeating: " ", count: widths[i] - c.count) + c
-            }.joined(separator: "  ")
-        }
-        out += ([line(headers)] + lines.map(line)).joined(separator: "\n")
+        out += Table(headers: ["latency (ms)", "count", "p50", "p90", "p99", "p99.9", "max"], rows: latencies).text
         out += "\n(final-status times are seen by polling every \(pollMilliseconds) ms)\n"
         return out
     }

@@ -1,4 +1,5 @@
 import Foundation
+import HubCore
 import Histogram
 import Synchronization
 
@@ -58,8 +59,5 @@ final class Tally: Sendable {
 
     var pendingIds: [String] { state.withLock { Array($0.pending.keys).sorted() } }
 
-    static func microseconds(_ d: Duration) -> UInt64 {
-        let (s, atto) = d.components
-        return UInt64(max(0, s * 1_000_000 + atto / 1_000_000_000_000))
-    }
+    static func microseconds(_ d: Duration) -> UInt64 { UInt64(max(0, d.seconds * 1_000_000)) }
 }

@@ -92,14 +92,10 @@ struct VirtualDevice {
     // MARK: multipart
 
     mutating func multipart(_ bytes: Data, fields: [(String, String)], filename: String, cut: Bool) async -> Result {
-        let boundary = "imagehub-sim-\(index)-\(UInt32.random(in: 0...UInt32.max, using: &rng))"
-        var body = Data()
-        for (name, value) in fields {
-            body.append(Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"\r\n\r\n\(value)\r\n".utf8))
-        }
-        body.append(Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"\(filename)\"\r\nContent-Type: image/jpeg\r\n\r\n".utf8))
-        body.append(bytes)
-        body.append(Data("\r\n--\(boundary)--\r\n".utf8))
+        var form = MultipartBody()
+        for (name, value) in fields { form.field(name, value) }
+        form.file(filename: filename, bytes)
+        let body = form.closed()
         let buffer = ByteBuffer(bytes: body)
         var cutNext = cut
         var failures = 0, waits = 0
@@ -108,19 +104,14 @@ struct VirtualDevice {
             cutNext = false
             tally.update { $0.requests += 1 }
             do {
-                let answer = try await client.send(.POST, "/v1/images", headers: [("Content-Type", "multipart/form-data; boundary=\(boundary)")],
+                let answer = try await client.send(.POST, "/v1/images", headers: [("Content-Type", form.contentType)],
                                                    body: ChunkedBody(bytes: buffer, chunkSize: 64 * 1024, cutAfter: cutAt).requestBody)
                 switch answer.status {
                 case 200, 202:
                     guard let id = answer.json["id"] as? String else { return .refused(code: "response.invalid") }
                     return .acknowledged(id: id, existing: answer.status == 200)
-                case 503 where waits < Self.maxBackpressureWaits:
-                    waits += 1
-                    await waitOut(answer)
-                case 500...:
-                    await failed(&failures)
                 default:
-                    return .refused(code: answer.errorCode ?? "http.\(answer.status)")
+                    if let refusal = await retryLater(after: answer, failures: &failures, waits: &waits) { return refusal }
                 }
             } catch {
                 await failed(&failures, cut: cutAt != nil)
@@ -150,13 +141,8 @@ struct VirtualDevice {
                         location = answer.headers.first(name: "Location")
                         offset = 0
                         if location == nil { return .refused(code: "response.invalid") }
-                    case 503 where waits < Self.maxBackpressureWaits:
-                        waits += 1
-                        await waitOut(answer)
-                    case 500...:
-                        await failed(&failures)
                     default:
-                        return .refused(code: answer.errorCode ?? "http.\(answer.status)")
+                        if let refusal = await retryLater(after: answer, failures: &failures, waits: &waits) { return refusal }
                     }
                     continue
                 }
@@ -192,10 +178,8 @@ struct VirtualDevice {
                     if case .offset(let kept) = try await resumeOffset(upload) { offset = kept } else { location = nil }
                 case 404, 410:
                     location = nil
-                case 500...:
-                    await failed(&failures)
                 default:
-                    return .refused(code: answer.errorCode ?? "http.\(answer.status)")
+                    if let refusal = await retryLater(after: answer, failures: &failures, waits: &waits) { return refusal }
                 }
             } catch {
                 await failed(&failures)
@@ -219,6 +203,21 @@ struct VirtualDevice {
 
     /// Most 503s one upload waits out before the phone gives up on it.
     static let maxBackpressureWaits = 100
+
+    /// After an answer that is no success: waits out a 503 (up to `maxBackpressureWaits` per upload) or backs
+    /// off after a 5xx and returns nil to try again; anything else (4xx) is the upload's refusal.
+    mutating func retryLater(after answer: HubClient.Answer, failures: inout Int, waits: inout Int) async -> Result? {
+        if answer.status == 503, waits < Self.maxBackpressureWaits {
+            waits += 1
+            await waitOut(answer)
+            return nil
+        }
+        if answer.status >= 500 {
+            await failed(&failures)
+            return nil
+        }
+        return .refused(code: answer.errorCode ?? "http.\(answer.status)")
+    }
 
     /// Sleeps for the answer's `Retry-After` (1 s if absent) plus up to 20% jitter, so phones do not return in lockstep.
     mutating func waitOut(_ answer: HubClient.Answer) async {

@@ -136,7 +136,7 @@ public enum Trainer {
             labels: labels, accuracy: validation.isEmpty ? 0 : Double(correct) / Double(validation.count),
             macroF1: perClass.map(\.f1).reduce(0, +) / Double(classes), perClass: perClass, confusion: confusion,
             history: history, bestEpoch: fit.bestEpoch, epochsRun: fit.epochsRun, trainImages: train.count,
-            validationImages: validation.count, trainingSeconds: seconds(ContinuousClock.now - started),
+            validationImages: validation.count, trainingSeconds: (ContinuousClock.now - started).seconds,
             likelyLabelErrors: errors, options: options, datasetVersion: nil)
         return (classifier, report)
     }
@@ -221,6 +221,5 @@ public enum Trainer {
     }
 
     static func argmax(_ p: [Float]) -> Int { p.indices.max { p[$0] < p[$1] } ?? 0 }
-    static func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
 }
 

@@ -80,12 +80,8 @@ struct IngestBench: AsyncParsableCommand {
         return sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * q).rounded()))]
     }
 
-    static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-    }
-
-    static func ms(_ d: Duration) -> String { String(format: "%.1f", seconds(d) * 1000) }
-    static func rate(_ n: Double, _ d: Duration) -> String { String(format: "%.1f", n / max(seconds(d), 1e-9)) }
+    static func ms(_ d: Duration) -> String { String(format: "%.1f", d.seconds * 1000) }
+    static func rate(_ n: Double, _ d: Duration) -> String { String(format: "%.1f", n / max(d.seconds, 1e-9)) }
 
     static func peakRSSMegabytes() -> Int {
         var usage = rusage()

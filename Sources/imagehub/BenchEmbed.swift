@@ -128,7 +128,7 @@ struct VerifyLabelsBench: AsyncParsableCommand {
         Table(headers: ["when", "flagged", "truly wrong", "precision", "recall", "right suggestion", "still unverified"], rows: rows).print()
         let earlyCaught = try earlyFlips.filter { try hub.catalog.image(id: $0)?.reasonCodes.contains("label.mismatch") == true }.count
         print("wrong labels among a label's first \(settings.verifyMinImages) uploads: \(earlyFlips.count), accepted unverified at ingest, "
-              + "\(earlyCaught) caught by the re-check; \(String(format: "%.1f", Double(truth.count) / IngestBench.seconds(elapsed))) img/s")
+              + "\(earlyCaught) caught by the re-check; \(String(format: "%.1f", Double(truth.count) / elapsed.seconds)) img/s")
     }
 
     struct Outcome { var flagged = 0, correct = 0, rightSuggestion = 0, unverified = 0 }

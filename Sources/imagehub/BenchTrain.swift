@@ -62,8 +62,8 @@ struct TrainBench: AsyncParsableCommand {
             let report = try ModelsCommand.report(model)
             rows.append([name, "\(report.trainImages + report.validationImages)", "\(labels.count)",
                          String(format: "%.3f", report.accuracy), "\(report.bestEpoch)/\(report.epochsRun)",
-                         String(format: "%.2f", report.trainingSeconds), String(format: "%.2f", IngestBench.seconds(clock.now - trained)),
-                         String(format: "%.2f", IngestBench.seconds(total)), "\(onnx.count / 1024)"])
+                         String(format: "%.2f", report.trainingSeconds), String(format: "%.2f", (clock.now - trained).seconds),
+                         String(format: "%.2f", total.seconds), "\(onnx.count / 1024)"])
         }
 
         // 400 images / 2 classes: the two largest real labels, each photo's embedding plus augmented copies

@@ -91,20 +91,3 @@ final class Progress {
 
     func finish() { FileHandle.standardError.write(Data("\n".utf8)) }
 }
-
-/// A plain text table.
-struct Table {
-    let headers: [String]
-    let rows: [[String]]
-
-    func print() {
-        let widths = headers.indices.map { i in ([headers[i]] + rows.map { $0[i] }).map(\.count).max() ?? 0 }
-        func line(_ cells: [String]) -> String {
-            cells.enumerated().map { i, c in i == 0 ? c.padding(toLength: widths[i], withPad: " ", startingAt: 0)
-                : String(repeating: " ", count: widths[i] - c.count) + c }.joined(separator: "  ")
-        }
-        Swift.print(line(headers))
-        Swift.print(widths.map { String(repeating: "-", count: $0) }.joined(separator: "  "))
-        rows.forEach { Swift.print(line($0)) }
-    }
-}

@@ -5,6 +5,7 @@ import FoundationNetworking
 #endif
 import HubCore
 import HubTesting
+import Simulator
 import Testing
 
 /// The real `imagehub` executable (built by `make test` before the tests run), as a child process.

@@ -5,6 +5,7 @@ import HubTesting
 import Imaging
 import NIOCore
 import Organize
+import Simulator
 import Testing
 
 /// Reads a ustar archive into (name, bytes) pairs, checking its structure as it goes.

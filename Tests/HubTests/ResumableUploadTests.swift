@@ -173,15 +173,13 @@ struct ResumableUploadTests {
     func tuspyUploadsAndResumes() async throws {
         let t = try TestHub(labels: ["phones"])
         defer { t.remove() }
-        let port = Int.random(in: 30_000..<60_000)
-        let app = buildApplication(hub: t.hub, host: "127.0.0.1", port: port)
-        let server = Task { try await app.runService() }
-        try await waitForPort(port)
         let phones = try SharedData.photos(in: "photos-phone")
-        let (status, data) = try await runProgram(TrainingTests.root.appendingPathComponent(".venv/bin/python"), [
-            TrainingTests.root.appendingPathComponent("scripts/tus_client_check.py").path, "http://127.0.0.1:\(port)",
-            t.keys[.supplier]!, SharedData.url(phones[0]).path, SharedData.url(phones[1]).path, "phones",
-        ])
+        let (status, data) = try await t.serving { url in
+            try await runProgram(TrainingTests.root.appendingPathComponent(".venv/bin/python"), [
+                TrainingTests.root.appendingPathComponent("scripts/tus_client_check.py").path, url,
+                t.keys[.supplier]!, SharedData.url(phones[0]).path, SharedData.url(phones[1]).path, "phones",
+            ])
+        }
         #expect(status == 0)
         let result = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any], "\(String(decoding: data, as: UTF8.self))")
         print("tuspy: \(result)")
@@ -194,7 +192,5 @@ struct ResumableUploadTests {
             let image = try #require(try upload.imageId.flatMap { try t.hub.catalog.image(id: $0) })
             #expect(image.status == .accepted, "\(key): \(image.reasonCodes)")
         }
-        server.cancel()
-        _ = await server.result
     }
 }

@@ -23,26 +23,6 @@ struct SimulatorTests {
         return root
     }
 
-    /// Runs `body` with the hub served on a real socket (the simulator speaks real HTTP), on a port the
-    /// system picks: a random one could be an ephemeral port the simulator's own connections hold.
-    static func serving<T>(_ t: TestHub, _ body: (String) async throws -> T) async throws -> T {
-        let (ports, listening) = AsyncStream.makeStream(of: Int.self)
-        let server = Task {
-            defer { listening.finish() }
-            try await buildApplication(hub: t.hub, host: "127.0.0.1", port: 0) { listening.yield($0) }.runService()
-        }
-        let result: Result<T, any Error>
-        var iterator = ports.makeAsyncIterator()
-        if let port = await iterator.next() {
-            do { result = .success(try await body("http://127.0.0.1:\(port)")) } catch { result = .failure(error) }
-        } else {
-            result = .failure(HubError(500, "test.server", "the server did not start: \(String(describing: await server.result))"))
-        }
-        server.cancel()
-        _ = await server.result
-        return try result.get()
-    }
-
     /// Every image the hub holds is in a final status, and they are exactly the ones the report followed.
     static func expectNothingLost(_ report: SimulationReport, _ t: TestHub) throws {
         #expect(report.lost == 0, "lost: \(report.lostIds)")
@@ -62,7 +42,7 @@ struct SimulatorTests {
         defer { t.remove() }
         let folder = try Self.photoFolder(labels: ["Banana", "Apple"], count: 25, seed: 9100)
         defer { try? FileManager.default.removeItem(at: folder) }
-        let report = try await Self.serving(t) { url in
+        let report = try await t.serving { url in
             var options = SimulationOptions(target: url, key: t.keys[.supplier]!, photos: try Workload.folders(folder.path))
             options.devices = 20
             options.count = 200
@@ -101,7 +81,7 @@ struct SimulatorTests {
         defer { t.remove() }
         let folder = try Self.photoFolder(labels: ["Banana"], count: 60, seed: 9300)
         defer { try? FileManager.default.removeItem(at: folder) }
-        let report = try await Self.serving(t) { url in
+        let report = try await t.serving { url in
             var options = SimulationOptions(target: url, key: t.keys[.supplier]!, photos: try Workload.folders(folder.path))
             options.devices = 12
             options.count = 60
@@ -121,7 +101,7 @@ struct SimulatorTests {
         let folder = try Self.photoFolder(labels: ["Banana"], count: 10, seed: 9400)
         defer { try? FileManager.default.removeItem(at: folder) }
         let start = ContinuousClock.now
-        let report = try await Self.serving(t) { url in
+        let report = try await t.serving { url in
             var options = SimulationOptions(target: url, key: t.keys[.supplier]!, photos: try Workload.folders(folder.path))
             options.devices = 5
             options.rate = 10
@@ -141,7 +121,7 @@ struct SimulatorTests {
         defer { t.remove() }
         let folder = try Self.photoFolder(labels: ["Kiwi"], count: 2, seed: 9500)
         defer { try? FileManager.default.removeItem(at: folder) }
-        try await Self.serving(t) { url in
+        try await t.serving { url in
             var options = SimulationOptions(target: url, key: t.keys[.supplier]!, photos: try Workload.folders(folder.path))
             let supplier = options
             let missing = await #expect(throws: HubError.self) { try await Simulation.run(supplier) }

@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import HTTPTypes
 import HubCore
 import HubServer
@@ -9,6 +6,7 @@ import HubTesting
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+import Simulator
 import Testing
 
 /// Skips a test when the real photos are absent, saying why.
@@ -55,23 +53,34 @@ extension TestResponse {
     var bytes: Data { Data(body.readableBytesView) }
 }
 
-/// Waits until something accepts TCP connections on 127.0.0.1:`port` (a server started in a task).
-func waitForPort(_ port: Int, seconds: Double = 30) async throws {
-    let deadline = ContinuousClock.now + .seconds(seconds)
-    while ContinuousClock.now < deadline {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        close(fd)
-        if connected == 0 { return }
-        try await Task.sleep(for: .milliseconds(50))
+/// Runs `body` with the base URL of a live server that `makeApp` builds on a port the system picks
+/// (port 0; the app reports the bound port through the callback it is given). A random fixed port could
+/// collide with an ephemeral port that this process's own client connections hold.
+func serving<App: ApplicationProtocol, T>(_ makeApp: (@escaping @Sendable (Int) async -> Void) -> App,
+                                          _ body: (String) async throws -> T) async throws -> T {
+    let (ports, listening) = AsyncStream.makeStream(of: Int.self)
+    let app = makeApp { listening.yield($0) }
+    let server = Task {
+        defer { listening.finish() }
+        try await app.runService()
     }
-    Issue.record("nothing listens on port \(port) after \(seconds) s")
+    let result: Result<T, any Error>
+    var iterator = ports.makeAsyncIterator()
+    if let port = await iterator.next() {
+        do { result = .success(try await body("http://127.0.0.1:\(port)")) } catch { result = .failure(error) }
+    } else {
+        result = .failure(HubError(500, "test.server", "the server did not start: \(String(describing: await server.result))"))
+    }
+    server.cancel()
+    _ = await server.result
+    return try result.get()
+}
+
+extension TestHub {
+    /// Runs `body` with the whole hub (HTTP API and workers) served on a real socket.
+    func serving<T>(_ body: (String) async throws -> T) async throws -> T {
+        try await HubTests.serving({ buildApplication(hub: hub, host: "127.0.0.1", port: 0, onListening: $0) }, body)
+    }
 }
 
 /// Runs a program to completion off Swift's cooperative threads: a test blocked in `waitUntilExit` would

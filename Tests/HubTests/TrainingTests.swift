@@ -8,6 +8,7 @@ import Hummingbird
 import HummingbirdTesting
 import Imaging
 import NIOCore
+import Simulator
 import Testing
 
 /// Training on demand with real photos: jobs, reports, label errors, predictions and the ONNX export.
@@ -185,12 +186,13 @@ struct WatchlistTests {
             await received.add(String(buffer: body))
             return .ok
         }
-        let port = Int.random(in: 30_000..<60_000)
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)))
-        let server = Task { try await app.runService() }
-        defer { server.cancel() }
-        try await waitForPort(port)
+        try await serving({ listening in
+            Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                        onServerRunning: { await listening($0.localAddress?.port ?? 0) })
+        }) { base in try await watchAndUpload(hook: base + "/hook", received: received) }
+    }
 
+    func watchAndUpload(hook: String, received: Received) async throws {
         let t = try TestHub(labels: ["Banana"]) { $0.webhookAllowedHosts = ["127.0.0.1"] }
         defer { t.remove() }
         try await t.withClient { client in
@@ -198,7 +200,7 @@ struct WatchlistTests {
             #expect(refused.status.code == 400 && refused.errorCode == "webhook.host_not_allowed")
             let bad = try await client.postJSON("/v1/watchlist", #"{"label":"Banana","threshold":3,"webhook_url":"ftp://127.0.0.1/x"}"#, as: t.bearer(.requester))
             #expect(bad.errorCode == "webhook.invalid_url")
-            let made = try await client.postJSON("/v1/watchlist", "{\"label\":\"Banana\",\"threshold\":3,\"webhook_url\":\"http://127.0.0.1:\(port)/hook\"}", as: t.bearer(.requester))
+            let made = try await client.postJSON("/v1/watchlist", "{\"label\":\"Banana\",\"threshold\":3,\"webhook_url\":\"\(hook)\"}", as: t.bearer(.requester))
             #expect(made.status == .created, "\(made.json)")
             for seed in 1...2 { _ = try await client.upload(try Fixtures.image(seed: 900 + seed), label: "Banana", as: t.bearer(.supplier)) }
             await t.drain()

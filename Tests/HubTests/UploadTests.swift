@@ -3,6 +3,7 @@ import HubCore
 import HubServer
 import HubTesting
 import Imaging
+import Simulator
 import Testing
 
 @Suite struct UploadTests {

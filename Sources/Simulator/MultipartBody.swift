@@ -1,8 +1,8 @@
 import Foundation
 
-/// Builds `multipart/form-data` bodies the way a phone's HTTP client would.
+/// Builds `multipart/form-data` bodies the way a phone's HTTP client would (the simulator's phones and the tests).
 public struct MultipartBody: Sendable {
-    public let boundary = "----imagehub-test-\(UUID().uuidString)"
+    public let boundary = "----imagehub-\(UUID().uuidString)"
     public private(set) var data = Data()
 
     public init() {}
