@@ -4,6 +4,8 @@
 #ifndef CVIPS_SHIM_H
 #define CVIPS_SHIM_H
 #include <vips/vips.h>
+#include <lcms2.h>
+#include <math.h>
 
 static inline int cvips_init(const char *argv0) {
     if (VIPS_INIT(argv0)) return -1;
@@ -27,8 +29,8 @@ static inline void cvips_free(void *p) { g_free(p); }
 static inline char *cvips_error_take(void) { return vips_error_buffer_copy(); }
 
 /// Header-only open: pixels are decoded only when something computes them.
-static inline VipsImage *cvips_open_buffer(const void *buf, size_t len, const char *options) {
-    return vips_image_new_from_buffer(buf, len, options, "access", VIPS_ACCESS_SEQUENTIAL, NULL);
+static inline VipsImage *cvips_open_buffer(const void *buf, size_t len, const char *options, VipsAccess access) {
+    return vips_image_new_from_buffer(buf, len, options, "access", access, NULL);
 }
 
 static inline const char *cvips_loader_name(const void *buf, size_t len) {
@@ -55,17 +57,35 @@ static inline int cvips_colourspace(VipsImage *in, VipsImage **out, VipsInterpre
     return vips_colourspace(in, out, space, NULL);
 }
 
-/// True when the embedded ICC profile describes sRGB itself (transforming would be an identity).
+static inline double cvips_srgb_decode(double v) { return v <= 0.04045 ? v / 12.92 : pow((v + 0.055) / 1.055, 2.4); }
+
+/// True when the embedded ICC profile describes sRGB itself, so transforming would be an identity. Judged
+/// by what the profile says (little CMS reads it), not by its name: an RGB matrix/TRC profile whose
+/// colorants are sRGB's (D50-adapted, within 0.003) and whose tone curves follow sRGB's within 1%. Phones
+/// and web tools write many such profiles (the 524-byte compact "c2", Apple's, the 3144-byte HP one), and a
+/// transform through lcms costs more than the whole rest of normalisation on a 1024-pixel image.
 static inline int cvips_icc_is_srgb(VipsImage *image) {
     const void *data = NULL;
     size_t length = 0;
     if (vips_image_get_blob(image, VIPS_META_ICC_NAME, &data, &length) || length < 132) return 0;
-    size_t scan = length < 2048 ? length : 2048;
-    const unsigned char *bytes = (const unsigned char *)data;
-    for (size_t i = 128; i + 4 <= scan; i++) {
-        if (bytes[i] == 's' && bytes[i + 1] == 'R' && bytes[i + 2] == 'G' && bytes[i + 3] == 'B') return 1;
+    cmsHPROFILE profile = cmsOpenProfileFromMem(data, (cmsUInt32Number)length);
+    if (!profile) return 0;
+    static const double colorants[3][3] = {{0.4361, 0.2225, 0.0139}, {0.3851, 0.7169, 0.0971}, {0.1431, 0.0606, 0.7141}};
+    const cmsTagSignature colorantTags[3] = {cmsSigRedColorantTag, cmsSigGreenColorantTag, cmsSigBlueColorantTag};
+    const cmsTagSignature curveTags[3] = {cmsSigRedTRCTag, cmsSigGreenTRCTag, cmsSigBlueTRCTag};
+    int same = cmsGetColorSpace(profile) == cmsSigRgbData && cmsIsMatrixShaper(profile);
+    for (int c = 0; same && c < 3; c++) {
+        const cmsCIEXYZ *xyz = (const cmsCIEXYZ *)cmsReadTag(profile, colorantTags[c]);
+        const cmsToneCurve *curve = (const cmsToneCurve *)cmsReadTag(profile, curveTags[c]);
+        if (!xyz || !curve) { same = 0; break; }
+        if (fabs(xyz->X - colorants[c][0]) > 0.003 || fabs(xyz->Y - colorants[c][1]) > 0.003 || fabs(xyz->Z - colorants[c][2]) > 0.003) same = 0;
+        for (int i = 1; same && i < 10; i++) {
+            double v = i / 10.0;
+            if (fabs(cmsEvalToneCurveFloat(curve, (cmsFloat32Number)v) - cvips_srgb_decode(v)) > 0.01) same = 0;
+        }
     }
-    return 0;
+    cmsCloseProfile(profile);
+    return same;
 }
 
 static inline int cvips_icc_to_srgb(VipsImage *in, VipsImage **out) {
@@ -87,29 +107,6 @@ static inline int cvips_extract_band(VipsImage *in, VipsImage **out, int band, i
 }
 
 static inline VipsImage *cvips_copy_memory(VipsImage *in) { return vips_image_copy_memory(in); }
-
-/// Mean and standard deviation of all pixels in one pass (`vips_stats`).
-static inline int cvips_mean_deviation(VipsImage *in, double *mean, double *deviation) {
-    VipsImage *stats = NULL;
-    if (vips_stats(in, &stats, NULL)) return -1;
-    *mean = *VIPS_MATRIX(stats, 4, 0);
-    *deviation = *VIPS_MATRIX(stats, 5, 0);
-    g_object_unref(stats);
-    return 0;
-}
-
-/// Variance of the 4-neighbour Laplacian: the classic focus measure.
-static inline int cvips_laplacian_variance(VipsImage *grey, double *out) {
-    VipsImage *mask = vips_image_new_matrixv(3, 3, 0.0, 1.0, 0.0, 1.0, -4.0, 1.0, 0.0, 1.0, 0.0);
-    VipsImage *conv = NULL;
-    if (vips_conv(grey, &conv, mask, "precision", VIPS_PRECISION_FLOAT, NULL)) { g_object_unref(mask); return -1; }
-    g_object_unref(mask);
-    double sd = 0;
-    int r = vips_deviate(conv, &sd, NULL);
-    g_object_unref(conv);
-    *out = sd * sd;
-    return r;
-}
 
 static inline int cvips_jpegsave(VipsImage *in, void **buf, size_t *len, int quality) {
     return vips_jpegsave_buffer(in, buf, len, "Q", quality, "strip", TRUE, NULL);

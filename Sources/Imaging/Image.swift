@@ -29,6 +29,7 @@ public final class Image: @unchecked Sendable {
     public var width: Int { Int(vips_image_get_width(pointer)) }
     public var height: Int { Int(vips_image_get_height(pointer)) }
     public var bands: Int { Int(vips_image_get_bands(pointer)) }
+    public var longSide: Int { max(width, height) }
     public var orientation: Int { Int(cvips_get_orientation(pointer)) }
     /// True when the image carries EXIF, XMP, IPTC or an ICC profile.
     public var hasMetadata: Bool {
@@ -49,7 +50,7 @@ public final class Image: @unchecked Sendable {
                 _ = Vips.takeError()
                 throw ImagingError(code: "decode.corrupt", message: "no \(format.rawValue) loader accepts these bytes")
             }
-            guard let image = cvips_open_buffer(base, raw.count, "") else {
+            guard let image = cvips_open_buffer(base, raw.count, "", VIPS_ACCESS_SEQUENTIAL) else {
                 throw ImagingError(code: "decode.corrupt", message: Vips.takeError())
             }
             defer { cvips_unref(image) }
@@ -60,35 +61,40 @@ public final class Image: @unchecked Sendable {
     }
 
     /// Decodes every pixel of `bytes` into memory, shrinking on load where the format allows it (JPEG DCT
-    /// scaling by 2, 4 or 8, never below `longSide`), then fits the long side to `longSide`, without applying
-    /// the EXIF orientation. Damage fails per `strictness` instead of coming out as grey garbage.
+    /// scaling by 2, 4 or 8, never below `longSide`), fitting the long side to `longSide` and applying
+    /// `transform` (orientation, colour) on the way, all in one pass: the full-size decode never sits in
+    /// memory on its own. The EXIF orientation is not applied unless `transform` does it. Damage fails per
+    /// `strictness` instead of coming out as grey garbage; the failure is reported as a decode error even
+    /// when it surfaces in a later step, since only the input's pixels can make that pass fail.
     /// (`vips_thumbnail_buffer` ignores `fail_on` in libvips 8.14, so the strict load is done here.)
     /// Pass the `header` already read to skip reading it again.
-    public static func decode(_ bytes: Data, header known: ImageHeader? = nil, longSide: Int, strictness: Strictness) throws -> Image {
+    public static func decode(_ bytes: Data, header known: ImageHeader? = nil, longSide: Int, strictness: Strictness,
+                              then transform: (Image) throws -> Image = { $0 }) throws -> Image {
         let header = try known ?? header(of: bytes)
         var options = "fail_on=\(strictness.rawValue)"
         if header.format == .jpeg {
             let shrink = [8, 4, 2].first { max(header.width, header.height) / $0 >= longSide } ?? 1
             options += ",shrink=\(shrink)"
         }
-        let full: Image = try bytes.withUnsafeBytes { raw in
-            if let image = DecodeLock.shared.reading({ load(raw, options) }) { return image }
+        // Turning the picture reads the decoder's output out of order (columns, or bottom-up), which a
+        // sequential decode refuses ("out of order read"): such images are decoded with random access, which
+        // holds the shrunk decode in memory while the rest of the pass reads it.
+        let access: VipsAccess = header.orientation == 1 ? VIPS_ACCESS_SEQUENTIAL : VIPS_ACCESS_RANDOM
+        func pass(_ raw: UnsafeRawBufferPointer) throws -> Image? {
+            guard let lazy = cvips_open_buffer(raw.baseAddress!, raw.count, options, access) else { return nil }
+            let steps = try transform(try Image(lazy).fitted(longSide: longSide))
+            return cvips_copy_memory(steps.pointer).map(Image.init)
+        }
+        return try bytes.withUnsafeBytes { raw in
+            if let image = try DecodeLock.shared.reading({ try pass(raw) }) { return image }
             // libvips's error buffer is process-global: the text left by this failure may be mixed with another
             // thread's. Decode again with every other decode held off, and classify that run's own message.
-            let retry: Result<Image, ImagingError> = DecodeLock.shared.writing {
+            let retry: Result<Image, ImagingError> = try DecodeLock.shared.writing {
                 vips_error_clear()
-                return load(raw, options).map { .success($0) } ?? .failure(Image.decodeError(Vips.takeError()))
+                return try pass(raw).map { .success($0) } ?? .failure(Image.decodeError(Vips.takeError()))
             }
             return try retry.get()
         }
-        return try full.fitted(longSide: longSide)
-    }
-
-    /// One strict load into memory; nil on failure (the error text stays in libvips's buffer).
-    private static func load(_ raw: UnsafeRawBufferPointer, _ options: String) -> Image? {
-        guard let lazy = cvips_open_buffer(raw.baseAddress!, raw.count, options) else { return nil }
-        defer { cvips_unref(lazy) }
-        return cvips_copy_memory(lazy).map(Image.init)
     }
 
     /// Loads bytes without shrinking (tests and fixtures use it to inspect what the hub serves).

@@ -33,11 +33,15 @@ public struct Pipeline: Sendable {
         let bytes = try blobs.read(image.sha256)
         do {
             let header = try stage("header") { try verifier.checkHeader(bytes) }
-            let (decoded, warnings) = try stage("decode") { try verifier.decode(bytes, header: header, longSide: settings.canonicalSide) }
-            let upright = try stage("normalize") { try preprocessor.normalize(decoded) }
-            let measures = try stage("measure") { try upright.measures() }
+            let (upright, warnings) = try stage("decode") {
+                try verifier.decode(bytes, header: header, longSide: settings.canonicalSide, then: preprocessor.normalize)
+            }
+            let thumbnail = try stage("thumbnail") { try preprocessor.thumbnail(of: upright) }
+            // Quality and hash are taken at `Image.measureSide`: from the thumbnail when it is that size.
+            let measured = thumbnail.longSide >= Image.measureSide || thumbnail.longSide == upright.longSide ? thumbnail : upright
+            let measures = try stage("measure") { try measured.measures() }
             let (metrics, phash) = (measures.quality, measures.hash)
-            let renditions = try stage("encode") { try preprocessor.renditions(of: upright) }
+            let renditions = try stage("encode") { try preprocessor.renditions(of: upright, thumbnail: thumbnail) }
             let keys = try stage("store") { (try blobs.put(renditions.canonical), try blobs.put(renditions.thumbnail)) }
             let input = try modelInput.map { spec in try stage("model_input") { try upright.modelInput(spec) } }
             let reasons = warnings + verifier.qualityReasons(metrics)
@@ -55,8 +59,8 @@ public struct Pipeline: Sendable {
     /// decode, the preprocess steps, then the model input): `predict` uses it.
     public func modelInput(for bytes: Data, spec: ModelInputSpec) throws -> [Float] {
         let header = try verifier.checkHeader(bytes)
-        let (decoded, _) = try verifier.decode(bytes, header: header, longSide: settings.canonicalSide)
-        return try preprocessor.normalize(decoded).modelInput(spec)
+        let (upright, _) = try verifier.decode(bytes, header: header, longSide: settings.canonicalSide, then: preprocessor.normalize)
+        return try upright.modelInput(spec)
     }
 
     func stage<T>(_ name: String, _ body: () throws -> T) throws -> T {

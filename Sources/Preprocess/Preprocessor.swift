@@ -44,15 +44,22 @@ public struct Preprocessor: Sendable {
         self.quality = quality
     }
 
-    /// The decoded image upright, in sRGB, at canonical size, computed once into memory (measures,
-    /// hashes and both renditions read it).
+    /// The steps applied to a decoded image: upright, in sRGB, at canonical size. Lazy: pass it to the
+    /// decode (`Verifier.decode(then:)`) so decoding and normalising are one pass into memory, or call
+    /// `materialized()` on the result before several consumers read it.
     public func normalize(_ decoded: Image) throws -> Image {
-        try steps.reduce(decoded) { image, step in try step.apply(image) }.materialized()
+        try steps.reduce(decoded) { image, step in try step.apply(image) }
     }
 
-    /// Encodes a normalized image as the canonical JPEG and its thumbnail.
-    public func renditions(of normalized: Image) throws -> Renditions {
+    /// The thumbnail of a normalized image, computed into memory: it is encoded, and it is what the
+    /// perceptual hash is taken from.
+    public func thumbnail(of normalized: Image) throws -> Image {
+        try normalized.fitted(longSide: thumbnailSide).materialized()
+    }
+
+    /// Encodes a normalized image as the canonical JPEG and its thumbnail (made here when not given).
+    public func renditions(of normalized: Image, thumbnail: Image? = nil) throws -> Renditions {
         Renditions(canonical: try normalized.encoded(as: .jpeg, quality: quality),
-                   thumbnail: try normalized.fitted(longSide: thumbnailSide).encoded(as: .jpeg, quality: quality))
+                   thumbnail: try (thumbnail ?? self.thumbnail(of: normalized)).encoded(as: .jpeg, quality: quality))
     }
 }

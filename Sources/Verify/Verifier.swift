@@ -41,15 +41,19 @@ public struct Verifier: Sendable {
         return header
     }
 
-    /// Decodes every pixel strictly, shrinking on load to `longSide`. Truncated or corrupt files are
-    /// rejected; a file whose only fault is a decoder warning that is not corruption is decoded leniently
-    /// and flagged `decode.warning` for review (some honest camera files carry benign warnings).
-    public func decode(_ bytes: Data, header: ImageHeader, longSide: Int) throws -> (image: Image, warnings: [String]) {
+    /// Decodes every pixel strictly, shrinking on load to `longSide` and applying `transform` in the same
+    /// pass (see `Image.decode`). Truncated or corrupt files are rejected; a file whose only fault is a
+    /// decoder warning that is not corruption is decoded leniently and flagged `decode.warning` for review
+    /// (some honest camera files carry benign warnings).
+    public func decode(_ bytes: Data, header: ImageHeader, longSide: Int,
+                       then transform: (Image) throws -> Image = { $0 }) throws -> (image: Image, warnings: [String]) {
         do {
-            return (try Image.decode(bytes, header: header, longSide: longSide, strictness: .warning), [])
+            return (try Image.decode(bytes, header: header, longSide: longSide, strictness: .warning, then: transform), [])
         } catch let strict as ImagingError {
             let lenient: Image
-            do { lenient = try Image.decode(bytes, header: header, longSide: longSide, strictness: .error) } catch let e as ImagingError {
+            do {
+                lenient = try Image.decode(bytes, header: header, longSide: longSide, strictness: .error, then: transform)
+            } catch let e as ImagingError {
                 throw Rejection(e.code, e.message)
             }
             if strict.message.lowercased().contains("corrupt") || strict.code == "decode.truncated" {
