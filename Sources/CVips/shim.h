@@ -88,6 +88,21 @@ static inline int cvips_icc_is_srgb(VipsImage *image) {
     return same;
 }
 
+/// Converts an image assumed sRGB into the colour space of a built-in (`srgb`, `p3`) or file profile,
+/// attaching that profile: test fixtures use it to make photos as wide-gamut phones write them.
+static inline int cvips_icc_from_srgb(VipsImage *in, VipsImage **out, const char *profile) {
+    return vips_icc_transform(in, out, profile, "input_profile", "srgb", "embedded", FALSE, NULL);
+}
+
+static inline const void *cvips_icc_profile(VipsImage *image, size_t *length) {
+    const void *data = NULL;
+    if (!vips_image_get_typeof(image, VIPS_META_ICC_NAME) || vips_image_get_blob(image, VIPS_META_ICC_NAME, &data, length)) return NULL;
+    return data;
+}
+static inline void cvips_set_icc_profile(VipsImage *image, const void *data, size_t length) {
+    vips_image_set_blob_copy(image, VIPS_META_ICC_NAME, data, length);
+}
+
 static inline int cvips_icc_to_srgb(VipsImage *in, VipsImage **out) {
     return vips_icc_transform(in, out, "srgb", "embedded", TRUE, "intent", VIPS_INTENT_PERCEPTUAL, NULL);
 }

@@ -17,10 +17,9 @@ public enum Fixtures {
     }
 
     /// A JPEG that displays as a landscape image, dark on its left half and bright on its right, but whose
-    /// pixels are stored turned, with the EXIF orientation tag saying how to turn them back (6 or 8).
-    public static func rotatedJPEG(orientation: Int) throws -> Data {
+    /// pixels are stored turned, with the EXIF orientation tag saying how to turn them back (1, 3, 6 or 8).
+    public static func rotatedJPEG(orientation: Int, width: Int = 400, height: Int = 200) throws -> Data {
         Vips.start()
-        let width = 400, height = 200
         var pixels = [UInt8](repeating: 0, count: width * height * 3)
         for y in 0..<height {
             for x in 0..<width {
@@ -30,8 +29,9 @@ public enum Fixtures {
             }
         }
         let upright = try Image.fromPixels(pixels, width: width, height: height, bands: 3)
-        // Orientation 6 means "turn 90° clockwise to display", so the stored pixels are turned the other way.
-        let stored = try upright.rotated(quarterTurns: orientation == 6 ? 3 : 1)
+        // Orientation 6 means "turn 90° clockwise to display", so the stored pixels are turned the other way
+        // (8: counter-clockwise, 3: half a turn, 1: as stored).
+        let stored = try upright.rotated(quarterTurns: [1: 0, 3: 2, 6: 3, 8: 1][orientation] ?? 0)
         return try stored.withOrientation(orientation).jpegKeepingMetadata()
     }
 

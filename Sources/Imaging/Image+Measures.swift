@@ -56,7 +56,7 @@ extension Measures {
     /// The measures of an 8-bit luminance image given as packed rows: mean and standard deviation
     /// (brightness, contrast), the variance of the 4-neighbour Laplacian over the interior pixels
     /// (sharpness), and the difference hash of its 9×8 box-filtered reduction.
-    init(grey pixels: [UInt8], width: Int, height: Int) {
+    public init(grey pixels: [UInt8], width: Int, height: Int) {
         precondition(pixels.count == width * height && width > 0 && height > 0)
         var sum = 0, squares = 0, lSum = 0, lSquares = 0
         pixels.withUnsafeBufferPointer { p in

@@ -25,6 +25,30 @@ extension Image {
         return try image.apply("cast") { cvips_cast_uchar($0, &$1) }
     }
 
+    /// True when the embedded ICC profile describes sRGB itself (its colorants and tone curves, whatever
+    /// its name), so `sRGB()` leaves the pixels as they are; false without a profile.
+    public var hasSRGBProfile: Bool { cvips_icc_is_srgb(pointer) != 0 }
+
+    /// The embedded ICC profile's bytes, if any.
+    public var iccProfile: Data? {
+        var length = 0
+        guard let data = cvips_icc_profile(pointer, &length) else { return nil }
+        return Data(bytes: data, count: length)
+    }
+
+    /// A copy carrying `profile` as its ICC profile (the pixels are not touched).
+    public func withICCProfile(_ profile: Data) throws -> Image {
+        let copy = try apply("copy") { cvips_copy($0, &$1) }
+        profile.withUnsafeBytes { cvips_set_icc_profile(copy.pointer, $0.baseAddress, $0.count) }
+        return copy
+    }
+
+    /// This sRGB image converted into the colour space of `profile` (a libvips built-in such as `p3`, or a
+    /// file), with that profile attached: how a wide-gamut phone writes the same picture.
+    public func converted(toProfile profile: String) throws -> Image {
+        try apply("icc_transform") { cvips_icc_from_srgb($0, &$1, profile) }
+    }
+
     /// The image scaled down (never up) so its long side is at most `longSide`.
     public func fitted(longSide: Int) throws -> Image {
         let long = max(width, height)

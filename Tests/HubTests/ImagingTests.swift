@@ -71,6 +71,80 @@ import Testing
         #expect(dark.brightness < 30 && m.brightness > 90)
     }
 
+    /// Mean absolute difference between two images' samples.
+    func difference(_ a: Image, _ b: Image) throws -> Double {
+        let x = try a.bytes(), y = try b.bytes()
+        #expect(x.count == y.count)
+        return Double(zip(x, y).reduce(0) { $0 + abs(Int($1.0) - Int($1.1)) }) / Double(max(1, x.count))
+    }
+
+    /// `profile` with `transform` applied to the body of the tags in `signatures` (after their 8-byte type header).
+    func patched(_ profile: Data, tags signatures: Set<String>, _ transform: (inout [UInt8]) -> Void) -> Data {
+        var bytes = [UInt8](profile)
+        func u32(_ at: Int) -> Int { bytes[at..<at + 4].reduce(0) { $0 << 8 | Int($1) } }
+        for entry in 0..<u32(128) where signatures.contains(String(decoding: bytes[132 + 12 * entry..<136 + 12 * entry], as: UTF8.self)) {
+            let offset = u32(136 + 12 * entry), size = u32(140 + 12 * entry)
+            var body = Array(bytes[offset + 8..<offset + size])
+            transform(&body)
+            bytes.replaceSubrange(offset + 8..<offset + size, with: body)
+        }
+        return Data(bytes)
+    }
+
+    @Test("an ICC profile is sRGB by its colorants and curves, whatever its name; other profiles are converted")
+    func srgbProfilesAreRecognisedByWhatTheySay() throws {
+        let photo = try Synthetic.photo(width: 240, height: 160, seed: 4)
+        let srgb = try photo.converted(toProfile: "srgb"), p3 = try photo.converted(toProfile: "p3")
+        #expect(!photo.hasSRGBProfile, "no profile at all")
+        #expect(srgb.hasSRGBProfile)
+        #expect(!p3.hasSRGBProfile)
+        // libvips's own sRGB profile, its name scrubbed (as in the compact profiles phones write): still sRGB.
+        let profile = try #require(srgb.iccProfile)
+        let unnamed = patched(profile, tags: ["desc", "dmnd", "dmdd"]) { body in
+            for i in body.indices where body[i] != 0 { body[i] = UInt8(ascii: "x") }
+        }
+        #expect(!String(decoding: unnamed, as: UTF8.self).contains("sRGB"))
+        #expect(try srgb.withICCProfile(unnamed).hasSRGBProfile)
+        // The same profile with its red colorant moved by 0.02 in X: not sRGB.
+        let redder = patched(profile, tags: ["rXYZ"]) { body in
+            let x = (Int(body[0]) << 24 | Int(body[1]) << 16 | Int(body[2]) << 8 | Int(body[3])) + 1311
+            for i in 0..<4 { body[i] = UInt8((x >> (24 - 8 * i)) & 0xFF) }
+        }
+        #expect(try !srgb.withICCProfile(redder).hasSRGBProfile)
+        // What the profiles do to the pixels: an sRGB profile leaves them exactly as they are; the P3
+        // file's samples differ from the sRGB picture until `sRGB()` converts them back.
+        #expect(try difference(try srgb.sRGB(), photo) == 0)
+        let p3Stored = try difference(p3, photo), p3Converted = try difference(try p3.sRGB(), photo)
+        #expect(p3Stored > 4 && p3Converted < 1.5, "P3 as stored \(p3Stored), converted \(p3Converted)")
+    }
+
+    @Test(needsSharedData) func theCompactSRGBProfileOfRealPhotosIsRecognised() throws {
+        // The interiors carry Facebook's 524-byte "c2" profile, whose name says nothing of sRGB.
+        let photo = try Image.load(try SharedData.data("photos/interiors/pexels-3062948.jpg"))
+        let profile = try #require(photo.iccProfile)
+        #expect(profile.count == 524)
+        #expect(photo.hasSRGBProfile)
+    }
+
+    @Test("the measures' single pass is exact on patterns whose answer is known")
+    func measuresOfKnownPatterns() {
+        let w = 90, h = 64, n = Double(w * h), interior = Double((w - 2) * (h - 2))
+        let flat = Measures(grey: [UInt8](repeating: 100, count: w * h), width: w, height: h)
+        #expect(flat.quality == QualityMetrics(sharpness: 0, brightness: 100, contrast: 0))
+        let rising = (0..<h).flatMap { _ in (0..<w).map { UInt8($0 * 255 / (w - 1)) } }
+        #expect(Measures(grey: rising, width: w, height: h).hash == UInt64.max, "each cell brighter than the one on its left")
+        #expect(Measures(grey: rising.map { 255 - $0 }, width: w, height: h).hash == 0)
+        // A one-pixel checkerboard: every interior Laplacian is ±1020, half of each.
+        let checker = (0..<h).flatMap { y in (0..<w).map { x in UInt8((x + y) % 2 == 0 ? 0 : 255) } }
+        let c = Measures(grey: checker, width: w, height: h).quality
+        #expect(abs(c.sharpness - 1020 * 1020 * interior / (interior - 1)) < 1e-6 * c.sharpness)
+        #expect(c.brightness == 127.5)
+        #expect(abs(c.contrast - 127.5 * (n / (n - 1)).squareRoot()) < 1e-9)
+        // Images smaller than the 9 × 8 grid, or too thin for a Laplacian, still measure.
+        let tiny = Measures(grey: [10, 20, 30, 40, 50, 60], width: 3, height: 2)
+        #expect(tiny.quality.sharpness == 0 && tiny.quality.brightness == 35)
+    }
+
     @Test func encodingStripsAllMetadata() throws {
         let tagged = try Fixtures.rotatedJPEG(orientation: 6)
         #expect(try Image.load(tagged).hasMetadata)

@@ -28,6 +28,23 @@ import Testing
         #expect(!out.hasMetadata)
     }
 
+    @Test("decode, shrink-on-load, fit, orientation and colour in one pass: upright for every turn", arguments: [1, 3, 6, 8])
+    func onePassDecodeTurnsEveryOrientationUpright(orientation: Int) throws {
+        // 2400 × 1200 displayed: the decoder shrinks by 2 on load, the pass fits it to 1024 and turns it.
+        let bytes = try Fixtures.rotatedJPEG(orientation: orientation, width: 2400, height: 1200)
+        let header = try Image.header(of: bytes)
+        #expect(header.orientation == orientation)
+        let p = Preprocessor(canonicalSide: 1024, thumbnailSide: 256, quality: 88)
+        let upright = try Image.decode(bytes, header: header, longSide: 1024, strictness: .warning, then: p.normalize)
+        #expect(upright.width == 1024 && upright.height == 512 && upright.bands == 3)
+        let (left, right) = try halves(upright)
+        #expect(left < 80 && right > 180, "dark half must be on the left: \(left) / \(right)")
+        // Truncated in the scan, the same pass fails as a decode error rather than coming out half grey.
+        #expect(throws: ImagingError.self) {
+            try Image.decode(bytes.prefix(bytes.count * 2 / 3), header: header, longSide: 1024, strictness: .error, then: p.normalize)
+        }
+    }
+
     @Test func stepsApplyInOrderAndEachWorksAlone() throws {
         let image = try Image.load(try Fixtures.image(.png, width: 2000, height: 1000))
         #expect(try PreprocessStep.fit(512).apply(image).width == 512)

@@ -1,0 +1,34 @@
+import Foundation
+import HubCore
+import Synchronization
+import Testing
+
+@Suite struct OffloadTests {
+    final class Count: Sendable { let value = Atomic<Int>(0) }
+
+    @Test("blocking work runs beside other blocking work, more of it at once than there are cores")
+    func blockingWorkIsNotLimitedToTheCoreCount() async throws {
+        // Each body blocks until every one of them has started: with a pool one thread per core wide (the
+        // global dispatch queue on Linux), they would wait out the deadline instead.
+        let n = 12
+        let started = Count()
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            for _ in 0..<n {
+                group.addTask {
+                    try await offload {
+                        started.value.add(1, ordering: .relaxed)
+                        let deadline = Date().addingTimeInterval(3)
+                        while started.value.load(ordering: .relaxed) < n, Date() < deadline { usleep(1_000) }
+                        return started.value.load(ordering: .relaxed) == n
+                    }
+                }
+            }
+            for try await allStarted in group { #expect(allStarted) }
+        }
+    }
+
+    @Test func errorsComeBackToTheCaller() async {
+        struct Boom: Error {}
+        await #expect(throws: Boom.self) { try await offload { throw Boom() } }
+    }
+}
