@@ -10,8 +10,9 @@ public struct LeasedJob: Sendable {
 
 extension Catalog {
     /// Takes the oldest ready job (queued and due, or running with an expired lease) for `worker`.
+    /// Not flushed to disk (see `write(durable:)`): a claim lost to a power cut leaves the job to be claimed again.
     public func claimJob(worker: String, lease: TimeInterval, now: Date = Date()) throws -> LeasedJob? {
-        try write { db in
+        try write(durable: false) { db in
             guard var job = try JobRecord.fetchOne(db, sql: """
                 SELECT * FROM jobs WHERE (state = 'queued' AND runAfter <= ?) OR (state = 'running' AND leaseUntil < ?)
                 ORDER BY runAfter, id LIMIT 1
@@ -32,13 +33,15 @@ extension Catalog {
     /// Commits a pipeline verdict and completes the job in one transaction, if `worker` still holds it.
     /// A near-duplicate check against accepted images runs inside the same transaction, so two copies
     /// processed at once cannot both be accepted. Returns the image as stored, or nil when the lease was lost.
+    /// Not flushed to disk (see `write(durable:)`): a verdict lost to a power cut is only worked out again,
+    /// and the renditions it names were flushed before it.
     ///
     /// When the verdict carries an embedding, `decide` runs inside the transaction too, with the embeddings
     /// committed since `watermark` (by any process): it may change the verdict (semantic duplicate, label
     /// mismatch). The embedding is stored with the image.
     public func complete(job: JobRecord, worker: String, verdict: Verdict, nearDistance: Int, watermark: Int64 = 0,
                          decide: (@Sendable (inout Verdict, CommitContext) throws -> Void)? = nil) throws -> ImageRecord? {
-        try write { db in
+        try write(durable: false) { db in
             guard var current = try JobRecord.fetchOne(db, key: job.id), current.state == .running, current.leasedBy == worker,
                   var image = try ImageRecord.fetchOne(db, key: job.imageId) else { return nil }
             var v = verdict

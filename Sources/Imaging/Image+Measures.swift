@@ -48,7 +48,7 @@ extension Image {
 
     private func measureGrey() throws -> Image {
         let long = Double(max(width, height)), side = Double(Image.measureSide)
-        return try boxShrunk(width: Int(Double(width) * side / long), height: Int(Double(height) * side / long)).grey().materialized()
+        return try boxShrunk(width: Int(Double(width) * side / long), height: Int(Double(height) * side / long)).grey()
     }
 }
 

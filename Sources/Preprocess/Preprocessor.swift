@@ -54,7 +54,7 @@ public struct Preprocessor: Sendable {
     /// The thumbnail of a normalized image, computed into memory: it is encoded, and it is what the
     /// perceptual hash is taken from.
     public func thumbnail(of normalized: Image) throws -> Image {
-        try normalized.fitted(longSide: thumbnailSide).materialized()
+        try normalized.reduced(longSide: thumbnailSide).materialized()
     }
 
     /// Encodes a normalized image as the canonical JPEG and its thumbnail (made here when not given).
