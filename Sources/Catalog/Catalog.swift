@@ -47,6 +47,11 @@ public final class Catalog: Sendable {
         }
     }
 
+    /// The writer connection's `PRAGMA synchronous` (2 = FULL): what an upload's commit will get.
+    public func writerSynchronousMode() throws -> Int {
+        try pool.write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+    }
+
     /// Runs `body` against a consistent snapshot.
     func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws -> T {
         try pool.read(body)

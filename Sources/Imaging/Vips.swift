@@ -21,6 +21,10 @@ public enum Vips {
         if let concurrency { cvips_concurrency_set(Int32(concurrency)) }
     }
 
+    /// Sets the allocator up for image buffers (see `cvips_keep_freed_memory`). Call it first thing in
+    /// `main`: the arena limit only holds for threads started after it. `start` calls it too.
+    public static func tuneAllocator() { cvips_keep_freed_memory() }
+
     /// Takes the process-global libvips error buffer as a trimmed string.
     static func takeError() -> String {
         guard let raw = cvips_error_take() else { return "unknown libvips error" }

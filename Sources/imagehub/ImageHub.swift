@@ -1,6 +1,15 @@
 import ArgumentParser
+import Imaging
 
 @main
+enum Entry {
+    static func main() async {
+        // Before any thread exists (NIO, libvips, libtorch), so the allocator's arena limit covers them all.
+        Vips.tuneAllocator()
+        await ImageHub.main()
+    }
+}
+
 struct ImageHub: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "imagehub",

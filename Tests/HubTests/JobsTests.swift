@@ -39,6 +39,8 @@ import Testing
             #expect(try c.complete(job: second.job, worker: "b", verdict: verdict, nearDistance: 6)?.status == .accepted)
             #expect(try c.image(id: id)?.status == .accepted)
             #expect(try c.backlog() == 0)
+            // Claims and verdicts commit without an fsync; the writer is back to FULL for the next upload.
+            #expect(try c.writerSynchronousMode() == 2)
         }
     }
 
