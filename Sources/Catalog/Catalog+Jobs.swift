@@ -34,7 +34,8 @@ extension Catalog {
     /// A near-duplicate check against accepted images runs inside the same transaction, so two copies
     /// processed at once cannot both be accepted. Returns the image as stored, or nil when the lease was lost.
     /// Not flushed to disk (see `write(durable:)`): a verdict lost to a power cut is only worked out again,
-    /// and the renditions it names were flushed before it.
+    /// and the renditions it names were flushed before it. Clients may have seen it meanwhile: after such a
+    /// power cut, an image can go back from its final status to `pending` until its job runs again.
     ///
     /// When the verdict carries an embedding, `decide` runs inside the transaction too, with the embeddings
     /// committed since `watermark` (by any process): it may change the verdict (semantic duplicate, label

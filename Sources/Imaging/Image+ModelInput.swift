@@ -52,7 +52,9 @@ extension Image {
         let header = try Image.header(of: bytes)
         let (w, h) = header.orientation >= 5 ? (header.height, header.width) : (header.width, header.height)
         let long = Int((Double(spec.resize) * Double(max(w, h)) / Double(max(1, min(w, h)))).rounded(.up))
-        let decoded = try Image.decode(bytes, header: header, longSide: max(long, spec.resize), strictness: .error)
-        return try decoded.autoRotated().sRGB().modelInput(spec)
+        let upright = try Image.decode(bytes, header: header, longSide: max(long, spec.resize), strictness: .error) {
+            try $0.autoRotated().sRGB()
+        }
+        return try upright.modelInput(spec)
     }
 }

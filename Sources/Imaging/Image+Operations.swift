@@ -16,7 +16,7 @@ extension Image {
     /// alpha flattened onto white, greyscale expanded.
     public func sRGB() throws -> Image {
         var image = self
-        if cvips_has_field(image.pointer, "icc-profile-data") != 0, cvips_icc_is_srgb(image.pointer) == 0 {
+        if cvips_has_field(image.pointer, "icc-profile-data") != 0, !image.hasSRGBProfile {
             image = (try? image.apply("icc_transform") { cvips_icc_to_srgb($0, &$1) }) ?? image
         }
         image = try image.apply("colourspace") { cvips_colourspace($0, &$1, VIPS_INTERPRETATION_sRGB) }

@@ -37,8 +37,9 @@ public struct Pipeline: Sendable {
                 try verifier.decode(bytes, header: header, longSide: settings.canonicalSide, then: preprocessor.normalize)
             }
             let thumbnail = try stage("thumbnail") { try preprocessor.thumbnail(of: upright) }
-            // Quality and hash are taken at `Image.measureSide`: from the thumbnail when it is that size.
-            let measured = thumbnail.longSide >= Image.measureSide || thumbnail.longSide == upright.longSide ? thumbnail : upright
+            // Quality and hash are taken at `Image.measureSide`: from the thumbnail, unless a smaller thumbnail
+            // size is configured than that.
+            let measured = thumbnail.longSide < min(Image.measureSide, upright.longSide) ? upright : thumbnail
             let measures = try stage("measure") { try measured.measures() }
             let (metrics, phash) = (measures.quality, measures.hash)
             let renditions = try stage("encode") { try preprocessor.renditions(of: upright, thumbnail: thumbnail) }

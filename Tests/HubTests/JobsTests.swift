@@ -39,8 +39,9 @@ import Testing
             #expect(try c.complete(job: second.job, worker: "b", verdict: verdict, nearDistance: 6)?.status == .accepted)
             #expect(try c.image(id: id)?.status == .accepted)
             #expect(try c.backlog() == 0)
-            // Claims and verdicts commit without an fsync; the writer is back to FULL for the next upload.
-            #expect(try c.writerSynchronousMode() == 2)
+            // Claims and verdicts commit without an fsync; the next durable write (an upload) is flushed again.
+            #expect(try c.synchronousLevel(durable: false) == 1)
+            #expect(try c.synchronousLevel(durable: true) == 2)
         }
     }
 
