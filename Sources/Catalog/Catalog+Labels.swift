@@ -49,28 +49,20 @@ extension Catalog {
 
     /// The labels named, plus every label below them when `descendants` is true.
     public func labels(named names: [String], descendants: Bool) throws -> [LabelRecord] {
-        let all = try labelsById()
-        var byName: [String: LabelRecord] = [:]
-        for l in all.values { byName[l.name.lowercased()] = l }
-        var chosen: [Int64: LabelRecord] = [:]
-        for name in names {
-            guard let l = byName[name.lowercased()] else {
-                throw HubError(404, "label.unknown", "label '\(name)' does not exist")
-            }
-            chosen[l.id!] = l
-        }
-        if descendants {
-            var children: [Int64: [LabelRecord]] = [:]
-            for l in all.values { if let p = l.parentId { children[p, default: []].append(l) } }
-            var stack = Array(chosen.values)
-            while let next = stack.popLast() {
-                for c in children[next.id!] ?? [] where chosen[c.id!] == nil {
-                    chosen[c.id!] = c
-                    stack.append(c)
+        try read { db in
+            var chosen: [Int64: LabelRecord] = [:]
+            for name in names {
+                guard let l = try LabelRecord.fetchOne(db, sql: "SELECT * FROM labels WHERE name = ? COLLATE NOCASE", arguments: [name]) else {
+                    throw HubError(404, "label.unknown", "label '\(name)' does not exist")
                 }
+                chosen[l.id!] = l
             }
+            if descendants {
+                let below = try Set(chosen.keys.flatMap { try Catalog.descendantIds(db, $0) }).subtracting(chosen.keys)
+                for l in try LabelRecord.fetchAll(db, keys: Array(below)) { chosen[l.id!] = l }
+            }
+            return chosen.values.sorted { $0.name < $1.name }
         }
-        return chosen.values.sorted { $0.name < $1.name }
     }
 
     /// The label forest with image counts by status per label (own images, not descendants').

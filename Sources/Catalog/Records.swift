@@ -18,6 +18,9 @@ public struct LabelRecord: Codable, Sendable, Equatable, FetchableRecord, Mutabl
 
 /// A person or device holding an API key (stored as its SHA-256 only).
 public struct UserRecord: Codable, Sendable, Equatable, FetchableRecord, MutablePersistableRecord {
+    /// Whether this user may see something owned by `owner`: readers see everything, suppliers their own.
+    public func mayRead(ownedBy owner: Int64) -> Bool { role.canRead || owner == id }
+
     public static let databaseTableName = "users"
     public var id: Int64?
     public var name: String

@@ -56,7 +56,7 @@ public final class SimilarityIndex: Sendable {
     public var count: Int { state.withLock { $0.ids.count } }
     public func count(label: Int64) -> Int { state.withLock { $0.perLabel[label] ?? 0 } }
     /// Labels with at least one indexed image.
-    public func labels() -> [Int64] { state.withLock { s in s.perLabel.filter { $0.value > 0 }.map(\.key).sorted() } }
+    public func labels() -> [Int64] { state.withLock { s in s.perLabel.keys.sorted() } }
 
     /// Applies catalog rows in sequence order (a later row for an image replaces the earlier one). Rows at
     /// or below the watermark are skipped, so overlapping catch-ups applied in any order give the same index.
@@ -78,7 +78,9 @@ public final class SimilarityIndex: Sendable {
     private static func remove(_ id: String, from s: inout State, dimensions d: Int) {
         guard let at = s.position.removeValue(forKey: id) else { return }
         let last = s.ids.count - 1
-        s.perLabel[s.labels[at], default: 1] -= 1
+        let label = s.labels[at]
+        // A label with no rows left leaves the count too, so `labels()` lists only labels with rows.
+        if let n = s.perLabel[label], n > 1 { s.perLabel[label] = n - 1 } else { s.perLabel[label] = nil }
         if at != last {
             s.ids[at] = s.ids[last]
             s.labels[at] = s.labels[last]

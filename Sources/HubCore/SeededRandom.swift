@@ -1,3 +1,5 @@
+import Foundation
+
 /// SplitMix64 as a RandomNumberGenerator: seeded and the same on every machine, so clusters, splits,
 /// shuffles and benchmarks are reproducible.
 public struct SeededRandom: RandomNumberGenerator, Sendable {
@@ -9,5 +11,13 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+}
+
+extension SeededRandom {
+    /// A standard normal sample (Box–Muller).
+    public mutating func gaussian() -> Double {
+        let u = Double.random(in: Double.ulpOfOne..<1, using: &self), v = Double.random(in: 0..<1, using: &self)
+        return (-2 * log(u)).squareRoot() * cos(2 * .pi * v)
     }
 }

@@ -18,7 +18,7 @@ extension HubRoutes {
             let user = try context.require(.supplier, .requester, .trainer)
             let id = try context.parameters.require("id")
             guard let summary = try await offload({ try hub.catalog.batchSummary(id: id) }),
-                  user.role.canRead || summary.batch.userId == user.id else {
+                  user.mayRead(ownedBy: summary.batch.userId) else {
                 throw HubError(404, "batch.unknown", "no batch \(id)")
             }
             return try JSON.response(summary)

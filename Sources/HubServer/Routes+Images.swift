@@ -84,7 +84,7 @@ extension HubRoutes {
         }
         let found = try await offload { try hub.catalog.images(ids: Array(Set(ids))) }
         struct Status: Encodable { var id: String; var status: String; var reasons: [String]; var updatedAt: Date }
-        let visible = found.filter { user.role.canRead || $0.uploaderId == user.id }.sorted { $0.id < $1.id }
+        let visible = found.filter { user.mayRead(ownedBy: $0.uploaderId) }.sorted { $0.id < $1.id }
         return try JSON.response(["images": visible.map { Status(id: $0.id, status: $0.status.rawValue, reasons: $0.reasonCodes, updatedAt: $0.updatedAt) }])
     }
 
@@ -96,7 +96,7 @@ extension HubRoutes {
         let user = try context.require(.supplier, .requester, .trainer)
         let id = try context.parameters.require("id")
         guard let image = try await offload({ try hub.catalog.image(id: id) }),
-              user.role.canRead || image.uploaderId == user.id else {
+              user.mayRead(ownedBy: image.uploaderId) else {
             throw HubError(404, "image.unknown", "no image \(id)")
         }
         return image

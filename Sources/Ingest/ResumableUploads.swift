@@ -100,21 +100,20 @@ public final class ResumableUploads: Sendable {
         try handle.seek(toOffset: UInt64(upload.offset))
         var received = 0
         // A dropped connection is no error to report (nobody is listening): the bytes received are kept.
+        // Only reading the body counts as a cut; failing to write it (a full disk) is the hub's error.
         var cut = false
-        do {
-            for try await chunk in body {
-                guard upload.offset + received + chunk.count <= upload.length else {
-                    try handle.truncate(atOffset: UInt64(upload.offset))
-                    throw HubError(413, "tus.exceeds_length", "the body goes past Upload-Length \(upload.length)")
-                }
-                try handle.write(contentsOf: chunk)
-                hasher?.update(chunk)
-                received += chunk.count
+        var chunks = body.makeAsyncIterator()
+        while true {
+            let next: [UInt8]?
+            do { next = try await chunks.next() } catch { cut = true; break }
+            guard let chunk = next else { break }
+            guard upload.offset + received + chunk.count <= upload.length else {
+                try handle.truncate(atOffset: UInt64(upload.offset))
+                throw HubError(413, "tus.exceeds_length", "the body goes past Upload-Length \(upload.length)")
             }
-        } catch let error as HubError {
-            throw error
-        } catch {
-            cut = true
+            try handle.write(contentsOf: chunk)
+            hasher?.update(chunk)
+            received += chunk.count
         }
         if let hasher {
             guard !cut, hasher.matches else {

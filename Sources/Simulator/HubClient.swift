@@ -10,6 +10,8 @@ struct HubClient: Sendable {
     let base: String
     let key: String
     let timeout: TimeAmount
+    /// Counts every request sent (`requests` in the report).
+    let tally: Tally
 
     /// An answer: status, headers and the body (small JSON here).
     struct Answer: Sendable {
@@ -30,6 +32,7 @@ struct HubClient: Sendable {
         request.headers.add(name: "Authorization", value: "Bearer \(key)")
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         request.body = body
+        tally.update { $0.requests += 1 }
         let response = try await http.execute(request, timeout: timeout)
         let bytes = try await response.body.collect(upTo: 4 * 1024 * 1024)
         return Answer(status: Int(response.status.code), headers: response.headers, body: Data(bytes.readableBytesView))

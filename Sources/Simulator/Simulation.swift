@@ -102,7 +102,8 @@ public enum Simulation {
         guard options.devices >= 1 else { throw HubError(400, "field.invalid", "--devices must be at least 1") }
         var config = HTTPClient.Configuration()
         config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: options.devices + 4)
-        config.timeout = .init(connect: .seconds(10), read: .seconds(Int64(options.requestTimeout.components.seconds)))
+        // Each request has its whole-request deadline (`requestTimeout`, in `HubClient`); only connecting is bounded here.
+        config.timeout = .init(connect: .seconds(10))
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
         do {
             let report = try await run(options, http: http, log: log)
@@ -115,11 +116,11 @@ public enum Simulation {
     }
 
     static func run(_ options: SimulationOptions, http: HTTPClient, log: @escaping @Sendable (String) -> Void) async throws -> SimulationReport {
+        let tally = Tally()
         let client = HubClient(http: http, base: options.target, key: options.key,
-                               timeout: .seconds(Int64(options.requestTimeout.components.seconds)))
+                               timeout: .nanoseconds(Int64(options.requestTimeout.seconds * 1e9)), tally: tally)
         try await prepareLabels(options, client: client, log: log)
 
-        let tally = Tally()
         let start = ContinuousClock.now
         let queue = UploadQueue(photos: options.photos.count, options: options, start: start)
         let poller = Task { await poll(client: client, tally: tally, every: options.pollInterval, settle: options.settleTimeout) }

@@ -57,7 +57,8 @@ public struct SimulationReport: Codable, Sendable {
     /// tus uploads continued from the server's offset after a cut, and the bytes that were not sent again.
     public var resumes: Int
     public var bytesKept: Int
-    /// Retries after a 503 `Retry-After` (backpressure), after transport errors, and HTTP requests in all.
+    /// Retries after a 503 `Retry-After` (backpressure), after transport errors, and HTTP requests in all
+    /// (uploads, resumes, batches, labels and the status polls).
     public var backpressureWaits: Int
     public var transportErrors: Int
     public var requests: Int

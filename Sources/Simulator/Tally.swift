@@ -57,7 +57,7 @@ final class Tally: Sendable {
         }
     }
 
-    var pendingIds: [String] { state.withLock { Array($0.pending.keys).sorted() } }
+    var pendingIds: [String] { state.withLock { Array($0.pending.keys) } }
 
     static func microseconds(_ d: Duration) -> UInt64 { UInt64(max(0, d.seconds * 1_000_000)) }
 }

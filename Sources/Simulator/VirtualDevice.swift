@@ -36,9 +36,7 @@ struct VirtualDevice {
         rng = SeededRandom(seed: options.seed &* 1_000_003 &+ UInt64(index))
         model = Self.models[Int.random(in: 0..<Self.models.count, using: &rng)]
         // Homes spread over about 5 km around the city centre.
-        var r = rng
-        home = (options.cityLat + 0.045 * Self.gaussian(&r), options.cityLon + 0.07 * Self.gaussian(&r))
-        rng = r
+        home = (options.cityLat + 0.045 * rng.gaussian(), options.cityLon + 0.07 * rng.gaussian())
     }
 
     var deviceName: String { "\(model) #\(index)" }
@@ -74,7 +72,6 @@ struct VirtualDevice {
     mutating func startSessionIfNeeded() async {
         guard batchLeft <= 0 else { batchLeft -= 1; return }
         batchLeft = Int.random(in: 5...20, using: &rng) - 1
-        tally.update { $0.requests += 1 }
         let answer = try? await client.json(.POST, "/v1/batches", ["device": deviceName, "lat": home.lat, "lon": home.lon])
         batch = answer.flatMap { $0.status == 201 ? $0.json["id"] as? String : nil }
     }
@@ -83,8 +80,8 @@ struct VirtualDevice {
     mutating func metadata(_ photo: SimulatedPhoto) -> [(String, String)] {
         var fields = [("label", photo.label), ("device", deviceName)]
         if let batch { fields.append(("batch", batch)) }
-        fields.append(("lat", String(format: "%.6f", home.lat + 0.002 * Self.gaussian(&rng))))
-        fields.append(("lon", String(format: "%.6f", home.lon + 0.003 * Self.gaussian(&rng))))
+        fields.append(("lat", String(format: "%.6f", home.lat + 0.002 * rng.gaussian())))
+        fields.append(("lon", String(format: "%.6f", home.lon + 0.003 * rng.gaussian())))
         fields.append(("captured_at", Date().addingTimeInterval(-Double.random(in: 5...7200, using: &rng)).ISO8601Format()))
         return fields
     }
@@ -102,7 +99,6 @@ struct VirtualDevice {
         while failures < options.maxAttempts {
             let cutAt = cutNext ? Int.random(in: body.count / 10...body.count * 9 / 10, using: &rng) : nil
             cutNext = false
-            tally.update { $0.requests += 1 }
             do {
                 let answer = try await client.send(.POST, "/v1/images", headers: [("Content-Type", form.contentType)],
                                                    body: ChunkedBody(bytes: buffer, chunkSize: 64 * 1024, cutAfter: cutAt).requestBody)
@@ -130,7 +126,6 @@ struct VirtualDevice {
         var cutNext = cut
         var failures = 0, waits = 0
         while failures < options.maxAttempts {
-            tally.update { $0.requests += 1 }
             do {
                 guard let upload = location else {
                     let answer = try await client.send(.POST, "/v1/uploads", headers: [
@@ -192,7 +187,6 @@ struct VirtualDevice {
 
     /// `HEAD` of a tus upload: the offset to go on from, its image if it is complete, or gone (expired).
     func resumeOffset(_ upload: String) async throws -> Resume {
-        tally.update { $0.requests += 1 }
         let answer = try await client.send(.HEAD, upload, headers: [("Tus-Resumable", "1.0.0")])
         if let id = answer.headers.first(name: "Upload-Image-Id") { return .done(id) }
         guard answer.status == 200, let offset = answer.headers.first(name: "Upload-Offset").flatMap(Int.init) else { return .gone }
@@ -233,11 +227,6 @@ struct VirtualDevice {
         tally.update { if cut { $0.cuts += 1 } else { $0.transportErrors += 1 } }
         let cap = min(5.0, 0.2 * pow(2, Double(failures - 1)))
         try? await Task.sleep(for: .milliseconds(Int(Double.random(in: cap / 2...cap, using: &rng) * 1000)))
-    }
-
-    static func gaussian(_ rng: inout SeededRandom) -> Double {
-        let u = Double.random(in: Double.ulpOfOne..<1, using: &rng), v = Double.random(in: 0..<1, using: &rng)
-        return (-2 * log(u)).squareRoot() * cos(2 * .pi * v)
     }
 
     /// A JPEG with a comment segment (`FF FE`) after its start marker: new bytes, the same pixels. Phones

@@ -43,7 +43,7 @@ struct TrainBench: AsyncParsableCommand {
         var rng = SeededRandom(seed: seed)
         func augmented(_ v: Data, sigma: Double) -> Data {
             var x = Vectors.decode(v)
-            for i in x.indices { x[i] += Float(sigma * Self.gaussian(&rng)) }
+            for i in x.indices { x[i] += Float(sigma * rng.gaussian()) }
             Vectors.normalize(&x)
             return Vectors.encode(x)
         }
@@ -94,11 +94,5 @@ struct TrainBench: AsyncParsableCommand {
         try await measure("100 classes (augmented embeddings)", large)
         Table(headers: ["case", "images", "classes", "val accuracy", "best/run epochs", "train + evaluate + CV s", "ONNX export s",
                         "request → exported model s", "ONNX KB"], rows: rows).print()
-    }
-
-    /// A standard normal sample (Box–Muller).
-    static func gaussian(_ rng: inout SeededRandom) -> Double {
-        let u1 = max(Double(rng.next() % 1_000_000_000) / 1_000_000_000, 1e-12), u2 = Double(rng.next() % 1_000_000_000) / 1_000_000_000
-        return (-2 * log(u1)).squareRoot() * cos(2 * .pi * u2)
     }
 }

@@ -11,7 +11,7 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var data: DataOption
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
-    @Option(help: "Port to listen on.") var port = 8080
+    @Option(help: "Port to listen on (0: a free port the system picks; the log says which).") var port = 8080
 
     func run() async throws {
         LoggingSystem.bootstrap { label in
@@ -24,8 +24,10 @@ struct Serve: AsyncParsableCommand {
         if try hub.catalog.userCount(role: .admin) == 0 {
             logger.notice("no admin key yet: create one with `imagehub keys create --role admin --data \(data.data)`")
         }
-        logger.notice("serving \(data.data) on http://\(host):\(port) with \(hub.settings.workers) workers")
-        let app = buildApplication(hub: hub, host: host, port: port, logger: logger)
+        logger.notice("serving \(data.data) with \(hub.settings.workers) workers")
+        let app = buildApplication(hub: hub, host: host, port: port, logger: logger) { bound in
+            logger.notice("listening on http://\(host):\(bound)")
+        }
         try await app.runService()
     }
 }

@@ -6,6 +6,7 @@ import FoundationNetworking
 import HubCore
 import HubTesting
 import Simulator
+import Synchronization
 import Testing
 
 /// The real `imagehub` executable (built by `make test` before the tests run), as a child process.
@@ -14,15 +15,30 @@ final class HubProcess {
         .deletingLastPathComponent().appendingPathComponent(".build/debug/imagehub")
 
     let process = Process()
-    let port: Int
+    /// What the hub has logged so far (its log goes to standard error).
+    final class Log: Sendable { let text = Mutex("") }
+    private let log = Log()
+    /// The port the hub listens on, once its log has said so: it is started on port 0, so the system picks
+    /// a free one (a random port could be taken, by another test's client among others).
+    var port: Int? {
+        log.text.withLock { text in
+            text.range(of: #"listening on http://[^:\s]+:(\d+)"#, options: .regularExpression)
+                .flatMap { Int(text[$0].split(separator: ":").last ?? "") }
+        }
+    }
 
     init(data: URL, environment: [String: String]) throws {
-        port = Int.random(in: 20_000..<60_000)
         process.executableURL = Self.binary
-        process.arguments = ["serve", "--data", data.path, "--port", String(port)]
+        process.arguments = ["serve", "--data", data.path, "--port", "0"]
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        let pipe = Pipe()
+        process.standardError = pipe
+        pipe.fileHandleForReading.readabilityHandler = { [log] handle in
+            let data = handle.availableData
+            guard !data.isEmpty else { handle.readabilityHandler = nil; return }  // the hub has exited
+            log.text.withLock { $0 += String(decoding: data, as: UTF8.self) }
+        }
         try process.run()
     }
 
@@ -30,14 +46,15 @@ final class HubProcess {
         String(decoding: try await runProgram(binary, arguments, environment: environment).output, as: UTF8.self)
     }
 
-    var base: String { "http://127.0.0.1:\(port)" }
+    var base: String { "http://127.0.0.1:\(port ?? 0)" }
 
     func waitUntilHealthy() async throws {
-        for _ in 0..<200 {
-            if let (_, r) = try? await URLSession.shared.data(from: URL(string: base + "/healthz")!), (r as? HTTPURLResponse)?.statusCode == 200 { return }
+        for _ in 0..<400 {
+            if port != nil, let (_, r) = try? await URLSession.shared.data(from: URL(string: base + "/healthz")!),
+               (r as? HTTPURLResponse)?.statusCode == 200 { return }
             try await Task.sleep(for: .milliseconds(50))
         }
-        throw HubError(500, "test.timeout", "the hub did not come up on port \(port)")
+        throw HubError(500, "test.timeout", "the hub did not come up: \(log.text.withLock { $0.suffix(2000) })")
     }
 
     func upload(_ bytes: Data, label: String, key: String) async throws -> (Int, [String: Any]) {

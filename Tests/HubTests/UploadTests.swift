@@ -144,7 +144,10 @@ import Testing
             let otherLabel = try await client.upload(original, label: "Apple", as: t.bearer(.supplier))
             #expect(otherLabel.status == .conflict && otherLabel.errorCode == "duplicate.exact")
             #expect((otherLabel.json["error"] as? [String: Any])?["existing_id"] as? String == id)
-            let otherUploader = try await client.upload(original, label: "Banana", as: t.bearer(.admin))
+            // A second supplier may not see the first one's image, so its copy cannot be acknowledged with it.
+            let second = "Bearer " + (try t.hub.catalog.createUser(name: "second-supplier", role: .supplier).key)
+            #expect(try await client.get("/v1/images/\(id)", as: second).status != .ok)
+            let otherUploader = try await client.upload(original, label: "Banana", as: second)
             #expect(otherUploader.status == .conflict && otherUploader.errorCode == "duplicate.exact",
                     "another uploader's copy is refused, not answered with an image it may not see")
             await t.drain()
