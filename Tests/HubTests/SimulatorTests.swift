@@ -23,6 +23,17 @@ struct SimulatorTests {
         return root
     }
 
+    /// Runs the simulator against `t` (served on a free port) on the photos in `folder`, as its supplier,
+    /// polling every 100 ms, with `configure` setting the rest.
+    static func simulate(_ t: TestHub, _ folder: URL, _ configure: (inout SimulationOptions) -> Void) async throws -> SimulationReport {
+        try await t.serving { url in
+            var options = SimulationOptions(target: url, key: t.keys[.supplier]!, photos: try Workload.folders(folder.path))
+            options.pollInterval = .milliseconds(100)
+            configure(&options)
+            return try await Simulation.run(options)
+        }
+    }
+
     /// Every image the hub holds is in a final status, and they are exactly the ones the report followed.
     static func expectNothingLost(_ report: SimulationReport, _ t: TestHub) throws {
         #expect(report.lost == 0, "lost: \(report.lostIds)")
@@ -45,16 +56,13 @@ struct SimulatorTests {
         defer { t.remove() }
         let folder = try Self.photoFolder(labels: ["Banana", "Apple"], count: 25, seed: 9100)
         defer { try? FileManager.default.removeItem(at: folder) }
-        let report = try await t.serving { url in
-            var options = SimulationOptions(target: url, key: t.keys[.supplier]!, photos: try Workload.folders(folder.path))
-            options.devices = 20
-            options.count = 200
-            options.flaky = 0.1
-            options.transport = transport
-            options.seed = 42
-            options.pollInterval = .milliseconds(100)
-            options.settleTimeout = .seconds(120)
-            return try await Simulation.run(options)
+        let report = try await Self.simulate(t, folder) {
+            $0.devices = 20
+            $0.count = 200
+            $0.flaky = 0.1
+            $0.transport = transport
+            $0.seed = 42
+            $0.settleTimeout = .seconds(120)
         }
         print(report.table)
         #expect(report.sent == 200)
@@ -84,12 +92,9 @@ struct SimulatorTests {
         defer { t.remove() }
         let folder = try Self.photoFolder(labels: ["Banana"], count: 60, seed: 9300)
         defer { try? FileManager.default.removeItem(at: folder) }
-        let report = try await t.serving { url in
-            var options = SimulationOptions(target: url, key: t.keys[.supplier]!, photos: try Workload.folders(folder.path))
-            options.devices = 12
-            options.count = 60
-            options.pollInterval = .milliseconds(100)
-            return try await Simulation.run(options)
+        let report = try await Self.simulate(t, folder) {
+            $0.devices = 12
+            $0.count = 60
         }
         print(report.table)
         #expect(report.backpressureWaits > 0, "with 12 phones and a high-water mark of 4 the hub must push back")
@@ -103,13 +108,10 @@ struct SimulatorTests {
         defer { t.remove() }
         let folder = try Self.photoFolder(labels: ["Banana"], count: 10, seed: 9400)
         defer { try? FileManager.default.removeItem(at: folder) }
-        let report = try await t.serving { url in
-            var options = SimulationOptions(target: url, key: t.keys[.supplier]!, photos: try Workload.folders(folder.path))
-            options.devices = 5
-            options.rate = 10
-            options.duration = .seconds(3)
-            options.pollInterval = .milliseconds(100)
-            return try await Simulation.run(options)
+        let report = try await Self.simulate(t, folder) {
+            $0.devices = 5
+            $0.rate = 10
+            $0.duration = .seconds(3)
         }
         // Poisson arrivals at 10/s for 3 s: 30 expected; far outside 10…60 means the rate is not applied.
         #expect((10...60).contains(report.sent), "\(report.sent) uploads")
