@@ -35,7 +35,14 @@ extension Image {
     /// core: a 3×3 convolution + deviation 1.0 ms, `vips_stats` 0.3 ms, a resize to 9×8 2.1 ms, against
     /// 0.2 ms for this loop computing all of them).
     public func measures() throws -> Measures {
-        let grey = try measureGrey()
+        let long = Double(max(width, height)), side = Double(Image.measureSide)
+        let small = try boxShrunk(width: Int(Double(width) * side / long), height: Int(Double(height) * side / long))
+        if small.bands == 3, small.isUChar {
+            // The luma of 8-bit RGB is taken in the same pass as the statistics: libvips's `B_W` goes through
+            // linear light in floating point, 1.0 ms for a 256 × 170 thumbnail against about 0.05 ms here.
+            return Measures(rgb: try small.bytes(), width: small.width, height: small.height)
+        }
+        let grey = try small.grey()
         return Measures(grey: try grey.bytes(), width: grey.width, height: grey.height)
     }
 
@@ -46,13 +53,25 @@ extension Image {
     /// Survives re-encoding and resizing; Hamming distance compares two images.
     public func differenceHash() throws -> UInt64 { try measures().hash }
 
-    private func measureGrey() throws -> Image {
-        let long = Double(max(width, height)), side = Double(Image.measureSide)
-        return try boxShrunk(width: Int(Double(width) * side / long), height: Int(Double(height) * side / long)).grey()
-    }
 }
 
 extension Measures {
+    /// The measures of an 8-bit RGB image given as packed rows, on its luma (ITU-R BT.601 weights, as
+    /// Pillow's `L` mode and JPEG's Y channel: 0.299 R + 0.587 G + 0.114 B, rounded).
+    public init(rgb pixels: [UInt8], width: Int, height: Int) {
+        precondition(pixels.count == width * height * 3)
+        let grey = [UInt8](unsafeUninitializedCapacity: width * height) { out, count in
+            pixels.withUnsafeBufferPointer { p in
+                for i in 0..<(width * height) {
+                    let r = UInt32(p[3 * i]), g = UInt32(p[3 * i + 1]), b = UInt32(p[3 * i + 2])
+                    out[i] = UInt8(truncatingIfNeeded: (19_595 * r + 38_470 * g + 7_471 * b + 32_768) >> 16)
+                }
+            }
+            count = width * height
+        }
+        self.init(grey: grey, width: width, height: height)
+    }
+
     /// The measures of an 8-bit luminance image given as packed rows: mean and standard deviation
     /// (brightness, contrast), the variance of the 4-neighbour Laplacian over the interior pixels
     /// (sharpness), and the difference hash of its 9×8 box-filtered reduction.

@@ -30,6 +30,8 @@ public final class Image: @unchecked Sendable {
     public var height: Int { Int(vips_image_get_height(pointer)) }
     public var bands: Int { Int(vips_image_get_bands(pointer)) }
     public var longSide: Int { max(width, height) }
+    /// True for 8-bit unsigned samples.
+    public var isUChar: Bool { vips_image_get_format(pointer) == VIPS_FORMAT_UCHAR }
     public var orientation: Int { Int(cvips_get_orientation(pointer)) }
     /// True when the image carries EXIF, XMP, IPTC or an ICC profile.
     public var hasMetadata: Bool {

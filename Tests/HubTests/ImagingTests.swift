@@ -154,4 +154,38 @@ import Testing
         #expect(!reloaded.hasMetadata)
         #expect(reloaded.width == 400 && reloaded.height == 200)
     }
+
+    @Test("JPEGs are encoded on the calling thread as libvips's saver would, with no segment but the image's")
+    func jpegEncodingMatchesLibvipsSaver() throws {
+        let photo = try Image.load(try Fixtures.image(.png, width: 640, height: 427))
+        let ours = try photo.encoded(as: .jpeg, quality: 85)
+        #expect(Array(ours.prefix(4)) == [0xFF, 0xD8, 0xFF, 0xDB], "SOI then the quantisation tables: no APPn segment")
+        // libvips's own saver at the same quality (the fixture path, which keeps metadata; this image has none).
+        let theirs = try photo.jpegKeepingMetadata(quality: 85)
+        let a = try Image.load(ours), b = try Image.load(theirs)
+        #expect(a.width == 640 && a.height == 427 && a.bands == 3)
+        #expect(try difference(a, b) < 0.5, "same library, same tables, same chroma subsampling")
+        #expect(abs(try difference(a, photo) - difference(b, photo)) < 0.2, "as far from the original as libvips's")
+        #expect(try photo.encoded(as: .jpeg, quality: 40).count < ours.count)
+        // A lazy pipeline (computed during the encode) and a one-band image encode too, close to their pixels.
+        let grey = try photo.blurred(sigma: 2).grey()
+        let greyJPEG = try Image.load(try grey.encoded(as: .jpeg))
+        #expect(greyJPEG.bands == 1 && greyJPEG.width == 640)
+        let greyLoss = try difference(greyJPEG, grey)
+        #expect(greyLoss < 2, "\(greyLoss)")
+    }
+
+    @Test("measures of RGB are taken on BT.601 luma")
+    func measuresOfRGBUseLuma() throws {
+        let w = 30, h = 20
+        // Pure red, green and blue thirds: luma 76, 150 and 29.
+        let rgb = (0..<h).flatMap { _ in (0..<w).flatMap { x -> [UInt8] in x < 10 ? [255, 0, 0] : x < 20 ? [0, 255, 0] : [0, 0, 255] } }
+        let m = Measures(rgb: rgb, width: w, height: h)
+        #expect(abs(m.quality.brightness - (76.0 + 150 + 29) / 3) < 1e-9)
+        let luma = (0..<(w * h)).map { UInt8($0 % w < 10 ? 76 : $0 % w < 20 ? 150 : 29) }
+        #expect(m == Measures(grey: luma, width: w, height: h))
+        // An image measures the same through `measures()` as through its own bytes.
+        let photo = try Image.load(try Fixtures.image(.png, width: 256, height: 170))
+        #expect(try photo.measures() == Measures(rgb: try photo.bytes(), width: 256, height: 170))
+    }
 }
