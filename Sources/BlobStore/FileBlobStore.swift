@@ -1,8 +1,12 @@
 import Crypto
 import Foundation
 
-/// Content-addressed files under `root/ab/cd/<sha256>`: write to a temporary file, fsync, rename,
+/// Content-addressed files under `root/ab/<sha256>`: write to a temporary file, fsync, rename,
 /// fsync the directory. A crash leaves either the whole blob or nothing; the same bytes are stored once.
+/// The 256 fan-out directories are made when the store is opened, so storing a blob never makes a
+/// directory (on a fresh hub, making `ab/cd/` directories for two-level fan-out was a third of the CPU
+/// time of storing blobs). Blobs stored under the earlier two-level layout (`root/ab/cd/<sha256>`) are
+/// still found where they are.
 public struct FileBlobStore: BlobStore {
     public let root: URL
     private let tmp: URL
@@ -11,12 +15,38 @@ public struct FileBlobStore: BlobStore {
         self.root = root
         self.tmp = root.appendingPathComponent("tmp")
         try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+        var made = false
+        for byte in 0..<256 {
+            let dir = root.appendingPathComponent(String(format: "%02x", byte))
+            if mkdir(dir.path, 0o755) == 0 {
+                made = true
+            } else if errno != EEXIST {
+                throw BlobStoreError.io("mkdir \(dir.path): \(Self.lastError)")
+            }
+        }
+        if made { try Self.syncDirectory(root) }
     }
 
+    /// Where the blob `key` is: its place in the current layout, unless it was stored under the
+    /// two-level layout and is only there.
     public func path(for key: String) -> URL {
+        let current = place(for: key)
+        if access(current.path, F_OK) != 0, let legacy = legacyPlace(for: key), access(legacy.path, F_OK) == 0 {
+            return legacy
+        }
+        return current
+    }
+
+    /// Where a new blob goes: `root/ab/<key>`.
+    func place(for key: String) -> URL {
+        root.appendingPathComponent(String(key.prefix(2))).appendingPathComponent(key)
+    }
+
+    /// `root/ab/cd/<key>`, the two-level layout of hubs made before the fan-out became one level.
+    func legacyPlace(for key: String) -> URL? {
+        guard key.count >= 4 else { return nil }
         let chars = Array(key)
-        return root.appendingPathComponent(String(chars[0..<2]))
-            .appendingPathComponent(String(chars[2..<4]))
+        return root.appendingPathComponent(String(chars[0..<2])).appendingPathComponent(String(chars[2..<4]))
             .appendingPathComponent(key)
     }
 
@@ -53,34 +83,22 @@ public struct FileBlobStore: BlobStore {
     }
 
     /// Renames the file into place (replacing an identical copy is harmless: the name is the content's
-    /// hash), creating the two fan-out directories the first time one is needed, then makes the new
-    /// directory entries durable.
+    /// hash), then makes the new directory entry durable.
     public func adopt(temporaryFile: URL, sha256 key: String) throws -> String {
-        let target = path(for: key)
+        let target = place(for: key)
         let dir = target.deletingLastPathComponent()
         if rename(temporaryFile.path, target.path) != 0 {
-            guard errno == ENOENT else {
+            // The fan-out directory is made at open; make it again if it has gone since.
+            guard errno == ENOENT, mkdir(dir.path, 0o755) == 0 || errno == EEXIST else {
                 throw BlobStoreError.io("rename to \(target.path): \(Self.lastError)")
             }
-            try makeDirectories(dir)
+            try Self.syncDirectory(root)
             guard rename(temporaryFile.path, target.path) == 0 else {
                 throw BlobStoreError.io("rename to \(target.path): \(Self.lastError)")
             }
         }
         try Self.syncDirectory(dir)
         return key
-    }
-
-    /// Creates `dir` and its parent under the root (`ab/cd`), syncing each parent whose entries changed.
-    private func makeDirectories(_ dir: URL) throws {
-        let parent = dir.deletingLastPathComponent()
-        for (directory, container) in [(parent, root), (dir, parent)] {
-            if mkdir(directory.path, 0o755) == 0 {
-                try Self.syncDirectory(container)
-            } else if errno != EEXIST {
-                throw BlobStoreError.io("mkdir \(directory.path): \(Self.lastError)")
-            }
-        }
     }
 
     static var lastError: String { String(cString: strerror(errno)) }
@@ -105,5 +123,14 @@ public struct FileBlobStore: BlobStore {
 
 extension Digest {
     /// Lowercase hexadecimal digest.
-    public var hexString: String { map { String(format: "%02x", $0) }.joined() }
+    public var hexString: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var text = [UInt8]()
+        text.reserveCapacity(Self.byteCount * 2)
+        for byte in self {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
 }

@@ -1,0 +1,51 @@
+import BlobStore
+import Crypto
+import Foundation
+import Testing
+
+@Suite struct BlobStoreTests {
+    func temporaryRoot() -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("blobs-\(UUID().uuidString)")
+    }
+
+    @Test("blobs are stored once under root/ab/<sha256>, whole, with the fan-out made at open")
+    func storesContentAddressedFiles() throws {
+        let root = temporaryRoot()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let store = try FileBlobStore(root: root)
+        let dirs = try FileManager.default.contentsOfDirectory(atPath: root.path).filter { $0 != "tmp" }
+        #expect(dirs.count == 256 && dirs.allSatisfy { $0.count == 2 })
+        let data = Data((0..<100_000).map { UInt8($0 % 251) })
+        let key = try store.put(data)
+        #expect(key == SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined())
+        #expect(store.path(for: key).path == root.appendingPathComponent(String(key.prefix(2))).appendingPathComponent(key).path)
+        #expect(try store.read(key) == data)
+        #expect(try store.put(data) == key)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("tmp").path).isEmpty)
+        #expect(throws: BlobStoreError.self) { try store.read(String(repeating: "0", count: 64)) }
+        // A fan-out directory removed behind the store's back is made again.
+        let other = Data("another blob".utf8)
+        let otherKey = SHA256.hash(data: other).map { String(format: "%02x", $0) }.joined()
+        try FileManager.default.removeItem(at: root.appendingPathComponent(String(otherKey.prefix(2))))
+        #expect(try store.put(other) == otherKey)
+        #expect(try store.read(otherKey) == other)
+    }
+
+    @Test("blobs stored under the earlier two-level layout (root/ab/cd/<sha256>) are still found")
+    func findsBlobsOfTheTwoLevelLayout() throws {
+        let root = temporaryRoot()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let data = Data("stored by an earlier version".utf8)
+        let key = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        let legacy = root.appendingPathComponent(String(key.prefix(2))).appendingPathComponent(String(key.dropFirst(2).prefix(2)))
+        try FileManager.default.createDirectory(at: legacy, withIntermediateDirectories: true)
+        try data.write(to: legacy.appendingPathComponent(key))
+        let store = try FileBlobStore(root: root)
+        #expect(store.contains(key))
+        #expect(try store.read(key) == data)
+        #expect(store.path(for: key).path == legacy.appendingPathComponent(key).path)
+        // Storing the same bytes again finds them there and writes no second copy.
+        #expect(try store.put(data) == key)
+        #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent(String(key.prefix(2))).appendingPathComponent(key).path))
+    }
+}
