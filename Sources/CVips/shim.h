@@ -265,6 +265,10 @@ static inline int cvips_resize(VipsImage *in, VipsImage **out, double hscale, do
     // Linear: at these ratios (after shrink-on-load) it looks as good as lanczos3 and costs a third.
     return vips_resize(in, out, hscale, "vscale", vscale, "kernel", VIPS_KERNEL_LINEAR, NULL);
 }
+/// Reduces by `hshrink` × `vshrink` with a linear kernel widened to the factor (an anti-aliasing filter).
+static inline int cvips_reduce(VipsImage *in, VipsImage **out, double hshrink, double vshrink) {
+    return vips_reduce(in, out, hshrink, vshrink, "kernel", VIPS_KERNEL_LINEAR, NULL);
+}
 /// Box-filter shrink by integer-ish factors: the cheap, alias-tolerant downscale for measures and hashes.
 static inline int cvips_shrink(VipsImage *in, VipsImage **out, double hshrink, double vshrink) {
     return vips_shrink(in, out, hshrink, vshrink, NULL);

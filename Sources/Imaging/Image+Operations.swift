@@ -58,13 +58,15 @@ extension Image {
         return try apply("resize") { cvips_resize($0, &$1, scale, scale) }
     }
 
-    /// The image scaled down so its long side is at most `longSide`, for a thumbnail: averaged over boxes by
-    /// the whole part of the factor first (alias-free, and on this libvips about half the cost of `resize`
-    /// for a 1024 → 256 thumbnail: 4.8 against 8.5 ms), then resized the rest of the way.
+    /// The image scaled down so its long side is at most `longSide`, for a thumbnail: one `vips_reduce`
+    /// with a linear kernel stretched over the whole factor (so it averages, alias-free, like a box filter
+    /// but smoother). On a 683 × 1024 image in memory, to 256: 2.6 ms, against 3.5 ms for a box shrink by 4
+    /// and 5.9 ms for `vips_resize`, which shrinks and then reduces.
     public func reduced(longSide: Int) throws -> Image {
-        let factor = (Double(max(width, height)) / Double(longSide)).rounded(.down)
-        guard factor >= 2 else { return try fitted(longSide: longSide) }
-        return try apply("shrink") { cvips_shrink($0, &$1, factor, factor) }.fitted(longSide: longSide)
+        let long = max(width, height)
+        guard long > longSide else { return self }
+        let factor = Double(long) / Double(longSide)
+        return try apply("reduce") { cvips_reduce($0, &$1, factor, factor) }
     }
 
     /// The image scaled to exactly `width` × `height`, ignoring aspect ratio.

@@ -57,11 +57,13 @@ public final class WorkerPool: Service, Sendable {
         logger.info("workers drained")
     }
 
-    /// Processes jobs until the backlog is empty (the CLI's `ingest` and tests use it).
-    public func drain() async {
+    /// Processes jobs until the backlog is empty (the CLI's `ingest` and tests use it). With `producing`,
+    /// an empty backlog only ends the drain once `producing` says no more uploads are coming: the workers
+    /// start on the first uploads while the rest are still being stored.
+    public func drain(while producing: (@Sendable () -> Bool)? = nil) async {
         await withTaskGroup(of: Void.self) { group in
             for index in 0..<max(1, settings.workers) {
-                group.addTask { await self.loop(worker: "\(self.name)/drain\(index)", untilIdle: true) }
+                group.addTask { await self.loop(worker: "\(self.name)/drain\(index)", untilIdle: true, producing: producing) }
             }
         }
     }
@@ -95,7 +97,7 @@ public final class WorkerPool: Service, Sendable {
         try housekeeping()
     }
 
-    private func loop(worker: String, untilIdle: Bool) async {
+    private func loop(worker: String, untilIdle: Bool, producing: (@Sendable () -> Bool)? = nil) async {
         while !stopping.load(ordering: .relaxed), !Task.isCancelled {
             let claimed: LeasedJob?
             do {
@@ -110,8 +112,8 @@ public final class WorkerPool: Service, Sendable {
                 await handle(claimed, worker: worker)
                 continue
             }
-            if untilIdle, ((try? await offload { try self.catalog.backlog() }) ?? 0) == 0 { return }
-            try? await Task.sleep(for: .milliseconds(untilIdle ? 20 : 50))
+            if untilIdle, !(producing?() ?? false), ((try? await offload { try self.catalog.backlog() }) ?? 0) == 0 { return }
+            try? await Task.sleep(for: .milliseconds(untilIdle ? (producing == nil ? 20 : 5) : 50))
         }
     }
 
@@ -149,4 +151,15 @@ public final class WorkerPool: Service, Sendable {
             }
         }
     }
+}
+
+/// Says whether uploads are still being stored, for `WorkerPool.drain(while:)`: on until `finish()`.
+public final class StoringFlag: Sendable {
+    private let on = Atomic<Bool>(true)
+
+    public init() {}
+
+    public var isOn: Bool { on.load(ordering: .acquiring) }
+
+    public func finish() { on.store(false, ordering: .releasing) }
 }

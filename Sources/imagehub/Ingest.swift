@@ -4,6 +4,7 @@ import Foundation
 import HubCore
 import HubServer
 import Ingest
+import Jobs
 
 struct Ingest: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -29,7 +30,11 @@ struct Ingest: AsyncParsableCommand {
         var refused: [String: Int] = [:]
         var created: [String] = []
         var existing = 0
+        // The workers start on the first upload while the rest are still being stored.
+        let storing = StoringFlag()
+        let drain = Task { await hub.workers.drain(while: { storing.isOn }) }
         let progress = Progress(title: "storing", total: files.count)
+        defer { storing.finish() }
         for (index, file) in files.enumerated() {
             let name = label ?? file.deletingLastPathComponent().lastPathComponent
             do {
@@ -44,9 +49,9 @@ struct Ingest: AsyncParsableCommand {
             progress.update(index + 1)
         }
         progress.finish()
+        storing.finish()
         let total = try hub.catalog.backlog()
         let processing = Progress(title: "processing", total: total)
-        let drain = Task { await hub.workers.drain() }
         while !drain.isCancelled {
             let left = try hub.catalog.backlog()
             processing.update(total - left)

@@ -2,6 +2,7 @@ import Catalog
 import Foundation
 import HubCore
 import HubTesting
+import Jobs
 import Testing
 
 @Suite struct JobsTests {
@@ -56,5 +57,40 @@ import Testing
         let s = try await HubSettings.load(dataDirectory: dir.path, environment: ["IMAGEHUB_WORKERS_COUNT": "5"])
         #expect(s.maxUploadBytes == 1000 && s.minSharpness == 7.5)
         #expect(s.workers == 5, "the environment wins over the file")
+    }
+
+    @Test("a drain told that uploads are still being stored processes them as they come and ends after the last")
+    func drainWhileStoringStartsOnTheFirstUploads() async throws {
+        let t = try TestHub()
+        defer { t.remove() }
+        let user = try t.hub.catalog.localUser()
+        let storing = StoringFlag(), finished = StoringFlag()
+        let drain = Task {
+            await t.hub.workers.drain(while: { storing.isOn })
+            finished.finish()
+        }
+        func store(_ seed: Int) throws -> String {
+            let file = t.directory.appendingPathComponent("upload-\(seed).png")
+            try Fixtures.image(.png, seed: seed).write(to: file)
+            guard case .created(let image) = try t.hub.ingestor.accept(fileAt: file, meta: .init(label: "Banana"), user: user) else {
+                throw HubError(500, "test", "not stored")
+            }
+            return image.id
+        }
+        func processed(_ id: String) async throws -> Bool {
+            for _ in 0..<500 where try t.hub.catalog.image(id: id)?.status == .pending { try await Task.sleep(for: .milliseconds(20)) }
+            return try t.hub.catalog.image(id: id)?.status != .pending
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(finished.isOn, "an empty backlog does not end the drain while uploads are being stored")
+        let first = try store(81)
+        #expect(try await processed(first), "the first upload is processed while the others are still coming")
+        #expect(finished.isOn)
+        let second = try store(82)
+        storing.finish()
+        await drain.value
+        #expect(!finished.isOn)
+        #expect(try t.hub.catalog.image(id: second)?.status == .accepted, "the last upload was processed before the drain ended")
+        #expect(try t.hub.catalog.backlog() == 0)
     }
 }
