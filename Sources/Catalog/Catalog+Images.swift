@@ -101,12 +101,52 @@ extension Catalog {
         }
     }
 
-    /// An accepted image (other than `id`) whose perceptual hash is within `distance` bits, or nil.
+    /// The number of bands a perceptual hash is cut into (its bytes).
+    static let phashBands = 8
+
+    /// An accepted image (other than `id`) whose perceptual hash is within `distance` bits, or nil; the
+    /// nearest, and the smallest id among equally near ones.
+    ///
+    /// Two 64-bit hashes that differ in at most 7 bits agree on at least one of their 8 bytes (each differing
+    /// bit spoils one byte at most), so for distances up to 7 (the default is 6) only images sharing a byte
+    /// with `phash` in the same place are compared, through the `phashBands` index, instead of every accepted
+    /// image: the commit that runs this holds the catalog's write lock, and a scan grows with the hub.
+    /// Larger distances scan. (`+status` keeps SQLite from walking the status index, every accepted image,
+    /// instead of looking the candidates up by id.)
     static func nearDuplicate(_ db: Database, _ phash: UInt64, _ distance: Int, _ id: String) throws -> String? {
-        try String.fetchOne(db, sql: """
-            SELECT id FROM images WHERE status = 'accepted' AND phash IS NOT NULL AND id != ?
-            AND hamming(phash, ?) <= ? ORDER BY hamming(phash, ?), id LIMIT 1
-            """, arguments: [id, Int64(bitPattern: phash), distance, Int64(bitPattern: phash)])
+        let hash = Int64(bitPattern: phash)
+        guard distance < phashBands else {
+            return try String.fetchOne(db.cachedStatement(sql: """
+                SELECT id FROM images WHERE status = 'accepted' AND phash IS NOT NULL AND id != ?
+                AND hamming(phash, ?) <= ? ORDER BY hamming(phash, ?), id LIMIT 1
+                """), arguments: [id, hash, distance, hash])
+        }
+        let bands = (0..<phashBands).map { "(band = \($0) AND value = ?)" }.joined(separator: " OR ")
+        var arguments: StatementArguments = StatementArguments(bandValues(phash))
+        arguments += [id, hash, distance, hash]
+        return try String.fetchOne(db.cachedStatement(sql: """
+            SELECT id FROM images WHERE id IN (SELECT imageId FROM phashBands WHERE \(bands))
+            AND +status = 'accepted' AND id != ? AND hamming(phash, ?) <= ? ORDER BY hamming(phash, ?), id LIMIT 1
+            """), arguments: arguments)
+    }
+
+    /// The bytes of a perceptual hash, band 0 the lowest.
+    static func bandValues(_ phash: UInt64) -> [Int] {
+        (0..<phashBands).map { Int((phash >> (8 * UInt64($0))) & 0xFF) }
+    }
+
+    /// Records the bands of an image's perceptual hash (replacing earlier ones).
+    static func storeBands(_ db: Database, imageId: String, phash: UInt64) throws {
+        let insert = try db.cachedStatement(sql: "INSERT OR REPLACE INTO phashBands (imageId, band, value) VALUES (?, ?, ?)")
+        for (band, value) in bandValues(phash).enumerated() {
+            try insert.execute(arguments: [imageId, band, value])
+        }
+    }
+
+    /// The accepted image (other than `excluding`) nearest to `phash` within `distance` bits, as the
+    /// pipeline's commit looks for it.
+    public func nearDuplicate(of phash: UInt64, within distance: Int, excluding id: String = "") throws -> String? {
+        try read { db in try Catalog.nearDuplicate(db, phash, distance, id) }
     }
 
     /// Admin review of a quarantined image: accept or reject it, recording the reviewer's reason.

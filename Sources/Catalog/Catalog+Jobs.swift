@@ -13,10 +13,10 @@ extension Catalog {
     /// Not flushed to disk (see `write(durable:)`): a claim lost to a power cut leaves the job to be claimed again.
     public func claimJob(worker: String, lease: TimeInterval, now: Date = Date()) throws -> LeasedJob? {
         try write(durable: false) { db in
-            guard var job = try JobRecord.fetchOne(db, sql: """
+            guard var job = try JobRecord.fetchOne(db.cachedStatement(sql: """
                 SELECT * FROM jobs WHERE (state = 'queued' AND runAfter <= ?) OR (state = 'running' AND leaseUntil < ?)
                 ORDER BY runAfter, id LIMIT 1
-                """, arguments: [now, now]) else { return nil }
+                """), arguments: [now, now]) else { return nil }
             job.state = .running
             job.attempts += 1
             job.leaseUntil = now.addingTimeInterval(lease)
@@ -59,6 +59,7 @@ extension Catalog {
             }
             image.apply(v)
             try image.update(db)
+            if let phash = v.phash { try Catalog.storeBands(db, imageId: image.id, phash: phash) }
             if let vector = v.embedding, let model = v.embeddingModel {
                 try Catalog.storeEmbedding(db, imageId: image.id, model: model, vector: vector)
             }

@@ -182,6 +182,23 @@ enum Migrations {
                 t.column("expiresAt", .datetime).notNull().indexed()
             }
         }
+        m.registerMigration("v7_phash_bands") { db in
+            // Each image's perceptual hash cut into its eight bytes, a row each, looked up by (band, value):
+            // see `Catalog.nearDuplicate`.
+            try db.create(table: "phashBands") { t in
+                t.column("imageId", .text).notNull().references("images", onDelete: .cascade)
+                t.column("band", .integer).notNull()
+                t.column("value", .integer).notNull()
+                t.primaryKey(["imageId", "band"])
+            }
+            try db.create(index: "phashBands_lookup", on: "phashBands", columns: ["band", "value"])
+            for band in 0..<Catalog.phashBands {
+                try db.execute(sql: """
+                    INSERT INTO phashBands (imageId, band, value)
+                    SELECT id, ?, (phash >> ?) & 255 FROM images WHERE phash IS NOT NULL
+                    """, arguments: [band, 8 * band])
+            }
+        }
         return m
     }
 }

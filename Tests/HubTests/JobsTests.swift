@@ -93,4 +93,57 @@ import Testing
         #expect(try t.hub.catalog.image(id: second)?.status == .accepted, "the last upload was processed before the drain ended")
         #expect(try t.hub.catalog.backlog() == 0)
     }
+
+    @Test("near duplicates are looked up through the hash's bytes and agree with a scan of every accepted image")
+    func nearDuplicateLookupAgreesWithAScan() throws {
+        let t = try TestHub()
+        defer { t.remove() }
+        let c = t.hub.catalog
+        let user = try c.localUser(), label = try #require(try c.label(named: "Banana")).id!
+        var rng = SeededRandom(seed: 404)
+        func flipped(_ h: UInt64, _ bits: Int) -> UInt64 {
+            var out = h, positions = Set<Int>()
+            while positions.count < bits { positions.insert(Int.random(in: 0..<64, using: &rng)) }
+            for p in positions { out ^= 1 << UInt64(p) }
+            return out
+        }
+        // 300 accepted images: random hashes, and families of hashes a few bits from each other.
+        var stored: [(id: String, hash: UInt64)] = []
+        for n in 0..<300 {
+            let hash = n % 3 == 0 || stored.isEmpty ? UInt64.random(in: .min ... .max, using: &rng)
+                : flipped(stored[Int.random(in: 0..<stored.count, using: &rng)].hash, Int.random(in: 1...9, using: &rng))
+            let sha = String(format: "%064x", n)
+            guard case .created(let image) = try c.recordUpload(.newUpload(sha256: sha, labelId: label, uploaderId: user.id!, batchId: nil,
+                                                                          device: nil, lat: nil, lon: nil, capturedAt: nil, bytes: 1)),
+                  let leased = try c.claimJob(worker: "w", lease: 60) else { Issue.record("not stored"); return }
+            // Distance -1: nothing is a near duplicate, so every image is accepted.
+            _ = try c.complete(job: leased.job, worker: "w", verdict: Verdict(status: .accepted, phash: hash), nearDistance: -1)
+            stored.append((image.id, hash))
+        }
+        func scan(_ hash: UInt64, _ distance: Int, excluding: String) -> String? {
+            stored.filter { $0.id != excluding && ($0.hash ^ hash).nonzeroBitCount <= distance }
+                .min { (($0.hash ^ hash).nonzeroBitCount, $0.id) < (($1.hash ^ hash).nonzeroBitCount, $1.id) }?.id
+        }
+        var found = 0
+        for probe in 0..<200 {
+            let base = stored[Int.random(in: 0..<stored.count, using: &rng)]
+            let hash = probe % 10 == 0 ? UInt64.random(in: .min ... .max, using: &rng) : flipped(base.hash, Int.random(in: 0...9, using: &rng))
+            let excluding = probe % 4 == 0 ? base.id : ""
+            for distance in [0, 3, 6, 7, 8, 12] {
+                let expected = scan(hash, distance, excluding: excluding)
+                #expect(try c.nearDuplicate(of: hash, within: distance, excluding: excluding) == expected, "probe \(probe), distance \(distance)")
+                if expected != nil { found += 1 }
+            }
+        }
+        #expect(found > 300, "the probes find near duplicates often enough to test the lookup")
+        // The hardest case for the bands: seven differing bits, one in each byte but one, so a single byte
+        // (a different one each time) is all the two hashes share.
+        for kept in 0..<8 {
+            let base = stored[kept * 31]
+            var hash = base.hash
+            for byte in 0..<8 where byte != kept { hash ^= 1 << UInt64(8 * byte + Int.random(in: 0..<8, using: &rng)) }
+            #expect(try c.nearDuplicate(of: hash, within: 7) == scan(hash, 7, excluding: ""), "byte \(kept) kept")
+            #expect(try c.nearDuplicate(of: hash, within: 7) != nil)
+        }
+    }
 }
