@@ -50,7 +50,9 @@ struct IngestBench: AsyncParsableCommand {
 
         // End to end as `imagehub ingest` runs, in a second fresh hub: the workers start on the first
         // upload while the rest are still being stored.
-        let pipelined = try Hub(dataDirectory: URL(fileURLWithPath: dir).appendingPathComponent("pipelined"), settings: settings)
+        // (It shares the first hub's backbone: one copy of the weights in memory.)
+        let pipelined = try Hub(dataDirectory: URL(fileURLWithPath: dir).appendingPathComponent("pipelined"), settings: settings,
+                                backbone: hub.embedStage?.backbone)
         let storing = StoringFlag()
         let endToEndStart = clock.now
         async let drained: Void = pipelined.workers.drain(while: { storing.isOn })
