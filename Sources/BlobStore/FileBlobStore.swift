@@ -17,11 +17,11 @@ public struct FileBlobStore: BlobStore {
         try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
         var made = false
         for byte in 0..<256 {
-            let dir = root.appendingPathComponent(String(format: "%02x", byte))
-            if mkdir(dir.path, 0o755) == 0 {
+            let dir = root.appendingPathComponent(String(format: "%02x", byte)).path
+            if mkdir(dir, 0o755) == 0 {
                 made = true
             } else if errno != EEXIST {
-                throw BlobStoreError.io("mkdir \(dir.path): \(Self.lastError)")
+                throw Self.failure("mkdir", dir)
             }
         }
         if made { try Self.syncDirectory(root) }
@@ -60,48 +60,59 @@ public struct FileBlobStore: BlobStore {
         let key = SHA256.hash(data: data).hexString
         if contains(key) { return key }
         let file = temporaryFile()
-        let fd = open(file.path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw BlobStoreError.io("cannot create \(file.path): \(Self.lastError)") }
+        let path = file.path
+        let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw Self.failure("create", path) }
+        var descriptorOpen = true
         do {
             try data.withUnsafeBytes { raw in
                 var offset = 0
                 while offset < raw.count {
                     let written = write(fd, raw.baseAddress! + offset, raw.count - offset)
                     if written < 0, errno == EINTR { continue }
-                    guard written > 0 else { throw BlobStoreError.io("write \(file.path): \(Self.lastError)") }
+                    guard written > 0 else { throw Self.failure("write", path) }
                     offset += written
                 }
             }
-            guard fsync(fd) == 0 else { throw BlobStoreError.io("fsync \(file.path): \(Self.lastError)") }
-            guard close(fd) == 0 else { throw BlobStoreError.io("close \(file.path): \(Self.lastError)") }
+            guard fsync(fd) == 0 else { throw Self.failure("fsync", path) }
+            // The descriptor is gone whatever close says: it is never closed twice.
+            descriptorOpen = false
+            guard close(fd) == 0 else { throw Self.failure("close", path) }
+            return try adopt(temporaryFile: file, sha256: key)
         } catch {
-            close(fd)
-            unlink(file.path)
+            if descriptorOpen { close(fd) }
+            unlink(path)
             throw error
         }
-        return try adopt(temporaryFile: file, sha256: key)
     }
 
     /// Renames the file into place (replacing an identical copy is harmless: the name is the content's
-    /// hash), then makes the new directory entry durable.
+    /// hash), then makes the new directory entry durable. Bytes already stored (in either layout) are
+    /// kept, and the temporary file is removed.
     public func adopt(temporaryFile: URL, sha256 key: String) throws -> String {
+        if contains(key) {
+            unlink(temporaryFile.path)
+            return key
+        }
         let target = place(for: key)
         let dir = target.deletingLastPathComponent()
-        if rename(temporaryFile.path, target.path) != 0 {
+        let from = temporaryFile.path, to = target.path, dirPath = dir.path
+        if rename(from, to) != 0 {
+            let renameError = errno
             // The fan-out directory is made at open; make it again if it has gone since.
-            guard errno == ENOENT, mkdir(dir.path, 0o755) == 0 || errno == EEXIST else {
-                throw BlobStoreError.io("rename to \(target.path): \(Self.lastError)")
-            }
+            guard renameError == ENOENT else { throw Self.failure("rename to", to, errno: renameError) }
+            guard mkdir(dirPath, 0o755) == 0 || errno == EEXIST else { throw Self.failure("mkdir", dirPath) }
             try Self.syncDirectory(root)
-            guard rename(temporaryFile.path, target.path) == 0 else {
-                throw BlobStoreError.io("rename to \(target.path): \(Self.lastError)")
-            }
+            guard rename(from, to) == 0 else { throw Self.failure("rename to", to) }
         }
         try Self.syncDirectory(dir)
         return key
     }
 
-    static var lastError: String { String(cString: strerror(errno)) }
+    /// An I/O error naming the call, the path and `errno` (read before anything else can change it).
+    static func failure(_ call: String, _ path: String, errno code: Int32 = errno) -> BlobStoreError {
+        .io("\(call) \(path): \(String(cString: strerror(code)))")
+    }
 
     public func read(_ key: String) throws -> Data {
         guard let data = FileManager.default.contents(atPath: path(for: key).path) else { throw BlobStoreError.missing(key) }
@@ -114,10 +125,11 @@ public struct FileBlobStore: BlobStore {
 
     /// Makes a rename durable: the directory entry itself must reach the disk.
     static func syncDirectory(_ dir: URL) throws {
-        let fd = open(dir.path, O_RDONLY)
-        guard fd >= 0 else { throw BlobStoreError.io("open \(dir.path)") }
+        let path = dir.path
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw failure("open", path) }
         defer { close(fd) }
-        guard fsync(fd) == 0 else { throw BlobStoreError.io("fsync \(dir.path)") }
+        guard fsync(fd) == 0 else { throw failure("fsync", path) }
     }
 }
 

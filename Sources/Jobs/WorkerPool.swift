@@ -112,8 +112,10 @@ public final class WorkerPool: Service, Sendable {
                 await handle(claimed, worker: worker)
                 continue
             }
-            if untilIdle, !(producing?() ?? false), ((try? await offload { try self.catalog.backlog() }) ?? 0) == 0 { return }
-            try? await Task.sleep(for: .milliseconds(untilIdle ? (producing == nil ? 20 : 5) : 50))
+            let stillStoring = producing?() ?? false
+            if untilIdle, !stillStoring, ((try? await offload { try self.catalog.backlog() }) ?? 0) == 0 { return }
+            // Uploads still arriving are picked up quickly; otherwise idle workers poll less often.
+            try? await Task.sleep(for: .milliseconds(stillStoring ? 5 : untilIdle ? 20 : 50))
         }
     }
 

@@ -27,29 +27,42 @@ struct Ingest: AsyncParsableCommand {
         let files = try ImageFiles.find(in: directory)
         guard !files.isEmpty else { throw ValidationError("no files under \(directory)") }
         let user = try hub.catalog.localUser()
-        var refused: [String: Int] = [:]
-        var created: [String] = []
-        var existing = 0
-        // The workers start on the first upload while the rest are still being stored.
+        // The workers start on the first upload while the rest are still being stored (storing runs on the
+        // blocking pool, so it holds no thread the workers need).
         let storing = StoringFlag()
         let drain = Task { await hub.workers.drain(while: { storing.isOn }) }
-        let progress = Progress(title: "storing", total: files.count)
-        defer { storing.finish() }
-        for (index, file) in files.enumerated() {
-            let name = label ?? file.deletingLastPathComponent().lastPathComponent
-            do {
-                if createLabels, try hub.catalog.label(named: name) == nil { try hub.catalog.createLabel(name: name) }
-                switch try hub.ingestor.accept(fileAt: file, meta: .init(label: name), user: user) {
-                case .created(let image): created.append(image.id)
-                case .existing: existing += 1
+        let stored: Stored
+        do {
+            stored = try await offload { [label, createLabels] in
+                defer { storing.finish() }
+                var stored = Stored()
+                let progress = Progress(title: "storing", total: files.count)
+                for (index, file) in files.enumerated() {
+                    let name = label ?? file.deletingLastPathComponent().lastPathComponent
+                    do {
+                        if createLabels, try hub.catalog.label(named: name) == nil { try hub.catalog.createLabel(name: name) }
+                        switch try hub.ingestor.accept(fileAt: file, meta: .init(label: name), user: user) {
+                        case .created(let image): stored.created.append(image.id)
+                        case .existing: stored.existing += 1
+                        }
+                    } catch let e as HubError {
+                        stored.refused[e.code, default: 0] += 1
+                    } catch let e as CocoaError where e.code == .fileReadNoPermission || e.code == .fileReadUnknown || e.code == .fileReadNoSuchFile {
+                        // A file that cannot be read is skipped and counted; a store that cannot write stops the run.
+                        stored.refused["file.unreadable", default: 0] += 1
+                    }
+                    progress.update(index + 1)
                 }
-            } catch let e as HubError {
-                refused[e.code, default: 0] += 1
+                progress.finish()
+                return stored
             }
-            progress.update(index + 1)
+        } catch {
+            // Jobs already claimed finish; the rest stay queued for the next run or server.
+            drain.cancel()
+            await drain.value
+            throw error
         }
-        progress.finish()
-        storing.finish()
+        let (created, existing, refused) = (stored.created, stored.existing, stored.refused)
         let total = try hub.catalog.backlog()
         let processing = Progress(title: "processing", total: total)
         while !drain.isCancelled {
@@ -95,4 +108,11 @@ final class Progress {
     }
 
     func finish() { FileHandle.standardError.write(Data("\n".utf8)) }
+}
+
+/// What storing the files of `imagehub ingest` came to.
+struct Stored: Sendable {
+    var created: [String] = []
+    var existing = 0
+    var refused: [String: Int] = [:]
 }

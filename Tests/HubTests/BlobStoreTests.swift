@@ -29,6 +29,14 @@ import Testing
         try FileManager.default.removeItem(at: root.appendingPathComponent(String(otherKey.prefix(2))))
         #expect(try store.put(other) == otherKey)
         #expect(try store.read(otherKey) == other)
+        // A put that cannot land (its fan-out directory is a file) fails and leaves no temporary file behind.
+        let third = Data("a third blob".utf8)
+        let thirdKey = SHA256.hash(data: third).map { String(format: "%02x", $0) }.joined()
+        let fanOut = root.appendingPathComponent(String(thirdKey.prefix(2)))
+        try FileManager.default.removeItem(at: fanOut)
+        try Data().write(to: fanOut)
+        #expect(throws: BlobStoreError.self) { try store.put(third) }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("tmp").path).isEmpty)
     }
 
     @Test("blobs stored under the earlier two-level layout (root/ab/cd/<sha256>) are still found")

@@ -167,6 +167,11 @@ import Testing
         #expect(try difference(a, b) < 0.5, "same library, same tables, same chroma subsampling")
         #expect(abs(try difference(a, photo) - difference(b, photo)) < 0.2, "as far from the original as libvips's")
         #expect(try photo.encoded(as: .jpeg, quality: 40).count < ours.count)
+        // From quality 90 libvips keeps the chroma at full resolution, and so does the encoder.
+        #expect(try difference(Image.load(try photo.encoded(as: .jpeg, quality: 95)), Image.load(try photo.jpegKeepingMetadata(quality: 95))) < 0.5)
+        // libjpeg's errors come back as errors (its limit is 65500 pixels a side), not as a crash.
+        let wide = try Image.fromPixels([UInt8](repeating: 128, count: 70_000 * 3), width: 70_000, height: 1, bands: 3)
+        #expect(throws: ImagingError.self) { try wide.encoded(as: .jpeg) }
         // A lazy pipeline (computed during the encode) and a one-band image encode too, close to their pixels.
         let grey = try photo.blurred(sigma: 2).grey()
         let greyJPEG = try Image.load(try grey.encoded(as: .jpeg))
