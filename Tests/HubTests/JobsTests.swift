@@ -1,5 +1,6 @@
 import Catalog
 import Foundation
+import GRDB
 import HubCore
 import HubTesting
 import Jobs
@@ -112,13 +113,7 @@ import Testing
         for n in 0..<300 {
             let hash = n % 3 == 0 || stored.isEmpty ? UInt64.random(in: .min ... .max, using: &rng)
                 : flipped(stored[Int.random(in: 0..<stored.count, using: &rng)].hash, Int.random(in: 1...9, using: &rng))
-            let sha = String(format: "%064x", n)
-            guard case .created(let image) = try c.recordUpload(.newUpload(sha256: sha, labelId: label, uploaderId: user.id!, batchId: nil,
-                                                                          device: nil, lat: nil, lon: nil, capturedAt: nil, bytes: 1)),
-                  let leased = try c.claimJob(worker: "w", lease: 60) else { Issue.record("not stored"); return }
-            // Distance -1: nothing is a near duplicate, so every image is accepted.
-            _ = try c.complete(job: leased.job, worker: "w", verdict: Verdict(status: .accepted, phash: hash), nearDistance: -1)
-            stored.append((image.id, hash))
+            stored.append((try acceptImage(in: c, number: n, phash: hash, label: label, user: user), hash))
         }
         func scan(_ hash: UInt64, _ distance: Int, excluding: String) -> String? {
             stored.filter { $0.id != excluding && ($0.hash ^ hash).nonzeroBitCount <= distance }
@@ -145,5 +140,43 @@ import Testing
             #expect(try c.nearDuplicate(of: hash, within: 7) == scan(hash, 7, excluding: ""), "byte \(kept) kept")
             #expect(try c.nearDuplicate(of: hash, within: 7) != nil)
         }
+    }
+
+    /// Stores an image (fake bytes) and commits an accepted verdict with `phash` through the job path.
+    func acceptImage(in c: Catalog, number: Int, phash: UInt64, label: Int64, user: UserRecord) throws -> String {
+        guard case .created(let image) = try c.recordUpload(.newUpload(sha256: String(format: "%064x", number), labelId: label,
+                                                                      uploaderId: user.id!, batchId: nil, device: nil, lat: nil,
+                                                                      lon: nil, capturedAt: nil, bytes: 1)),
+              let leased = try c.claimJob(worker: "w", lease: 60) else { throw HubError(500, "test", "not stored") }
+        // Distance -1: nothing is a near duplicate, so every image is accepted.
+        _ = try c.complete(job: leased.job, worker: "w", verdict: Verdict(status: .accepted, phash: phash), nearDistance: -1)
+        return image.id
+    }
+
+    @Test("the migration that adds the hash bands fills them for images hashed before it")
+    func bandMigrationFillsExistingImages() throws {
+        let t = try TestHub()
+        defer { t.remove() }
+        let user = try t.hub.catalog.localUser(), label = try #require(try t.hub.catalog.label(named: "Banana")).id!
+        var rng = SeededRandom(seed: 405)
+        let images = try (0..<40).map { n in
+            let hash = UInt64.random(in: .min ... .max, using: &rng)
+            return (id: try acceptImage(in: t.hub.catalog, number: n, phash: hash, label: label, user: user), hash: hash)
+        }
+        // The catalog as a hub made before the bands had it: no table, the migration not yet run.
+        let path = t.directory.appendingPathComponent("catalog.sqlite").path
+        try DatabaseQueue(path: path).write { db in
+            try db.execute(sql: "DROP TABLE phashBands")
+            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v7_phash_bands'")
+        }
+        let reopened = try Catalog(path: path)
+        for (n, image) in images.enumerated() {
+            // Seven bits off, one in each byte but one: found only through the bands the migration wrote.
+            var probe = image.hash
+            for byte in 0..<8 where byte != n % 8 { probe ^= 1 << UInt64(8 * byte + n % 7) }
+            #expect(try reopened.nearDuplicate(of: probe, within: 7) == image.id)
+        }
+        let rows = try DatabaseQueue(path: path).read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM phashBands") }
+        #expect(rows == 8 * images.count)
     }
 }
