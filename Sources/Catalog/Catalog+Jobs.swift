@@ -12,22 +12,24 @@ extension Catalog {
     /// Takes the oldest ready job (queued and due, or running with an expired lease) for `worker`.
     /// Not flushed to disk (see `write(durable:)`): a claim lost to a power cut leaves the job to be claimed again.
     public func claimJob(worker: String, lease: TimeInterval, now: Date = Date()) throws -> LeasedJob? {
-        try write(durable: false) { db in
-            guard var job = try JobRecord.fetchOne(db.cachedStatement(sql: """
-                SELECT * FROM jobs WHERE (state = 'queued' AND runAfter <= ?) OR (state = 'running' AND leaseUntil < ?)
-                ORDER BY runAfter, id LIMIT 1
-                """), arguments: [now, now]) else { return nil }
-            job.state = .running
-            job.attempts += 1
-            job.leaseUntil = now.addingTimeInterval(lease)
-            job.leasedBy = worker
-            job.updatedAt = now
-            try job.update(db)
-            guard let image = try ImageRecord.fetchOne(db, key: job.imageId) else {
-                throw HubError(500, "internal.missing_image", "job \(job.id!) names missing image \(job.imageId)")
-            }
-            return LeasedJob(job: job, image: image)
+        try write(durable: false) { db in try Catalog.claim(db, worker: worker, lease: lease, now: now) }
+    }
+
+    static func claim(_ db: Database, worker: String, lease: TimeInterval, now: Date) throws -> LeasedJob? {
+        guard var job = try JobRecord.fetchOne(db.cachedStatement(sql: """
+            SELECT * FROM jobs WHERE (state = 'queued' AND runAfter <= ?) OR (state = 'running' AND leaseUntil < ?)
+            ORDER BY runAfter, id LIMIT 1
+            """), arguments: [now, now]) else { return nil }
+        job.state = .running
+        job.attempts += 1
+        job.leaseUntil = now.addingTimeInterval(lease)
+        job.leasedBy = worker
+        job.updatedAt = now
+        try job.update(db)
+        guard let image = try ImageRecord.fetchOne(db, key: job.imageId) else {
+            throw HubError(500, "internal.missing_image", "job \(job.id!) names missing image \(job.imageId)")
         }
+        return LeasedJob(job: job, image: image)
     }
 
     /// Commits a pipeline verdict and completes the job in one transaction, if `worker` still holds it.
@@ -43,32 +45,49 @@ extension Catalog {
     public func complete(job: JobRecord, worker: String, verdict: Verdict, nearDistance: Int, watermark: Int64 = 0,
                          decide: (@Sendable (inout Verdict, CommitContext) throws -> Void)? = nil) throws -> ImageRecord? {
         try write(durable: false) { db in
-            guard var current = try JobRecord.fetchOne(db, key: job.id), current.state == .running, current.leasedBy == worker,
-                  var image = try ImageRecord.fetchOne(db, key: job.imageId) else { return nil }
-            var v = verdict
-            if v.status == .accepted, let phash = v.phash,
-               let original = try Catalog.nearDuplicate(db, phash, nearDistance, image.id) {
-                v.status = .quarantined
-                v.reasons.append("duplicate.near")
-                v.duplicateOf = original
-            }
-            if v.embedding != nil, let decide {
-                let context = CommitContext(image: image, newRows: try Catalog.embeddingRows(db, after: watermark),
-                                            watermark: watermark, relatedLabels: try Catalog.relatedLabels(db, image.labelId))
-                try decide(&v, context)
-            }
-            image.apply(v)
-            try image.update(db)
-            if let phash = v.phash { try Catalog.storeBands(db, imageId: image.id, phash: phash) }
-            if let vector = v.embedding, let model = v.embeddingModel {
-                try Catalog.storeEmbedding(db, imageId: image.id, model: model, vector: vector)
-            }
-            current.state = .done
-            current.leaseUntil = nil
-            current.updatedAt = Date()
-            try current.update(db)
-            return image
+            try Catalog.complete(db, job: job, worker: worker, verdict: verdict, nearDistance: nearDistance, watermark: watermark, decide: decide)
         }
+    }
+
+    /// `complete`, then, in the same transaction, `claimJob` for the worker's next job (nil when none is
+    /// ready): a worker that keeps busy takes one write transaction an image instead of two.
+    public func completeAndClaim(job: JobRecord, worker: String, verdict: Verdict, nearDistance: Int, watermark: Int64 = 0,
+                                 decide: (@Sendable (inout Verdict, CommitContext) throws -> Void)? = nil,
+                                 lease: TimeInterval, now: Date = Date()) throws -> (stored: ImageRecord?, next: LeasedJob?) {
+        try write(durable: false) { db in
+            let stored = try Catalog.complete(db, job: job, worker: worker, verdict: verdict, nearDistance: nearDistance,
+                                              watermark: watermark, decide: decide)
+            return (stored, try Catalog.claim(db, worker: worker, lease: lease, now: now))
+        }
+    }
+
+    static func complete(_ db: Database, job: JobRecord, worker: String, verdict: Verdict, nearDistance: Int, watermark: Int64,
+                         decide: (@Sendable (inout Verdict, CommitContext) throws -> Void)?) throws -> ImageRecord? {
+        guard var current = try JobRecord.fetchOne(db, key: job.id), current.state == .running, current.leasedBy == worker,
+              var image = try ImageRecord.fetchOne(db, key: job.imageId) else { return nil }
+        var v = verdict
+        if v.status == .accepted, let phash = v.phash,
+           let original = try Catalog.nearDuplicate(db, phash, nearDistance, image.id) {
+            v.status = .quarantined
+            v.reasons.append("duplicate.near")
+            v.duplicateOf = original
+        }
+        if v.embedding != nil, let decide {
+            let context = CommitContext(image: image, newRows: try Catalog.embeddingRows(db, after: watermark),
+                                        watermark: watermark, relatedLabels: try Catalog.relatedLabels(db, image.labelId))
+            try decide(&v, context)
+        }
+        image.apply(v)
+        try image.update(db)
+        if let phash = v.phash { try Catalog.storeBands(db, imageId: image.id, phash: phash) }
+        if let vector = v.embedding, let model = v.embeddingModel {
+            try Catalog.storeEmbedding(db, imageId: image.id, model: model, vector: vector)
+        }
+        current.state = .done
+        current.leaseUntil = nil
+        current.updatedAt = Date()
+        try current.update(db)
+        return image
     }
 
     /// Records a failed attempt: retried after `retryAfter`, or dead-lettered (image rejected with

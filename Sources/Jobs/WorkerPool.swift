@@ -98,18 +98,22 @@ public final class WorkerPool: Service, Sendable {
     }
 
     private func loop(worker: String, untilIdle: Bool, producing: (@Sendable () -> Bool)? = nil) async {
-        while !stopping.load(ordering: .relaxed), !Task.isCancelled {
-            let claimed: LeasedJob?
-            do {
-                let start = ContinuousClock.now
-                claimed = try await offload { try self.catalog.claimJob(worker: worker, lease: self.settings.leaseSeconds) }
-                if claimed != nil { pipeline.record(stage: "claim", ContinuousClock.now - start) }
-            } catch {
-                logger.error("claiming a job failed: \(error)")
-                claimed = nil
+        // The job the last verdict's transaction claimed: it is handled even if a stop came meanwhile (it
+        // is held under a lease; handling it is the drain's "finish what is in flight").
+        var next: LeasedJob?
+        while true {
+            if next == nil {
+                guard !stopping.load(ordering: .relaxed), !Task.isCancelled else { return }
+                do {
+                    let start = ContinuousClock.now
+                    next = try await offload { try self.catalog.claimJob(worker: worker, lease: self.settings.leaseSeconds) }
+                    if next != nil { pipeline.record(stage: "claim", ContinuousClock.now - start) }
+                } catch {
+                    logger.error("claiming a job failed: \(error)")
+                }
             }
-            if let claimed {
-                await handle(claimed, worker: worker)
+            if let claimed = next {
+                next = await handle(claimed, worker: worker)
                 continue
             }
             let stillStoring = producing?() ?? false
@@ -119,7 +123,27 @@ public final class WorkerPool: Service, Sendable {
         }
     }
 
-    private func handle(_ leased: LeasedJob, worker: String) async {
+    /// A committed verdict's image as stored (nil when the lease was lost) and the next job claimed with it.
+    struct Committed: Sendable {
+        var stored: ImageRecord?
+        var next: LeasedJob?
+    }
+
+    private func commit(_ job: JobRecord, worker: String, verdict: Verdict, watermark: Int64,
+                        decide: (@Sendable (inout Verdict, CommitContext) throws -> Void)?, claimNext: Bool) throws -> Committed {
+        let distance = settings.nearDuplicateDistance
+        guard claimNext else {
+            return Committed(stored: try catalog.complete(job: job, worker: worker, verdict: verdict, nearDistance: distance,
+                                                          watermark: watermark, decide: decide))
+        }
+        let (stored, next) = try catalog.completeAndClaim(job: job, worker: worker, verdict: verdict, nearDistance: distance,
+                                                          watermark: watermark, decide: decide, lease: settings.leaseSeconds)
+        return Committed(stored: stored, next: next)
+    }
+
+    /// Processes one job and commits its verdict; unless the pool is stopping, the verdict's transaction also
+    /// claims the worker's next job, which is returned.
+    private func handle(_ leased: LeasedJob, worker: String) async -> LeasedJob? {
         let job = leased.job
         do {
             var (verdict, input) = try await offload { try self.pipeline.process(leased.image) }
@@ -131,17 +155,19 @@ public final class WorkerPool: Service, Sendable {
                 decide = { v, context in stage.decide(&v, context, vector: vector) }
             }
             let committed = verdict
-            let stored = try await pipeline.timed("commit") {
+            let claimNext = !stopping.load(ordering: .relaxed) && !Task.isCancelled
+            let outcome: Committed = try await pipeline.timed("commit") {
                 try await offload { [decide, watermark] in
-                    try self.catalog.complete(job: job, worker: worker, verdict: committed, nearDistance: self.settings.nearDuplicateDistance,
-                                              watermark: watermark, decide: decide)
+                    try self.commit(job, worker: worker, verdict: committed, watermark: watermark, decide: decide, claimNext: claimNext)
                 }
             }
+            let (stored, next) = (outcome.stored, outcome.next)
             if let stored {
                 Timer(label: "imagehub_processing_latency_seconds").recordSeconds(Date().timeIntervalSince(stored.createdAt))
                 let reasons = stored.reasonCodes
                 Counter(label: "imagehub_outcomes_total", dimensions: [("status", stored.status.rawValue), ("reason", reasons.first ?? "ok")]).increment()
             }
+            return next
         } catch {
             let delay = settings.backoffSeconds * pow(2, Double(max(0, job.attempts - 1)))
             logger.warning("job \(job.id ?? 0) for image \(job.imageId) failed (attempt \(job.attempts)): \(error)")
@@ -151,6 +177,7 @@ public final class WorkerPool: Service, Sendable {
             if dead == true {
                 Counter(label: "imagehub_outcomes_total", dimensions: [("status", "rejected"), ("reason", "internal.failed")]).increment()
             }
+            return nil
         }
     }
 }

@@ -179,4 +179,34 @@ import Testing
         let rows = try DatabaseQueue(path: path).read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM phashBands") }
         #expect(rows == 8 * images.count)
     }
+
+    @Test("a verdict's transaction can claim the worker's next job")
+    func completeAndClaimTakesTheNextJob() throws {
+        let t = try TestHub()
+        defer { t.remove() }
+        let c = t.hub.catalog
+        let user = try c.localUser(), label = try #require(try c.label(named: "Banana")).id!
+        let ids = try (0..<2).map { n -> String in
+            guard case .created(let image) = try c.recordUpload(.newUpload(sha256: String(format: "%064x", 500 + n), labelId: label,
+                                                                          uploaderId: user.id!, batchId: nil, device: nil, lat: nil,
+                                                                          lon: nil, capturedAt: nil, bytes: 1)) else { throw HubError(500, "test", "not stored") }
+            return image.id
+        }
+        let first = try #require(try c.claimJob(worker: "w", lease: 60))
+        #expect(first.image.id == ids[0])
+        let (stored, next) = try c.completeAndClaim(job: first.job, worker: "w", verdict: Verdict(status: .accepted, phash: 1),
+                                                    nearDistance: 6, lease: 60)
+        #expect(stored?.id == ids[0] && stored?.status == .accepted)
+        let second = try #require(next, "the next queued job is claimed in the same transaction")
+        #expect(second.image.id == ids[1] && second.job.state == .running && second.job.leasedBy == "w" && second.job.attempts == 1)
+        #expect(try c.claimJob(worker: "other", lease: 60) == nil, "the claimed job is leased")
+        #expect(try c.backlog() == 1)
+        // A worker whose lease was lost commits nothing, and with nothing left to claim gets nothing.
+        let (lost, none) = try c.completeAndClaim(job: second.job, worker: "stale", verdict: Verdict(status: .accepted), nearDistance: 6, lease: 60)
+        #expect(lost == nil && none == nil)
+        let (last, after) = try c.completeAndClaim(job: second.job, worker: "w", verdict: Verdict(status: .rejected, reasons: ["test"]),
+                                                   nearDistance: 6, lease: 60)
+        #expect(last?.status == .rejected && after == nil)
+        #expect(try c.backlog() == 0)
+    }
 }
