@@ -142,15 +142,23 @@ import Testing
         }
     }
 
-    /// Stores an image (fake bytes) and commits an accepted verdict with `phash` through the job path.
-    func acceptImage(in c: Catalog, number: Int, phash: UInt64, label: Int64, user: UserRecord) throws -> String {
+    /// Records a pending upload (its sha256 made from `number`; no bytes are stored) with its job.
+    func recordUpload(in c: Catalog, number: Int, label: Int64, user: UserRecord) throws -> String {
         guard case .created(let image) = try c.recordUpload(.newUpload(sha256: String(format: "%064x", number), labelId: label,
                                                                       uploaderId: user.id!, batchId: nil, device: nil, lat: nil,
-                                                                      lon: nil, capturedAt: nil, bytes: 1)),
-              let leased = try c.claimJob(worker: "w", lease: 60) else { throw HubError(500, "test", "not stored") }
+                                                                      lon: nil, capturedAt: nil, bytes: 1)) else {
+            throw HubError(500, "test", "not recorded")
+        }
+        return image.id
+    }
+
+    /// Records an upload and commits an accepted verdict with `phash` through the job path.
+    func acceptImage(in c: Catalog, number: Int, phash: UInt64, label: Int64, user: UserRecord) throws -> String {
+        let id = try recordUpload(in: c, number: number, label: label, user: user)
+        guard let leased = try c.claimJob(worker: "w", lease: 60) else { throw HubError(500, "test", "no job") }
         // Distance -1: nothing is a near duplicate, so every image is accepted.
         _ = try c.complete(job: leased.job, worker: "w", verdict: Verdict(status: .accepted, phash: phash), nearDistance: -1)
-        return image.id
+        return id
     }
 
     @Test("the migration that adds the hash bands fills them for images hashed before it")
@@ -186,12 +194,7 @@ import Testing
         defer { t.remove() }
         let c = t.hub.catalog
         let user = try c.localUser(), label = try #require(try c.label(named: "Banana")).id!
-        let ids = try (0..<2).map { n -> String in
-            guard case .created(let image) = try c.recordUpload(.newUpload(sha256: String(format: "%064x", 500 + n), labelId: label,
-                                                                          uploaderId: user.id!, batchId: nil, device: nil, lat: nil,
-                                                                          lon: nil, capturedAt: nil, bytes: 1)) else { throw HubError(500, "test", "not stored") }
-            return image.id
-        }
+        let ids = try (0..<2).map { try recordUpload(in: c, number: 500 + $0, label: label, user: user) }
         let first = try #require(try c.claimJob(worker: "w", lease: 60))
         #expect(first.image.id == ids[0])
         let (stored, next) = try c.completeAndClaim(job: first.job, worker: "w", verdict: Verdict(status: .accepted, phash: 1),
