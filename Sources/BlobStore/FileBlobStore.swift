@@ -30,11 +30,12 @@ public struct FileBlobStore: BlobStore {
     /// Where the blob `key` is: its place in the current layout, unless it was stored under the
     /// two-level layout and is only there.
     public func path(for key: String) -> URL {
-        let current = place(for: key)
-        if access(current.path, F_OK) != 0, let legacy = legacyPlace(for: key), access(legacy.path, F_OK) == 0 {
-            return legacy
-        }
-        return current
+        storedPath(for: key) ?? place(for: key)
+    }
+
+    /// Where the blob `key` is stored (current layout first, then the two-level one), or nil.
+    func storedPath(for key: String) -> URL? {
+        [place(for: key), legacyPlace(for: key)].compactMap { $0 }.first { access($0.path, F_OK) == 0 }
     }
 
     /// Where a new blob goes: `root/ab/<key>`.
@@ -120,7 +121,7 @@ public struct FileBlobStore: BlobStore {
     }
 
     public func contains(_ key: String) -> Bool {
-        key.count == 64 && access(path(for: key).path, F_OK) == 0
+        key.count == 64 && storedPath(for: key) != nil
     }
 
     /// Makes a rename durable: the directory entry itself must reach the disk.

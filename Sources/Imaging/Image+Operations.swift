@@ -107,10 +107,10 @@ extension Image {
     }
 
     /// The pipeline computed once into memory, so several consumers (measures, encoders) do not each
-    /// recompute it from the source.
+    /// recompute it from the source; an image already in memory is returned as it is.
     public func materialized() throws -> Image {
-        guard let memory = cvips_copy_memory(pointer) else {
-            throw ImagingError(code: "internal.vips", message: "copy_memory: \(Vips.takeError())")
+        guard let memory = cvips_memory_image(pointer) else {
+            throw ImagingError(code: "internal.vips", message: "memory image: \(Vips.takeError())")
         }
         return Image(memory)
     }

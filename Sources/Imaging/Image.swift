@@ -85,7 +85,7 @@ public final class Image: @unchecked Sendable {
         func pass(_ raw: UnsafeRawBufferPointer) throws -> Image? {
             guard let lazy = cvips_open_buffer(raw.baseAddress!, raw.count, options, access) else { return nil }
             let steps = try transform(try Image(lazy).fitted(longSide: longSide))
-            return cvips_copy_memory(steps.pointer).map(Image.init)
+            return cvips_memory_image(steps.pointer).map(Image.init)
         }
         return try bytes.withUnsafeBytes { raw in
             if let image = try DecodeLock.shared.reading({ try pass(raw) }) { return image }

@@ -97,10 +97,8 @@ import Testing
 
     @Test("near duplicates are looked up through the hash's bytes and agree with a scan of every accepted image")
     func nearDuplicateLookupAgreesWithAScan() throws {
-        let t = try TestHub()
+        let (t, c, user, label) = try catalogFixture()
         defer { t.remove() }
-        let c = t.hub.catalog
-        let user = try c.localUser(), label = try #require(try c.label(named: "Banana")).id!
         var rng = SeededRandom(seed: 404)
         func flipped(_ h: UInt64, _ bits: Int) -> UInt64 {
             var out = h, positions = Set<Int>()
@@ -142,6 +140,14 @@ import Testing
         }
     }
 
+    /// A test hub, its catalog, the local user and the id of the label "Banana", for catalog-level tests.
+    func catalogFixture() throws -> (TestHub, Catalog, UserRecord, Int64) {
+        let t = try TestHub()
+        let user = try t.hub.catalog.localUser()
+        guard let label = try t.hub.catalog.label(named: "Banana")?.id else { throw HubError(500, "test", "no label") }
+        return (t, t.hub.catalog, user, label)
+    }
+
     /// Records a pending upload (its sha256 made from `number`; no bytes are stored) with its job.
     func recordUpload(in c: Catalog, number: Int, label: Int64, user: UserRecord) throws -> String {
         guard case .created(let image) = try c.recordUpload(.newUpload(sha256: String(format: "%064x", number), labelId: label,
@@ -163,9 +169,8 @@ import Testing
 
     @Test("the migration that adds the hash bands fills them for images hashed before it")
     func bandMigrationFillsExistingImages() throws {
-        let t = try TestHub()
+        let (t, _, user, label) = try catalogFixture()
         defer { t.remove() }
-        let user = try t.hub.catalog.localUser(), label = try #require(try t.hub.catalog.label(named: "Banana")).id!
         var rng = SeededRandom(seed: 405)
         let images = try (0..<40).map { n in
             let hash = UInt64.random(in: .min ... .max, using: &rng)
@@ -190,10 +195,8 @@ import Testing
 
     @Test("a verdict's transaction can claim the worker's next job")
     func completeAndClaimTakesTheNextJob() throws {
-        let t = try TestHub()
+        let (t, c, user, label) = try catalogFixture()
         defer { t.remove() }
-        let c = t.hub.catalog
-        let user = try c.localUser(), label = try #require(try c.label(named: "Banana")).id!
         let ids = try (0..<2).map { try recordUpload(in: c, number: 500 + $0, label: label, user: user) }
         let first = try #require(try c.claimJob(worker: "w", lease: 60))
         #expect(first.image.id == ids[0])
