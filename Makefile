@@ -29,11 +29,12 @@ run: build-release
 	@echo "First admin key:  .build/release/imagehub keys create --role admin --data $(DATA)"
 	.build/release/imagehub serve --data $(DATA) --host $(HOST) --port $(PORT)
 
-## Build everything (the CLI too: some tests run it as a real process) and run every test.
+## Build everything (the CLI too: some tests run it as a real process) and run every test, with a
+## private PostgreSQL cluster for the catalog tests (started and stopped around them).
 test: setup
 	@scripts/test-setup.sh
 	swift build --build-tests
-	swift test --skip-build $(SWIFT_TEST_FLAGS)
+	scripts/with-postgres.sh swift test --skip-build $(SWIFT_TEST_FLAGS)
 
 ## Ingest benchmark in release mode on $(BENCH_DIR).
 bench: build-release

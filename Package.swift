@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         .systemLibrary(
@@ -64,7 +65,11 @@ let package = Package(
         ),
         .target(
             name: "Catalog",
-            dependencies: ["HubCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: [
+                "HubCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .target(name: "Verify", dependencies: ["Imaging", "Catalog", "HubCore"]),
         .target(name: "Preprocess", dependencies: ["Imaging"]),
@@ -119,7 +124,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .target(name: "HubTesting", dependencies: ["Imaging", "HubServer", "HubCore", "Embedding"]),
+        .target(name: "HubTesting", dependencies: ["Imaging", "HubServer", "HubCore", "Embedding", "Catalog"]),
         .testTarget(
             name: "HubTests",
             dependencies: [

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(libvips-dev libvips-tools libjpeg-dev liblcms2-dev pkg-config libsqlite3-dev libtorch-dev python3-torch python3-torchvision
-          python3-skimage python3-pil)
+          python3-skimage python3-pil postgresql)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

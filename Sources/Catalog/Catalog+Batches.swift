@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import HubCore
 
 /// A batch and how its images fared.
@@ -19,7 +18,7 @@ extension Catalog {
     public func createBatch(userId: Int64, device: String?, lat: Double?, lon: Double?) throws -> BatchRecord {
         try write { db in
             let batch = BatchRecord(id: UUID().uuidString.lowercased(), userId: userId, device: device, lat: lat, lon: lon, createdAt: Date())
-            try batch.insert(db)
+            try db.insert(batch)
             return batch
         }
     }
@@ -27,10 +26,10 @@ extension Catalog {
     /// The batch `id` with counts computed from its images, or nil.
     public func batchSummary(id: String) throws -> BatchSummary? {
         try read { db in
-            guard let batch = try BatchRecord.fetchOne(db, key: id) else { return nil }
+            guard let batch = try db.find(BatchRecord.self, id) else { return nil }
             var counts: [String: Int] = [:]
-            for r in try Row.fetchAll(db, sql: "SELECT status, COUNT(*) AS n FROM images WHERE batchId = ? GROUP BY status", arguments: [id]) {
-                counts[r["status"]] = r["n"]
+            for r in try db.rows("SELECT status, COUNT(*) AS n FROM images WHERE batchId = ? GROUP BY status", [id]) {
+                counts[r.string("status") ?? ""] = Int(r.int("n") ?? 0)
             }
             let accepted = counts["accepted"] ?? 0, quarantined = counts["quarantined"] ?? 0, rejected = counts["rejected"] ?? 0
             let decided = accepted + quarantined + rejected

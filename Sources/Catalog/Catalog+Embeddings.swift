@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import HubCore
 
 /// A stored embedding with what the similarity index needs to know about its image.
@@ -22,8 +21,8 @@ public struct CommitContext: Sendable {
 }
 
 /// A label's stored clustering (JSON payloads as the embed stage wrote them).
-public struct LabelClustersRecord: Codable, Sendable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "labelClusters"
+public struct LabelClustersRecord: Codable, Sendable, CatalogRecord {
+    static let table = "labelClusters"
     public var labelId: Int64
     public var imageCount: Int
     public var k: Int
@@ -40,13 +39,14 @@ public struct LabelClustersRecord: Codable, Sendable, FetchableRecord, Persistab
 }
 
 extension Catalog {
-    static func embeddingRows(_ db: Database, after seq: Int64) throws -> [EmbeddingRow] {
-        try Row.fetchAll(db, sql: """
+    static func embeddingRows(_ db: Tx, after seq: Int64) throws -> [EmbeddingRow] {
+        try db.rows("""
             SELECT e.seq, e.imageId, i.labelId, i.status, e.model, e.vector FROM embeddings e
             JOIN images i ON i.id = e.imageId WHERE e.seq > ? ORDER BY e.seq
-            """, arguments: [seq]).map { row in
-            EmbeddingRow(seq: row["seq"], imageId: row["imageId"], labelId: row["labelId"],
-                         status: ImageStatus(rawValue: row["status"]) ?? .pending, model: row["model"], vector: row["vector"])
+            """, [seq]).map { row in
+            EmbeddingRow(seq: row.int("seq") ?? 0, imageId: row.string("imageId") ?? "", labelId: row.int("labelId") ?? 0,
+                         status: ImageStatus(rawValue: row.string("status") ?? "") ?? .pending, model: row.string("model") ?? "",
+                         vector: row.data("vector") ?? Data())
         }
     }
 
@@ -55,21 +55,24 @@ extension Catalog {
         try read { db in try Catalog.embeddingRows(db, after: seq) }
     }
 
-    /// Rewrites an image's embedding row so that indexes see its new status.
-    static func touchEmbedding(_ db: Database, imageId: String) throws {
-        try db.execute(sql: """
-            INSERT INTO embeddings (imageId, model, vector, createdAt)
-            SELECT imageId, model, vector, createdAt FROM embeddings WHERE imageId = ?
-            """, arguments: [imageId])
+    /// Rewrites an image's embedding row under a new sequence number, so that indexes see its new status.
+    static func touchEmbedding(_ db: Tx, imageId: String) throws {
+        guard let row = try db.row("SELECT model, vector, createdAt FROM embeddings WHERE imageId = ?", [imageId]) else { return }
+        try storeEmbedding(db, imageId: imageId, model: row.string("model") ?? "", vector: row.data("vector") ?? Data(),
+                           createdAt: row.date("createdAt") ?? Date())
     }
 
-    static func storeEmbedding(_ db: Database, imageId: String, model: String, vector: Data) throws {
-        try db.execute(sql: "INSERT INTO embeddings (imageId, model, vector, createdAt) VALUES (?, ?, ?, ?)",
-                       arguments: [imageId, model, vector, Date()])
+    /// Stores (or replaces) an image's embedding under the next sequence number. Sequence numbers must
+    /// commit in order, or an index catching up past a higher one would never see a lower one that
+    /// commits later: every writer of embeddings holds the commit lock.
+    static func storeEmbedding(_ db: Tx, imageId: String, model: String, vector: Data, createdAt: Date = Date()) throws {
+        try db.serializeCommits()
+        try db.execute("DELETE FROM embeddings WHERE imageId = ?", [imageId])
+        try db.execute("INSERT INTO embeddings (imageId, model, vector, createdAt) VALUES (?, ?, ?, ?)", [imageId, model, vector, createdAt])
     }
 
     /// Ancestors and descendants of a label (an image of "Dalmatian" that looks like "Dog" is no mismatch).
-    static func relatedLabels(_ db: Database, _ labelId: Int64) throws -> Set<Int64> {
+    static func relatedLabels(_ db: Tx, _ labelId: Int64) throws -> Set<Int64> {
         Set(try descendantIds(db, labelId)).union(try ancestorIds(db, labelId))
     }
 
@@ -81,19 +84,20 @@ extension Catalog {
     /// Accepted images of `labelId` whose label check is still `unverified`, oldest first.
     public func unverifiedImages(labelId: Int64, limit: Int = 1000) throws -> [ImageRecord] {
         try read { db in
-            try ImageRecord.filter(Column("labelId") == labelId && Column("status") == ImageStatus.accepted.rawValue
-                                   && Column("labelCheck") == "unverified")
-                .order(Column("createdAt"), Column("id")).limit(limit).fetchAll(db)
+            try db.all(ImageRecord.self, """
+                SELECT * FROM images WHERE labelId = ? AND status = 'accepted' AND labelCheck = 'unverified'
+                ORDER BY createdAt, id LIMIT ?
+                """, [labelId, limit])
         }
     }
 
     /// Labels with unverified accepted images, and how many accepted images they have now.
     public func labelsWithUnverifiedImages() throws -> [(labelId: Int64, accepted: Int)] {
         try read { db in
-            try Row.fetchAll(db, sql: """
+            try db.rows("""
                 SELECT u.labelId, (SELECT COUNT(*) FROM images a WHERE a.labelId = u.labelId AND a.status = 'accepted') AS accepted
                 FROM (SELECT DISTINCT labelId FROM images WHERE status = 'accepted' AND labelCheck = 'unverified') u
-                """).map { ($0["labelId"], $0["accepted"]) }
+                """).map { ($0.int("labelId") ?? 0, Int($0.int("accepted") ?? 0)) }
         }
     }
 
@@ -102,7 +106,8 @@ extension Catalog {
     @discardableResult
     public func applyLabelCheck(imageId: String, state: String, score: Double?, suggestedLabelId: Int64?, suggestedScore: Double?) throws -> Bool {
         try write { db in
-            guard var image = try ImageRecord.fetchOne(db, key: imageId), image.status == .accepted,
+            try db.serializeCommits()
+            guard var image = try db.find(ImageRecord.self, imageId, forUpdate: true), image.status == .accepted,
                   image.labelCheck == "unverified" else { return false }
             image.labelCheck = state
             image.labelScore = score
@@ -113,29 +118,32 @@ extension Catalog {
                 image.reasons = ImageRecord.encodeReasons(image.reasonCodes + ["label.mismatch"])
             }
             image.updatedAt = Date()
-            try image.update(db)
+            try db.update(image)
             if state == "mismatch" { try Catalog.touchEmbedding(db, imageId: imageId) }
             return true
         }
     }
 
     public func labelClusters(labelId: Int64) throws -> LabelClustersRecord? {
-        try read { db in try LabelClustersRecord.fetchOne(db, key: labelId) }
+        try read { db in try db.find(LabelClustersRecord.self, labelId, column: "labelId") }
     }
 
     public func allLabelClusters() throws -> [Int64: LabelClustersRecord] {
-        try read { db in try LabelClustersRecord.fetchAll(db).reduce(into: [:]) { $0[$1.labelId] = $1 } }
+        try read { db in try db.all(LabelClustersRecord.self, "SELECT * FROM labelClusters").reduce(into: [:]) { $0[$1.labelId] = $1 } }
     }
 
     public func saveLabelClusters(_ record: LabelClustersRecord) throws {
-        try write { db in try record.save(db) }
+        try write { db in
+            try db.execute("DELETE FROM labelClusters WHERE labelId = ?", [record.labelId])
+            try db.insert(record)
+        }
     }
 
     /// The embedding stored for an image.
     public func embedding(imageId: String) throws -> (model: String, vector: Data)? {
         try read { db in
-            try Row.fetchOne(db, sql: "SELECT model, vector FROM embeddings WHERE imageId = ?", arguments: [imageId])
-                .map { ($0["model"], $0["vector"]) }
+            try db.row("SELECT model, vector FROM embeddings WHERE imageId = ?", [imageId])
+                .map { ($0.string("model") ?? "", $0.data("vector") ?? Data()) }
         }
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import HubCore
 
 /// What storing an upload did.
@@ -52,7 +51,7 @@ extension Catalog {
     /// under another label, or from another uploader, 409 `duplicate.exact`.
     public func recordUpload(_ image: ImageRecord) throws -> UploadOutcome {
         try write { db in
-            if let existing = try ImageRecord.filter(Column("sha256") == image.sha256).fetchOne(db) {
+            if let existing = try db.find(ImageRecord.self, image.sha256, column: "sha256") {
                 // A retry is the same uploader's: it gets its image back. Another uploader's copy is refused,
                 // since an id it may not look at would be no acknowledgement.
                 if existing.labelId == image.labelId, existing.uploaderId == image.uploaderId { return .existing(existing) }
@@ -60,33 +59,35 @@ extension Catalog {
                 throw HubError(409, "duplicate.exact", "these bytes were already uploaded as image \(existing.id) \(whose)",
                                details: ["existing_id": existing.id])
             }
-            try image.insert(db)
-            var job = JobRecord(id: nil, imageId: image.id, kind: Catalog.pipelineJob, state: .queued, attempts: 0,
-                                runAfter: image.createdAt, leaseUntil: nil, leasedBy: nil, lastError: nil,
-                                createdAt: image.createdAt, updatedAt: image.createdAt)
-            try job.insert(db)
+            try db.insert(image)
+            try db.insert(JobRecord(id: nil, imageId: image.id, kind: Catalog.pipelineJob, state: .queued, attempts: 0,
+                                    runAfter: image.createdAt, leaseUntil: nil, leasedBy: nil, lastError: nil,
+                                    createdAt: image.createdAt, updatedAt: image.createdAt))
+            try db.notify(Catalog.jobsChannel)
             return .created(image)
         }
     }
 
     /// The image `id`, or nil.
     public func image(id: String) throws -> ImageRecord? {
-        try read { db in try ImageRecord.fetchOne(db, key: id) }
+        try read { db in try db.find(ImageRecord.self, id) }
     }
 
     /// The images with these ids (any order; missing ids are skipped).
     public func images(ids: [String]) throws -> [ImageRecord] {
-        try read { db in try ImageRecord.fetchAll(db, keys: ids) }
+        try read { db in try db.find(ImageRecord.self, ids: ids) }
     }
 
     /// Images under the given labels with a status, in id order after `cursor`, at most `limit`.
     public func images(labelIds: [Int64], status: ImageStatus?, uploaderId: Int64? = nil, after cursor: String?, limit: Int) throws -> [ImageRecord] {
-        try read { db in
-            var q = ImageRecord.filter(labelIds.contains(Column("labelId")))
-            if let status { q = q.filter(Column("status") == status.rawValue) }
-            if let uploaderId { q = q.filter(Column("uploaderId") == uploaderId) }
-            if let cursor { q = q.filter(Column("id") > cursor) }
-            return try q.order(Column("id")).limit(limit).fetchAll(db)
+        guard !labelIds.isEmpty else { return [] }
+        return try read { db in
+            var sql = "SELECT * FROM images WHERE labelId IN (\(labelIds.map(String.init).joined(separator: ",")))"
+            var arguments: [any SQLBindable] = []
+            if let status { sql += " AND status = ?"; arguments.append(status.rawValue) }
+            if let uploaderId { sql += " AND uploaderId = ?"; arguments.append(uploaderId) }
+            if let cursor { sql += " AND id > ?"; arguments.append(cursor) }
+            return try db.all(ImageRecord.self, sql + " ORDER BY id LIMIT ?", arguments + [limit])
         }
     }
 
@@ -94,8 +95,8 @@ extension Catalog {
     public func statusCounts() throws -> [ImageStatus: Int] {
         try read { db in
             var out: [ImageStatus: Int] = [:]
-            for r in try Row.fetchAll(db, sql: "SELECT status, COUNT(*) AS n FROM images GROUP BY status") {
-                if let s = ImageStatus(rawValue: r["status"]) { out[s] = r["n"] }
+            for r in try db.rows("SELECT status, COUNT(*) AS n FROM images GROUP BY status") {
+                if let s = ImageStatus(rawValue: r.string("status") ?? "") { out[s] = Int(r.int("n") ?? 0) }
             }
             return out
         }
@@ -111,23 +112,22 @@ extension Catalog {
     /// bit spoils one byte at most), so for distances up to 7 (the default is 6) only images sharing a byte
     /// with `phash` in the same place are compared, through the `phashBands` index, instead of every accepted
     /// image: the commit that runs this holds the catalog's write lock, and a scan grows with the hub.
-    /// Larger distances scan. (`+status` keeps SQLite from walking the status index, every accepted image,
-    /// instead of looking the candidates up by id.)
-    static func nearDuplicate(_ db: Database, _ phash: UInt64, _ distance: Int, _ id: String) throws -> String? {
+    /// Larger distances scan. (On SQLite, `+status` keeps the planner from walking the status index, every
+    /// accepted image, instead of looking the candidates up by id.)
+    static func nearDuplicate(_ db: Tx, _ phash: UInt64, _ distance: Int, _ id: String) throws -> String? {
         let hash = Int64(bitPattern: phash)
         guard distance < phashBands else {
-            return try String.fetchOne(db.cachedStatement(sql: """
+            return try db.scalar("""
                 SELECT id FROM images WHERE status = 'accepted' AND phash IS NOT NULL AND id != ?
                 AND hamming(phash, ?) <= ? ORDER BY hamming(phash, ?), id LIMIT 1
-                """), arguments: [id, hash, distance, hash])
+                """, [id, hash, distance, hash]).string
         }
         let bands = (0..<phashBands).map { "(band = \($0) AND value = ?)" }.joined(separator: " OR ")
-        var arguments: StatementArguments = StatementArguments(bandValues(phash))
-        arguments += [id, hash, distance, hash]
-        return try String.fetchOne(db.cachedStatement(sql: """
+        let status = db.dialect == .sqlite ? "+status" : "status"
+        return try db.scalar("""
             SELECT id FROM images WHERE id IN (SELECT imageId FROM phashBands WHERE \(bands))
-            AND +status = 'accepted' AND id != ? AND hamming(phash, ?) <= ? ORDER BY hamming(phash, ?), id LIMIT 1
-            """), arguments: arguments)
+            AND \(status) = 'accepted' AND id != ? AND hamming(phash, ?) <= ? ORDER BY hamming(phash, ?), id LIMIT 1
+            """, bandValues(phash) + [id, hash, distance, hash]).string
     }
 
     /// The bytes of a perceptual hash, band 0 the lowest.
@@ -136,11 +136,12 @@ extension Catalog {
     }
 
     /// Records the bands of an image's perceptual hash (replacing earlier ones).
-    static func storeBands(_ db: Database, imageId: String, phash: UInt64) throws {
-        let insert = try db.cachedStatement(sql: "INSERT OR REPLACE INTO phashBands (imageId, band, value) VALUES (?, ?, ?)")
-        for (band, value) in bandValues(phash).enumerated() {
-            try insert.execute(arguments: [imageId, band, value])
-        }
+    static func storeBands(_ db: Tx, imageId: String, phash: UInt64) throws {
+        let rows = Array(repeating: "(?, ?, ?)", count: phashBands).joined(separator: ", ")
+        try db.execute("""
+            INSERT INTO phashBands (imageId, band, value) VALUES \(rows)
+            ON CONFLICT (imageId, band) DO UPDATE SET value = excluded.value
+            """, bandValues(phash).enumerated().flatMap { [imageId, $0.offset, $0.element] as [any SQLBindable] })
     }
 
     /// The accepted image (other than `excluding`) nearest to `phash` within `distance` bits, as the
@@ -152,7 +153,8 @@ extension Catalog {
     /// Admin review of a quarantined image: accept or reject it, recording the reviewer's reason.
     public func review(imageId: String, accept: Bool, reason: String?) throws -> ImageRecord {
         try write { db in
-            guard var image = try ImageRecord.fetchOne(db, key: imageId) else {
+            try db.serializeCommits()
+            guard var image = try db.find(ImageRecord.self, imageId, forUpdate: true) else {
                 throw HubError(404, "image.unknown", "no image \(imageId)")
             }
             guard image.status == .quarantined else {
@@ -161,7 +163,7 @@ extension Catalog {
             image.status = accept ? .accepted : .rejected
             image.reasons = ImageRecord.encodeReasons(image.reasonCodes + [accept ? "review.accepted" : (reason ?? "review.rejected")])
             image.updatedAt = Date()
-            try image.update(db)
+            try db.update(image)
             try Catalog.touchEmbedding(db, imageId: imageId)
             return image
         }

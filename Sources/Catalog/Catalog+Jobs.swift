@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import HubCore
 
 /// A job a worker holds, with the image it is about.
@@ -15,18 +14,20 @@ extension Catalog {
         try write(durable: false) { db in try Catalog.claim(db, worker: worker, lease: lease, now: now) }
     }
 
-    static func claim(_ db: Database, worker: String, lease: TimeInterval, now: Date) throws -> LeasedJob? {
-        guard var job = try JobRecord.fetchOne(db.cachedStatement(sql: """
+    /// On PostgreSQL a job another node is claiming is passed over (`SKIP LOCKED`), so claims never queue
+    /// behind each other.
+    static func claim(_ db: Tx, worker: String, lease: TimeInterval, now: Date) throws -> LeasedJob? {
+        guard var job = try db.one(JobRecord.self, """
             SELECT * FROM jobs WHERE (state = 'queued' AND runAfter <= ?) OR (state = 'running' AND leaseUntil < ?)
-            ORDER BY runAfter, id LIMIT 1
-            """), arguments: [now, now]) else { return nil }
+            ORDER BY runAfter, id LIMIT 1\(db.skipLocked)
+            """, [now, now]) else { return nil }
         job.state = .running
         job.attempts += 1
         job.leaseUntil = now.addingTimeInterval(lease)
         job.leasedBy = worker
         job.updatedAt = now
-        try job.update(db)
-        guard let image = try ImageRecord.fetchOne(db, key: job.imageId) else {
+        try db.update(job)
+        guard let image = try db.find(ImageRecord.self, job.imageId) else {
             throw HubError(500, "internal.missing_image", "job \(job.id!) names missing image \(job.imageId)")
         }
         return LeasedJob(job: job, image: image)
@@ -61,10 +62,11 @@ extension Catalog {
         }
     }
 
-    static func complete(_ db: Database, job: JobRecord, worker: String, verdict: Verdict, nearDistance: Int, watermark: Int64,
+    static func complete(_ db: Tx, job: JobRecord, worker: String, verdict: Verdict, nearDistance: Int, watermark: Int64,
                          decide: (@Sendable (inout Verdict, CommitContext) throws -> Void)?) throws -> ImageRecord? {
-        guard var current = try JobRecord.fetchOne(db, key: job.id), current.state == .running, current.leasedBy == worker,
-              var image = try ImageRecord.fetchOne(db, key: job.imageId) else { return nil }
+        try db.serializeCommits()
+        guard let jobId = job.id, var current = try db.find(JobRecord.self, jobId, forUpdate: true), current.state == .running,
+              current.leasedBy == worker, var image = try db.find(ImageRecord.self, job.imageId, forUpdate: true) else { return nil }
         var v = verdict
         if v.status == .accepted, let phash = v.phash,
            let original = try Catalog.nearDuplicate(db, phash, nearDistance, image.id) {
@@ -78,7 +80,7 @@ extension Catalog {
             try decide(&v, context)
         }
         image.apply(v)
-        try image.update(db)
+        try db.update(image)
         if let phash = v.phash { try Catalog.storeBands(db, imageId: image.id, phash: phash) }
         if let vector = v.embedding, let model = v.embeddingModel {
             try Catalog.storeEmbedding(db, imageId: image.id, model: model, vector: vector)
@@ -86,7 +88,7 @@ extension Catalog {
         current.state = .done
         current.leaseUntil = nil
         current.updatedAt = Date()
-        try current.update(db)
+        try db.update(current)
         return image
     }
 
@@ -95,38 +97,39 @@ extension Catalog {
     @discardableResult
     public func fail(job: JobRecord, worker: String, error: String, retryAfter: TimeInterval, maxAttempts: Int) throws -> Bool {
         try write { db in
-            guard var current = try JobRecord.fetchOne(db, key: job.id), current.state == .running, current.leasedBy == worker else { return false }
+            guard let jobId = job.id, var current = try db.find(JobRecord.self, jobId, forUpdate: true), current.state == .running,
+                  current.leasedBy == worker else { return false }
             current.lastError = error
             current.leaseUntil = nil
             current.updatedAt = Date()
             if current.attempts >= maxAttempts {
                 current.state = .dead
-                if var image = try ImageRecord.fetchOne(db, key: job.imageId) {
+                if var image = try db.find(ImageRecord.self, job.imageId, forUpdate: true) {
                     image.apply(Verdict(status: .rejected, reasons: ["internal.failed"]))
-                    try image.update(db)
+                    try db.update(image)
                 }
             } else {
                 current.state = .queued
                 current.runAfter = Date().addingTimeInterval(retryAfter)
             }
-            try current.update(db)
+            try db.update(current)
             return current.state == .dead
         }
     }
 
     /// Jobs not yet finished (queued or running): the processing backlog.
     public func backlog() throws -> Int {
-        try read { db in try JobRecord.filter(["queued", "running"].contains(Column("state"))).fetchCount(db) }
+        try read { db in Int(try db.int("SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')") ?? 0) }
     }
 
     /// Dead-lettered jobs, newest first.
     public func deadJobs(limit: Int = 100) throws -> [JobRecord] {
-        try read { db in try JobRecord.filter(Column("state") == "dead").order(Column("id").desc).limit(limit).fetchAll(db) }
+        try read { db in try db.all(JobRecord.self, "SELECT * FROM jobs WHERE state = 'dead' ORDER BY id DESC LIMIT ?", [limit]) }
     }
 
     /// Every job for `imageId` (tests and the CLI use it to see exactly-once processing).
     public func jobs(imageId: String) throws -> [JobRecord] {
-        try read { db in try JobRecord.filter(Column("imageId") == imageId).fetchAll(db) }
+        try read { db in try db.all(JobRecord.self, "SELECT * FROM jobs WHERE imageId = ? ORDER BY id", [imageId]) }
     }
 }
 

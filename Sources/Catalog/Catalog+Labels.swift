@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import HubCore
 
 /// A label with its image counts by status, and its children.
@@ -16,34 +15,39 @@ extension Catalog {
     @discardableResult
     public func createLabel(name: String, displayName: String? = nil, parent: String? = nil, mid: String? = nil) throws -> LabelRecord {
         try write { db in
-            if try LabelRecord.filter(Column("name") == name).fetchOne(db) != nil {
+            if try Catalog.label(db, named: name) != nil {
                 throw HubError(409, "label.exists", "label '\(name)' already exists")
             }
-            if let mid, try LabelRecord.filter(Column("mid") == mid).fetchOne(db) != nil {
+            if let mid, try db.find(LabelRecord.self, mid, column: "mid") != nil {
                 throw HubError(409, "label.exists", "a label with MID \(mid) already exists")
             }
             var parentId: Int64?
             if let parent {
-                guard let p = try LabelRecord.filter(Column("name") == parent).fetchOne(db) else {
+                guard let p = try Catalog.label(db, named: parent) else {
                     throw HubError(404, "label.unknown", "parent label '\(parent)' does not exist")
                 }
                 parentId = p.id
             }
             var label = LabelRecord(id: nil, name: name, displayName: displayName ?? name, mid: mid, parentId: parentId, createdAt: Date())
-            try label.insert(db)
+            label.id = try db.insert(label)
             return label
         }
     }
 
     /// The label called `name` (case-insensitive), or nil.
     public func label(named name: String) throws -> LabelRecord? {
-        try read { db in try LabelRecord.filter(Column("name") == name).fetchOne(db) }
+        try read { db in try Catalog.label(db, named: name) }
+    }
+
+    /// Label names are unique and looked up case-insensitively.
+    static func label(_ db: Tx, named name: String) throws -> LabelRecord? {
+        try db.one(LabelRecord.self, "SELECT * FROM labels WHERE lower(name) = lower(?)", [name])
     }
 
     /// Every label, by id.
     public func labelsById() throws -> [Int64: LabelRecord] {
         try read { db in
-            Dictionary(uniqueKeysWithValues: try LabelRecord.fetchAll(db).map { ($0.id!, $0) })
+            Dictionary(uniqueKeysWithValues: try db.all(LabelRecord.self, "SELECT * FROM labels").map { ($0.id!, $0) })
         }
     }
 
@@ -52,14 +56,14 @@ extension Catalog {
         try read { db in
             var chosen: [Int64: LabelRecord] = [:]
             for name in names {
-                guard let l = try LabelRecord.fetchOne(db, sql: "SELECT * FROM labels WHERE name = ? COLLATE NOCASE", arguments: [name]) else {
+                guard let l = try Catalog.label(db, named: name) else {
                     throw HubError(404, "label.unknown", "label '\(name)' does not exist")
                 }
                 chosen[l.id!] = l
             }
             if descendants {
                 let below = try Set(chosen.keys.flatMap { try Catalog.descendantIds(db, $0) }).subtracting(chosen.keys)
-                for l in try LabelRecord.fetchAll(db, keys: Array(below)) { chosen[l.id!] = l }
+                for l in try db.find(LabelRecord.self, ids: Array(below)) { chosen[l.id!] = l }
             }
             return chosen.values.sorted { $0.name < $1.name }
         }
@@ -69,10 +73,10 @@ extension Catalog {
     public func labelTree() throws -> [LabelNode] {
         let (labels, counts) = try read { db in
             var counts: [Int64: [String: Int]] = [:]
-            for r in try Row.fetchAll(db, sql: "SELECT labelId, status, COUNT(*) AS n FROM images GROUP BY labelId, status") {
-                counts[r["labelId"], default: [:]][r["status"]] = r["n"]
+            for r in try db.rows("SELECT labelId, status, COUNT(*) AS n FROM images GROUP BY labelId, status") {
+                counts[r.int("labelId") ?? 0, default: [:]][r.string("status") ?? ""] = Int(r.int("n") ?? 0)
             }
-            return (try LabelRecord.order(Column("name")).fetchAll(db), counts)
+            return (try db.all(LabelRecord.self, "SELECT * FROM labels ORDER BY lower(name), name"), counts)
         }
         var children: [Int64?: [LabelRecord]] = [:]
         for l in labels { children[l.parentId, default: []].append(l) }
@@ -91,13 +95,13 @@ extension Catalog {
         try write { db in
             var created = 0
             var byMid: [String: LabelRecord] = [:]
-            for l in try LabelRecord.filter(Column("mid") != nil).fetchAll(db) { byMid[l.mid!] = l }
-            var taken = Set(try String.fetchAll(db, sql: "SELECT lower(name) FROM labels"))
+            for l in try db.all(LabelRecord.self, "SELECT * FROM labels WHERE mid IS NOT NULL") { byMid[l.mid!] = l }
+            var taken = Set(try db.rows("SELECT lower(name) AS name FROM labels").compactMap { $0.string("name") })
             for (mid, name) in classes where byMid[mid] == nil {
                 // Display names repeat across MIDs in Open Images; keep names unique by suffixing the MID.
                 let unique = taken.contains(name.lowercased()) ? "\(name) (\(mid))" : name
                 var label = LabelRecord(id: nil, name: unique, displayName: name, mid: mid, parentId: nil, createdAt: Date())
-                try label.insert(db)
+                label.id = try db.insert(label)
                 taken.insert(unique.lowercased())
                 byMid[mid] = label
                 created += 1
@@ -106,7 +110,7 @@ extension Catalog {
             for (child, parent) in edges {
                 guard var c = byMid[child], let p = byMid[parent], c.parentId != p.id, c.id != p.id else { continue }
                 c.parentId = p.id
-                try c.update(db)
+                try db.update(c)
                 byMid[child] = c
                 linked += 1
             }
@@ -118,23 +122,23 @@ extension Catalog {
 extension Catalog {
     /// The label with `id`, or nil.
     public func label(id: Int64) throws -> LabelRecord? {
-        try read { db in try LabelRecord.fetchOne(db, key: id) }
+        try read { db in try db.find(LabelRecord.self, id) }
     }
 
     /// Every label below `id` (children, their children, …).
-    static func descendantIds(_ db: Database, _ id: Int64) throws -> [Int64] {
-        try Int64.fetchAll(db, sql: """
+    static func descendantIds(_ db: Tx, _ id: Int64) throws -> [Int64] {
+        try db.rows("""
             WITH RECURSIVE sub(id) AS (SELECT id FROM labels WHERE parentId = ? UNION SELECT l.id FROM labels l JOIN sub ON l.parentId = sub.id)
             SELECT id FROM sub
-            """, arguments: [id])
+            """, [id]).compactMap { $0.int("id") }
     }
 
     /// Every label above `id` (parent, its parent, …).
-    static func ancestorIds(_ db: Database, _ id: Int64) throws -> [Int64] {
-        try Int64.fetchAll(db, sql: """
+    static func ancestorIds(_ db: Tx, _ id: Int64) throws -> [Int64] {
+        try db.rows("""
             WITH RECURSIVE up(id) AS (SELECT parentId FROM labels WHERE id = ? AND parentId IS NOT NULL
                                       UNION SELECT l.parentId FROM labels l JOIN up ON l.id = up.id WHERE l.parentId IS NOT NULL)
             SELECT id FROM up
-            """, arguments: [id])
+            """, [id]).compactMap { $0.int("id") }
     }
 }

@@ -1,10 +1,9 @@
 import Crypto
 import Foundation
-import GRDB
 import HubCore
 
-public struct TrainingJobRecord: Codable, Sendable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "trainingJobs"
+public struct TrainingJobRecord: Codable, Sendable, CatalogRecord {
+    static let table = "trainingJobs"
     public enum State: String, Codable, Sendable { case queued, running, succeeded, failed }
     public var id: String
     public var requesterId: Int64
@@ -24,8 +23,8 @@ public struct TrainingJobRecord: Codable, Sendable, FetchableRecord, Persistable
     public var updatedAt: Date
 }
 
-public struct DatasetVersionRecord: Codable, Sendable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "datasetVersions"
+public struct DatasetVersionRecord: Codable, Sendable, CatalogRecord {
+    static let table = "datasetVersions"
     public var id: String
     /// SHA-256 over the sorted `imageId,label,sha256` lines: two versions with the same content share it.
     public var manifestHash: String
@@ -34,8 +33,8 @@ public struct DatasetVersionRecord: Codable, Sendable, FetchableRecord, Persista
     public var createdAt: Date
 }
 
-public struct ModelRecord: Codable, Sendable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "models"
+public struct ModelRecord: Codable, Sendable, CatalogRecord {
+    static let table = "models"
     public var id: String
     public var trainingJobId: String
     public var labels: String
@@ -70,27 +69,30 @@ extension Catalog {
         let job = TrainingJobRecord(id: UUID().uuidString.lowercased(), requesterId: requesterId, request: request, state: .queued,
                                     epoch: 0, progress: "[]", datasetVersionId: nil, modelId: nil, error: nil, attempts: 0,
                                     leaseUntil: nil, leasedBy: nil, createdAt: now, updatedAt: now)
-        try write { db in try job.insert(db) }
+        try write { db in
+            try db.insert(job)
+            try db.notify(Catalog.trainingChannel)
+        }
         return job
     }
 
     public func trainingJob(id: String) throws -> TrainingJobRecord? {
-        try read { db in try TrainingJobRecord.fetchOne(db, key: id) }
+        try read { db in try db.find(TrainingJobRecord.self, id) }
     }
 
     /// Takes the oldest queued training job, or one whose worker's lease ran out (a crashed node).
     public func claimTrainingJob(worker: String, lease: TimeInterval, now: Date = Date()) throws -> TrainingJobRecord? {
         try write { db in
-            guard var job = try TrainingJobRecord.fetchOne(db, sql: """
+            guard var job = try db.one(TrainingJobRecord.self, """
                 SELECT * FROM trainingJobs WHERE state = 'queued' OR (state = 'running' AND leaseUntil < ?)
-                ORDER BY createdAt, id LIMIT 1
-                """, arguments: [now]) else { return nil }
+                ORDER BY createdAt, id LIMIT 1\(db.skipLocked)
+                """, [now]) else { return nil }
             job.state = .running
             job.attempts += 1
             job.leasedBy = worker
             job.leaseUntil = now.addingTimeInterval(lease)
             job.updatedAt = now
-            try job.update(db)
+            try db.update(job)
             return job
         }
     }
@@ -98,9 +100,9 @@ extension Catalog {
     /// Records an epoch (and extends the lease) while `worker` holds the job.
     public func recordTrainingProgress(id: String, worker: String, epoch: Int, progress: String, lease: TimeInterval) throws {
         try write { db in
-            try db.execute(sql: """
+            try db.execute("""
                 UPDATE trainingJobs SET epoch = ?, progress = ?, leaseUntil = ?, updatedAt = ? WHERE id = ? AND leasedBy = ? AND state = 'running'
-                """, arguments: [epoch, progress, Date().addingTimeInterval(lease), Date(), id, worker])
+                """, [epoch, progress, Date().addingTimeInterval(lease), Date(), id, worker])
         }
     }
 
@@ -112,21 +114,21 @@ extension Catalog {
                                            labels: String(decoding: try JSONEncoder().encode(labels), as: UTF8.self),
                                            imageCount: images.count, createdAt: Date())
         try write { db in
-            try version.insert(db)
+            try db.insert(version)
             for image in images {
-                try db.execute(sql: "INSERT INTO datasetVersionImages (versionId, imageId, label) VALUES (?, ?, ?)",
-                               arguments: [version.id, image.imageId, image.label])
+                try db.execute("INSERT INTO datasetVersionImages (versionId, imageId, label) VALUES (?, ?, ?)",
+                               [version.id, image.imageId, image.label])
             }
-            try db.execute(sql: "UPDATE trainingJobs SET datasetVersionId = ?, updatedAt = ? WHERE id = ?", arguments: [version.id, Date(), jobId])
+            try db.execute("UPDATE trainingJobs SET datasetVersionId = ?, updatedAt = ? WHERE id = ?", [version.id, Date(), jobId])
         }
         return version
     }
 
     public func datasetVersion(id: String) throws -> (DatasetVersionRecord, [(imageId: String, label: String)])? {
         try read { db in
-            guard let version = try DatasetVersionRecord.fetchOne(db, key: id) else { return nil }
-            let images = try Row.fetchAll(db, sql: "SELECT imageId, label FROM datasetVersionImages WHERE versionId = ? ORDER BY label, imageId",
-                                          arguments: [id]).map { (imageId: $0["imageId"] as String, label: $0["label"] as String) }
+            guard let version = try db.find(DatasetVersionRecord.self, id) else { return nil }
+            let images = try db.rows("SELECT imageId, label FROM datasetVersionImages WHERE versionId = ? ORDER BY label, imageId", [id])
+                .map { (imageId: $0.string("imageId") ?? "", label: $0.string("label") ?? "") }
             return (version, images)
         }
     }
@@ -134,23 +136,23 @@ extension Catalog {
     /// Finishes a job with its model (or its error), only while `worker` holds it.
     public func finishTrainingJob(id: String, worker: String, model: ModelRecord?, error: String?) throws {
         try write { db in
-            guard var job = try TrainingJobRecord.fetchOne(db, key: id), job.state == .running, job.leasedBy == worker else { return }
-            if let model { try model.insert(db) }
+            guard var job = try db.find(TrainingJobRecord.self, id, forUpdate: true), job.state == .running, job.leasedBy == worker else { return }
+            if let model { try db.insert(model) }
             job.state = model != nil ? .succeeded : .failed
             job.modelId = model?.id
             job.error = error
             job.leaseUntil = nil
             job.updatedAt = Date()
-            try job.update(db)
+            try db.update(job)
         }
     }
 
     public func model(id: String) throws -> ModelRecord? {
-        try read { db in try ModelRecord.fetchOne(db, key: id) }
+        try read { db in try db.find(ModelRecord.self, id) }
     }
 
     public func models() throws -> [ModelRecord] {
-        try read { db in try ModelRecord.order(Column("createdAt").desc).fetchAll(db) }
+        try read { db in try db.all(ModelRecord.self, "SELECT * FROM models ORDER BY createdAt DESC, id") }
     }
 
     /// Accepted, embedded images of each requested label (with its descendants when asked), labelled with
@@ -166,11 +168,12 @@ extension Catalog {
             }
             guard !owner.isEmpty else { return [] }
             let ids = owner.keys.map(String.init).joined(separator: ",")
-            return try Row.fetchAll(db, sql: """
+            return try db.rows("""
                 SELECT i.id, i.sha256, i.labelId, e.model, e.vector FROM images i JOIN embeddings e ON e.imageId = i.id
                 WHERE i.status = 'accepted' AND i.labelId IN (\(ids)) ORDER BY i.id
                 """).map { row in
-                TrainingImage(imageId: row["id"], sha256: row["sha256"], label: owner[row["labelId"] as Int64]!, model: row["model"], vector: row["vector"])
+                TrainingImage(imageId: row.string("id") ?? "", sha256: row.string("sha256") ?? "", label: owner[row.int("labelId") ?? 0] ?? "",
+                              model: row.string("model") ?? "", vector: row.data("vector") ?? Data())
             }
         }
     }
@@ -188,7 +191,7 @@ extension Catalog {
                 image.status = .accepted
                 image.reasons = "[\"synthetic\"]"
                 image.embeddingModel = model
-                try image.insert(db)
+                try db.insert(image)
                 try Catalog.storeEmbedding(db, imageId: image.id, model: model, vector: vector)
             }
         }

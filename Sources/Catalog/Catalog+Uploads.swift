@@ -1,9 +1,8 @@
 import Foundation
-import GRDB
 
 /// A tus upload in progress (or finished: `imageId` set).
-public struct ResumableUploadRecord: Codable, Sendable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "resumableUploads"
+public struct ResumableUploadRecord: Codable, Sendable, CatalogRecord {
+    static let table = "resumableUploads"
     public var id: String
     public var userId: Int64
     public var length: Int
@@ -26,31 +25,30 @@ public struct ResumableUploadRecord: Codable, Sendable, FetchableRecord, Persist
 
 extension Catalog {
     public func createResumableUpload(_ upload: ResumableUploadRecord) throws {
-        try write { db in try upload.insert(db) }
+        try write { db in try db.insert(upload) }
     }
 
     public func resumableUpload(id: String) throws -> ResumableUploadRecord? {
-        try read { db in try ResumableUploadRecord.fetchOne(db, key: id) }
+        try read { db in try db.find(ResumableUploadRecord.self, id) }
     }
 
     /// Moves the durable offset forward from `from` (refused when another request moved it meanwhile).
     public func advanceResumableUpload(id: String, from: Int, to: Int) throws -> Bool {
         try write { db in
-            try db.execute(sql: "UPDATE resumableUploads SET offset = ? WHERE id = ? AND offset = ?", arguments: [to, id, from])
-            return db.changesCount == 1
+            try !db.rows("UPDATE resumableUploads SET \"offset\" = ? WHERE id = ? AND \"offset\" = ? RETURNING id", [to, id, from]).isEmpty
         }
     }
 
     public func finishResumableUpload(id: String, imageId: String) throws {
-        try write { db in try db.execute(sql: "UPDATE resumableUploads SET imageId = ? WHERE id = ?", arguments: [imageId, id]) }
+        try write { db in try db.execute("UPDATE resumableUploads SET imageId = ? WHERE id = ?", [imageId, id]) }
     }
 
     public func deleteResumableUpload(id: String) throws {
-        try write { db in _ = try ResumableUploadRecord.deleteOne(db, key: id) }
+        try write { db in try db.execute("DELETE FROM resumableUploads WHERE id = ?", [id]) }
     }
 
     /// Uploads whose expiry has passed (unfinished ones are abandoned; finished ones are only bookkeeping).
     public func expiredResumableUploads(now: Date = Date()) throws -> [ResumableUploadRecord] {
-        try read { db in try ResumableUploadRecord.filter(Column("expiresAt") < now).fetchAll(db) }
+        try read { db in try db.all(ResumableUploadRecord.self, "SELECT * FROM resumableUploads WHERE expiresAt < ? ORDER BY id", [now]) }
     }
 }

@@ -1,6 +1,5 @@
 import Crypto
 import Foundation
-import GRDB
 import HubCore
 
 extension Catalog {
@@ -9,7 +8,7 @@ extension Catalog {
         let key = "ihk_" + (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
         let user = try write { db in
             var user = UserRecord(id: nil, name: name, role: role, keyHash: Catalog.hash(key: key), createdAt: Date())
-            try user.insert(db)
+            user.id = try db.insert(user)
             return user
         }
         return (user, key)
@@ -18,12 +17,12 @@ extension Catalog {
     /// The user holding `key`, or nil.
     public func user(forKey key: String) throws -> UserRecord? {
         let hash = Catalog.hash(key: key)
-        return try read { db in try UserRecord.filter(Column("keyHash") == hash).fetchOne(db) }
+        return try read { db in try db.find(UserRecord.self, hash, column: "keyHash") }
     }
 
     /// Number of users holding `role`.
     public func userCount(role: Role) throws -> Int {
-        try read { db in try UserRecord.filter(Column("role") == role.rawValue).fetchCount(db) }
+        try read { db in Int(try db.int("SELECT COUNT(*) FROM users WHERE role = ?", [role.rawValue]) ?? 0) }
     }
 
     static func hash(key: String) -> String {
@@ -36,7 +35,9 @@ extension Catalog {
     /// with a random key nobody sees.
     public func localUser() throws -> UserRecord {
         let name = "local-cli"
-        if let user = try read({ db in try UserRecord.filter(Column("name") == name && Column("role") == Role.admin.rawValue).fetchOne(db) }) {
+        if let user = try read({ db in
+            try db.one(UserRecord.self, "SELECT * FROM users WHERE name = ? AND role = ? ORDER BY id LIMIT 1", [name, Role.admin.rawValue])
+        }) {
             return user
         }
         return try createUser(name: name, role: .admin).user

@@ -1,10 +1,9 @@
 import Foundation
-import GRDB
 import HubCore
 
 /// A request to be told when a label has enough accepted images.
-public struct WatchRecord: Codable, Sendable, FetchableRecord, MutablePersistableRecord {
-    public static let databaseTableName = "watches"
+public struct WatchRecord: Codable, Sendable, CatalogRecord {
+    static let table = "watches"
     public var id: Int64?
     public var labelId: Int64
     public var threshold: Int
@@ -12,13 +11,11 @@ public struct WatchRecord: Codable, Sendable, FetchableRecord, MutablePersistabl
     public var userId: Int64
     public var firedAt: Date?
     public var createdAt: Date
-
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
 /// One webhook notification and its delivery attempts.
-public struct DeliveryRecord: Codable, Sendable, FetchableRecord, MutablePersistableRecord {
-    public static let databaseTableName = "deliveries"
+public struct DeliveryRecord: Codable, Sendable, CatalogRecord {
+    static let table = "deliveries"
     public enum State: String, Codable, Sendable { case pending, delivered, failed }
     public var id: Int64?
     public var watchId: Int64
@@ -30,8 +27,6 @@ public struct DeliveryRecord: Codable, Sendable, FetchableRecord, MutablePersist
     public var nextAttemptAt: Date
     public var createdAt: Date
     public var updatedAt: Date
-
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
 extension Catalog {
@@ -39,25 +34,25 @@ extension Catalog {
     @discardableResult
     public func watch(labelId: Int64, threshold: Int, webhookUrl: String?, userId: Int64) throws -> WatchRecord {
         try write { db in
-            if let existing = try WatchRecord.fetchOne(db, sql: """
-                SELECT * FROM watches WHERE labelId = ? AND threshold = ? AND userId = ? AND webhookUrl IS ? AND firedAt IS NULL
-                """, arguments: [labelId, threshold, userId, webhookUrl]) { return existing }
+            try db.serializeWatches()
+            if let existing = try db.one(WatchRecord.self, """
+                SELECT * FROM watches WHERE labelId = ? AND threshold = ? AND userId = ? AND webhookUrl IS NOT DISTINCT FROM ? AND firedAt IS NULL
+                """, [labelId, threshold, userId, webhookUrl]) { return existing }
             var watch = WatchRecord(id: nil, labelId: labelId, threshold: threshold, webhookUrl: webhookUrl, userId: userId,
                                     firedAt: nil, createdAt: Date())
-            try watch.insert(db)
+            watch.id = try db.insert(watch)
             return watch
         }
     }
 
     public func watches() throws -> [WatchRecord] {
-        try read { db in try WatchRecord.order(Column("id")).fetchAll(db) }
+        try read { db in try db.all(WatchRecord.self, "SELECT * FROM watches ORDER BY id") }
     }
 
     public func deliveries(watchId: Int64? = nil) throws -> [DeliveryRecord] {
         try read { db in
-            var q = DeliveryRecord.order(Column("id"))
-            if let watchId { q = q.filter(Column("watchId") == watchId) }
-            return try q.fetchAll(db)
+            if let watchId { return try db.all(DeliveryRecord.self, "SELECT * FROM deliveries WHERE watchId = ? ORDER BY id", [watchId]) }
+            return try db.all(DeliveryRecord.self, "SELECT * FROM deliveries ORDER BY id")
         }
     }
 
@@ -67,19 +62,19 @@ extension Catalog {
     @discardableResult
     public func fireWatches(payload: @escaping @Sendable (WatchRecord, String, Int) -> String) throws -> [WatchRecord] {
         try write { db in
+            try db.serializeWatches()
             var fired: [WatchRecord] = []
-            for var watch in try WatchRecord.filter(Column("firedAt") == nil).fetchAll(db) {
+            for var watch in try db.all(WatchRecord.self, "SELECT * FROM watches WHERE firedAt IS NULL ORDER BY id") {
                 let ids = try [watch.labelId] + Catalog.descendantIds(db, watch.labelId)
-                let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM images WHERE status = 'accepted' AND labelId IN (\(ids.map(String.init).joined(separator: ",")))") ?? 0
+                let count = Int(try db.int("SELECT COUNT(*) FROM images WHERE status = 'accepted' AND labelId IN (\(ids.map(String.init).joined(separator: ",")))") ?? 0)
                 guard count >= watch.threshold,
-                      let name = try String.fetchOne(db, sql: "SELECT name FROM labels WHERE id = ?", arguments: [watch.labelId]) else { continue }
+                      let name = try db.scalar("SELECT name FROM labels WHERE id = ?", [watch.labelId]).string else { continue }
                 watch.firedAt = Date()
-                try watch.update(db)
+                try db.update(watch)
                 if watch.webhookUrl != nil {
-                    var delivery = DeliveryRecord(id: nil, watchId: watch.id!, payload: payload(watch, name, count), state: .pending,
-                                                  attempts: 0, responseStatus: nil, lastError: nil, nextAttemptAt: Date(),
-                                                  createdAt: Date(), updatedAt: Date())
-                    try delivery.insert(db)
+                    try db.insert(DeliveryRecord(id: nil, watchId: watch.id!, payload: payload(watch, name, count), state: .pending,
+                                                 attempts: 0, responseStatus: nil, lastError: nil, nextAttemptAt: Date(),
+                                                 createdAt: Date(), updatedAt: Date()))
                 }
                 fired.append(watch)
             }
@@ -90,15 +85,15 @@ extension Catalog {
     /// Pending deliveries that are due, with their target URL.
     public func dueDeliveries(now: Date = Date()) throws -> [(DeliveryRecord, String)] {
         try read { db in
-            try DeliveryRecord.filter(Column("state") == "pending" && Column("nextAttemptAt") <= now).order(Column("id")).fetchAll(db)
-                .compactMap { d in try WatchRecord.fetchOne(db, key: d.watchId)?.webhookUrl.map { (d, $0) } }
+            try db.all(DeliveryRecord.self, "SELECT * FROM deliveries WHERE state = 'pending' AND nextAttemptAt <= ? ORDER BY id", [now])
+                .compactMap { d in try db.find(WatchRecord.self, d.watchId)?.webhookUrl.map { (d, $0) } }
         }
     }
 
     /// Records an attempt: delivered, retried after `retryAfter`, or failed after `maxAttempts`.
     public func recordDelivery(id: Int64, status: Int?, error: String?, retryAfter: TimeInterval, maxAttempts: Int) throws {
         try write { db in
-            guard var d = try DeliveryRecord.fetchOne(db, key: id), d.state == .pending else { return }
+            guard var d = try db.find(DeliveryRecord.self, id, forUpdate: true), d.state == .pending else { return }
             d.attempts += 1
             d.responseStatus = status
             d.lastError = error
@@ -110,7 +105,7 @@ extension Catalog {
             } else {
                 d.nextAttemptAt = Date().addingTimeInterval(retryAfter)
             }
-            try d.update(db)
+            try db.update(d)
         }
     }
 }

@@ -1,57 +1,82 @@
 import Foundation
-import GRDB
 import HubCore
 
-/// The hub's state: labels, users, batches, images and jobs, in one SQLite file (WAL).
-/// Every method is one transaction; writers are serialised by SQLite, readers run concurrently.
+/// The hub's state: labels, users, batches, images, jobs, embeddings, models and the watch-list.
+/// Every method is one transaction. Two engines behind one behaviour: SQLite in the data directory
+/// (embedded, the default) or PostgreSQL shared by many nodes (`catalog.url`).
 public final class Catalog: Sendable {
-    let pool: DatabasePool
+    let database: any CatalogDatabase
 
-    /// Opens (creating and migrating) the catalog at `path`.
+    /// Opens (creating and migrating) the SQLite catalog at `path`.
     public init(path: String) throws {
-        var config = Configuration()
-        config.prepareDatabase { db in
-            db.add(function: DatabaseFunction("hamming", argumentCount: 2, pure: true) { values in
-                guard let a = Int64.fromDatabaseValue(values[0]), let b = Int64.fromDatabaseValue(values[1]) else { return nil }
-                return (a ^ b).nonzeroBitCount
-            })
-            // Durable on commit: an acknowledged upload must survive power loss, not only a crash.
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-        }
-        config.busyMode = .timeout(10)
-        pool = try DatabasePool(path: path, configuration: config)
-        try Migrations.migrator.migrate(pool)
+        database = try SQLiteDatabase(path: path)
     }
 
-    /// Runs `body` in a write transaction, durable when it commits (fsync of the WAL).
-    ///
-    /// With `durable: false` the commit is not flushed (`synchronous = NORMAL`): it survives a crash of the
-    /// process (kill -9) but not necessarily of the machine, and it becomes durable with the next durable
-    /// commit, since the WAL is written in order. For work that is safe to redo: a job claimed or finished
-    /// and then forgotten by a power cut is only run again. An fsync per claim and per verdict was a third
-    /// of the time a small photo spends in the pipeline.
-    ///
-    /// Every write sets its own level before its transaction (the pragma does no I/O), so a level is never
-    /// left behind for the next write: every write in the catalog goes through here.
-    func write<T: Sendable>(durable: Bool = true, _ body: @Sendable (Database) throws -> T) throws -> T {
-        try pool.writeWithoutTransaction { db in
-            try db.execute(sql: durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
-            var value: T?
-            try db.inTransaction {
-                value = try body(db)
-                return .commit
-            }
-            return value!
+    /// Connects to (and migrates) the PostgreSQL catalog at `url`, `postgres://user:password@host:port/database`.
+    public init(url: String) throws {
+        database = try PostgresDatabase(url: url)
+    }
+
+    /// The catalog a hub in `dataDirectory` uses: PostgreSQL when `url` is set, else `catalog.sqlite` there.
+    public static func open(dataDirectory: URL, url: String?) throws -> Catalog {
+        if let url, !url.isEmpty { return try Catalog(url: url) }
+        return try Catalog(path: dataDirectory.appendingPathComponent("catalog.sqlite").path)
+    }
+
+    /// The channel a new pipeline job is announced on (PostgreSQL `LISTEN`/`NOTIFY`).
+    public static let jobsChannel = "imagehub_jobs"
+    /// The channel a new training job is announced on.
+    public static let trainingChannel = "imagehub_training"
+
+    /// Creates the database `name` on the PostgreSQL server at `serverURL` and returns its URL (the tests
+    /// give each hub a database of its own).
+    package static func createPostgresDatabase(serverURL: String, name: String) throws -> String {
+        let server = try PostgresDatabase(url: serverURL, migrate: false)
+        defer { server.close() }
+        try server.withConnection { try $0.execute("CREATE DATABASE \"\(name)\"", []) }
+        guard var components = URLComponents(string: serverURL) else { throw HubError(400, "catalog.url_invalid", serverURL) }
+        components.path = "/" + name
+        return components.string ?? serverURL
+    }
+
+    /// The engine: `sqlite` or `postgres`.
+    public var engine: SQLDialect { database.dialect }
+
+    /// Throws unless the engine answers now (`/healthz`).
+    public func ping() throws { try database.ping() }
+
+    /// Returns when work may have arrived on `channel` (`jobsChannel`, `trainingChannel`): at once when
+    /// another node's commit announces it (PostgreSQL `LISTEN`), else after `idle` (PostgreSQL) or
+    /// `embedded` (SQLite, whose writers all live in this process and cost nothing to ask).
+    public func waitForWork(on channel: String, idle: Duration = .seconds(2), embedded: Duration = .milliseconds(50)) async {
+        if let postgres = database as? PostgresDatabase {
+            await postgres.waitForNotification(channel, timeout: idle)
+        } else {
+            try? await Task.sleep(for: embedded)
         }
     }
 
-    /// The `PRAGMA synchronous` a write runs under (2 = FULL, 1 = NORMAL), read inside such a write.
+    /// Closes the engine's connections.
+    public func close() { database.close() }
+
+    /// Runs `body` in a write transaction, durable when it commits.
+    ///
+    /// With `durable: false` the commit is not waited onto the disk (SQLite `synchronous = NORMAL`,
+    /// PostgreSQL `synchronous_commit = off`): it survives a crash of the process but not necessarily of
+    /// the machine. For work that is safe to redo: a job claimed or finished and then forgotten by a power
+    /// cut is only run again. An fsync per claim and per verdict was a third of the time a small photo
+    /// spends in the pipeline.
+    func write<T: Sendable>(durable: Bool = true, _ body: (Tx) throws -> T) throws -> T {
+        try database.write(durable: durable, body)
+    }
+
+    /// The `PRAGMA synchronous` a SQLite write runs under (2 = FULL, 1 = NORMAL), read inside such a write.
     package func synchronousLevel(durable: Bool) throws -> Int {
-        try write(durable: durable) { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+        try write(durable: durable) { db in Int(try db.int("PRAGMA synchronous") ?? -1) }
     }
 
     /// Runs `body` against a consistent snapshot.
-    func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws -> T {
-        try pool.read(body)
+    func read<T: Sendable>(_ body: (Tx) throws -> T) throws -> T {
+        try database.read(body)
     }
 }

@@ -1,10 +1,9 @@
 import Foundation
-import GRDB
 import HubCore
 
 /// A label images are filed under; labels form a tree through `parentId`.
-public struct LabelRecord: Codable, Sendable, Equatable, FetchableRecord, MutablePersistableRecord {
-    public static let databaseTableName = "labels"
+public struct LabelRecord: Codable, Sendable, CatalogRecord, Equatable {
+    static let table = "labels"
     public var id: Int64?
     public var name: String
     public var displayName: String
@@ -12,28 +11,24 @@ public struct LabelRecord: Codable, Sendable, Equatable, FetchableRecord, Mutabl
     public var mid: String?
     public var parentId: Int64?
     public var createdAt: Date
-
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
 /// A person or device holding an API key (stored as its SHA-256 only).
-public struct UserRecord: Codable, Sendable, Equatable, FetchableRecord, MutablePersistableRecord {
+public struct UserRecord: Codable, Sendable, CatalogRecord, Equatable {
     /// Whether this user may see something owned by `owner`: readers see everything, suppliers their own.
     public func mayRead(ownedBy owner: Int64) -> Bool { role.canRead || owner == id }
 
-    public static let databaseTableName = "users"
+    static let table = "users"
     public var id: Int64?
     public var name: String
     public var role: Role
     public var keyHash: String
     public var createdAt: Date
-
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
 /// A submission session: one user, one device, an optional place.
-public struct BatchRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "batches"
+public struct BatchRecord: Codable, Sendable, CatalogRecord, Equatable {
+    static let table = "batches"
     public var id: String
     public var userId: Int64
     public var device: String?
@@ -43,8 +38,8 @@ public struct BatchRecord: Codable, Sendable, Equatable, FetchableRecord, Persis
 }
 
 /// One uploaded image and everything the pipeline learnt about it.
-public struct ImageRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "images"
+public struct ImageRecord: Codable, Sendable, CatalogRecord, Equatable {
+    static let table = "images"
     public var id: String
     /// SHA-256 of the uploaded bytes, also the key of the original blob.
     public var sha256: String
@@ -93,8 +88,8 @@ public struct ImageRecord: Codable, Sendable, Equatable, FetchableRecord, Persis
 }
 
 /// A durable unit of pipeline work with a lease, attempts and a dead-letter state.
-public struct JobRecord: Codable, Sendable, Equatable, FetchableRecord, MutablePersistableRecord {
-    public static let databaseTableName = "jobs"
+public struct JobRecord: Codable, Sendable, CatalogRecord, Equatable {
+    static let table = "jobs"
     public enum State: String, Codable, Sendable { case queued, running, done, dead }
     public var id: Int64?
     public var imageId: String
@@ -107,8 +102,6 @@ public struct JobRecord: Codable, Sendable, Equatable, FetchableRecord, MutableP
     public var lastError: String?
     public var createdAt: Date
     public var updatedAt: Date
-
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
 extension ImageRecord {

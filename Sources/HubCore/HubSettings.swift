@@ -90,6 +90,10 @@ public struct HubSettings: Sendable, Equatable {
     /// The Retry-After value in seconds (`backpressure.retryAfterSeconds`).
     public var retryAfterSeconds = 5
 
+    /// The PostgreSQL catalog many nodes share (`catalog.url`, for example
+    /// `postgres://hub:secret@127.0.0.1:5432/hub`); unset, the catalog is SQLite in the data directory.
+    public var catalogURL: String? = nil
+
     public init() {}
 
     /// The name of the optional configuration file inside the data directory.
@@ -143,5 +147,6 @@ public struct HubSettings: Sendable, Equatable {
         uploadExpirySeconds = c.double(forKey: "uploads.expireSeconds", default: d.uploadExpirySeconds)
         backlogHighWater = max(1, c.int(forKey: "backpressure.highWater", default: d.backlogHighWater))
         retryAfterSeconds = max(1, c.int(forKey: "backpressure.retryAfterSeconds", default: d.retryAfterSeconds))
+        catalogURL = c.string(forKey: "catalog.url").flatMap { $0.isEmpty ? nil : $0 }
     }
 }

@@ -2,11 +2,23 @@ import Hummingbird
 import Logging
 import ServiceLifecycle
 
+/// What one `imagehub serve` process does: everything, or one side of a hub spread over many nodes
+/// that share a PostgreSQL catalog and a data directory.
+public enum NodeRole: String, Sendable, CaseIterable {
+    /// The HTTP API and the processing, in one process (the embedded default).
+    case all
+    /// The HTTP API only: uploads are stored and answered; worker nodes process them.
+    case api
+    /// Processing, training, maintenance and webhooks; HTTP only for `/healthz` and `/metrics`.
+    case worker
+}
+
 /// The whole hub as one application: the HTTP server and the worker pool, shut down gracefully together.
-/// `onListening` gets the bound port (port 0 asks the system for a free one).
-public func buildApplication(hub: Hub, host: String, port: Int, logger: Logger = Logger(label: "imagehub"),
+/// `onListening` gets the bound port (port 0 asks the system for a free one). An `api` node's pool has
+/// no workers (its settings say 0) and runs nothing; a `worker` node serves only the system routes.
+public func buildApplication(hub: Hub, host: String, port: Int, role: NodeRole = .all, logger: Logger = Logger(label: "imagehub"),
                              onListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
-    var app = Application(router: buildRouter(hub: hub),
+    var app = Application(router: role == .worker ? buildSystemRouter(hub: hub) : buildRouter(hub: hub),
                           configuration: .init(address: .hostname(host, port: port), serverName: "imagehub"),
                           onServerRunning: { await onListening($0.localAddress?.port ?? port) },
                           logger: logger)

@@ -35,7 +35,7 @@ public struct Hub: Sendable {
         try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
         self.dataDirectory = dataDirectory
         self.settings = settings
-        catalog = try Catalog(path: dataDirectory.appendingPathComponent("catalog.sqlite").path)
+        catalog = try Catalog.open(dataDirectory: dataDirectory, url: settings.catalogURL)
         blobs = try FileBlobStore(root: dataDirectory.appendingPathComponent("blobs"))
         ingestor = Ingestor(catalog: catalog, blobs: blobs, settings: settings)
         uploads = try ResumableUploads(catalog: catalog, ingestor: ingestor, settings: settings,
@@ -56,9 +56,10 @@ public struct Hub: Sendable {
 
     /// Opens the hub in `path`, reading `imagehub.json` there and `IMAGEHUB_*` variables.
     /// `processing: false` (catalog-only commands) skips loading the backbone.
-    public static func open(path: String, processing: Bool = true) async throws -> Hub {
+    public static func open(path: String, processing: Bool = true, configure: (inout HubSettings) -> Void = { _ in }) async throws -> Hub {
         var settings = try await HubSettings.load(dataDirectory: path)
         if !processing { settings.embeddingEnabled = false }
+        configure(&settings)
         return try Hub(dataDirectory: URL(fileURLWithPath: path), settings: settings)
     }
 }

@@ -38,6 +38,15 @@ public func buildRouter(hub: Hub) -> Router<HubContext> {
     buildRoutes(hub: hub).router
 }
 
+/// The router of a worker node: `/healthz`, `/metrics` and `/openapi.yaml` only.
+public func buildSystemRouter(hub: Hub) -> Router<HubContext> {
+    let router = Router(context: HubContext.self)
+    router.add(middleware: ErrorMiddleware())
+    router.add(middleware: AuthMiddleware(catalog: hub.catalog))
+    HubRoutes(hub: hub).addSystemRoutes(to: RouteRecorder(router: router))
+    return router
+}
+
 /// Every route the API serves, as (method, path) with `:param` placeholders: the OpenAPI test reads it.
 public func routeTable(hub: Hub) -> [(method: String, path: String)] {
     buildRoutes(hub: hub).entries

@@ -6,8 +6,14 @@ import NIOCore
 
 extension HubRoutes {
     func addSystemRoutes(to router: RouteRecorder) {
+        // Open to anyone (load balancers, systemd): whether this node can reach its catalog.
         router.get("/healthz") { _, _ in
-            try JSON.response(["status": "ok"])
+            let reachable = (try? await offload { try hub.catalog.ping() }) != nil
+            var response = try JSON.response(Health(status: reachable ? "ok" : "degraded", catalog: hub.catalog.engine.rawValue,
+                                                    catalogReachable: reachable),
+                                             status: reachable ? .ok : .serviceUnavailable)
+            if !reachable { response.headers[.retryAfter] = "2" }
+            return response
         }
         router.get("/metrics") { _, context in
             _ = try context.require(.supplier, .requester, .trainer)
@@ -25,4 +31,11 @@ extension HubRoutes {
                             body: .init(byteBuffer: ByteBuffer(string: OpenAPI.document)))
         }
     }
+}
+
+/// `/healthz`: whether this node can reach its catalog.
+struct Health: Encodable {
+    var status: String
+    var catalog: String
+    var catalogReachable: Bool
 }

@@ -12,12 +12,14 @@ public struct TestHub: Sendable {
     /// Makes a hub; `configure` adjusts the settings first (limits, attempts, backoff). Embedding is off
     /// unless asked for: generated test images are noise to an ImageNet backbone, so with it on they
     /// would all be each other's semantic near duplicates.
-    public init(labels: [String] = ["Banana", "Apple"], embeddings: Bool = false, configure: (inout HubSettings) -> Void = { _ in }) throws {
+    public init(labels: [String] = ["Banana", "Apple"], embeddings: Bool = false, engine: CatalogEngine = .sqlite,
+                configure: (inout HubSettings) -> Void = { _ in }) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-test-\(UUID().uuidString)")
         var settings = HubSettings()
         settings.workers = 2
         settings.backoffSeconds = 0.01
         settings.embeddingEnabled = embeddings
+        settings.catalogURL = try TestCatalogs.url(for: engine)
         configure(&settings)
         hub = try Hub(dataDirectory: directory, settings: settings,
                       backbone: settings.embeddingEnabled ? try TestModels.backbone.get() : nil)
@@ -34,5 +36,8 @@ public struct TestHub: Sendable {
     public func drain() async { await hub.workers.drain() }
 
     /// Removes the hub's files.
-    public func remove() { try? FileManager.default.removeItem(at: directory) }
+    public func remove() {
+        hub.catalog.close()
+        try? FileManager.default.removeItem(at: directory)
+    }
 }

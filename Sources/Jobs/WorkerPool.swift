@@ -86,7 +86,7 @@ public final class WorkerPool: Service, Sendable {
         guard let training else { return }
         while !stopping.load(ordering: .relaxed), !Task.isCancelled {
             let ran = (try? await offload { try training.runNext(worker: worker) }) ?? false
-            if !ran { try? await Task.sleep(for: .milliseconds(200)) }
+            if !ran { await catalog.waitForWork(on: Catalog.trainingChannel, embedded: .milliseconds(200)) }
         }
     }
 
@@ -118,8 +118,13 @@ public final class WorkerPool: Service, Sendable {
             }
             let stillStoring = producing?() ?? false
             if untilIdle, !stillStoring, ((try? await offload { try self.catalog.backlog() }) ?? 0) == 0 { return }
-            // Uploads still arriving are picked up quickly; otherwise idle workers poll less often.
-            try? await Task.sleep(for: .milliseconds(stillStoring ? 5 : untilIdle ? 20 : 50))
+            // Uploads still arriving are picked up quickly; otherwise idle workers wait for a new job's
+            // notification (PostgreSQL) or poll less often (SQLite).
+            if stillStoring || untilIdle {
+                try? await Task.sleep(for: .milliseconds(stillStoring ? 5 : 20))
+            } else {
+                await catalog.waitForWork(on: Catalog.jobsChannel)
+            }
         }
     }
 

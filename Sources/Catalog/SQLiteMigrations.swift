@@ -1,7 +1,8 @@
 import GRDB
 
-/// The catalog's schema, as named, append-only migrations.
-enum Migrations {
+/// The embedded catalog's schema, as named, append-only migrations (GRDB's migrator). The PostgreSQL
+/// schema follows the same steps under the same names (`PostgresMigrations`).
+enum SQLiteMigrations {
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
         m.registerMigration("v1_labels_users_batches") { db in
@@ -198,6 +199,10 @@ enum Migrations {
                     SELECT id, ?, (phash >> ?) & 255 FROM images WHERE phash IS NOT NULL
                     """, arguments: [band, 8 * band])
             }
+        }
+        m.registerMigration("v8_label_names") { db in
+            // Names are looked up as lower(name) = lower(?), the one spelling both engines index.
+            try db.execute(sql: "CREATE INDEX labels_lower_name ON labels (lower(name))")
         }
         return m
     }

@@ -1,0 +1,295 @@
+import Foundation
+import HubCore
+import Logging
+import NIOCore
+import PostgresNIO
+import Synchronization
+
+/// The shared engine: PostgreSQL through PostgresNIO's connection pool, for many hub nodes at once.
+///
+/// The catalog's methods are synchronous and run on blocking threads (`offload`), so each statement is
+/// sent from an async task and waited for. Those tasks run on an executor of their own, never on Swift's
+/// cooperative pool: a caller that blocks a cooperative thread cannot starve the task it waits for.
+final class PostgresDatabase: CatalogDatabase {
+    let client: PostgresClient
+    private let runner: Task<Void, Never>
+    private let logger: Logger
+    private let notifications = Notifications()
+    private let listeners = Mutex<[String: Task<Void, Never>]>([:])
+    var dialect: SQLDialect { .postgres }
+
+    /// Connects to `url` (`postgres://user:password@host:port/database`) and migrates the schema; the
+    /// first node to start migrates while the others wait on an advisory lock.
+    init(url: String, migrate: Bool = true, logger: Logger = Logger(label: "imagehub.catalog")) throws {
+        let configuration = try PostgresDatabase.configuration(url: url)
+        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.logger = logger
+        let client = self.client
+        runner = Task(executorPreference: PostgresDatabase.executor) { await client.run() }
+        do {
+            if migrate { try PostgresMigrations.migrate(self) }
+        } catch {
+            close()
+            throw error
+        }
+    }
+
+    static func configuration(url: String) throws -> PostgresClient.Configuration {
+        guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
+              let user = components.user, !user.isEmpty else {
+            throw HubError(400, "catalog.url_invalid", "catalog.url must look like postgres://user:password@host:5432/database")
+        }
+        let database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
+        let sslmode = components.queryItems?.first { $0.name == "sslmode" }?.value ?? "disable"
+        let tls: PostgresClient.Configuration.TLS = switch sslmode {
+        case "require": .require(.makeClientConfiguration())
+        case "prefer": .prefer(.makeClientConfiguration())
+        default: .disable
+        }
+        var configuration = PostgresClient.Configuration(host: components.host ?? "127.0.0.1", port: components.port ?? 5432,
+                                                         username: user, password: components.password,
+                                                         database: database.isEmpty ? user : database, tls: tls)
+        // A catalog that does not answer must turn into a quick 503, not a request that hangs.
+        configuration.options.connectTimeout = .seconds(3)
+        configuration.options.maximumConnections = 32
+        return configuration
+    }
+
+    func read<T: Sendable>(_ body: (Tx) throws -> T) throws -> T {
+        try withConnection { connection in
+            try connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", [])
+            do {
+                let value = try body(Tx(connection: connection))
+                try connection.execute("COMMIT", [])
+                return value
+            } catch {
+                try? connection.execute("ROLLBACK", [])
+                throw error
+            }
+        }
+    }
+
+    /// Read committed, with row locks where a method reads what it then changes (`Tx.lockRows`) and
+    /// advisory locks for the checks that span rows (`Tx.serializeCommits`). A serialisation failure,
+    /// a deadlock or a unique violation raced by another node runs the transaction again: the second run
+    /// sees the other node's row and answers as SQLite would have.
+    func write<T: Sendable>(durable: Bool, _ body: (Tx) throws -> T) throws -> T {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try withConnection { connection in
+                    try connection.execute("BEGIN", [])
+                    do {
+                        if !durable { try connection.execute("SET LOCAL synchronous_commit = off", []) }
+                        let value = try body(Tx(connection: connection))
+                        try connection.execute("COMMIT", [])
+                        return value
+                    } catch {
+                        try? connection.execute("ROLLBACK", [])
+                        throw error
+                    }
+                }
+            } catch let error as PSQLError where attempt < 5 && PostgresDatabase.isConflict(error) {
+                logger.debug("retrying a write after a conflict: \(String(reflecting: error))")
+                continue
+            }
+        }
+    }
+
+    static func isConflict(_ error: PSQLError) -> Bool {
+        guard let state = error.serverInfo?[.sqlState] else { return false }
+        return ["40001", "40P01", "23505"].contains(state)
+    }
+
+    func ping() throws {
+        try withConnection { try $0.execute("SELECT 1", []) }
+    }
+
+    func close() {
+        for listener in listeners.withLock({ $0.values }) { listener.cancel() }
+        runner.cancel()
+    }
+
+    /// Returns when a transaction that notified `channel` commits (on any node), or after `timeout`: a
+    /// notification can be missed (a listener reconnecting), so callers still look now and then.
+    func waitForNotification(_ channel: String, timeout: Duration) async {
+        listeners.withLock { listeners in
+            guard listeners[channel] == nil else { return }
+            let client = self.client, notifications = self.notifications, logger = self.logger
+            listeners[channel] = Task(executorPreference: PostgresDatabase.executor) {
+                while !Task.isCancelled {
+                    do {
+                        try await client.withConnection { connection in
+                            try await connection.listen(on: channel) { sequence in
+                                for try await _ in sequence { notifications.signal(channel) }
+                            }
+                        }
+                    } catch {
+                        logger.debug("listening on \(channel) failed, retrying: \(error)")
+                        try? await Task.sleep(for: .seconds(1))
+                    }
+                }
+            }
+        }
+        await notifications.wait(channel, timeout: timeout)
+    }
+
+    /// Leases a pooled connection for `body`, which runs on the calling thread.
+    func withConnection<T>(_ body: (Connection) throws -> T) throws -> T {
+        let lease = Lease()
+        let client = self.client
+        let done = Task(executorPreference: PostgresDatabase.executor) {
+            do {
+                try await client.withConnection { connection in
+                    await withCheckedContinuation { release in lease.leased(.success(connection), release: release) }
+                }
+            } catch {
+                lease.leased(.failure(error), release: nil)
+            }
+        }
+        let connection: PostgresConnection
+        do {
+            connection = try lease.wait().get()
+        } catch {
+            throw PostgresDatabase.unavailable(error)
+        }
+        defer {
+            lease.release()
+            _ = done
+        }
+        do {
+            return try body(Connection(connection: connection, logger: logger))
+        } catch let error as PSQLError where PostgresDatabase.isConnectionLost(error) {
+            throw PostgresDatabase.unavailable(error)
+        }
+    }
+
+    static func isConnectionLost(_ error: PSQLError) -> Bool {
+        [.connectionError, .serverClosedConnection, .clientClosedConnection, .poolClosed, .uncleanShutdown].contains(error.code)
+    }
+
+    /// What an API node answers while PostgreSQL is down or restarting.
+    static func unavailable(_ error: any Error) -> HubError {
+        if let hub = error as? HubError { return hub }
+        return HubError(503, "catalog.unavailable", "the catalog (PostgreSQL) does not answer: \(String(describing: error))",
+                        details: ["retry_after": "2"])
+    }
+
+    /// A connection held by a thread that waits for it, and the continuation that gives it back.
+    private final class Lease: @unchecked Sendable {
+        private let ready = DispatchSemaphore(value: 0)
+        private let lock = Mutex<(Result<PostgresConnection, any Error>?, CheckedContinuation<Void, Never>?)>((nil, nil))
+
+        func leased(_ result: Result<PostgresConnection, any Error>, release: CheckedContinuation<Void, Never>?) {
+            lock.withLock { $0 = (result, release) }
+            ready.signal()
+        }
+
+        func wait() -> Result<PostgresConnection, any Error> {
+            ready.wait()
+            return lock.withLock { $0.0! }
+        }
+
+        func release() {
+            lock.withLock { state in
+                state.1?.resume()
+                state.1 = nil
+            }
+        }
+    }
+
+    struct Connection: SQLConnection {
+        let connection: PostgresConnection
+        let logger: Logger
+        var dialect: SQLDialect { .postgres }
+
+        func query(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {
+            let query = try PostgresDatabase.query(sql, arguments)
+            let connection = self.connection, logger = self.logger
+            let rows = try PostgresDatabase.blocking { try await connection.query(query, logger: logger).collect() }
+            return try rows.map { row in try SQLRow(row.map { cell in (cell.columnName, try SQLValue(cell)) }) }
+        }
+
+        func execute(_ sql: String, _ arguments: [SQLValue]) throws {
+            let query = try PostgresDatabase.query(sql, arguments)
+            let connection = self.connection, logger = self.logger
+            _ = try PostgresDatabase.blocking { try await connection.query(query, logger: logger).collect().count }
+        }
+    }
+
+    /// `?` placeholders become `$1`, `$2`, … (outside quoted text).
+    static func query(_ sql: String, _ arguments: [SQLValue]) throws -> PostgresQuery {
+        var text = ""
+        var index = 0
+        var quote: Character?
+        for c in sql {
+            if let q = quote {
+                if c == q { quote = nil }
+                text.append(c)
+            } else if c == "'" || c == "\"" {
+                quote = c
+                text.append(c)
+            } else if c == "?" {
+                index += 1
+                text += "$\(index)"
+            } else {
+                text.append(c)
+            }
+        }
+        var binds = PostgresBindings(capacity: arguments.count)
+        for value in arguments {
+            switch value {
+            case .null: binds.appendNull()
+            case .integer(let v): binds.append(v)
+            case .real(let v): binds.append(v)
+            case .text(let v): binds.append(v)
+            case .blob(let v): binds.append(ByteBuffer(bytes: v))
+            case .date(let v): binds.append(v)
+            }
+        }
+        return PostgresQuery(unsafeSQL: text, binds: binds)
+    }
+
+    /// Runs `operation` on the catalog's executor and waits for it on the calling (blocking) thread.
+    static func blocking<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) throws -> T {
+        let ready = DispatchSemaphore(value: 0)
+        let result = Mutex<Result<T, any Error>?>(nil)
+        Task(executorPreference: executor) {
+            let outcome: Result<T, any Error>
+            do { outcome = .success(try await operation()) } catch { outcome = .failure(error) }
+            result.withLock { $0 = outcome }
+            ready.signal()
+        }
+        ready.wait()
+        return try result.withLock { $0! }.get()
+    }
+
+    static let executor = CatalogExecutor()
+}
+
+/// Where the PostgreSQL driver's tasks run: a concurrent dispatch queue, away from the cooperative pool.
+final class CatalogExecutor: TaskExecutor {
+    private let queue = DispatchQueue(label: "imagehub.catalog.postgres", attributes: .concurrent)
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        queue.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+    }
+}
+
+extension SQLValue {
+    init(_ cell: PostgresCell) throws {
+        guard cell.bytes != nil else { self = .null; return }
+        switch cell.dataType {
+        case .int2, .int4, .int8, .oid: self = .integer(try cell.decode(Int64.self))
+        case .float4, .float8: self = .real(try cell.decode(Double.self))
+        case .numeric: self = .real(Double(try cell.decode(String.self)) ?? .nan)
+        case .bool: self = .integer(try cell.decode(Bool.self) ? 1 : 0)
+        case .bytea: self = .blob(Data(buffer: try cell.decode(ByteBuffer.self)))
+        case .timestamptz, .timestamp: self = .date(try cell.decode(Date.self))
+        case .void: self = .null
+        default: self = .text(try cell.decode(String.self))
+        }
+    }
+}

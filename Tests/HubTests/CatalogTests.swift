@@ -1,0 +1,413 @@
+import Catalog
+import Foundation
+import HubCore
+import HubTesting
+import Synchronization
+import Testing
+
+/// One behaviour, two engines: every test here runs on SQLite and on PostgreSQL (the server `make test`
+/// starts), through the same public methods, and expects the same answers.
+@Suite struct CatalogTests {
+    /// A fresh catalog with the label "Banana" and an admin user.
+    struct Fixture {
+        let catalog: Catalog
+        let directory: URL
+        let user: UserRecord
+        let label: Int64
+
+        init(_ engine: CatalogEngine) throws {
+            (catalog, directory) = try TestCatalogs.make(engine)
+            user = try catalog.createUser(name: "admin", role: .admin).user
+            label = try #require(try catalog.createLabel(name: "Banana").id)
+        }
+
+        func remove() {
+            catalog.close()
+            try? FileManager.default.removeItem(at: directory)
+        }
+
+        /// Records a pending upload whose sha256 is made from `number`, with its job.
+        @discardableResult
+        func upload(_ number: Int, label: Int64? = nil, user: UserRecord? = nil) throws -> ImageRecord {
+            let outcome = try catalog.recordUpload(.newUpload(sha256: String(format: "%064x", number), labelId: label ?? self.label,
+                                                              uploaderId: (user ?? self.user).id!, batchId: nil, device: "Pixel 8",
+                                                              lat: 52.5, lon: 13.4, capturedAt: nil, bytes: 100 + number))
+            guard case .created(let image) = outcome else { throw HubError(500, "test", "upload \(number) was not new") }
+            return image
+        }
+
+        /// Claims the next job and commits `verdict` for it.
+        @discardableResult
+        func process(_ verdict: Verdict, worker: String = "w", nearDistance: Int = 6,
+                     decide: (@Sendable (inout Verdict, CommitContext) throws -> Void)? = nil) throws -> ImageRecord? {
+            let leased = try #require(try catalog.claimJob(worker: worker, lease: 60))
+            return try catalog.complete(job: leased.job, worker: worker, verdict: verdict, nearDistance: nearDistance, decide: decide)
+        }
+    }
+
+    @Test("labels: unique without regard to case, a tree with counts, Open Images import", arguments: TestCatalogs.engines)
+    func labels(engine: CatalogEngine) throws {
+        let f = try Fixture(engine)
+        defer { f.remove() }
+        let c = f.catalog
+        let fruit = try c.createLabel(name: "Fruit", mid: "/m/02xwb")
+        try c.createLabel(name: "Apple", parent: "Fruit")
+        try c.createLabel(name: "granny smith", displayName: "Granny Smith", parent: "apple")
+        #expect(throws: HubError.self) { try c.createLabel(name: "APPLE") }
+        #expect(throws: HubError.self) { try c.createLabel(name: "Pear", parent: "Nothing") }
+        #expect(throws: HubError.self) { try c.createLabel(name: "Other fruit", mid: "/m/02xwb") }
+        #expect(try c.label(named: "fRuIt")?.id == fruit.id)
+        #expect(try c.label(named: "Nothing") == nil)
+        #expect(try c.labels(named: ["fruit"], descendants: true).map(\.name) == ["Apple", "Fruit", "granny smith"])
+        #expect(throws: HubError.self) { try c.labels(named: ["Nothing"], descendants: false) }
+        let apple = try #require(try c.label(named: "Apple")?.id)
+        let granny = try #require(try c.label(named: "Granny Smith")?.id)
+        #expect(try c.relatedLabelIds(apple) == [fruit.id!, granny])
+        #expect(try c.labelsById().count == 4)
+
+        try f.upload(1, label: apple)
+        try f.upload(2, label: apple)
+        let tree = try c.labelTree()
+        #expect(tree.map(\.name) == ["Banana", "Fruit"])
+        let appleNode = try #require(tree.last?.children.first)
+        #expect(appleNode.name == "Apple" && appleNode.counts["pending"] == 2 && appleNode.counts["accepted"] == 0)
+        #expect(appleNode.children.map(\.displayName) == ["Granny Smith"])
+
+        // Open Images: a repeated display name is kept unique by its MID; a second import changes nothing.
+        let classes = [(mid: "/m/014j1m", name: "Apple"), (mid: "/m/09qck", name: "Banana (fruit)"), (mid: "/m/0fszt", name: "Cake")]
+        let edges = [(child: "/m/014j1m", parent: "/m/02xwb"), (child: "/m/09qck", parent: "/m/02xwb")]
+        let first = try c.importLabels(classes: classes, edges: edges)
+        #expect(first.created == 3 && first.linked == 2)
+        #expect(try c.label(named: "Apple (/m/014j1m)")?.parentId == fruit.id)
+        let again = try c.importLabels(classes: classes, edges: edges)
+        #expect(again.created == 0 && again.linked == 0)
+    }
+
+    @Test("users: keys are stored hashed and found again; the local user is made once", arguments: TestCatalogs.engines)
+    func users(engine: CatalogEngine) throws {
+        let f = try Fixture(engine)
+        defer { f.remove() }
+        let (user, key) = try f.catalog.createUser(name: "field team", role: .supplier)
+        #expect(user.keyHash != key && key.hasPrefix("ihk_"))
+        #expect(try f.catalog.user(forKey: key)?.id == user.id)
+        #expect(try f.catalog.user(forKey: key + "x") == nil)
+        #expect(try f.catalog.userCount(role: .supplier) == 1 && (try f.catalog.userCount(role: .admin) == 1))
+        let local = try f.catalog.localUser()
+        #expect(try f.catalog.localUser().id == local.id)
+        #expect(try f.catalog.userCount(role: .admin) == 2)
+    }
+
+    @Test("uploads: the same bytes again return the image; another uploader's or label's copy is refused", arguments: TestCatalogs.engines)
+    func uploads(engine: CatalogEngine) throws {
+        let f = try Fixture(engine)
+        defer { f.remove() }
+        let c = f.catalog
+        let image = try f.upload(7)
+        #expect(image.status == .pending && image.lat == 52.5 && image.device == "Pixel 8")
+        guard case .existing(let again) = try c.recordUpload(image) else { Issue.record("the same upload again is not the existing image"); return }
+        #expect(again.id == image.id && again.sha256 == image.sha256)
+        var other = ImageRecord.newUpload(sha256: image.sha256, labelId: f.label, uploaderId: try c.localUser().id!, batchId: nil,
+                                          device: nil, lat: nil, lon: nil, capturedAt: nil, bytes: 1)
+        #expect(throws: HubError.self) { try c.recordUpload(other) }
+        other.uploaderId = f.user.id!
+        other.labelId = try #require(try c.createLabel(name: "Apple").id)
+        #expect(throws: HubError.self) { try c.recordUpload(other) }
+        #expect(try c.image(id: image.id)?.sha256 == image.sha256)
+        #expect(try c.images(ids: [image.id, "missing"]).map(\.id) == [image.id])
+        #expect(try c.jobs(imageId: image.id).count == 1)
+        #expect(try c.backlog() == 1)
+    }
+
+    @Test("jobs: leases, verdicts, retries with backoff, the dead letter", arguments: TestCatalogs.engines)
+    func jobs(engine: CatalogEngine) throws {
+        let f = try Fixture(engine)
+        defer { f.remove() }
+        let c = f.catalog
+        let a = try f.upload(1), b = try f.upload(2)
+        let first = try #require(try c.claimJob(worker: "w1", lease: 60))
+        #expect(first.image.id == a.id && first.job.state == .running && first.job.leasedBy == "w1" && first.job.attempts == 1)
+        let second = try #require(try c.claimJob(worker: "w2", lease: 60))
+        #expect(second.image.id == b.id)
+        #expect(try c.claimJob(worker: "w3", lease: 60) == nil, "both jobs are leased")
+        #expect(try c.complete(job: first.job, worker: "w2", verdict: Verdict(status: .accepted), nearDistance: 6) == nil,
+                "a worker that does not hold the lease commits nothing")
+        let verdict = Verdict(status: .accepted, format: "jpeg", width: 640, height: 480, sharpness: 80, brightness: 120,
+                              contrast: 40, phash: 0x0123_4567_89ab_cdef, canonicalKey: "c", thumbnailKey: "t")
+        let stored = try #require(try c.complete(job: first.job, worker: "w1", verdict: verdict, nearDistance: 6))
+        #expect(stored.status == .accepted && stored.width == 640 && stored.phash == Int64(bitPattern: 0x0123_4567_89ab_cdef))
+        let fetched = try #require(try c.image(id: a.id))
+        #expect(fetched.status == .accepted && fetched.phash == stored.phash && fetched.canonicalKey == "c" && fetched.contrast == 40)
+
+        // The second job fails: retried after its delay, then dead-lettered with the image rejected.
+        #expect(try c.fail(job: second.job, worker: "w2", error: "disk", retryAfter: 3600, maxAttempts: 2) == false)
+        let queued = try #require(try c.jobs(imageId: b.id).first)
+        #expect(queued.state == .queued && queued.lastError == "disk" && queued.runAfter > Date().addingTimeInterval(3000))
+        #expect(try c.claimJob(worker: "w2", lease: 60) == nil, "not before its delay")
+        let retried = try #require(try c.claimJob(worker: "w2", lease: 60, now: Date().addingTimeInterval(3601)))
+        #expect(retried.job.attempts == 2)
+        #expect(try c.fail(job: retried.job, worker: "w2", error: "disk again", retryAfter: 1, maxAttempts: 2) == true)
+        #expect(try c.deadJobs().map(\.imageId) == [b.id])
+        let rejected = try #require(try c.image(id: b.id))
+        #expect(rejected.status == .rejected && rejected.reasonCodes == ["internal.failed"])
+        #expect(try c.backlog() == 0)
+        #expect(try c.statusCounts() == [.accepted: 1, .rejected: 1])
+        #expect(try c.images(labelIds: [f.label], status: .accepted, after: nil, limit: 10).map(\.id) == [a.id])
+        #expect(try c.images(labelIds: [f.label], status: nil, after: nil, limit: 1).count == 1)
+    }
+
+    @Test("near duplicates: a later copy within the distance is quarantined, and a review decides it", arguments: TestCatalogs.engines)
+    func nearDuplicatesAndReview(engine: CatalogEngine) throws {
+        let f = try Fixture(engine)
+        defer { f.remove() }
+        let c = f.catalog
+        let original = try f.upload(1), copy = try f.upload(2), other = try f.upload(3)
+        try f.process(Verdict(status: .accepted, phash: 0xF0F0_F0F0_F0F0_F0F0))
+        let quarantined = try #require(try f.process(Verdict(status: .accepted, phash: 0xF0F0_F0F0_F0F0_F0F3)))
+        #expect(quarantined.id == copy.id && quarantined.status == .quarantined)
+        #expect(quarantined.reasonCodes == ["duplicate.near"] && quarantined.duplicateOf == original.id)
+        #expect(try f.process(Verdict(status: .accepted, phash: 0x0F0F_0F0F_0F0F_0F0F))?.status == .accepted)
+        #expect(try c.nearDuplicate(of: 0xF0F0_F0F0_F0F0_F0F1, within: 6) == original.id)
+        #expect(try c.nearDuplicate(of: 0xF0F0_F0F0_F0F0_F0F1, within: 9) == original.id, "a distance past the bands scans")
+        #expect(try c.nearDuplicate(of: 0xF0F0_F0F0_F0F0_F0F0, within: 6, excluding: original.id) == nil)
+
+        #expect(throws: HubError.self) { try c.review(imageId: other.id, accept: true, reason: nil) }
+        #expect(throws: HubError.self) { try c.review(imageId: "missing", accept: true, reason: nil) }
+        let reviewed = try c.review(imageId: copy.id, accept: false, reason: nil)
+        #expect(reviewed.status == .rejected && reviewed.reasonCodes == ["duplicate.near", "review.rejected"])
+    }
+
+    @Test("embeddings: stored with the verdict, followed by sequence number, rewritten when the status moves", arguments: TestCatalogs.engines)
+    func embeddings(engine: CatalogEngine) throws {
+        let f = try Fixture(engine)
+        defer { f.remove() }
+        let c = f.catalog
+        let vector = Data((0..<64).map { UInt8($0) })
+        for n in 0..<3 { try f.upload(n) }
+        let seen = Mutex<[Int]>([])
+        for n in 0..<3 {
+            var verdict = Verdict(status: .accepted, phash: UInt64(n) << 40 | 0xFFFF)
+            verdict.embedding = vector + Data([UInt8(n)])
+            verdict.embeddingModel = "test/1"
+            verdict.labelCheck = "unverified"
+            try f.process(verdict, nearDistance: -1) { v, context in
+                seen.withLock { $0.append(context.newRows.count) }
+                if context.newRows.count == 2 { v.labelCheck = "verified"; v.labelScore = 0.9 }
+            }
+        }
+        #expect(seen.withLock { $0 } == [0, 1, 2], "each commit sees the embeddings committed before it")
+        let rows = try c.embeddingRows(after: 0)
+        #expect(rows.count == 3 && rows.map(\.seq) == rows.map(\.seq).sorted() && rows.allSatisfy { $0.model == "test/1" })
+        #expect(rows.map { $0.vector.last! } == [0, 1, 2] && rows.allSatisfy { $0.status == .accepted && $0.labelId == f.label })
+        let last = rows[2]
+        #expect(try c.embedding(imageId: last.imageId)?.vector == vector + Data([2]))
+        #expect(try c.image(id: last.imageId)?.labelCheck == "verified")
+
+        // Two images are still unverified; a re-check moves one to quarantine and rewrites its row.
+        #expect(try c.unverifiedImages(labelId: f.label).map(\.id) == [rows[0].imageId, rows[1].imageId])
+        #expect(try c.labelsWithUnverifiedImages().map { [$0.labelId, Int64($0.accepted)] } == [[f.label, 3]])
+        let watermark = rows.last!.seq
+        #expect(try c.applyLabelCheck(imageId: rows[0].imageId, state: "mismatch", score: 0.1, suggestedLabelId: nil, suggestedScore: nil))
+        #expect(try c.applyLabelCheck(imageId: rows[0].imageId, state: "mismatch", score: 0.1, suggestedLabelId: nil, suggestedScore: nil) == false,
+                "only an accepted, unverified image is re-checked")
+        #expect(try c.applyLabelCheck(imageId: rows[1].imageId, state: "verified", score: 0.8, suggestedLabelId: nil, suggestedScore: nil))
+        let moved = try c.embeddingRows(after: watermark)
+        #expect(moved.map(\.imageId) == [rows[0].imageId] && moved[0].status == .quarantined && moved[0].seq > watermark)
+        #expect(try c.image(id: rows[0].imageId)?.reasonCodes == ["label.mismatch"])
+        #expect(try c.unverifiedImages(labelId: f.label).isEmpty)
+
+        // A label's clustering is stored and replaced.
+        var clusters = LabelClustersRecord(labelId: f.label, imageCount: 3, k: 2, silhouette: 0.5, clusters: "[]", outliers: "[]",
+                                           model: "test/1", computedAt: Date())
+        try c.saveLabelClusters(clusters)
+        clusters.k = 3
+        try c.saveLabelClusters(clusters)
+        #expect(try c.labelClusters(labelId: f.label)?.k == 3)
+        #expect(try c.allLabelClusters().keys.sorted() == [f.label])
+    }
+
+    @Test("training: jobs leased and taken over, dataset versions frozen, models registered", arguments: TestCatalogs.engines)
+    func training(engine: CatalogEngine) throws {
+        let f = try Fixture(engine)
+        defer { f.remove() }
+        let c = f.catalog
+        let banana = try #require(try c.label(named: "Banana"))
+        try c.insertSyntheticEmbeddedImages(labelId: f.label, uploaderId: f.user.id!, model: "test/1",
+                                            vectors: (0..<3).map { Data([UInt8($0)]) })
+        let images = try c.trainingImages(labels: [banana], descendants: true)
+        #expect(images.count == 3 && images.allSatisfy { $0.label == "Banana" && $0.model == "test/1" })
+
+        let job = try c.createTrainingJob(requesterId: f.user.id!, request: #"{"labels":["Banana"]}"#)
+        let claimed = try #require(try c.claimTrainingJob(worker: "n1", lease: 60))
+        #expect(claimed.id == job.id && claimed.state == .running && claimed.attempts == 1)
+        #expect(try c.claimTrainingJob(worker: "n2", lease: 60) == nil)
+        let takenOver = try #require(try c.claimTrainingJob(worker: "n2", lease: 60, now: Date().addingTimeInterval(61)),
+                                     "a node that stopped renewing its lease loses the job")
+        #expect(takenOver.attempts == 2 && takenOver.leasedBy == "n2")
+        try c.recordTrainingProgress(id: job.id, worker: "n1", epoch: 9, progress: "[9]", lease: 60)
+        #expect(try c.trainingJob(id: job.id)?.epoch == 0, "the old holder's progress is ignored")
+        try c.recordTrainingProgress(id: job.id, worker: "n2", epoch: 3, progress: "[1,2,3]", lease: 60)
+        #expect(try c.trainingJob(id: job.id)?.epoch == 3)
+
+        let version = try c.freezeDatasetVersion(jobId: job.id, labels: ["Banana"], images: images)
+        let (stored, members) = try #require(try c.datasetVersion(id: version.id))
+        #expect(stored.manifestHash == version.manifestHash && stored.imageCount == 3 && members.count == 3)
+        let model = ModelRecord(id: UUID().uuidString.lowercased(), trainingJobId: job.id, labels: #"["Banana"]"#,
+                                datasetVersionId: version.id, backbone: "test/1", accuracy: 0.5, report: "{}", head: "{}", createdAt: Date())
+        try c.finishTrainingJob(id: job.id, worker: "n1", model: model, error: nil)
+        #expect(try c.trainingJob(id: job.id)?.state == .running, "only the holder finishes the job")
+        try c.finishTrainingJob(id: job.id, worker: "n2", model: model, error: nil)
+        let done = try #require(try c.trainingJob(id: job.id))
+        #expect(done.state == .succeeded && done.modelId == model.id && done.datasetVersionId == version.id)
+        #expect(try c.models().map(\.id) == [model.id] && (try c.model(id: model.id)?.accuracy == 0.5))
+    }
+
+    @Test("the watch-list fires once, and deliveries are retried, then delivered or failed", arguments: TestCatalogs.engines)
+    func watches(engine: CatalogEngine) throws {
+        let f = try Fixture(engine)
+        defer { f.remove() }
+        let c = f.catalog
+        let hooked = try c.watch(labelId: f.label, threshold: 2, webhookUrl: "http://example.test/hook", userId: f.user.id!)
+        #expect(try c.watch(labelId: f.label, threshold: 2, webhookUrl: "http://example.test/hook", userId: f.user.id!).id == hooked.id)
+        let quiet = try c.watch(labelId: f.label, threshold: 2, webhookUrl: nil, userId: f.user.id!)
+        #expect(try c.watch(labelId: f.label, threshold: 2, webhookUrl: nil, userId: f.user.id!).id == quiet.id, "asking again without a URL too")
+        #expect(try c.watches().count == 2)
+        try f.upload(1)
+        try f.process(Verdict(status: .accepted, phash: 1), nearDistance: -1)
+        #expect(try c.fireWatches { _, _, _ in "{}" }.isEmpty)
+        try f.upload(2)
+        try f.process(Verdict(status: .accepted, phash: 2), nearDistance: -1)
+        #expect(try c.fireWatches { w, name, count in "\(name) \(count) \(w.threshold)" }.count == 2)
+        #expect(try c.fireWatches { _, _, _ in "{}" }.isEmpty, "a fired watch does not fire again")
+        let delivery = try #require(try c.deliveries(watchId: hooked.id!).first)
+        #expect(try delivery.payload == "Banana 2 2" && delivery.state == .pending && (try c.deliveries().count == 1))
+        #expect(try c.dueDeliveries().map(\.1) == ["http://example.test/hook"])
+        try c.recordDelivery(id: delivery.id!, status: 500, error: nil, retryAfter: 3600, maxAttempts: 3)
+        #expect(try c.dueDeliveries().isEmpty && (try c.dueDeliveries(now: Date().addingTimeInterval(3601)).count == 1))
+        try c.recordDelivery(id: delivery.id!, status: nil, error: "timed out", retryAfter: 0, maxAttempts: 3)
+        try c.recordDelivery(id: delivery.id!, status: 200, error: nil, retryAfter: 0, maxAttempts: 3)
+        let delivered = try #require(try c.deliveries().first)
+        #expect(delivered.state == .delivered && delivered.attempts == 3 && delivered.responseStatus == 200)
+    }
+
+    @Test("resumable uploads and batches", arguments: TestCatalogs.engines)
+    func resumableUploadsAndBatches(engine: CatalogEngine) throws {
+        let f = try Fixture(engine)
+        defer { f.remove() }
+        let c = f.catalog
+        let upload = ResumableUploadRecord(id: "u1", userId: f.user.id!, length: 100, offset: 0, metadata: "{}", rawMetadata: nil,
+                                           imageId: nil, createdAt: Date(), expiresAt: Date().addingTimeInterval(60))
+        try c.createResumableUpload(upload)
+        #expect(try c.advanceResumableUpload(id: "u1", from: 0, to: 40))
+        #expect(try c.advanceResumableUpload(id: "u1", from: 0, to: 60) == false, "the offset moved meanwhile")
+        #expect(try c.resumableUpload(id: "u1")?.offset == 40)
+        try c.finishResumableUpload(id: "u1", imageId: "image")
+        #expect(try c.resumableUpload(id: "u1")?.imageId == "image")
+        #expect(try c.expiredResumableUploads().isEmpty && (try c.expiredResumableUploads(now: Date().addingTimeInterval(61)).map(\.id) == ["u1"]))
+        try c.deleteResumableUpload(id: "u1")
+        #expect(try c.resumableUpload(id: "u1") == nil)
+
+        let batch = try c.createBatch(userId: f.user.id!, device: "Pixel 8", lat: 1, lon: 2)
+        let image = ImageRecord.newUpload(sha256: "b1", labelId: f.label, uploaderId: f.user.id!, batchId: batch.id, device: nil,
+                                          lat: nil, lon: nil, capturedAt: nil, bytes: 1)
+        _ = try c.recordUpload(image)
+        try f.process(Verdict(status: .rejected, reasons: ["quality.blurry"]))
+        let summary = try #require(try c.batchSummary(id: batch.id))
+        #expect(summary.batch.id == batch.id && summary.batch.device == "Pixel 8" && summary.submitted == 1 && summary.rejected == 1 && summary.qualityScore == 0)
+        #expect(try c.batchSummary(id: "missing") == nil)
+    }
+}
+
+/// Two nodes on one PostgreSQL catalog: what must hold when they work at the same moment.
+@Suite struct SharedCatalogTests {
+    static let postgres: [CatalogEngine] = TestCatalogs.engines.filter { $0 == .postgres }
+
+    /// Two catalogs (two nodes) on one fresh database, with a label and a user.
+    func twoNodes() throws -> (Catalog, Catalog, UserRecord, Int64) {
+        let url = try #require(try TestCatalogs.url(for: .postgres))
+        let nodes = try [0, 1, 2].concurrentMap { _ in try Catalog(url: url) }
+        let user = try nodes[0].createUser(name: "admin", role: .admin).user
+        let label = try #require(try nodes[1].createLabel(name: "Banana").id)
+        nodes[2].close()
+        return (nodes[0], nodes[1], user, label)
+    }
+
+    @Test("nodes that start together migrate once; two nodes never hold the same job", arguments: postgres)
+    func claimsAreExclusive(engine: CatalogEngine) throws {
+        let (a, b, user, label) = try twoNodes()
+        defer { a.close(); b.close() }
+        for n in 0..<40 {
+            _ = try a.recordUpload(.newUpload(sha256: "claim-\(n)", labelId: label, uploaderId: user.id!, batchId: nil, device: nil,
+                                              lat: nil, lon: nil, capturedAt: nil, bytes: 1))
+        }
+        let claimed = try [a, b, a, b].concurrentMap { node in
+            var ids: [String] = []
+            while let leased = try node.claimJob(worker: UUID().uuidString, lease: 60) { ids.append(leased.image.id) }
+            return ids
+        }
+        let all = claimed.flatMap { $0 }
+        #expect(all.count == 40 && Set(all).count == 40, "every job claimed exactly once")
+    }
+
+    @Test("two near-duplicate copies committed on two nodes at the same moment: exactly one is accepted", arguments: postgres)
+    func nearDuplicatesAcrossNodes(engine: CatalogEngine) throws {
+        let (a, b, user, label) = try twoNodes()
+        defer { a.close(); b.close() }
+        for round in 0..<10 {
+            for n in 0..<2 {
+                _ = try a.recordUpload(.newUpload(sha256: "copy-\(round)-\(n)", labelId: label, uploaderId: user.id!, batchId: nil,
+                                                  device: nil, lat: nil, lon: nil, capturedAt: nil, bytes: 1))
+            }
+            let hash = UInt64(round + 1) * 0x0101_0101_0101_0101
+            let leases = try [a, b].map { try #require(try $0.claimJob(worker: "w", lease: 60)) }
+            let stored = try [(a, leases[0]), (b, leases[1])].concurrentMap { pair in
+                let (node, leased) = pair
+                return try node.complete(job: leased.job, worker: "w", verdict: Verdict(status: .accepted, phash: hash ^ UInt64(leased.job.id! & 1)),
+                                  nearDistance: 6)
+            }
+            #expect(stored.compactMap { $0?.status }.sorted { $0.rawValue < $1.rawValue } == [.accepted, .quarantined], "round \(round)")
+        }
+    }
+
+    @Test("a watch fires once when two nodes check it at the same moment", arguments: postgres)
+    func watchFiresOnceAcrossNodes(engine: CatalogEngine) throws {
+        let (a, b, user, label) = try twoNodes()
+        defer { a.close(); b.close() }
+        try a.watch(labelId: label, threshold: 1, webhookUrl: "http://example.test/hook", userId: user.id!)
+        try a.insertSyntheticEmbeddedImages(labelId: label, uploaderId: user.id!, model: "test/1", vectors: [Data([1])])
+        let fired = try [a, b, a, b].concurrentMap { node in try node.fireWatches { _, _, _ in "{}" }.count }
+        #expect(try fired.reduce(0, +) == 1 && (try a.deliveries().count == 1))
+    }
+
+    @Test("an idle worker is woken by another node's new job, not by its slow poll", arguments: postgres)
+    func newJobsWakeIdleWorkers(engine: CatalogEngine) async throws {
+        let (a, b, user, label) = try twoNodes()
+        defer { a.close(); b.close() }
+        // The first wait starts the listener; a wait that times out proves nothing arrived meanwhile.
+        await b.waitForWork(on: Catalog.jobsChannel, idle: .milliseconds(300))
+        let start = ContinuousClock.now
+        let waiting = Task { await b.waitForWork(on: Catalog.jobsChannel, idle: .seconds(60)) }
+        try await Task.sleep(for: .milliseconds(200))
+        _ = try a.recordUpload(.newUpload(sha256: "wake", labelId: label, uploaderId: user.id!, batchId: nil, device: nil,
+                                          lat: nil, lon: nil, capturedAt: nil, bytes: 1))
+        await waiting.value
+        #expect(ContinuousClock.now - start < .seconds(30), "woken by NOTIFY long before the 60 s poll")
+    }
+}
+
+extension Array where Element: Sendable {
+    /// Maps on one thread per element at once (the catalog blocks, as it does on the hub's blocking pool).
+    func concurrentMap<T: Sendable>(_ transform: @escaping @Sendable (Element) throws -> T) throws -> [T] {
+        let results = Mutex<[Int: Result<T, any Error>]>([:])
+        let group = DispatchGroup()
+        for (index, element) in enumerated() {
+            group.enter()
+            Thread.detachNewThread {
+                let result = Result { try transform(element) }
+                results.withLock { $0[index] = result }
+                group.leave()
+            }
+        }
+        group.wait()
+        return try results.withLock { r in try (0..<count).map { try r[$0]!.get() } }
+    }
+}
