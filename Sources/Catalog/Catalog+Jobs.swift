@@ -117,6 +117,18 @@ extension Catalog {
         }
     }
 
+    /// Takes (or renews) the pass `name` for `holder` until `ttl` seconds from now, unless another holder's
+    /// lease on it is still running: periodic passes run on one node at a time, and a node that dies hands
+    /// its passes on when their lease runs out.
+    public func takePass(_ name: String, holder: String, for ttl: TimeInterval, now: Date = Date()) throws -> Bool {
+        try write(durable: false) { db in
+            try db.execute("INSERT INTO passes (name, holder, leaseUntil) VALUES (?, '', ?) ON CONFLICT (name) DO NOTHING",
+                           [name, Date.distantPast])
+            return try !db.rows("UPDATE passes SET holder = ?, leaseUntil = ? WHERE name = ? AND (holder = ? OR leaseUntil < ?) RETURNING name",
+                                [holder, now.addingTimeInterval(ttl), name, holder, now]).isEmpty
+        }
+    }
+
     /// Jobs not yet finished (queued or running): the processing backlog.
     public func backlog() throws -> Int {
         try read { db in Int(try db.int("SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')") ?? 0) }

@@ -204,6 +204,10 @@ enum SQLiteMigrations {
             // Names are looked up as lower(name) = lower(?), the one spelling both engines index.
             try db.execute(sql: "CREATE INDEX labels_lower_name ON labels (lower(name))")
         }
+        m.registerMigration("v9_passes") { db in
+            // Who runs each periodic pass (re-checks, clusters, webhooks, tus expiry) until when.
+            try db.execute(sql: "CREATE TABLE passes (name TEXT PRIMARY KEY, holder TEXT NOT NULL, leaseUntil DATETIME NOT NULL)")
+        }
         return m
     }
 }

@@ -58,7 +58,7 @@ public actor Embedder {
         let backbone = self.backbone
         Task {
             do {
-                let embeddings = try await offload {
+                let embeddings = try await offloadProcessing {
                     var pixels = [Float]()
                     pixels.reserveCapacity(batch.count * backbone.input.count)
                     for request in batch { pixels.append(contentsOf: request.input) }

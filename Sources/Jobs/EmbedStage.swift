@@ -78,6 +78,11 @@ public final class EmbedStage: Sendable {
         try refreshClusters()
     }
 
+    /// This node's share of maintenance when another node holds the pass: its index follows the catalog.
+    public func follow() throws {
+        try sync()
+    }
+
     /// Images accepted as `unverified` are checked once their label has enough accepted images.
     func recheckLabels() throws {
         let labels = try catalog.labelsWithUnverifiedImages().filter { $0.accepted >= policy.minImages }

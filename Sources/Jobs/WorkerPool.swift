@@ -68,14 +68,18 @@ public final class WorkerPool: Service, Sendable {
         }
     }
 
-    /// Background re-checks, clustering and watch-list notifications, every `maintenance.intervalSeconds`.
+    /// Background re-checks, clustering, watch-list notifications and tus expiry, every
+    /// `maintenance.intervalSeconds`, on the one node that holds the maintenance pass; the others only bring
+    /// their similarity index up to date.
     private func maintenanceLoop() async {
+        let ttl = max(60, 3 * settings.maintenanceInterval)
         while !stopping.load(ordering: .relaxed), !Task.isCancelled {
-            if let embedStage {
-                do { try await offload { try embedStage.maintain() } } catch { logger.error("maintenance failed: \(error)") }
+            let holder = (try? await offloadProcessing { try self.catalog.takePass("maintenance", holder: self.name, for: ttl) }) ?? false
+            if holder {
+                do { try await maintainOnce() } catch { logger.error("maintenance failed: \(error)") }
+            } else if let embedStage {
+                do { try await offloadProcessing { try embedStage.follow() } } catch { logger.error("following the catalog failed: \(error)") }
             }
-            do { try await webhooks.run() } catch { logger.error("webhooks failed: \(error)") }
-            do { try housekeeping() } catch { logger.error("housekeeping failed: \(error)") }
             let deadline = ContinuousClock.now + .seconds(settings.maintenanceInterval)
             while !stopping.load(ordering: .relaxed), !Task.isCancelled, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(100)) }
         }
@@ -85,16 +89,16 @@ public final class WorkerPool: Service, Sendable {
     private func trainingLoop(worker: String) async {
         guard let training else { return }
         while !stopping.load(ordering: .relaxed), !Task.isCancelled {
-            let ran = (try? await offload { try training.runNext(worker: worker) }) ?? false
+            let ran = (try? await offloadProcessing { try training.runNext(worker: worker) }) ?? false
             if !ran { await catalog.waitForWork(on: Catalog.trainingChannel, embedded: .milliseconds(200)) }
         }
     }
 
     /// One pass of the background work (tests and the CLI call it instead of waiting for the loop).
     public func maintainOnce() async throws {
-        if let embedStage { try await offload { try embedStage.maintain() } }
+        if let embedStage { try await offloadProcessing { try embedStage.maintain() } }
         try await webhooks.run()
-        try housekeeping()
+        try await offloadProcessing { try self.housekeeping() }
     }
 
     private func loop(worker: String, untilIdle: Bool, producing: (@Sendable () -> Bool)? = nil) async {
@@ -106,7 +110,7 @@ public final class WorkerPool: Service, Sendable {
                 guard !stopping.load(ordering: .relaxed), !Task.isCancelled else { return }
                 do {
                     let start = ContinuousClock.now
-                    next = try await offload { try self.catalog.claimJob(worker: worker, lease: self.settings.leaseSeconds) }
+                    next = try await offloadProcessing { try self.catalog.claimJob(worker: worker, lease: self.settings.leaseSeconds) }
                     if next != nil { pipeline.record(stage: "claim", ContinuousClock.now - start) }
                 } catch {
                     logger.error("claiming a job failed: \(error)")
@@ -117,7 +121,7 @@ public final class WorkerPool: Service, Sendable {
                 continue
             }
             let stillStoring = producing?() ?? false
-            if untilIdle, !stillStoring, ((try? await offload { try self.catalog.backlog() }) ?? 0) == 0 { return }
+            if untilIdle, !stillStoring, ((try? await offloadProcessing { try self.catalog.backlog() }) ?? 0) == 0 { return }
             // Uploads still arriving are picked up quickly; otherwise idle workers wait for a new job's
             // notification (PostgreSQL) or poll less often (SQLite).
             if stillStoring || untilIdle {
@@ -151,7 +155,7 @@ public final class WorkerPool: Service, Sendable {
     private func handle(_ leased: LeasedJob, worker: String) async -> LeasedJob? {
         let job = leased.job
         do {
-            var (verdict, input) = try await offload { try self.pipeline.process(leased.image) }
+            var (verdict, input) = try await offloadProcessing { try self.pipeline.process(leased.image) }
             var decide: (@Sendable (inout Verdict, CommitContext) throws -> Void)?
             var watermark: Int64 = 0
             if let input, let stage = embedStage {
@@ -162,8 +166,10 @@ public final class WorkerPool: Service, Sendable {
             let committed = verdict
             let claimNext = !stopping.load(ordering: .relaxed) && !Task.isCancelled
             let outcome: Committed = try await pipeline.timed("commit") {
-                try await offload { [decide, watermark] in
-                    try self.commit(job, worker: worker, verdict: committed, watermark: watermark, decide: decide, claimNext: claimNext)
+                try await whileCatalogUnavailable {
+                    try await offloadProcessing { [decide, watermark] in
+                        try self.commit(job, worker: worker, verdict: committed, watermark: watermark, decide: decide, claimNext: claimNext)
+                    }
                 }
             }
             let (stored, next) = (outcome.stored, outcome.next)
@@ -176,13 +182,30 @@ public final class WorkerPool: Service, Sendable {
         } catch {
             let delay = settings.backoffSeconds * pow(2, Double(max(0, job.attempts - 1)))
             logger.warning("job \(job.id ?? 0) for image \(job.imageId) failed (attempt \(job.attempts)): \(error)")
-            let dead = try? await offload {
+            let dead = try? await offloadProcessing {
                 try self.catalog.fail(job: job, worker: worker, error: "\(error)", retryAfter: delay, maxAttempts: self.settings.maxAttempts)
             }
             if dead == true {
                 Counter(label: "imagehub_outcomes_total", dimensions: [("status", "rejected"), ("reason", "internal.failed")]).increment()
             }
             return nil
+        }
+    }
+}
+
+extension WorkerPool {
+    /// Runs `body`, again every second while the catalog is unavailable (PostgreSQL restarting), for at
+    /// most half a lease: a verdict already worked out is committed once the catalog is back, instead of the
+    /// job waiting for its lease to run out on a node that is still alive.
+    func whileCatalogUnavailable<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        let deadline = ContinuousClock.now + .seconds(settings.leaseSeconds / 2)
+        while true {
+            do {
+                return try await body()
+            } catch let error as HubError where error.code == "catalog.unavailable" && ContinuousClock.now < deadline {
+                logger.warning("the catalog is unavailable; retrying in a second: \(error.message)")
+                try await Task.sleep(for: .seconds(1))
+            }
         }
     }
 }

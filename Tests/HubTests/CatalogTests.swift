@@ -289,6 +289,20 @@ import Testing
         #expect(delivered.state == .delivered && delivered.attempts == 3 && delivered.responseStatus == 200)
     }
 
+    @Test("a periodic pass is held by one node until its lease runs out", arguments: TestCatalogs.engines)
+    func passes(engine: CatalogEngine) throws {
+        let f = try Fixture(engine)
+        defer { f.remove() }
+        let c = f.catalog, now = Date()
+        #expect(try c.takePass("maintenance", holder: "a", for: 60, now: now))
+        #expect(try c.takePass("maintenance", holder: "b", for: 60, now: now) == false, "a's lease is running")
+        #expect(try c.takePass("webhooks", holder: "b", for: 60, now: now), "passes are held apart")
+        #expect(try c.takePass("maintenance", holder: "a", for: 60, now: now.addingTimeInterval(30)), "the holder renews")
+        #expect(try c.takePass("maintenance", holder: "b", for: 60, now: now.addingTimeInterval(89)) == false)
+        #expect(try c.takePass("maintenance", holder: "b", for: 60, now: now.addingTimeInterval(91)), "a stopped renewing: b takes over")
+        #expect(try c.takePass("maintenance", holder: "a", for: 60, now: now.addingTimeInterval(92)) == false)
+    }
+
     @Test("resumable uploads and batches", arguments: TestCatalogs.engines)
     func resumableUploadsAndBatches(engine: CatalogEngine) throws {
         let f = try Fixture(engine)
@@ -366,6 +380,16 @@ import Testing
             }
             #expect(stored.compactMap { $0?.status }.sorted { $0.rawValue < $1.rawValue } == [.accepted, .quarantined], "round \(round)")
         }
+    }
+
+    @Test("nodes racing for a pass: exactly one gets it", arguments: postgres)
+    func onePassHolderAcrossNodes(engine: CatalogEngine) throws {
+        let (a, b, _, _) = try twoNodes()
+        defer { a.close(); b.close() }
+        let taken = try [a, b, a, b, a, b].enumerated().map { ($0.offset, $0.element) }.concurrentMap { pair in
+            try pair.1.takePass("maintenance", holder: "node-\(pair.0)", for: 60)
+        }
+        #expect(taken.filter { $0 }.count == 1)
     }
 
     @Test("a watch fires once when two nodes check it at the same moment", arguments: postgres)

@@ -27,6 +27,26 @@ import Testing
         }
     }
 
+    @Test("pipeline work runs at a lower OS priority than request handling")
+    func processingThreadsAreNicer() async throws {
+        let request = try await offload { currentThreadNiceness() }
+        let processing = try await offloadProcessing { currentThreadNiceness() }
+        #expect(processing >= processingNiceness && processing > request, "request \(request), processing \(processing)")
+        // A thread the processing work starts inherits its niceness (libtorch's threads among them).
+        let child = try await offloadProcessing {
+            let value = Mutex<Int32>(0)
+            let done = DispatchSemaphore(value: 0)
+            Thread.detachNewThread {
+                value.withLock { $0 = currentThreadNiceness() }
+                done.signal()
+            }
+            done.wait()
+            return value.withLock { $0 }
+        }
+        #expect(child >= processingNiceness)
+        #expect(try await offload { currentThreadNiceness() } == request, "request threads keep their priority")
+    }
+
     @Test func errorsComeBackToTheCaller() async {
         struct Boom: Error {}
         await #expect(throws: Boom.self) { try await offload { throw Boom() } }

@@ -150,7 +150,14 @@ final class PostgresDatabase: CatalogDatabase {
         }
         let connection: PostgresConnection
         do {
-            connection = try lease.wait().get()
+            // The pool keeps a lease request waiting while it cannot connect: give up after a while, so that
+            // a request gets its 503 instead of hanging (a lease that arrives later is given straight back).
+            guard let leased = lease.wait(timeout: PostgresDatabase.leaseTimeout) else {
+                done.cancel()
+                throw HubError(503, "catalog.unavailable", "the catalog (PostgreSQL) did not answer within \(PostgresDatabase.leaseTimeout) s",
+                               details: ["retry_after": "2"])
+            }
+            connection = try leased.get()
         } catch {
             throw PostgresDatabase.unavailable(error)
         }
@@ -164,6 +171,9 @@ final class PostgresDatabase: CatalogDatabase {
             throw PostgresDatabase.unavailable(error)
         }
     }
+
+    /// Seconds a caller waits for a pooled connection before it is told the catalog is unavailable.
+    static let leaseTimeout = 5.0
 
     static func isConnectionLost(_ error: PSQLError) -> Bool {
         [.connectionError, .serverClosedConnection, .clientClosedConnection, .poolClosed, .uncleanShutdown].contains(error.code)
@@ -179,16 +189,28 @@ final class PostgresDatabase: CatalogDatabase {
     /// A connection held by a thread that waits for it, and the continuation that gives it back.
     private final class Lease: @unchecked Sendable {
         private let ready = DispatchSemaphore(value: 0)
-        private let lock = Mutex<(Result<PostgresConnection, any Error>?, CheckedContinuation<Void, Never>?)>((nil, nil))
+        /// The lease, the continuation that gives it back, and whether the waiter gave up.
+        private let lock = Mutex<(Result<PostgresConnection, any Error>?, CheckedContinuation<Void, Never>?, Bool)>((nil, nil, false))
 
         func leased(_ result: Result<PostgresConnection, any Error>, release: CheckedContinuation<Void, Never>?) {
-            lock.withLock { $0 = (result, release) }
-            ready.signal()
+            let abandoned = lock.withLock { state -> Bool in
+                state.0 = result
+                state.1 = release
+                return state.2
+            }
+            if abandoned { self.release() } else { ready.signal() }
         }
 
-        func wait() -> Result<PostgresConnection, any Error> {
-            ready.wait()
-            return lock.withLock { $0.0! }
+        /// The leased connection, or nil after `timeout` seconds; a lease that comes after that is released
+        /// as soon as it arrives.
+        func wait(timeout: Double) -> Result<PostgresConnection, any Error>? {
+            if ready.wait(timeout: .now() + timeout) == .success { return lock.withLock { $0.0! } }
+            let late = lock.withLock { state -> Bool in
+                state.2 = true
+                return state.0 != nil
+            }
+            if late { release() }
+            return nil
         }
 
         func release() {

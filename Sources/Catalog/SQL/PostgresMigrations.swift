@@ -116,6 +116,7 @@ enum PostgresMigrations {
             "CREATE INDEX phashBands_lookup ON phashBands (band, value)",
         ]),
         ("v8_label_names", []),
+        ("v9_passes", ["CREATE TABLE passes (name TEXT PRIMARY KEY, holder TEXT NOT NULL, leaseUntil TIMESTAMPTZ NOT NULL)"]),
     ]
 
     static func migrate(_ database: PostgresDatabase) throws {
