@@ -14,7 +14,7 @@ struct ImageHub: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "imagehub",
         abstract: "Deep Images Hub: verify, preprocess and organize labelled photos as they stream in.",
-        subcommands: [Serve.self, Keys.self, Labels.self, Ingest.self, Export.self, Train.self, ModelsCommand.self, Predict.self, Simulate.self, Bench.self]
+        subcommands: [Serve.self, Keys.self, CatalogCommand.self, Labels.self, Ingest.self, Export.self, Train.self, ModelsCommand.self, Predict.self, Simulate.self, Bench.self]
     )
 }
 

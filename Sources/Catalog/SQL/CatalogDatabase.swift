@@ -91,10 +91,18 @@ struct Tx {
         var columns = try RowEncoder.columns(of: record)
         let generated = columns.contains { $0.0 == "id" && $0.1.isNull }
         if generated { columns.removeAll { $0.0 == "id" } }
-        let sql = "INSERT INTO \(R.table) (\(columns.map { quote($0.0) }.joined(separator: ", "))) VALUES (\(placeholders(columns.count)))"
-        if generated { return try connection.query(sql + " RETURNING id", columns.map(\.1)).first?.int("id") }
-        try connection.execute(sql, columns.map(\.1))
+        if generated {
+            let sql = "INSERT INTO \(R.table) (\(columns.map { quote($0.0) }.joined(separator: ", "))) VALUES (\(placeholders(columns.count))) RETURNING id"
+            return try connection.query(sql, columns.map(\.1)).first?.int("id")
+        }
+        try insertRow(into: R.table, columns)
         return nil
+    }
+
+    /// Inserts a row given as columns and values.
+    func insertRow(into table: String, _ columns: [(String, SQLValue)]) throws {
+        try connection.execute("INSERT INTO \(table) (\(columns.map { quote($0.0) }.joined(separator: ", "))) VALUES (\(placeholders(columns.count)))",
+                               columns.map(\.1))
     }
 
     /// Writes every column of a record back, by its key column.

@@ -82,14 +82,14 @@ extension SQLValue {
 /// One result row; columns are looked up case-insensitively (PostgreSQL folds unquoted names to lower case).
 public struct SQLRow: Sendable {
     let values: [String: SQLValue]
-    /// The values in the order of the result's columns.
-    let ordered: [SQLValue]
+    /// The columns with their values, in the result's order.
+    let columns: [(String, SQLValue)]
 
     init(_ pairs: [(String, SQLValue)]) {
         var values: [String: SQLValue] = [:]
         for (name, value) in pairs { values[name.lowercased()] = value }
         self.values = values
-        ordered = pairs.map(\.1)
+        columns = pairs
     }
 
     subscript(_ column: String) -> SQLValue { values[column.lowercased()] ?? .null }
@@ -100,5 +100,5 @@ public struct SQLRow: Sendable {
     func data(_ column: String) -> Data? { self[column].data }
     func date(_ column: String) -> Date? { self[column].date }
     /// The first column of a one-column result.
-    var first: SQLValue { ordered.first ?? .null }
+    var first: SQLValue { columns.first?.1 ?? .null }
 }
