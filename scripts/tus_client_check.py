@@ -1,7 +1,9 @@
 """A real tus client (tuspy, from PyPI) against a running hub: one whole upload, and one whose connection
 is cut mid-body and that a fresh client resumes from the server's offset. Prints a JSON line.
 
-usage: tus_client_check.py BASE_URL KEY PHOTO OTHER_PHOTO LABEL
+usage: tus_client_check.py BASE_URL KEY PHOTO OTHER_PHOTO LABEL [RESUME_BASE_URL]
+
+With RESUME_BASE_URL (another API node of the same hub), the cut upload is resumed through that node.
 """
 import json
 import socket
@@ -12,6 +14,7 @@ from urllib.parse import urlparse
 from tusclient import client
 
 base, key, photo, other_photo, label = sys.argv[1:6]
+resume_base = sys.argv[6] if len(sys.argv) > 6 else base
 headers = {"Authorization": "Bearer " + key}
 tus = client.TusClient(base + "/v1/uploads/", headers=headers)
 
@@ -38,7 +41,9 @@ s.close()
 
 # A fresh client (a phone after the network came back) resumes from the server's offset. The server may
 # still be finishing the cut request (409 while it holds the upload), so retry as a phone would.
-resumed = tus.uploader(other_photo, url=url, chunk_size=1024 * 1024, retries=20, retry_delay=0.25)
+resume_url = resume_base + url[len(base):] if url.startswith(base) else url
+resumer = client.TusClient(resume_base + "/v1/uploads/", headers=headers)
+resumed = resumer.uploader(other_photo, url=resume_url, chunk_size=1024 * 1024, retries=20, retry_delay=0.25)
 # The server keeps what arrived before the cut: wait (bounded) until it has taken note of it.
 server_offset = resumed.get_offset()
 for _ in range(100):
@@ -48,5 +53,5 @@ for _ in range(100):
     server_offset = resumed.get_offset()
 resumed.offset = server_offset
 resumed.upload()
-print(json.dumps({"whole_url": whole.url, "cut_url": url, "sent_before_cut": offset + len(half),
+print(json.dumps({"whole_url": whole.url, "cut_url": url, "resumed_url": resume_url, "sent_before_cut": offset + len(half),
                   "server_offset_after_cut": server_offset, "size": len(other)}))

@@ -8,8 +8,11 @@ public struct SimulationOptions: Sendable {
     /// multipart `POST /v1/images`, or tus resumable uploads under `/v1/uploads/`.
     public enum Transport: String, Sendable, CaseIterable { case multipart, tus }
 
-    /// The hub's base URL, for example `http://127.0.0.1:8080`.
-    public var target: String
+    /// The hub's base URL, for example `http://127.0.0.1:8080`: the first of `targets`.
+    public var target: String { targets[0] }
+    /// The API nodes the phones upload through (phone i uses `targets[i % count]`); status polls go to the
+    /// first that answers.
+    public var targets: [String]
     /// An API key with the supplier role (admin to create missing labels).
     public var key: String
     /// What the phones upload, in this order (shuffled by `seed`), again and again if the run is longer.
@@ -44,7 +47,12 @@ public struct SimulationOptions: Sendable {
     public var chunkSize = 0
 
     public init(target: String, key: String, photos: [SimulatedPhoto]) {
-        self.target = target.hasSuffix("/") ? String(target.dropLast()) : target
+        self.init(targets: [target], key: key, photos: photos)
+    }
+
+    public init(targets: [String], key: String, photos: [SimulatedPhoto]) {
+        precondition(!targets.isEmpty, "at least one target")
+        self.targets = targets.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
         self.key = key
         self.photos = photos
     }
@@ -117,17 +125,19 @@ public enum Simulation {
 
     static func run(_ options: SimulationOptions, http: HTTPClient, log: @escaping @Sendable (String) -> Void) async throws -> SimulationReport {
         let tally = Tally()
-        let client = HubClient(http: http, base: options.target, key: options.key,
-                               timeout: .nanoseconds(Int64(options.requestTimeout.seconds * 1e9)), tally: tally)
+        let clients = options.targets.map {
+            HubClient(http: http, base: $0, key: options.key, timeout: .nanoseconds(Int64(options.requestTimeout.seconds * 1e9)), tally: tally)
+        }
+        let client = clients[0]
         try await prepareLabels(options, client: client, log: log)
 
         let start = ContinuousClock.now
         let queue = UploadQueue(photos: options.photos.count, options: options, start: start)
-        let poller = Task { await poll(client: client, tally: tally, every: options.pollInterval, settle: options.settleTimeout) }
+        let poller = Task { await poll(clients: clients, tally: tally, every: options.pollInterval, settle: options.settleTimeout) }
         await withTaskGroup(of: Void.self) { group in
             for i in 0..<options.devices {
                 group.addTask {
-                    var device = VirtualDevice(index: i, client: client, options: options, tally: tally, queue: queue)
+                    var device = VirtualDevice(index: i, client: clients[i % clients.count], options: options, tally: tally, queue: queue)
                     await device.run()
                 }
             }
@@ -164,7 +174,8 @@ public enum Simulation {
     }
 
     /// Follows acknowledged images until each is final; after the load, until none is left or `settle` passes.
-    static func poll(client: HubClient, tally: Tally, every interval: Duration, settle: Duration) async {
+    /// Each page of ids is asked of the first target that answers (an API node may be restarting).
+    static func poll(clients: [HubClient], tally: Tally, every interval: Duration, settle: Duration) async {
         var settleDeadline: ContinuousClock.Instant?
         while true {
             let over = tally.state.withLock { $0.loadOver }
@@ -176,7 +187,9 @@ public enum Simulation {
             while start < pending.count {
                 let ids = Array(pending[start..<min(pending.count, start + 100)])
                 start += 100
-                guard let found = try? await client.statuses(ids) else { continue }
+                var answer: [String: (status: String, reasons: [String])]?
+                for client in clients where answer == nil { answer = try? await client.statuses(ids) }
+                guard let found = answer else { continue }
                 var finals: [String: String] = [:]
                 for (id, s) in found where s.status != "pending" {
                     finals[id] = s.reasons.isEmpty ? s.status : "\(s.status) \(s.reasons.joined(separator: ","))"
@@ -193,7 +206,7 @@ public enum Simulation {
             for outcome in s.finals.values { outcomes[outcome, default: 0] += 1 }
             let lost = s.pending.keys.sorted()
             return SimulationReport(
-                target: o.target, transport: o.transport.rawValue, devices: o.devices,
+                target: o.targets.joined(separator: ", "), transport: o.transport.rawValue, devices: o.devices,
                 arrivals: o.rate.map { String(format: "open loop, %g uploads/s (Poisson)", $0) } ?? "closed loop",
                 flaky: o.flaky, loadSeconds: tenths(load), settleSeconds: tenths(settle),
                 sent: s.sent, acknowledged: s.acknowledged, acknowledgedExisting: s.acknowledgedExisting, refused: s.refused,

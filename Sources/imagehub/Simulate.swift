@@ -13,7 +13,7 @@ struct Simulate: AsyncParsableCommand {
             never do, and the command exits with status 1 when it is not 0.
             """)
 
-    @Option(help: "The hub's base URL.") var target = "http://127.0.0.1:8080"
+    @Option(help: "The hub's base URL; repeat it to spread the phones over several API nodes.") var target: [String] = ["http://127.0.0.1:8080"]
     @Option(help: "API key (supplier role; admin with --create-labels).") var key: String
     @Option(help: "Concurrent virtual phones.") var devices = 100
     @Option(help: "Folder of photos (with --openimages: where to find each ImageID).") var images: String
@@ -54,7 +54,7 @@ struct Simulate: AsyncParsableCommand {
         } else {
             photos = try Workload.folders(images)
         }
-        var options = SimulationOptions(target: target, key: key, photos: photos)
+        var options = SimulationOptions(targets: target, key: key, photos: photos)
         options.devices = devices
         options.rate = rate
         options.duration = duration.map { .milliseconds(Int64($0 * 1000)) }

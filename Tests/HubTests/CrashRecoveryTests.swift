@@ -27,9 +27,10 @@ final class HubProcess {
         }
     }
 
-    init(data: URL, environment: [String: String]) throws {
+    /// Starts `imagehub serve` on `data` with `arguments` added (`--role`), on `port` (0: the system picks).
+    init(data: URL, environment: [String: String], arguments: [String] = [], port: Int = 0) throws {
         process.executableURL = Self.binary
-        process.arguments = ["serve", "--data", data.path, "--port", "0"]
+        process.arguments = ["serve", "--data", data.path, "--port", "\(port)"] + arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = FileHandle.nullDevice
         let pipe = Pipe()
