@@ -39,6 +39,13 @@ public final class Catalog: Sendable {
         return components.string ?? serverURL
     }
 
+    /// Drops the database `name` on the PostgreSQL server at `serverURL` (benchmarks clean up after themselves).
+    package static func dropPostgresDatabase(serverURL: String, name: String) throws {
+        let server = try PostgresDatabase(url: serverURL, migrate: false)
+        defer { server.close() }
+        try server.withConnection { try $0.execute("DROP DATABASE IF EXISTS \"\(name)\" WITH (FORCE)", []) }
+    }
+
     /// The engine: `sqlite` or `postgres`.
     public var engine: SQLDialect { database.dialect }
 

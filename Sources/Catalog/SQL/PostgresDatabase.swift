@@ -25,7 +25,13 @@ final class PostgresDatabase: CatalogDatabase {
         client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.logger = logger
         let client = self.client
-        runner = Task(executorPreference: PostgresDatabase.executor) { await client.run() }
+        // The pool serves leases once `run()` has begun: wait for the task to reach it.
+        let started = DispatchSemaphore(value: 0)
+        runner = Task(executorPreference: PostgresDatabase.executor) {
+            started.signal()
+            await client.run()
+        }
+        started.wait()
         do {
             if migrate { try PostgresMigrations.migrate(self) }
         } catch {

@@ -1,0 +1,157 @@
+import ArgumentParser
+import Catalog
+import Foundation
+import HubCore
+import Simulator
+import Synchronization
+
+/// One hub set-up the nodes benchmark measures, as the processes it starts.
+enum NodesSetup: String, CaseIterable, ExpressibleByArgument {
+    /// `serve` with SQLite: API and processing in one process.
+    case embedded
+    /// PostgreSQL, an API node and one worker process.
+    case postgres1 = "postgres-1-worker"
+    /// PostgreSQL, an API node and two worker processes.
+    case postgres2 = "postgres-2-workers"
+
+    var workerProcesses: Int { self == .postgres2 ? 2 : self == .postgres1 ? 1 : 0 }
+}
+
+struct NodesBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nodes",
+        abstract: "Embedded vs PostgreSQL with one and two worker processes: latency under simulated phones, then throughput.",
+        discussion: """
+            Each set-up runs as real `imagehub serve` processes on a fresh data directory (and, for PostgreSQL, a \
+            fresh database made on --postgres and dropped afterwards). Phase 1: --devices phones upload at --rate \
+            per second (open loop) for --duration seconds: acknowledgement and upload → final status percentiles. \
+            Phase 2, on another fresh hub: the phones upload --count photos as fast as they are answered (closed \
+            loop): final statuses per second from the first upload to the last verdict.
+            """)
+
+    @Argument(help: "Folder of photos; the parent folder name is the label.") var directory: String
+    @Option(help: "A PostgreSQL server URL whose role may create databases, e.g. postgres://hub@127.0.0.1:5432/postgres.")
+    var postgres: String
+    @Option(parsing: .upToNextOption, help: "Set-ups to run.") var setups: [NodesSetup] = NodesSetup.allCases
+    @Option(help: "Simulated phones.") var devices = 200
+    @Option(help: "Uploads per second in the open-loop phase.") var rate = 15.0
+    @Option(help: "Seconds of the open-loop phase.") var duration = 30.0
+    @Option(help: "Uploads in the closed-loop phase (default: two passes over the photos).") var count: Int?
+    @Flag(help: "Run the hubs without embeddings.") var noEmbed = false
+
+    func run() async throws {
+        let photos = try Workload.folders(directory)
+        var rows: [[String]] = []
+        for setup in setups {
+            let latency = try await measure(setup, photos: photos) { options in
+                options.rate = rate
+                options.duration = .milliseconds(Int64(duration * 1000))
+            }
+            let throughput = try await measure(setup, photos: photos) { options in
+                options.count = count ?? 2 * photos.count
+            }
+            let a = latency.acknowledgementLatency, f = latency.finalStatusLatency
+            rows.append([setup.rawValue, String(format: "%.1f", throughput.finalPerSecond),
+                         String(format: "%.1f", a.p50), String(format: "%.1f", a.p99),
+                         String(format: "%.0f", f.p50), String(format: "%.0f", f.p99),
+                         "\(latency.lost + throughput.lost)"])
+            FileHandle.standardError.write(Data("bench nodes: \(setup.rawValue) done\n".utf8))
+        }
+        print("bench nodes: \(photos.count) photos, \(devices) phones, \(rate) uploads/s open loop for \(duration) s; "
+              + "then closed loop; embedding \(noEmbed ? "off" : "on"), \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        print(Table(headers: ["set-up", "img/s (closed loop)", "ack p50 ms", "ack p99 ms", "final p50 ms", "final p99 ms", "lost"],
+                    rows: rows).text)
+    }
+
+    /// Starts `setup` on a fresh hub, runs one simulation against it, stops it.
+    func measure(_ setup: NodesSetup, photos: [SimulatedPhoto], _ configure: (inout SimulationOptions) -> Void) async throws -> SimulationReport {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-bench-nodes-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var environment = ["IMAGEHUB_EMBEDDING_ENABLED": noEmbed ? "false" : "true"]
+        var database: String?
+        if setup != .embedded {
+            let name = "imagehub_bench_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
+            environment["IMAGEHUB_CATALOG_URL"] = try Catalog.createPostgresDatabase(serverURL: postgres, name: name)
+            database = name
+        }
+        defer { if let database { try? Catalog.dropPostgresDatabase(serverURL: postgres, name: database) } }
+        let key = try ChildNode.run(["keys", "create", "--role", "admin", "--data", dir.path], environment: environment)
+            .split(separator: "\n").last.map(String.init) ?? ""
+        var nodes = [try ChildNode(["serve", "--data", dir.path, "--port", "0", "--role", setup == .embedded ? "all" : "api"], environment: environment)]
+        for _ in 0..<setup.workerProcesses {
+            nodes.append(try ChildNode(["serve", "--data", dir.path, "--port", "0", "--role", "worker"], environment: environment))
+        }
+        defer { for node in nodes { node.stop() } }
+        for node in nodes { try await node.waitUntilListening() }
+        var options = SimulationOptions(target: "http://127.0.0.1:\(nodes[0].port ?? 0)", key: key, photos: photos)
+        options.devices = devices
+        options.createLabels = true
+        configure(&options)
+        return try await Simulation.run(options)
+    }
+}
+
+/// An `imagehub` child process of this very binary, whose log (standard error) says where it listens.
+final class ChildNode: Sendable {
+    static let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+    let process: Process
+    /// What the node has logged so far.
+    final class Log: Sendable { let text = Mutex("") }
+    private let log = Log()
+
+    init(_ arguments: [String], environment: [String: String]) throws {
+        let process = Process()
+        process.executableURL = Self.executable
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.standardOutput = FileHandle.nullDevice
+        let pipe = Pipe()
+        process.standardError = pipe
+        pipe.fileHandleForReading.readabilityHandler = { [log] handle in
+            let data = handle.availableData
+            guard !data.isEmpty else { handle.readabilityHandler = nil; return }
+            log.text.withLock { $0 += String(decoding: data, as: UTF8.self) }
+        }
+        try process.run()
+        self.process = process
+    }
+
+    /// The port from the "listening on http://HOST:PORT" line, once logged.
+    var port: Int? {
+        log.text.withLock { text in
+            text.range(of: #"listening on http://[^:\s]+:(\d+)"#, options: .regularExpression)
+                .flatMap { Int(text[$0].split(separator: ":").last ?? "") }
+        }
+    }
+
+    func waitUntilListening() async throws {
+        for _ in 0..<600 where port == nil {
+            guard process.isRunning else { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        guard port != nil else { throw ValidationError("a node did not start: \(log.text.withLock { String($0.suffix(2000)) })") }
+    }
+
+    /// SIGTERM (a drain), then SIGKILL if it is still there after 30 s.
+    func stop() {
+        guard process.isRunning else { return }
+        process.terminate()
+        for _ in 0..<300 where process.isRunning { usleep(100_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+
+    /// Runs a one-off command of this binary and returns its standard output.
+    static func run(_ arguments: [String], environment: [String: String]) throws -> String {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw ValidationError("imagehub \(arguments.joined(separator: " ")) failed") }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
