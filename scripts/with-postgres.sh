@@ -6,7 +6,9 @@
 #    Debian's package creates;
 #  - the command sees IMAGEHUB_TEST_POSTGRES_URL (the server's maintenance database; the tests create a
 #    database of their own for each hub they start) and IMAGEHUB_TEST_PG_CTL, a command that stops or
-#    starts this server (`$IMAGEHUB_TEST_PG_CTL stop|start`: the multi-node test takes it away for a while).
+#    starts this server (`$IMAGEHUB_TEST_PG_CTL stop|start`: the multi-node test takes it away for a while);
+#  - fsync is off for the tests (nothing here must survive a power cut); IMAGEHUB_TEST_PG_FSYNC=on keeps it
+#    on, as a benchmark wants.
 #
 # usage: scripts/with-postgres.sh COMMAND...     or     scripts/with-postgres.sh --ctl stop|start
 set -euo pipefail
@@ -23,7 +25,7 @@ if [ "$(id -u)" -eq 0 ]; then run=(runuser -u postgres --); fi
 
 start() {
   "${run[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=${IMAGEHUB_TEST_PG_FSYNC:-off} -c max_connections=300" start >/dev/null
 }
 stop() { "${run[@]}" "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true; }
 

@@ -14,10 +14,19 @@ extension Catalog {
         return (user, key)
     }
 
-    /// The user holding `key`, or nil.
+    /// The user holding `key`, or nil. Users found are remembered for a while (`keys.remember`): every
+    /// request names its key, and keys do not change once made.
     public func user(forKey key: String) throws -> UserRecord? {
         let hash = Catalog.hash(key: key)
-        return try read { db in try db.find(UserRecord.self, hash, column: "keyHash") }
+        if let user = keys.user(hash) { return user }
+        let user = try read { db in try db.find(UserRecord.self, hash, column: "keyHash") }
+        if let user { keys.remember(user, hash: hash) }
+        return user
+    }
+
+    /// The user holding `key` if it was looked up lately, without asking the engine (nil otherwise).
+    public func rememberedUser(forKey key: String) -> UserRecord? {
+        keys.user(Catalog.hash(key: key))
     }
 
     /// Number of users holding `role`.

@@ -6,6 +6,8 @@ import HubCore
 /// (embedded, the default) or PostgreSQL shared by many nodes (`catalog.url`).
 public final class Catalog: Sendable {
     let database: any CatalogDatabase
+    /// Users found by their key lately.
+    let keys = KeyCache()
 
     /// Opens (creating and migrating) the SQLite catalog at `path`.
     public init(path: String) throws {

@@ -4,7 +4,6 @@ import Crypto
 import Foundation
 import HubCore
 import Imaging
-import Synchronization
 import Verify
 
 /// tus 1.0.0 uploads (core, creation, creation-with-upload, termination, checksum, expiration): bytes
@@ -20,7 +19,6 @@ public final class ResumableUploads: Sendable {
     let ingestor: Ingestor
     let settings: HubSettings
     public let directory: URL
-    private let busy = Mutex<Set<String>>([])
 
     public init(catalog: Catalog, ingestor: Ingestor, settings: HubSettings, directory: URL) throws {
         self.catalog = catalog
@@ -83,18 +81,20 @@ public final class ResumableUploads: Sendable {
     /// asked for), so the client resumes from there. Returns the upload as it now stands.
     public func append<Body: AsyncSequence>(_ id: String, offset: Int, checksum: String?, user: UserRecord, body: Body) async throws
         -> ResumableUploadRecord where Body.Element == [UInt8] {
-        let upload = try find(id, user: user)
-        guard busy.withLock({ $0.insert(id).inserted }) else {
+        _ = try find(id, user: user)
+        let handle = try FileHandle(forWritingTo: file(id))
+        defer { try? handle.close() }
+        // One writer at a time, whichever API node it is on: an exclusive lock on the file (flock; on NFS the
+        // client turns it into a byte-range lock the server holds). The catalog is read again under it.
+        guard flock(handle.fileDescriptor, LOCK_EX | LOCK_NB) == 0 else {
             throw HubError(409, "tus.busy", "another request is writing upload \(id)")
         }
-        defer { _ = busy.withLock { $0.remove(id) } }
+        let upload = try find(id, user: user)
         guard upload.imageId == nil else { throw HubError(409, "tus.complete", "upload \(id) is already complete") }
         guard offset == upload.offset else {
             throw HubError(409, "tus.offset_mismatch", "Upload-Offset \(offset) does not match the upload's offset \(upload.offset)")
         }
         var hasher = try checksum.map(Checksum.init)
-        let handle = try FileHandle(forWritingTo: file(id))
-        defer { try? handle.close() }
         // Whatever a crashed request wrote past the durable offset is not part of the upload.
         try handle.truncate(atOffset: UInt64(upload.offset))
         try handle.seek(toOffset: UInt64(upload.offset))

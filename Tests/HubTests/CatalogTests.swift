@@ -91,6 +91,8 @@ import Testing
         #expect(user.keyHash != key && key.hasPrefix("ihk_"))
         #expect(try f.catalog.user(forKey: key)?.id == user.id)
         #expect(try f.catalog.user(forKey: key + "x") == nil)
+        #expect(f.catalog.rememberedUser(forKey: key)?.id == user.id, "a key found is remembered")
+        #expect(f.catalog.rememberedUser(forKey: key + "x") == nil, "a key not found is not")
         #expect(try f.catalog.userCount(role: .supplier) == 1 && (try f.catalog.userCount(role: .admin) == 1))
         let local = try f.catalog.localUser()
         #expect(try f.catalog.localUser().id == local.id)

@@ -144,6 +144,26 @@ struct ResumableUploadTests {
         }
     }
 
+    @Test("an upload another node is writing is refused with 409 tus.busy until that writer lets go", arguments: TestCatalogs.engines)
+    func oneWriterAcrossNodes(engine: CatalogEngine) async throws {
+        let t = try TestHub(engine: engine)
+        defer { t.remove() }
+        let photo = [UInt8](try Fixtures.image(seed: 613))
+        try await t.withClient { client in
+            let location = try #require(try await create(client, t, length: photo.count).headers[.location])
+            #expect(try await patch(client, t, location, offset: 0, photo.prefix(500)).status == .noContent)
+            // Another node's PATCH holds the file (the same lock, taken through a descriptor of its own).
+            let id = try #require(location.split(separator: "/").last.map(String.init))
+            let other = open(t.directory.appendingPathComponent("uploads/\(id)").path, O_WRONLY)
+            #expect(other >= 0 && flock(other, LOCK_EX | LOCK_NB) == 0)
+            let refused = try await patch(client, t, location, offset: 500, photo[500...])
+            #expect(refused.status == .conflict && refused.errorCode == "tus.busy")
+            close(other)
+            let done = try await patch(client, t, location, offset: 500, photo[500...])
+            #expect(done.status == .noContent && done.headers[.uploadImageId] != nil)
+        }
+    }
+
     @Test("backpressure: over the high-water mark new uploads get 503 with Retry-After")
     func backpressure() async throws {
         let t = try TestHub { $0.workers = 0; $0.backlogHighWater = 2; $0.retryAfterSeconds = 7 }
