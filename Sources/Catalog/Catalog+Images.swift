@@ -51,6 +51,13 @@ extension Catalog {
     /// under another label, or from another uploader, 409 `duplicate.exact`.
     public func recordUpload(_ image: ImageRecord) throws -> UploadOutcome {
         try write { db in
+            // The insert is tried first (one statement fewer for a new image, the common case).
+            if try db.insertIfAbsent(image) {
+                try db.insert(JobRecord(id: nil, imageId: image.id, kind: Catalog.pipelineJob, state: .queued, attempts: 0,
+                                        runAfter: image.createdAt, leaseUntil: nil, leasedBy: nil, lastError: nil,
+                                        createdAt: image.createdAt, updatedAt: image.createdAt))
+                return .created(image)
+            }
             if let existing = try db.find(ImageRecord.self, image.sha256, column: "sha256") {
                 // A retry is the same uploader's: it gets its image back. Another uploader's copy is refused,
                 // since an id it may not look at would be no acknowledgement.
@@ -59,12 +66,7 @@ extension Catalog {
                 throw HubError(409, "duplicate.exact", "these bytes were already uploaded as image \(existing.id) \(whose)",
                                details: ["existing_id": existing.id])
             }
-            try db.insert(image)
-            try db.insert(JobRecord(id: nil, imageId: image.id, kind: Catalog.pipelineJob, state: .queued, attempts: 0,
-                                    runAfter: image.createdAt, leaseUntil: nil, leasedBy: nil, lastError: nil,
-                                    createdAt: image.createdAt, updatedAt: image.createdAt))
-            try db.notify(Catalog.jobsChannel)
-            return .created(image)
+            throw HubError(409, "image.exists", "image \(image.id) already exists")
         }
     }
 

@@ -69,10 +69,7 @@ extension Catalog {
         let job = TrainingJobRecord(id: UUID().uuidString.lowercased(), requesterId: requesterId, request: request, state: .queued,
                                     epoch: 0, progress: "[]", datasetVersionId: nil, modelId: nil, error: nil, attempts: 0,
                                     leaseUntil: nil, leasedBy: nil, createdAt: now, updatedAt: now)
-        try write { db in
-            try db.insert(job)
-            try db.notify(Catalog.trainingChannel)
-        }
+        try write { db in _ = try db.insert(job) }
         return job
     }
 

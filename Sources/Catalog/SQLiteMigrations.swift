@@ -208,6 +208,8 @@ enum SQLiteMigrations {
             // Who runs each periodic pass (re-checks, clusters, webhooks, tus expiry) until when.
             try db.execute(sql: "CREATE TABLE passes (name TEXT PRIMARY KEY, holder TEXT NOT NULL, leaseUntil DATETIME NOT NULL)")
         }
+        // On PostgreSQL a trigger announces new jobs; SQLite's workers share one process and poll.
+        m.registerMigration("v10_job_notifications") { _ in }
         return m
     }
 }

@@ -105,6 +105,14 @@ struct Tx {
                                columns.map(\.1))
     }
 
+    /// Inserts a record unless it would break a unique constraint; whether it went in.
+    func insertIfAbsent<R: CatalogRecord>(_ record: R) throws -> Bool {
+        let columns = try RowEncoder.columns(of: record)
+        let sql = "INSERT INTO \(R.table) (\(columns.map { quote($0.0) }.joined(separator: ", "))) VALUES (\(placeholders(columns.count))) "
+            + "ON CONFLICT DO NOTHING RETURNING 1 AS inserted"
+        return try !connection.query(sql, columns.map(\.1)).isEmpty
+    }
+
     /// Writes every column of a record back, by its key column.
     func update<R: CatalogRecord>(_ record: R, key: String = "id") throws {
         let columns = try RowEncoder.columns(of: record)
@@ -140,12 +148,6 @@ struct Tx {
     /// Taken by the transaction that fires watches, so each fires once whichever node checks.
     func serializeWatches() throws {
         if dialect == .postgres { try execute("SELECT pg_advisory_xact_lock(\(Tx.watchLock))") }
-    }
-
-    /// Wakes the nodes listening on `channel` once this transaction commits (PostgreSQL's `NOTIFY`;
-    /// SQLite has one process, whose workers poll).
-    func notify(_ channel: String) throws {
-        if dialect == .postgres { try execute("NOTIFY \(channel)") }
     }
 
     static let commitLock: Int64 = 0x696d_6167_6568_0001

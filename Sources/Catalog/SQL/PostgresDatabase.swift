@@ -7,9 +7,10 @@ import Synchronization
 
 /// The shared engine: PostgreSQL through PostgresNIO's connection pool, for many hub nodes at once.
 ///
-/// The catalog's methods are synchronous and run on blocking threads (`offload`), so each statement is
-/// sent from an async task and waited for. Those tasks run on an executor of their own, never on Swift's
-/// cooperative pool: a caller that blocks a cooperative thread cannot starve the task it waits for.
+/// The catalog's methods are synchronous and run on blocking threads (`offload`): each statement is sent
+/// through the connection's future-based API and waited for on the calling thread. The pool's own tasks
+/// (its runner, leases, listeners) run on an executor of their own, never on Swift's cooperative pool: a
+/// caller that blocks a cooperative thread cannot starve the task it waits for.
 final class PostgresDatabase: CatalogDatabase {
     let client: PostgresClient
     private let runner: Task<Void, Never>
@@ -226,17 +227,15 @@ final class PostgresDatabase: CatalogDatabase {
         let logger: Logger
         var dialect: SQLDialect { .postgres }
 
+        /// Sent through the connection's future-based API and waited for on this (blocking) thread: the
+        /// event loop that reads the answer wakes this thread directly, one hand-over a statement.
         func query(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {
-            let query = try PostgresDatabase.query(sql, arguments)
-            let connection = self.connection, logger = self.logger
-            let rows = try PostgresDatabase.blocking { try await connection.query(query, logger: logger).collect() }
-            return try rows.map { row in try SQLRow(row.map { cell in (cell.columnName, try SQLValue(cell)) }) }
+            let result = try connection.query(try PostgresDatabase.query(sql, arguments), logger: logger).wait()
+            return try result.rows.map { row in try SQLRow(row.map { cell in (cell.columnName, try SQLValue(cell)) }) }
         }
 
         func execute(_ sql: String, _ arguments: [SQLValue]) throws {
-            let query = try PostgresDatabase.query(sql, arguments)
-            let connection = self.connection, logger = self.logger
-            _ = try PostgresDatabase.blocking { try await connection.query(query, logger: logger).collect().count }
+            _ = try connection.query(try PostgresDatabase.query(sql, arguments), logger: logger).wait()
         }
     }
 
@@ -271,20 +270,6 @@ final class PostgresDatabase: CatalogDatabase {
             }
         }
         return PostgresQuery(unsafeSQL: text, binds: binds)
-    }
-
-    /// Runs `operation` on the catalog's executor and waits for it on the calling (blocking) thread.
-    static func blocking<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) throws -> T {
-        let ready = DispatchSemaphore(value: 0)
-        let result = Mutex<Result<T, any Error>?>(nil)
-        Task(executorPreference: executor) {
-            let outcome: Result<T, any Error>
-            do { outcome = .success(try await operation()) } catch { outcome = .failure(error) }
-            result.withLock { $0 = outcome }
-            ready.signal()
-        }
-        ready.wait()
-        return try result.withLock { $0! }.get()
     }
 
     static let executor = CatalogExecutor()

@@ -117,6 +117,18 @@ enum PostgresMigrations {
         ]),
         ("v8_label_names", []),
         ("v9_passes", ["CREATE TABLE passes (name TEXT PRIMARY KEY, holder TEXT NOT NULL, leaseUntil TIMESTAMPTZ NOT NULL)"]),
+        // New jobs announce themselves to idle workers on every node (`LISTEN`), whoever inserts them.
+        ("v10_job_notifications", [
+            """
+            CREATE FUNCTION notify_new_job() RETURNS trigger AS $$
+            BEGIN
+              PERFORM pg_notify(TG_ARGV[0], '');
+              RETURN NULL;
+            END $$ LANGUAGE plpgsql
+            """,
+            "CREATE TRIGGER jobs_notify AFTER INSERT ON jobs FOR EACH STATEMENT EXECUTE FUNCTION notify_new_job('imagehub_jobs')",
+            "CREATE TRIGGER training_jobs_notify AFTER INSERT ON trainingJobs FOR EACH STATEMENT EXECUTE FUNCTION notify_new_job('imagehub_training')",
+        ]),
     ]
 
     static func migrate(_ database: PostgresDatabase) throws {
