@@ -23,6 +23,11 @@ extension Catalog {
         }
     }
 
+    /// The batch `id`, or nil.
+    public func batch(id: String) throws -> BatchRecord? {
+        try read { db in try db.find(BatchRecord.self, id) }
+    }
+
     /// The batch `id` with counts computed from its images, or nil.
     public func batchSummary(id: String) throws -> BatchSummary? {
         try read { db in

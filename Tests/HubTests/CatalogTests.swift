@@ -329,7 +329,8 @@ import Testing
         try f.process(Verdict(status: .rejected, reasons: ["quality.blurry"]))
         let summary = try #require(try c.batchSummary(id: batch.id))
         #expect(summary.batch.id == batch.id && summary.batch.device == "Pixel 8" && summary.submitted == 1 && summary.rejected == 1 && summary.qualityScore == 0)
-        #expect(try c.batchSummary(id: "missing") == nil)
+        #expect(try c.batchSummary(id: "missing") == nil && (try c.batch(id: "missing") == nil))
+        #expect(try c.batch(id: batch.id)?.userId == f.user.id)
     }
 }
 
