@@ -56,17 +56,21 @@ extension Catalog {
                                  decide: (@Sendable (inout Verdict, CommitContext) throws -> Void)? = nil,
                                  lease: TimeInterval, now: Date = Date()) throws -> (stored: ImageRecord?, next: LeasedJob?) {
         try write(durable: false) { db in
+            // The claim first: on PostgreSQL the verdict takes the commit lock, held until the commit, and the
+            // claim need not be inside it.
+            let next = try Catalog.claim(db, worker: worker, lease: lease, now: now)
             let stored = try Catalog.complete(db, job: job, worker: worker, verdict: verdict, nearDistance: nearDistance,
                                               watermark: watermark, decide: decide)
-            return (stored, try Catalog.claim(db, worker: worker, lease: lease, now: now))
+            return (stored, next)
         }
     }
 
     static func complete(_ db: Tx, job: JobRecord, worker: String, verdict: Verdict, nearDistance: Int, watermark: Int64,
                          decide: (@Sendable (inout Verdict, CommitContext) throws -> Void)?) throws -> ImageRecord? {
-        try db.serializeCommits()
         guard let jobId = job.id, var current = try db.find(JobRecord.self, jobId, forUpdate: true), current.state == .running,
               current.leasedBy == worker, var image = try db.find(ImageRecord.self, job.imageId, forUpdate: true) else { return nil }
+        // From here to the commit, verdicts are serialised (on SQLite by its one writer).
+        try db.serializeCommits()
         var v = verdict
         if v.status == .accepted, let phash = v.phash,
            let original = try Catalog.nearDuplicate(db, phash, nearDistance, image.id) {
