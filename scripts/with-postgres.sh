@@ -21,7 +21,13 @@ if [ -z "$bin" ]; then
 fi
 dir=$PWD/.pg
 run=()
-if [ "$(id -u)" -eq 0 ]; then run=(runuser -u postgres --); fi
+if [ "$(id -u)" -eq 0 ]; then
+  run=(runuser -u postgres --)
+  mkdir -p "$dir"
+  chown postgres: "$dir"
+  # A checkout under a folder the postgres user cannot enter (root's home, say) keeps its cluster in /tmp.
+  if ! runuser -u postgres -- test -w "$dir"; then dir=/tmp/imagehub-test-pg-$port; mkdir -p "$dir"; chown postgres: "$dir"; fi
+fi
 
 start() {
   "${run[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
@@ -39,7 +45,6 @@ if [ "${1:-}" = "--ctl" ]; then
 fi
 
 mkdir -p "$dir"
-[ "$(id -u)" -eq 0 ] && chown postgres: "$dir"
 # A server left running by an interrupted run is stopped, and every run starts from an empty cluster.
 [ -f "$dir/data/PG_VERSION" ] && "${run[@]}" "$bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
 rm -rf "$dir/data"

@@ -3,7 +3,6 @@ import Catalog
 import Foundation
 import HubCore
 import Simulator
-import Synchronization
 
 /// One hub set-up the nodes benchmark measures, as the processes it starts.
 enum NodesSetup: String, CaseIterable, ExpressibleByArgument {
@@ -75,15 +74,17 @@ struct NodesBench: AsyncParsableCommand {
             database = name
         }
         defer { if let database { try? Catalog.dropPostgresDatabase(serverURL: postgres, name: database) } }
-        let key = try ChildNode.run(["keys", "create", "--role", "admin", "--data", dir.path], environment: environment)
-            .split(separator: "\n").last.map(String.init) ?? ""
-        var nodes = [try ChildNode(["serve", "--data", dir.path, "--port", "0", "--role", setup == .embedded ? "all" : "api"], environment: environment)]
+        let made = try ChildProcess.run(ChildProcess.imagehub, ["keys", "create", "--role", "admin", "--data", dir.path], environment: environment)
+        guard made.status == 0 else { throw ValidationError("imagehub keys create failed") }
+        let key = String(decoding: made.output, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
+        var nodes = [try ChildProcess(ChildProcess.imagehub, ["serve", "--data", dir.path, "--port", "0", "--role", setup == .embedded ? "all" : "api"],
+                                      environment: environment)]
         for _ in 0..<setup.workerProcesses {
-            nodes.append(try ChildNode(["serve", "--data", dir.path, "--port", "0", "--role", "worker"], environment: environment))
+            nodes.append(try ChildProcess(ChildProcess.imagehub, ["serve", "--data", dir.path, "--port", "0", "--role", "worker"], environment: environment))
         }
         defer { for node in nodes { node.stop() } }
         for node in nodes { try await node.waitUntilListening() }
-        var options = SimulationOptions(target: "http://127.0.0.1:\(nodes[0].port ?? 0)", key: key, photos: photos)
+        var options = SimulationOptions(target: "http://127.0.0.1:\(nodes[0].listeningPort ?? 0)", key: key, photos: photos)
         options.devices = devices
         options.createLabels = true
         configure(&options)
@@ -91,45 +92,17 @@ struct NodesBench: AsyncParsableCommand {
     }
 }
 
-/// An `imagehub` child process of this very binary, whose log (standard error) says where it listens.
-final class ChildNode: Sendable {
-    static let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-    let process: Process
-    /// What the node has logged so far.
-    final class Log: Sendable { let text = Mutex("") }
-    private let log = Log()
+extension ChildProcess {
+    /// This very binary.
+    static let imagehub = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
 
-    init(_ arguments: [String], environment: [String: String]) throws {
-        let process = Process()
-        process.executableURL = Self.executable
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        process.standardOutput = FileHandle.nullDevice
-        let pipe = Pipe()
-        process.standardError = pipe
-        pipe.fileHandleForReading.readabilityHandler = { [log] handle in
-            let data = handle.availableData
-            guard !data.isEmpty else { handle.readabilityHandler = nil; return }
-            log.text.withLock { $0 += String(decoding: data, as: UTF8.self) }
-        }
-        try process.run()
-        self.process = process
-    }
-
-    /// The port from the "listening on http://HOST:PORT" line, once logged.
-    var port: Int? {
-        log.text.withLock { text in
-            text.range(of: #"listening on http://[^:\s]+:(\d+)"#, options: .regularExpression)
-                .flatMap { Int(text[$0].split(separator: ":").last ?? "") }
-        }
-    }
-
+    /// Waits until the node logs the port it listens on.
     func waitUntilListening() async throws {
-        for _ in 0..<600 where port == nil {
+        for _ in 0..<600 where listeningPort == nil {
             guard process.isRunning else { break }
             try await Task.sleep(for: .milliseconds(50))
         }
-        guard port != nil else { throw ValidationError("a node did not start: \(log.text.withLock { String($0.suffix(2000)) })") }
+        guard listeningPort != nil else { throw ValidationError("a node did not start: \(logText.suffix(2000))") }
     }
 
     /// SIGTERM (a drain), then SIGKILL if it is still there after 30 s.
@@ -138,20 +111,5 @@ final class ChildNode: Sendable {
         process.terminate()
         for _ in 0..<300 where process.isRunning { usleep(100_000) }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-    }
-
-    /// Runs a one-off command of this binary and returns its standard output.
-    static func run(_ arguments: [String], environment: [String: String]) throws -> String {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw ValidationError("imagehub \(arguments.joined(separator: " ")) failed") }
-        return String(decoding: data, as: UTF8.self)
     }
 }

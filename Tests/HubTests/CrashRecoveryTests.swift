@@ -14,33 +14,15 @@ final class HubProcess {
     static let binary = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent(".build/debug/imagehub")
 
-    let process = Process()
-    /// What the hub has logged so far (its log goes to standard error).
-    final class Log: Sendable { let text = Mutex("") }
-    private let log = Log()
+    let child: ChildProcess
+    var process: Process { child.process }
     /// The port the hub listens on, once its log has said so: it is started on port 0, so the system picks
     /// a free one (a random port could be taken, by another test's client among others).
-    var port: Int? {
-        log.text.withLock { text in
-            text.range(of: #"listening on http://[^:\s]+:(\d+)"#, options: .regularExpression)
-                .flatMap { Int(text[$0].split(separator: ":").last ?? "") }
-        }
-    }
+    var port: Int? { child.listeningPort }
 
     /// Starts `imagehub serve` on `data` with `arguments` added (`--role`), on `port` (0: the system picks).
     init(data: URL, environment: [String: String], arguments: [String] = [], port: Int = 0) throws {
-        process.executableURL = Self.binary
-        process.arguments = ["serve", "--data", data.path, "--port", "\(port)"] + arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        process.standardOutput = FileHandle.nullDevice
-        let pipe = Pipe()
-        process.standardError = pipe
-        pipe.fileHandleForReading.readabilityHandler = { [log] handle in
-            let data = handle.availableData
-            guard !data.isEmpty else { handle.readabilityHandler = nil; return }  // the hub has exited
-            log.text.withLock { $0 += String(decoding: data, as: UTF8.self) }
-        }
-        try process.run()
+        child = try ChildProcess(Self.binary, ["serve", "--data", data.path, "--port", "\(port)"] + arguments, environment: environment)
     }
 
     static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> String {
@@ -55,10 +37,15 @@ final class HubProcess {
                (r as? HTTPURLResponse)?.statusCode == 200 { return }
             try await Task.sleep(for: .milliseconds(50))
         }
-        throw HubError(500, "test.timeout", "the hub did not come up: \(log.text.withLock { $0.suffix(2000) })")
+        throw HubError(500, "test.timeout", "the hub did not come up: \(child.logText.suffix(2000))")
     }
 
     func upload(_ bytes: Data, label: String, key: String) async throws -> (Int, [String: Any]) {
+        try await Self.upload(bytes, to: base, label: label, key: key)
+    }
+
+    /// `POST /v1/images` on the node at `base`: the status and the body's JSON.
+    static func upload(_ bytes: Data, to base: String, label: String, key: String) async throws -> (Int, [String: Any]) {
         let body = MultipartBody.upload(bytes, label: label)
         var request = URLRequest(url: URL(string: base + "/v1/images")!)
         request.httpMethod = "POST"

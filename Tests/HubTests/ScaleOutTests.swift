@@ -188,14 +188,8 @@ import Testing
 extension ScaleOutTests {
     /// Uploads through the node at `base` and returns the new image's id.
     static func upload(_ bytes: Data, to base: String, label: String, key: String) async throws -> String {
-        let body = MultipartBody.upload(bytes, label: label)
-        var request = URLRequest(url: URL(string: base + "/v1/images")!)
-        request.httpMethod = "POST"
-        request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization")
-        request.setValue(body.contentType, forHTTPHeaderField: "Content-Type")
-        let (data, _) = try await URLSession.shared.upload(for: request, from: body.closed())
-        let json = try JSONSerialization.jsonObject(with: data) as? [String: Any]
-        return try #require(json?["id"] as? String, "\(String(decoding: data, as: UTF8.self))")
+        let (status, json) = try await HubProcess.upload(bytes, to: base, label: label, key: key)
+        return try #require(json["id"] as? String, "\(status): \(json)")
     }
 }
 

@@ -87,17 +87,5 @@ extension TestHub {
 /// hold one of the few cooperative threads, and in-process servers of other tests could starve.
 func runProgram(_ executable: URL, _ arguments: [String], environment: [String: String] = [:],
                 mergeErrors: Bool = false) async throws -> (status: Int32, output: Data) {
-    try await offload {
-        let p = Process()
-        p.executableURL = executable
-        p.arguments = arguments
-        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let out = Pipe()
-        p.standardOutput = out
-        if mergeErrors { p.standardError = out }
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, data)
-    }
+    try await offload { try ChildProcess.run(executable, arguments, environment: environment, mergeErrors: mergeErrors) }
 }
