@@ -168,8 +168,10 @@ struct VirtualDevice {
                     let moved = answer.headers.first(name: "Upload-Offset").flatMap(Int.init) ?? offset
                     if moved <= offset { failures += 1 }  // the server took nothing: do not loop on it forever
                     offset = moved
-                case 409 where answer.errorCode == "tus.offset_mismatch":
+                case 409 where answer.errorCode == "tus.offset_mismatch" || answer.errorCode == "tus.busy":
                     failures += 1
+                    // tus.busy: the server (or another API node) is still finishing the request that was cut.
+                    if answer.errorCode == "tus.busy" { try await Task.sleep(for: .milliseconds(250)) }
                     if case .offset(let kept) = try await resumeOffset(upload) { offset = kept } else { location = nil }
                 case 404, 410:
                     location = nil
