@@ -133,6 +133,14 @@ extension Catalog {
         }
     }
 
+    /// The backlog counted no further than `limit`: what backpressure needs to know, at a cost that does not
+    /// grow with the backlog.
+    public func backlog(upTo limit: Int) throws -> Int {
+        try read { db in
+            Int(try db.int("SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE state IN ('queued', 'running') LIMIT ?) AS waiting", [limit]) ?? 0)
+        }
+    }
+
     /// Jobs not yet finished (queued or running): the processing backlog.
     public func backlog() throws -> Int {
         try read { db in Int(try db.int("SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')") ?? 0) }

@@ -1,5 +1,6 @@
 import Foundation
 import HubCore
+import Synchronization
 
 /// The hub's state: labels, users, batches, images, jobs, embeddings, models and the watch-list.
 /// Every method is one transaction. Two engines behind one behaviour: SQLite in the data directory
@@ -8,6 +9,8 @@ public final class Catalog: Sendable {
     let database: any CatalogDatabase
     /// Users found by their key lately.
     let keys = KeyCache()
+    /// Label ids found by (lower-cased) name.
+    let labelIds = Mutex<[String: Int64]>([:])
 
     /// Opens (creating and migrating) the SQLite catalog at `path`.
     public init(path: String) throws {

@@ -16,10 +16,10 @@ struct HubRoutes: Sendable {
 
     /// Backpressure: 503 + Retry-After for new uploads while the processing backlog is over the high-water mark.
     func admitUpload() async throws {
-        let backlog = try await offload { try hub.catalog.backlog() }
+        let backlog = try await offload { try hub.catalog.backlog(upTo: hub.settings.backlogHighWater) }
         if backlog >= hub.settings.backlogHighWater {
             Counter(label: "imagehub_backpressure_total").increment()
-            throw HubError(503, "backpressure.busy", "\(backlog) images wait for processing (high-water mark \(hub.settings.backlogHighWater)); retry later",
+            throw HubError(503, "backpressure.busy", "at least \(backlog) images wait for processing (high-water mark \(hub.settings.backlogHighWater)); retry later",
                            details: ["retry_after": "\(hub.settings.retryAfterSeconds)"])
         }
     }

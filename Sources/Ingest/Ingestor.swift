@@ -86,7 +86,7 @@ public struct Ingestor: Sendable {
 
     /// The id of the upload's label, once the label and the batch are known to exist.
     func resolve(_ meta: Metadata, user: UserRecord) throws -> Int64 {
-        guard let label = try catalog.label(named: meta.label) else {
+        guard let labelId = try catalog.labelId(named: meta.label) else {
             throw HubError(422, "label.unknown", "label '\(meta.label)' does not exist")
         }
         if let batchId = meta.batch {
@@ -94,7 +94,7 @@ public struct Ingestor: Sendable {
                 throw HubError(422, "batch.unknown", "batch '\(batchId)' does not exist or is not yours")
             }
         }
-        return label.id!
+        return labelId
     }
 
     /// Commits the image and its pipeline job; the bytes are already durable in the blob store.

@@ -57,7 +57,8 @@ import Testing
         #expect(throws: HubError.self) { try c.createLabel(name: "Pear", parent: "Nothing") }
         #expect(throws: HubError.self) { try c.createLabel(name: "Other fruit", mid: "/m/02xwb") }
         #expect(try c.label(named: "fRuIt")?.id == fruit.id)
-        #expect(try c.label(named: "Nothing") == nil)
+        #expect(try c.label(named: "Nothing") == nil && (try c.labelId(named: "Nothing") == nil))
+        #expect(try c.labelId(named: "FRUIT") == fruit.id && (try c.labelId(named: "fruit") == fruit.id))
         #expect(try c.labels(named: ["fruit"], descendants: true).map(\.name) == ["Apple", "Fruit", "granny smith"])
         #expect(throws: HubError.self) { try c.labels(named: ["Nothing"], descendants: false) }
         let apple = try #require(try c.label(named: "Apple")?.id)
@@ -153,6 +154,10 @@ import Testing
         #expect(rejected.status == .rejected && rejected.reasonCodes == ["internal.failed"])
         #expect(try c.backlog() == 0)
         #expect(try c.statusCounts() == [.accepted: 1, .rejected: 1])
+        #expect(try c.backlog(upTo: 5) == 0)
+        try f.upload(3)
+        try f.upload(4)
+        #expect(try c.backlog(upTo: 5) == 2 && (try c.backlog(upTo: 1) == 1), "counted no further than the limit")
         #expect(try c.images(labelIds: [f.label], status: .accepted, after: nil, limit: 10).map(\.id) == [a.id])
         #expect(try c.images(labelIds: [f.label], status: nil, after: nil, limit: 1).count == 1)
     }
