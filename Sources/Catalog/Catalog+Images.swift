@@ -50,7 +50,12 @@ extension Catalog {
     /// The same bytes again from the same uploader under the same label return the existing image;
     /// under another label, or from another uploader, 409 `duplicate.exact`.
     public func recordUpload(_ image: ImageRecord) throws -> UploadOutcome {
-        try write { db in
+        // On PostgreSQL a new image and its job go in as one statement, its own transaction: one round trip
+        // instead of four (BEGIN, image, job, COMMIT) on the path every acknowledgement waits for.
+        if let postgres = database as? PostgresDatabase, try postgres.autocommit({ db in try Catalog.insertUploadWithJob(db, image) }) {
+            return .created(image)
+        }
+        return try write { db in
             // The insert is tried first (one statement fewer for a new image, the common case).
             if try db.insertIfAbsent(image) {
                 try db.insert(JobRecord(id: nil, imageId: image.id, kind: Catalog.pipelineJob, state: .queued, attempts: 0,
@@ -68,6 +73,18 @@ extension Catalog {
             }
             throw HubError(409, "image.exists", "image \(image.id) already exists")
         }
+    }
+
+    /// Inserts a new image and its pipeline job in one PostgreSQL statement; false when the bytes (or
+    /// the id) are already there.
+    static func insertUploadWithJob(_ db: Tx, _ image: ImageRecord) throws -> Bool {
+        let columns = try RowEncoder.columns(of: image)
+        return try !db.rows("""
+            WITH image AS (INSERT INTO images (\(columns.map { db.quote($0.0) }.joined(separator: ", "))) VALUES (\(db.placeholders(columns.count)))
+                           ON CONFLICT DO NOTHING RETURNING id, createdAt)
+            INSERT INTO jobs (imageId, kind, state, attempts, runAfter, createdAt, updatedAt)
+            SELECT id, ?, 'queued', 0, createdAt, createdAt, createdAt FROM image RETURNING id
+            """, columns.map(\.1) + [Catalog.pipelineJob]).isEmpty
     }
 
     /// The image `id`, or nil.

@@ -98,6 +98,12 @@ final class PostgresDatabase: CatalogDatabase {
         }
     }
 
+    /// Runs `body` without an explicit transaction: each statement is its own, durable when it returns.
+    /// For a write that is one statement (the catalog says which).
+    func autocommit<T>(_ body: (Tx) throws -> T) throws -> T {
+        try withConnection { connection in try body(Tx(connection: connection)) }
+    }
+
     static func isConflict(_ error: PSQLError) -> Bool {
         guard let state = error.serverInfo?[.sqlState] else { return false }
         return ["40001", "40P01", "23505"].contains(state)
