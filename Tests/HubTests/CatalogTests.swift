@@ -400,6 +400,30 @@ import Testing
         #expect(taken.filter { $0 }.count == 1)
     }
 
+    @Test("connections the server ends answer 503 catalog.unavailable, never an engine error, and the pool recovers", arguments: postgres)
+    func endedConnectionsAreUnavailable(engine: CatalogEngine) async throws {
+        let url = try #require(try TestCatalogs.url(for: .postgres))
+        let c = try Catalog(url: url)
+        defer { c.close() }
+        _ = try c.labelsById()
+        // An administrator (or a restarting server) ends every session of the database: 57P01.
+        let (status, out) = try await runProgram(URL(fileURLWithPath: "/usr/bin/psql"), [
+            url, "-c", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        ], mergeErrors: true)
+        #expect(status == 0, "\(String(decoding: out, as: UTF8.self))")
+        var answered = false
+        for _ in 0..<20 where !answered {
+            do {
+                _ = try c.labelsById()
+                answered = true
+            } catch let error as HubError {
+                #expect(error.status == 503 && error.code == "catalog.unavailable", "\(error)")
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        #expect(answered, "the pool connects again by itself")
+    }
+
     @Test("a watch fires once when two nodes check it at the same moment", arguments: postgres)
     func watchFiresOnceAcrossNodes(engine: CatalogEngine) throws {
         let (a, b, user, label) = try twoNodes()

@@ -182,8 +182,15 @@ final class PostgresDatabase: CatalogDatabase {
     /// Seconds a caller waits for a pooled connection before it is told the catalog is unavailable.
     static let leaseTimeout = 5.0
 
+    /// The connection broke, or the server is stopping or starting (SQLSTATE class 57, operator
+    /// intervention, such as 57P01 during a shutdown; class 08, connection exceptions): the catalog is
+    /// unavailable for now, which is a 503, not a fault.
     static func isConnectionLost(_ error: PSQLError) -> Bool {
-        [.connectionError, .serverClosedConnection, .clientClosedConnection, .poolClosed, .uncleanShutdown].contains(error.code)
+        if [.connectionError, .serverClosedConnection, .clientClosedConnection, .poolClosed, .uncleanShutdown].contains(error.code) {
+            return true
+        }
+        guard let state = error.serverInfo?[.sqlState] else { return false }
+        return state.hasPrefix("57") || state.hasPrefix("08")
     }
 
     /// What an API node answers while PostgreSQL is down or restarting.
