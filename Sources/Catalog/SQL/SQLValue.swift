@@ -32,7 +32,7 @@ extension SQLValue {
     var int64: Int64? {
         switch self {
         case .integer(let v): v
-        case .real(let v): Int64(exactly: v.rounded()) ?? Int64(v)
+        case .real(let v): Int64(exactly: v)
         case .text(let s): Int64(s)
         default: nil
         }
