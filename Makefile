@@ -30,11 +30,12 @@ run: build-release
 	.build/release/imagehub serve --data $(DATA) --host $(HOST) --port $(PORT)
 
 ## Build everything (the CLI too: some tests run it as a real process) and run every test, with a
-## private PostgreSQL cluster for the catalog tests (started and stopped around them).
+## private PostgreSQL cluster for the catalog tests (started and stopped around them), under a time limit
+## that prints where a hung test is stuck (scripts/run-tests.sh).
 test: setup
 	@scripts/test-setup.sh
 	swift build --build-tests
-	scripts/with-postgres.sh swift test --skip-build $(SWIFT_TEST_FLAGS)
+	scripts/run-tests.sh scripts/with-postgres.sh swift test --skip-build $(SWIFT_TEST_FLAGS)
 
 ## Ingest benchmark in release mode on $(BENCH_DIR).
 bench: build-release

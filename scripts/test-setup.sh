@@ -10,3 +10,12 @@ if ! "$venv/bin/python" -c "import onnxruntime, numpy, tusclient" >/dev/null 2>&
   python3 -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check onnxruntime numpy tuspy
 fi
+
+# gdb prints where a hung test is stuck (scripts/run-tests.sh) before the run is stopped.
+if ! command -v gdb >/dev/null 2>&1; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "test-setup: installing gdb"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends gdb >/dev/null \
+    || { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends gdb >/dev/null; }
+fi

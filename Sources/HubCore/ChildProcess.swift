@@ -1,29 +1,42 @@
 import Foundation
 import Synchronization
 
-/// A child process whose standard error is kept as it arrives (a hub node's log), for the benchmarks and
-/// tests that run `imagehub serve` as real processes.
+/// A child process for the benchmarks and tests that run `imagehub serve` (and other programs) as real
+/// processes: its standard error is kept as it arrives (a hub node's log).
+///
+/// Spawned with `posix_spawn` and reaped with `waitpid` on its own pid, never through Foundation's
+/// `Process`, which sometimes never sees a child end while the process holds several others (a test then
+/// waits forever). Every wait here has a time limit.
 public final class ChildProcess: Sendable {
-    public let process: Process
+    public let processIdentifier: pid_t
     final class Log: Sendable { let text = Mutex("") }
     private let log = Log()
+    /// The raw `waitpid` status once the child has been reaped.
+    private let reaped = Mutex<Int32?>(nil)
 
     /// Starts `executable`; its standard output is dropped, its standard error kept.
     public init(_ executable: URL, _ arguments: [String], environment: [String: String] = [:]) throws {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        process.standardOutput = FileHandle.nullDevice
-        let pipe = Pipe()
-        process.standardError = pipe
-        pipe.fileHandleForReading.readabilityHandler = { [log] handle in
-            let data = handle.availableData
-            guard !data.isEmpty else { handle.readabilityHandler = nil; return }  // the process has exited
-            log.text.withLock { $0 += String(decoding: data, as: UTF8.self) }
+        let (read, write) = try ChildProcess.pipe()
+        do {
+            processIdentifier = try ChildProcess.spawn(executable, arguments, environment: environment, stdout: nil, stderr: write)
+        } catch {
+            close(read); close(write)
+            throw error
         }
-        try process.run()
-        self.process = process
+        close(write)
+        let log = self.log
+        Thread.detachNewThread {
+            ChildProcess.drain(read) { data in log.text.withLock { $0 += String(decoding: data, as: UTF8.self) } }
+            close(read)
+        }
+    }
+
+    /// A child nobody holds any more is not left running (a test that failed half-way).
+    deinit {
+        if isRunning {
+            kill(processIdentifier, SIGKILL)
+            _ = waitUntilExit(timeout: 10)
+        }
     }
 
     /// What the process has written to standard error so far.
@@ -37,20 +50,137 @@ public final class ChildProcess: Sendable {
         }
     }
 
-    /// Runs `executable` to its end on the calling thread: its exit status and standard output (with
-    /// standard error too when `mergeErrors`).
+    /// Whether the child has not ended yet (reaps it when it has).
+    public var isRunning: Bool {
+        reaped.withLock { status in
+            guard status == nil else { return false }
+            var raw: Int32 = 0
+            let result = waitpid(processIdentifier, &raw, WNOHANG)
+            if result == processIdentifier || (result == -1 && errno == ECHILD) { status = result == -1 ? 0 : raw }
+            return status == nil
+        }
+    }
+
+    /// SIGTERM: a hub drains and exits.
+    public func terminate() { if isRunning { kill(processIdentifier, SIGTERM) } }
+
+    /// SIGKILL: no chance to clean up.
+    public func kill9() { if isRunning { kill(processIdentifier, SIGKILL) } }
+
+    /// Waits until the child has ended, at most `timeout` seconds; false when it is still running.
+    @discardableResult
+    public func waitUntilExit(timeout: Double = 120) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while isRunning {
+            if Date() > deadline { return false }
+            usleep(10_000)
+        }
+        return true
+    }
+
+    /// The exit status of a child that exited; nil while it runs or when a signal ended it.
+    public var exitStatus: Int32? {
+        guard !isRunning, let raw = reaped.withLock({ $0 }) else { return nil }
+        return raw & 0x7F == 0 ? (raw >> 8) & 0xFF : nil
+    }
+
+    /// Runs `executable` to its end on the calling thread: its exit status (128 + the signal's number when
+    /// a signal ended it) and standard output (with standard error too when `mergeErrors`). Past `timeout`
+    /// seconds the child is killed and this throws. Output a grandchild keeps writing after the child has
+    /// ended (a daemon that inherited the pipe) is not waited for.
     public static func run(_ executable: URL, _ arguments: [String], environment: [String: String] = [:],
-                           mergeErrors: Bool = false) throws -> (status: Int32, output: Data) {
-        let p = Process()
-        p.executableURL = executable
-        p.arguments = arguments
-        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let out = Pipe()
-        p.standardOutput = out
-        if mergeErrors { p.standardError = out }
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, data)
+                           mergeErrors: Bool = false, timeout: Double = 900) throws -> (status: Int32, output: Data) {
+        let (read, write) = try pipe()
+        let pid: pid_t
+        do {
+            pid = try spawn(executable, arguments, environment: environment, stdout: write, stderr: mergeErrors ? write : 2)
+        } catch {
+            close(read); close(write)
+            throw error
+        }
+        close(write)
+        defer { close(read) }
+        var output = Data()
+        var raw: Int32 = 0
+        var ended = false
+        let deadline = Date().addingTimeInterval(timeout)
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            var poller = pollfd(fd: read, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&poller, 1, 100)
+            if ready > 0 {
+                let n = Foundation.read(read, &buffer, buffer.count)
+                if n > 0 { output.append(contentsOf: buffer[0..<n]); continue }
+                if n == 0 { break }                                   // end of output: every writer has closed it
+                if errno == EINTR || errno == EAGAIN { continue }
+                break
+            }
+            // Nothing to read for a while: the child may have ended while a grandchild holds the pipe open.
+            if !ended, waitpid(pid, &raw, WNOHANG) == pid { ended = true }
+            if ended {
+                _ = fcntl(read, F_SETFL, fcntl(read, F_GETFL) | O_NONBLOCK)
+                while case let n = Foundation.read(read, &buffer, buffer.count), n > 0 { output.append(contentsOf: buffer[0..<n]) }
+                break
+            }
+            if Date() > deadline {
+                kill(pid, SIGKILL)
+                while waitpid(pid, &raw, 0) == -1, errno == EINTR {}
+                throw HubError(500, "process.timeout", "\(executable.lastPathComponent) \(arguments.joined(separator: " ")) ran past \(Int(timeout)) s")
+            }
+        }
+        while !ended {
+            let result = waitpid(pid, &raw, WNOHANG)
+            if result == pid || (result == -1 && errno != EINTR) { break }
+            if Date() > deadline {
+                kill(pid, SIGKILL)
+                while waitpid(pid, &raw, 0) == -1, errno == EINTR {}
+                throw HubError(500, "process.timeout", "\(executable.lastPathComponent) \(arguments.joined(separator: " ")) ran past \(Int(timeout)) s")
+            }
+            usleep(10_000)
+        }
+        let status = raw & 0x7F == 0 ? (raw >> 8) & 0xFF : 128 + (raw & 0x7F)
+        return (status, output)
+    }
+
+    /// A pipe whose ends are closed in every other child (only the one spawned with it gets a copy).
+    private static func pipe() throws -> (read: Int32, write: Int32) {
+        var fds: [Int32] = [0, 0]
+        guard Foundation.pipe(&fds) == 0 else { throw HubError(500, "process.pipe", "pipe: \(String(cString: strerror(errno)))") }
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        return (fds[0], fds[1])
+    }
+
+    /// Spawns `executable` with standard input from /dev/null, standard output to `stdout` (nil: /dev/null)
+    /// and standard error to `stderr`.
+    private static func spawn(_ executable: URL, _ arguments: [String], environment: [String: String],
+                              stdout: Int32?, stderr: Int32) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        if let stdout { posix_spawn_file_actions_adddup2(&actions, stdout, 1) } else {
+            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        }
+        if stderr != 2 { posix_spawn_file_actions_adddup2(&actions, stderr, 2) }
+        let argv = ([executable.path] + arguments).map { strdup($0) } + [nil]
+        let env = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { (argv + env).forEach { free($0) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, executable.path, &actions, nil, argv, env)
+        guard result == 0 else {
+            throw HubError(500, "process.spawn", "cannot start \(executable.path): \(String(cString: strerror(result)))")
+        }
+        return pid
+    }
+
+    /// Reads `fd` to its end, handing each chunk to `chunk`.
+    private static func drain(_ fd: Int32, _ chunk: (Data) -> Void) {
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = Foundation.read(fd, &buffer, buffer.count)
+            if n > 0 { chunk(Data(buffer[0..<n])); continue }
+            if n == -1 && errno == EINTR { continue }
+            return
+        }
     }
 }

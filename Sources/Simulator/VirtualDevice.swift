@@ -172,7 +172,13 @@ struct VirtualDevice {
                     failures += 1
                     // tus.busy: the server (or another API node) is still finishing the request that was cut.
                     if answer.errorCode == "tus.busy" { try await Task.sleep(for: .milliseconds(250)) }
-                    if case .offset(let kept) = try await resumeOffset(upload) { offset = kept } else { location = nil }
+                    if case .offset(let kept) = try await resumeOffset(upload) {
+                        // A cut request the server finished storing meanwhile: what it kept is not sent again.
+                        if kept > offset { tally.update { $0.resumes += 1; $0.bytesKept += kept - offset } }
+                        offset = kept
+                    } else {
+                        location = nil
+                    }
                 case 404, 410:
                     location = nil
                 default:

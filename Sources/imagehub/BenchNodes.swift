@@ -99,7 +99,7 @@ extension ChildProcess {
     /// Waits until the node logs the port it listens on.
     func waitUntilListening() async throws {
         for _ in 0..<600 where listeningPort == nil {
-            guard process.isRunning else { break }
+            guard isRunning else { break }
             try await Task.sleep(for: .milliseconds(50))
         }
         guard listeningPort != nil else { throw ValidationError("a node did not start: \(logText.suffix(2000))") }
@@ -107,9 +107,8 @@ extension ChildProcess {
 
     /// SIGTERM (a drain), then SIGKILL if it is still there after 30 s.
     func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
-        for _ in 0..<300 where process.isRunning { usleep(100_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        guard isRunning else { return }
+        terminate()
+        if !waitUntilExit(timeout: 30) { kill9() }
     }
 }

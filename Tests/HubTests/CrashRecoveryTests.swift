@@ -15,7 +15,7 @@ final class HubProcess {
         .deletingLastPathComponent().appendingPathComponent(".build/debug/imagehub")
 
     let child: ChildProcess
-    var process: Process { child.process }
+    var process: ChildProcess { child }
     /// The port the hub listens on, once its log has said so: it is started on port 0, so the system picks
     /// a free one (a random port could be taken, by another test's client among others).
     var port: Int? { child.listeningPort }
@@ -89,7 +89,7 @@ func waitUntil(seconds: Double, _ condition: () throws -> Bool) async throws {
         }
         #expect(acknowledged.count == 12)
         kill(api.process.processIdentifier, SIGKILL)
-        api.process.waitUntilExit()
+        #expect(api.process.waitUntilExit(timeout: 60), "the node ends")
 
         // A worker node is killed once processing is under way: some images decided, the rest pending,
         // one of them in the middle of its job.
@@ -99,7 +99,7 @@ func waitUntil(seconds: Double, _ condition: () throws -> Bool) async throws {
         let first = try HubProcess(data: dir, environment: env)
         try await waitUntil(seconds: 60) { try pending().count < acknowledged.count }
         kill(first.process.processIdentifier, SIGKILL)
-        first.process.waitUntilExit()
+        #expect(first.process.waitUntilExit(timeout: 60), "the node ends")
         let pendingAtCrash = try pending()
         #expect(!pendingAtCrash.isEmpty && pendingAtCrash.count < 12, "the kill must land while work is under way")
 
@@ -115,7 +115,7 @@ func waitUntil(seconds: Double, _ condition: () throws -> Bool) async throws {
         }
         // Graceful shutdown: SIGTERM drains and exits cleanly.
         second.process.terminate()
-        second.process.waitUntilExit()
-        #expect(second.process.terminationReason == .exit)
+        #expect(second.process.waitUntilExit(timeout: 60), "the node ends")
+        #expect(second.process.exitStatus != nil, "a SIGTERM drain ends with an exit, not a signal")
     }
 }

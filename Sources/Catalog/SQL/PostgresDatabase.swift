@@ -59,6 +59,10 @@ final class PostgresDatabase: CatalogDatabase {
         // A catalog that does not answer must turn into a quick 503, not a request that hangs.
         configuration.options.connectTimeout = .seconds(3)
         configuration.options.maximumConnections = 32
+        // Nothing waits forever: a lock not granted within a minute fails the statement (55P03, a 503 for the
+        // caller), and a node that stops in the middle of a transaction (a frozen process, a lost network)
+        // loses its session after two minutes, which frees its locks for the other nodes.
+        configuration.options.additionalStartupParameters = [("lock_timeout", "60s"), ("idle_in_transaction_session_timeout", "120s")]
         return configuration
     }
 
@@ -184,13 +188,14 @@ final class PostgresDatabase: CatalogDatabase {
 
     /// The connection broke, or the server is stopping or starting (SQLSTATE class 57, operator
     /// intervention, such as 57P01 during a shutdown; class 08, connection exceptions): the catalog is
-    /// unavailable for now, which is a 503, not a fault.
+    /// unavailable for now, which is a 503, not a fault. So is a lock not granted within `lock_timeout`
+    /// (55P03): another node holds it far longer than any of the hub's transactions should.
     static func isConnectionLost(_ error: PSQLError) -> Bool {
         if [.connectionError, .serverClosedConnection, .clientClosedConnection, .poolClosed, .uncleanShutdown].contains(error.code) {
             return true
         }
         guard let state = error.serverInfo?[.sqlState] else { return false }
-        return state.hasPrefix("57") || state.hasPrefix("08")
+        return state.hasPrefix("57") || state.hasPrefix("08") || state == "55P03"
     }
 
     /// What an API node answers while PostgreSQL is down or restarting.

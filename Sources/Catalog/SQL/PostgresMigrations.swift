@@ -133,8 +133,14 @@ enum PostgresMigrations {
 
     static func migrate(_ database: PostgresDatabase) throws {
         try database.withConnection { connection in
+            // Another node's migration may take long on a big catalog (an index over every image): wait for
+            // it without the session's lock_timeout.
+            try connection.execute("SET lock_timeout = 0", [])
             try connection.execute("SELECT pg_advisory_lock(\(Tx.migrationLock))", [])
-            defer { try? connection.execute("SELECT pg_advisory_unlock(\(Tx.migrationLock))", []) }
+            defer {
+                try? connection.execute("SELECT pg_advisory_unlock(\(Tx.migrationLock))", [])
+                try? connection.execute("RESET lock_timeout", [])
+            }
             try connection.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, appliedAt TIMESTAMPTZ NOT NULL)", [])
             let applied = Set(try connection.query("SELECT name FROM schema_migrations", []).compactMap { $0.string("name") })
             for step in steps where !applied.contains(step.name) {
