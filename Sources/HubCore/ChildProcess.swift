@@ -81,7 +81,7 @@ public final class ChildProcess: Sendable {
     /// The exit status of a child that exited; nil while it runs or when a signal ended it.
     public var exitStatus: Int32? {
         guard !isRunning, let raw = reaped.withLock({ $0 }) else { return nil }
-        return raw & 0x7F == 0 ? (raw >> 8) & 0xFF : nil
+        return raw & 0x7F == 0 ? ChildProcess.status(raw) : nil
     }
 
     /// Runs `executable` to its end on the calling thread: its exit status (128 + the signal's number when
@@ -104,6 +104,11 @@ public final class ChildProcess: Sendable {
         var raw: Int32 = 0
         var ended = false
         let deadline = Date().addingTimeInterval(timeout)
+        func killed() -> HubError {
+            kill(pid, SIGKILL)
+            while waitpid(pid, &raw, 0) == -1, errno == EINTR {}
+            return HubError(500, "process.timeout", "\(executable.lastPathComponent) \(arguments.joined(separator: " ")) ran past \(Int(timeout)) s")
+        }
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
             var poller = pollfd(fd: read, events: Int16(POLLIN), revents: 0)
@@ -122,25 +127,19 @@ public final class ChildProcess: Sendable {
                 while case let n = Foundation.read(read, &buffer, buffer.count), n > 0 { output.append(contentsOf: buffer[0..<n]) }
                 break
             }
-            if Date() > deadline {
-                kill(pid, SIGKILL)
-                while waitpid(pid, &raw, 0) == -1, errno == EINTR {}
-                throw HubError(500, "process.timeout", "\(executable.lastPathComponent) \(arguments.joined(separator: " ")) ran past \(Int(timeout)) s")
-            }
+            if Date() > deadline { throw killed() }
         }
         while !ended {
             let result = waitpid(pid, &raw, WNOHANG)
             if result == pid || (result == -1 && errno != EINTR) { break }
-            if Date() > deadline {
-                kill(pid, SIGKILL)
-                while waitpid(pid, &raw, 0) == -1, errno == EINTR {}
-                throw HubError(500, "process.timeout", "\(executable.lastPathComponent) \(arguments.joined(separator: " ")) ran past \(Int(timeout)) s")
-            }
+            if Date() > deadline { throw killed() }
             usleep(10_000)
         }
-        let status = raw & 0x7F == 0 ? (raw >> 8) & 0xFF : 128 + (raw & 0x7F)
-        return (status, output)
+        return (status(raw), output)
     }
+
+    /// A `waitpid` status as a shell reports it: the exit status, or 128 + the signal's number.
+    private static func status(_ raw: Int32) -> Int32 { raw & 0x7F == 0 ? (raw >> 8) & 0xFF : 128 + (raw & 0x7F) }
 
     /// A pipe whose ends are closed in every other child (only the one spawned with it gets a copy).
     private static func pipe() throws -> (read: Int32, write: Int32) {

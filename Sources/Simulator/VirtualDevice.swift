@@ -118,6 +118,11 @@ struct VirtualDevice {
 
     // MARK: tus
 
+    /// Counts a resume when the server kept bytes past `offset`: they are not sent again.
+    func resumed(from offset: Int, at kept: Int) {
+        if kept > offset { tally.update { $0.resumes += 1; $0.bytesKept += kept - offset } }
+    }
+
     mutating func tus(_ bytes: Data, fields: [(String, String)], filename: String, cut: Bool) async -> Result {
         let whole = ByteBuffer(bytes: bytes)
         let metadata = (fields + [("filename", filename)]).map { "\($0.0) \(Data($0.1.utf8).base64EncodedString())" }.joined(separator: ",")
@@ -155,7 +160,7 @@ struct VirtualDevice {
                     // Ask the server how much it kept, and go on from there.
                     switch try await resumeOffset(upload) {
                     case .offset(let kept):
-                        if kept > offset { tally.update { $0.resumes += 1; $0.bytesKept += kept - offset } }
+                        resumed(from: offset, at: kept)
                         offset = kept
                     case .done(let id): return .acknowledged(id: id, existing: false)
                     case .gone: location = nil
@@ -174,7 +179,7 @@ struct VirtualDevice {
                     if answer.errorCode == "tus.busy" { try await Task.sleep(for: .milliseconds(250)) }
                     if case .offset(let kept) = try await resumeOffset(upload) {
                         // A cut request the server finished storing meanwhile: what it kept is not sent again.
-                        if kept > offset { tally.update { $0.resumes += 1; $0.bytesKept += kept - offset } }
+                        resumed(from: offset, at: kept)
                         offset = kept
                     } else {
                         location = nil

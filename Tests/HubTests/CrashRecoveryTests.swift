@@ -88,7 +88,7 @@ func waitUntil(seconds: Double, _ condition: () throws -> Bool) async throws {
             if let id = json["id"] as? String { acknowledged.append(id) }
         }
         #expect(acknowledged.count == 12)
-        kill(api.process.processIdentifier, SIGKILL)
+        api.process.kill9()
         #expect(api.process.waitUntilExit(timeout: 60), "the node ends")
 
         // A worker node is killed once processing is under way: some images decided, the rest pending,
@@ -98,7 +98,7 @@ func waitUntil(seconds: Double, _ condition: () throws -> Bool) async throws {
         #expect(try pending().count == 12)
         let first = try HubProcess(data: dir, environment: env)
         try await waitUntil(seconds: 60) { try pending().count < acknowledged.count }
-        kill(first.process.processIdentifier, SIGKILL)
+        first.process.kill9()
         #expect(first.process.waitUntilExit(timeout: 60), "the node ends")
         let pendingAtCrash = try pending()
         #expect(!pendingAtCrash.isEmpty && pendingAtCrash.count < 12, "the kill must land while work is under way")

@@ -48,7 +48,7 @@ import Testing
         let ports = [try await freePort(), try await freePort()]
         var api = try ports.map { try HubProcess(data: dir, environment: env, arguments: ["--role", "api"], port: $0) }
         var workers = try (0..<2).map { _ in try HubProcess(data: dir, environment: env, arguments: ["--role", "worker"]) }
-        defer { for node in api + workers where node.process.isRunning { kill(node.process.processIdentifier, SIGKILL) } }
+        defer { for node in api + workers { node.process.kill9() } }
         for node in api + workers { try await node.waitUntilHealthy() }
         let bases = api.map(\.base)
         print("scale-out: API nodes \(bases), two workers; phones start")
@@ -79,7 +79,7 @@ import Testing
         // Mid-run: a worker dies with kill -9 and comes back; API node 1 restarts; PostgreSQL is away for 10 s.
         try await Task.sleep(for: .seconds(2))
         print("scale-out: kill -9 worker 1")
-        kill(workers[0].process.processIdentifier, SIGKILL)
+        workers[0].process.kill9()
         #expect(workers[0].process.waitUntilExit(timeout: 60), "the node ends")
         try await Task.sleep(for: .seconds(1))
         workers[0] = try HubProcess(data: dir, environment: env, arguments: ["--role", "worker"])
