@@ -43,9 +43,11 @@ let package = Package(
             cxxSettings: [.unsafeFlags(["-I/usr/include/torch/csrc/api/include", "-Wno-deprecated-declarations"])],
             linkerSettings: [.linkedLibrary("torch_cpu"), .linkedLibrary("c10")]
         ),
+        // OpenVINO's C API, opened at run time from the wheel `make setup` installs (models/openvino).
+        .target(name: "OpenVINOBridge"),
         .target(
             name: "Embedding",
-            dependencies: ["TorchBridge", "Imaging", "HubCore", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["TorchBridge", "OpenVINOBridge", "Imaging", "HubCore", .product(name: "Logging", package: "swift-log")]
         ),
         .target(name: "Training", dependencies: ["TorchBridge", "HubCore"]),
         // ONNX export: Sources/ONNX/onnx.pb.swift is generated once from the official onnx.proto

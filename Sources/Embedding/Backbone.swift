@@ -1,5 +1,7 @@
 import Foundation
+import HubCore
 import Imaging
+import OpenVINOBridge
 import TorchBridge
 
 /// What the set-up's conversion wrote next to the weights (`manifest.json`).
@@ -38,20 +40,44 @@ public struct BackboneError: Error, CustomStringConvertible {
     public let description: String
 }
 
-/// The pretrained feature extractor (EfficientNet-Lite0 as TorchScript), frozen and optimized for
-/// inference by libtorch at load time. One forward runs at a time; libtorch parallelises inside it.
+/// Which library runs the backbone's forward pass.
+public enum InferenceEngine: String, Sendable, CaseIterable, Codable {
+    /// OpenVINO when its library and `embedder.onnx` are there, else libtorch.
+    case auto
+    /// OpenVINO's C API on `embedder.onnx` (the wheel `make setup` installs in models/openvino).
+    case openvino
+    /// libtorch on `features.pt` and `head.pt` (TorchScript), frozen and optimized at load time.
+    case libtorch
+}
+
+/// The pretrained feature extractor (EfficientNet-Lite0) and its ImageNet head, run by OpenVINO (the
+/// default: about twice libtorch's speed on a CPU, the same features to 1e-6) or by libtorch. One forward
+/// runs at a time; the engine parallelises inside it.
 public final class Backbone: @unchecked Sendable {
-    private let model: OpaquePointer
+    private enum Model {
+        case openvino(OpaquePointer)
+        case libtorch(OpaquePointer)
+    }
+    private let model: Model
     /// Names the weights and the conversion, e.g. `efficientnet-lite0/1/57934424`; stored with every
-    /// embedding so a backbone change can re-embed in the background.
+    /// embedding so a backbone change can re-embed in the background. Both engines give the same vectors
+    /// (f32), so the engine is not part of it.
     public let id: String
     public let dimensions: Int
     public let classNames: [String]
     public let input: ModelInputSpec
     public let directory: URL
+    /// The engine that runs it and how, e.g. `openvino 2026.4.1 f32, 2 threads` or `libtorch, channels-last`.
+    public let engineDescription: String
+    /// Why `auto` fell back to libtorch (nil when it did not).
+    public let fallbackReason: String?
 
-    /// Loads `features.pt`, `head.pt`, `manifest.json` and `imagenet_classes.txt` from `directory`.
-    public init(directory: URL, threads: Int = 0, channelsLast: Bool = true) throws {
+    /// Loads the backbone from `directory` (`manifest.json`, `imagenet_classes.txt`, and `embedder.onnx` for
+    /// OpenVINO or `features.pt` + `head.pt` for libtorch). `threads` is the engine's thread count (0: every
+    /// core); `precision` OpenVINO's inference precision (`f32`; `bf16` where the CPU has it);
+    /// `openVINOLibrary` the path of libopenvino_c (default: `openVINOLibrary(near:)`).
+    public init(directory: URL, threads: Int = 0, channelsLast: Bool = true, engine: InferenceEngine = .auto,
+                precision: String = "f32", openVINOLibrary: URL? = nil) throws {
         let manifestURL = directory.appendingPathComponent("manifest.json")
         guard let data = try? Data(contentsOf: manifestURL) else {
             throw BackboneError(description: "no backbone in \(directory.path) (manifest.json is missing): run `make setup`")
@@ -62,23 +88,66 @@ public final class Backbone: @unchecked Sendable {
         input = ModelInputSpec(size: manifest.input.size, resize: manifest.input.resize_short_side,
                                mean: manifest.input.mean.first ?? 0.5, std: manifest.input.std.first ?? 0.5)
         id = "\(manifest.backbone)/\(manifest.version)/\(manifest.weights_sha256.prefix(8))"
+        dimensions = manifest.dimensions
         self.directory = directory
-        _ = dih_set_threads(Int32(threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount))
+        let threadCount = threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount
+
+        var fallback: String?
+        if engine != .libtorch {
+            let onnx = directory.appendingPathComponent("embedder.onnx")
+            let library = openVINOLibrary ?? Backbone.openVINOLibrary(near: directory)
+            do {
+                guard let library else {
+                    throw BackboneError(description: "no OpenVINO library (libopenvino_c.so.*) under \(directory.deletingLastPathComponent().appendingPathComponent("openvino").path): run `make setup`")
+                }
+                guard FileManager.default.fileExists(atPath: onnx.path) else {
+                    throw BackboneError(description: "\(onnx.path) is missing: run `make setup`")
+                }
+                var error: UnsafeMutablePointer<CChar>?
+                guard let loaded = dih_ov_load(library.path, onnx.path, precision, Int32(threadCount), processingNiceness, &error) else {
+                    throw BackboneError(description: "OpenVINO: \(Self.takeOV(error))")
+                }
+                guard dih_ov_outputs(loaded) >= 2 else {
+                    dih_ov_free(loaded)
+                    throw BackboneError(description: "\(onnx.path) has no logits output: run `make setup`")
+                }
+                model = .openvino(loaded)
+                engineDescription = "openvino \(String(cString: dih_ov_version(loaded)).split(separator: "-").first ?? "") \(String(cString: dih_ov_precision(loaded))), \(threadCount) threads"
+                fallbackReason = nil
+                return
+            } catch {
+                if engine == .openvino { throw error }
+                fallback = "\(error)"
+            }
+        }
+        _ = dih_set_threads(Int32(threadCount))
         var error: UnsafeMutablePointer<CChar>?
         let features = directory.appendingPathComponent("features.pt").path
         let head = directory.appendingPathComponent("head.pt").path
-        guard let model = dih_backbone_load(features, head, channelsLast ? 1 : 0, &error) else {
+        guard let loaded = dih_backbone_load(features, head, channelsLast ? 1 : 0, &error) else {
             throw BackboneError(description: "loading \(features): \(Self.take(error))")
         }
-        self.model = model
-        dimensions = Int(dih_backbone_dimensions(model))
-        guard dimensions == manifest.dimensions, Int(dih_backbone_classes(model)) == classNames.count else {
-            dih_backbone_free(model)
+        guard Int(dih_backbone_dimensions(loaded)) == manifest.dimensions, Int(dih_backbone_classes(loaded)) == classNames.count else {
+            dih_backbone_free(loaded)
             throw BackboneError(description: "\(directory.path): the model's outputs do not match its manifest")
+        }
+        model = .libtorch(loaded)
+        engineDescription = "libtorch, \(channelsLast ? "channels-last" : "nchw"), \(threadCount) threads"
+        fallbackReason = fallback
+    }
+
+    deinit {
+        switch model {
+        case .openvino(let m): dih_ov_free(m)
+        case .libtorch(let m): dih_backbone_free(m)
         }
     }
 
-    deinit { dih_backbone_free(model) }
+    /// Whether OpenVINO runs this backbone.
+    public var isOpenVINO: Bool {
+        if case .openvino = model { return true }
+        return false
+    }
 
     /// libtorch's intra-op thread count (process-wide).
     public static func setThreads(_ threads: Int) { _ = dih_set_threads(Int32(threads)) }
@@ -90,10 +159,32 @@ public final class Backbone: @unchecked Sendable {
         var features = [Float](repeating: 0, count: count * dimensions)
         var indices = [Int32](repeating: 0, count: count * topK)
         var probabilities = [Float](repeating: 0, count: count * topK)
-        var error: UnsafeMutablePointer<CChar>?
-        let status = dih_backbone_embed(model, pixels, Int32(count), Int32(input.size), &features,
-                                        Int32(topK), &indices, &probabilities, &error)
-        guard status == 0 else { throw BackboneError(description: "embedding: \(Self.take(error))") }
+        switch model {
+        case .libtorch(let m):
+            var error: UnsafeMutablePointer<CChar>?
+            let status = dih_backbone_embed(m, pixels, Int32(count), Int32(input.size), &features,
+                                            Int32(topK), &indices, &probabilities, &error)
+            guard status == 0 else { throw BackboneError(description: "embedding: \(Self.take(error))") }
+        case .openvino(let m):
+            let classes = classNames.count
+            var logits = [Float](repeating: 0, count: count * classes)
+            var error: UnsafeMutablePointer<CChar>?
+            let status = features.withUnsafeMutableBufferPointer { f in
+                logits.withUnsafeMutableBufferPointer { l in
+                    let outputs: [UnsafeMutablePointer<Float>?] = [f.baseAddress, l.baseAddress]
+                    let widths: [Int32] = [Int32(dimensions), Int32(classes)]
+                    return dih_ov_infer(m, pixels, Int32(count), 3, Int32(input.size), 2, outputs, widths, &error)
+                }
+            }
+            guard status == 0 else { throw BackboneError(description: "embedding: \(Self.takeOV(error))") }
+            for i in 0..<count where topK > 0 {
+                let top = Self.topK(softmax: logits[i * classes..<(i + 1) * classes], k: topK)
+                for (j, (index, p)) in top.enumerated() {
+                    indices[i * topK + j] = Int32(index)
+                    probabilities[i * topK + j] = p
+                }
+            }
+        }
         return (0..<count).map { i in
             var vector = Array(features[i * dimensions..<(i + 1) * dimensions])
             Vectors.normalize(&vector)
@@ -102,6 +193,30 @@ public final class Backbone: @unchecked Sendable {
             }
             return Embedding(vector: vector, tags: tags)
         }
+    }
+
+    /// The `k` most probable classes of one row of logits, with their softmax probabilities.
+    static func topK(softmax logits: ArraySlice<Float>, k: Int) -> [(Int, Float)] {
+        let peak = logits.max() ?? 0
+        var sum: Float = 0
+        for x in logits { sum += expf(x - peak) }
+        let base = logits.startIndex
+        let best = logits.indices.sorted { logits[$0] > logits[$1] }.prefix(k)
+        return best.map { ($0 - base, expf(logits[$0] - peak) / sum) }
+    }
+
+    /// libopenvino_c from the wheel `make setup` installs next to the backbone's directory
+    /// (`models/openvino/openvino/libs/libopenvino_c.so.*`), or nil.
+    public static func openVINOLibrary(near directory: URL) -> URL? {
+        let libs = directory.deletingLastPathComponent().appendingPathComponent("openvino/openvino/libs")
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: libs.path) else { return nil }
+        return names.filter { $0.hasPrefix("libopenvino_c.so") }.sorted().last.map { libs.appendingPathComponent($0) }
+    }
+
+    private static func takeOV(_ error: UnsafeMutablePointer<CChar>?) -> String {
+        guard let error else { return "unknown error" }
+        defer { dih_ov_string_free(error) }
+        return String(cString: error)
     }
 
     private static func take(_ error: UnsafeMutablePointer<CChar>?) -> String {

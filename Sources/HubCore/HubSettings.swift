@@ -53,7 +53,13 @@ public struct HubSettings: Sendable, Equatable {
     public var embeddingBatchSize = 32
     /// Longest wait for a batch to fill, in milliseconds (`embedding.maxWaitMs`).
     public var embeddingMaxWaitMs = 10
-    /// libtorch threads (`embedding.threads`, default: the core count).
+    /// What runs the backbone (`embedding.engine`): `auto` (OpenVINO when `make setup` installed it, else
+    /// libtorch), `openvino` or `libtorch`.
+    public var embeddingEngine = "auto"
+    /// OpenVINO's inference precision (`embedding.precision`): `f32` (the default, the same vectors as
+    /// libtorch) or `bf16` where the CPU has it (faster; vectors within about 3e-4 of f32's).
+    public var embeddingPrecision = "f32"
+    /// Inference threads (`embedding.threads`, default: the core count).
     public var embeddingThreads = ProcessInfo.processInfo.activeProcessorCount
     /// Feed the network channels-last (NHWC) memory as libvips produces it (`embedding.channelsLast`).
     public var embeddingChannelsLast = true
@@ -62,10 +68,9 @@ public struct HubSettings: Sendable, Equatable {
     public var nearDuplicateCosine = 0.9
     /// Accepted images a label needs before uploads to it are checked against it (`labels.verifyMinImages`).
     public var verifyMinImages = 20
-    /// Neighbours per label averaged into a label score (`labels.verifyNeighbours`).
-    public var verifyNeighbours = 10
-    /// How much better another label must score for `label.mismatch` (`labels.verifyMargin`).
-    public var verifyMargin = 0.05
+    /// The share of a label's own accepted images the label check would flag (`labels.flagRate`): each
+    /// label's cut-off for `label.mismatch` is set so that its own images stay under it but for this share.
+    public var labelFlagRate = 0.02
     /// Accepted images a label needs before it is clustered (`clusters.minImages`).
     public var clusterMinImages = 8
     /// Largest k tried when clustering (`clusters.maxK`).
@@ -131,12 +136,13 @@ public struct HubSettings: Sendable, Equatable {
         modelsDirectory = c.string(forKey: "embedding.models")
         embeddingBatchSize = max(1, c.int(forKey: "embedding.batchSize", default: d.embeddingBatchSize))
         embeddingMaxWaitMs = max(0, c.int(forKey: "embedding.maxWaitMs", default: d.embeddingMaxWaitMs))
+        embeddingEngine = c.string(forKey: "embedding.engine", default: d.embeddingEngine)
+        embeddingPrecision = c.string(forKey: "embedding.precision", default: d.embeddingPrecision)
         embeddingThreads = max(1, c.int(forKey: "embedding.threads", default: d.embeddingThreads))
         embeddingChannelsLast = c.bool(forKey: "embedding.channelsLast", default: d.embeddingChannelsLast)
         nearDuplicateCosine = c.double(forKey: "duplicates.minCosine", default: d.nearDuplicateCosine)
         verifyMinImages = max(1, c.int(forKey: "labels.verifyMinImages", default: d.verifyMinImages))
-        verifyNeighbours = max(1, c.int(forKey: "labels.verifyNeighbours", default: d.verifyNeighbours))
-        verifyMargin = c.double(forKey: "labels.verifyMargin", default: d.verifyMargin)
+        labelFlagRate = min(0.5, max(0, c.double(forKey: "labels.flagRate", default: d.labelFlagRate)))
         clusterMinImages = max(4, c.int(forKey: "clusters.minImages", default: d.clusterMinImages))
         clusterMaxK = max(2, c.int(forKey: "clusters.maxK", default: d.clusterMaxK))
         clusterRecomputeFraction = c.double(forKey: "clusters.recomputeFraction", default: d.clusterRecomputeFraction)

@@ -41,8 +41,14 @@ public struct Hub: Sendable {
         uploads = try ResumableUploads(catalog: catalog, ingestor: ingestor, settings: settings,
                                        directory: dataDirectory.appendingPathComponent("uploads"))
         if settings.embeddingEnabled {
+            guard let engine = InferenceEngine(rawValue: settings.embeddingEngine) else {
+                throw HubError(400, "embedding.engine_invalid", "embedding.engine is \(settings.embeddingEngine); expected auto, openvino or libtorch")
+            }
             let model = try backbone ?? Backbone(directory: Backbone.defaultDirectory(configured: settings.modelsDirectory),
-                                                 threads: settings.embeddingThreads, channelsLast: settings.embeddingChannelsLast)
+                                                 threads: settings.embeddingThreads, channelsLast: settings.embeddingChannelsLast,
+                                                 engine: engine, precision: settings.embeddingPrecision)
+            if let reason = model.fallbackReason { logger.warning("embeddings run on libtorch: \(reason)") }
+            logger.info("backbone \(model.id) on \(model.engineDescription)")
             embedStage = EmbedStage(backbone: model, catalog: catalog, settings: settings)
         } else {
             embedStage = nil

@@ -3,6 +3,8 @@ import Embedding
 import Foundation
 import HubCore
 import Logging
+import Synchronization
+import Training
 
 /// The embed stage and everything that uses the embeddings: semantic near duplicates and label checks
 /// at commit time, background re-checks of images accepted before their label could be judged,
@@ -11,7 +13,8 @@ public final class EmbedStage: Sendable {
     public let backbone: Backbone
     public let embedder: Embedder
     public let index: SimilarityIndex
-    public let policy: LabelCheckPolicy
+    /// The calibrated label check, refitted in the background (nil until two labels have enough images).
+    let labelModel = Mutex<LabelModel?>(nil)
     let catalog: Catalog
     let settings: HubSettings
     let logger: Logger
@@ -21,8 +24,6 @@ public final class EmbedStage: Sendable {
         self.embedder = Embedder(backbone: backbone, batchSize: settings.embeddingBatchSize,
                                  maxWait: .milliseconds(settings.embeddingMaxWaitMs))
         self.index = SimilarityIndex(dimensions: backbone.dimensions)
-        self.policy = LabelCheckPolicy(minImages: settings.verifyMinImages, neighbours: settings.verifyNeighbours,
-                                       margin: Float(settings.verifyMargin))
         self.catalog = catalog
         self.settings = settings
         self.logger = logger
@@ -59,7 +60,7 @@ public final class EmbedStage: Sendable {
             v.reasons.append("duplicate.near")
             v.duplicateOf = nearest.imageId
         }
-        let check = policy.check(vector, label: image.labelId, imageId: image.id, in: index, related: context.relatedLabels)
+        let check = labelCheck(vector, label: image.labelId, related: context.relatedLabels)
         v.labelCheck = check.state.rawValue
         v.labelScore = check.score.map(Double.init)
         v.suggestedLabelId = check.suggestedLabel
@@ -74,6 +75,7 @@ public final class EmbedStage: Sendable {
     /// the clusters of labels that changed. Safe to run on several nodes at once (both are idempotent).
     public func maintain() throws {
         try sync()
+        try refreshLabelModel()
         try recheckLabels()
         try refreshClusters()
     }
@@ -81,17 +83,64 @@ public final class EmbedStage: Sendable {
     /// This node's share of maintenance when another node holds the pass: its index follows the catalog.
     public func follow() throws {
         try sync()
+        try refreshLabelModel()
+    }
+
+    /// Whether a picture with this vector shows `label` (`related`: the label's ancestors and descendants).
+    /// Unverified while the label has fewer than `labels.verifyMinImages` accepted images, or while the
+    /// label model predates it (the background re-check judges it once the model is refitted).
+    public func labelCheck(_ vector: [Float], label: Int64, related: Set<Int64>) -> LabelCheck {
+        guard index.count(label: label) >= settings.verifyMinImages else { return LabelCheck(state: .unverified) }
+        if let model = labelModel.withLock({ $0 }) {
+            let judged = model.judge(vector, label: label, related: related)
+            switch judged.state {
+            case .verified, .mismatch:
+                return LabelCheck(state: judged.state == .mismatch ? .mismatch : .verified, score: judged.score,
+                                  suggestedLabel: judged.suggestedLabel, suggestedScore: judged.suggestedScore)
+            case .unknown: break
+            }
+        }
+        // No other label to tell it from: nothing speaks against it.
+        let others = index.labels().filter { $0 != label && !related.contains($0) && index.count(label: $0) >= settings.verifyMinImages }
+        return LabelCheck(state: others.isEmpty ? .verified : .unverified)
+    }
+
+    /// The label model as last fitted (nil before two labels have enough images).
+    public var currentLabelModel: LabelModel? { labelModel.withLock { $0 } }
+
+    /// Refits the label model when the labels it can judge changed, or one of them grew or shrank by more
+    /// than a tenth since the last fit (a fit takes about a second per thousand images).
+    func refreshLabelModel() throws {
+        let minImages = settings.verifyMinImages
+        let eligible = index.labels().filter { index.count(label: $0) >= minImages }
+        let current = labelModel.withLock { $0 }
+        if let current, Set(current.labelIds) == Set(eligible), eligible.allSatisfy({ label in
+            let now = min(index.count(label: label), LabelModel.maxPerLabel), then = current.counts[label] ?? 0
+            return Double(abs(now - then)) <= 0.1 * Double(then)
+        }) { return }
+        if current == nil, eligible.count < 2 { return }
+        var members: [Int64: [(imageId: String, vector: [Float])]] = [:]
+        var related: [Int64: Set<Int64>] = [:]
+        for label in eligible {
+            members[label] = index.members(label: label)
+            related[label] = try catalog.relatedLabelIds(label)
+        }
+        let model = try LabelModel.fit(members, minImages: minImages, related: related, flagRate: settings.labelFlagRate)
+        labelModel.withLock { $0 = model }
+        if let model {
+            logger.info("label model refitted: \(model.labelIds.count) labels, \(model.counts.values.reduce(0, +)) images, out-of-fold accuracy \(String(format: "%.3f", model.outOfFoldAccuracy)), \(String(format: "%.2f", model.seconds)) s")
+        }
     }
 
     /// Images accepted as `unverified` are checked once their label has enough accepted images.
     func recheckLabels() throws {
-        let labels = try catalog.labelsWithUnverifiedImages().filter { $0.accepted >= policy.minImages }
+        let labels = try catalog.labelsWithUnverifiedImages().filter { $0.accepted >= settings.verifyMinImages }
         guard !labels.isEmpty else { return }
         for (labelId, _) in labels {
             let related = try catalog.relatedLabelIds(labelId)
             for image in try catalog.unverifiedImages(labelId: labelId) {
                 guard let vector = index.vector(of: image.id) else { continue }
-                let check = policy.check(vector, label: labelId, imageId: image.id, in: index, related: related)
+                let check = labelCheck(vector, label: labelId, related: related)
                 guard check.state != .unverified else { continue }
                 try catalog.applyLabelCheck(imageId: image.id, state: check.state.rawValue, score: check.score.map(Double.init),
                                             suggestedLabelId: check.suggestedLabel, suggestedScore: check.suggestedScore.map(Double.init))

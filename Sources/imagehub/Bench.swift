@@ -67,7 +67,7 @@ struct IngestBench: AsyncParsableCommand {
         let counts = try hub.catalog.statusCounts()
         let n = Double(files.count)
         print("bench ingest: \(files.count) files, \(String(format: "%.1f", Double(bytes) / 1_048_576)) MB, \(settings.workers) workers, \(ProcessInfo.processInfo.activeProcessorCount) cores, "
-              + (hub.embedStage.map { "embedding with \($0.backbone.id) (batch ≤ \(settings.embeddingBatchSize), \(settings.embeddingThreads) threads)" } ?? "no embedding"))
+              + (hub.embedStage.map { "embedding with \($0.backbone.id) on \($0.backbone.engineDescription) (batch ≤ \(settings.embeddingBatchSize))" } ?? "no embedding"))
         print("outcomes: " + ImageStatus.allCases.map { "\($0.rawValue) \(counts[$0] ?? 0)" }.joined(separator: ", "))
         var rows: [[String]] = [
             ["store (sniff, hash, fsync, commit)", Self.rate(n, storeTime), Self.ms(Self.quantile(storeTimes, 0.5)), Self.ms(Self.quantile(storeTimes, 0.99))],

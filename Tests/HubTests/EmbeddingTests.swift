@@ -1,5 +1,6 @@
 import Embedding
 import Foundation
+import HubCore
 import HubTesting
 import Imaging
 import Testing
@@ -37,6 +38,57 @@ struct EmbeddingTests {
         #expect(Vectors.dot(batch[1].vector, a.vector) > 0.99999)
         let stored = Vectors.decode(Vectors.encode(a.vector))
         #expect(Vectors.dot(stored, a.vector) > 0.9999)
+    }
+
+    @Test("OpenVINO runs the backbone by default and agrees with libtorch: the same features, the same tags")
+    func enginesAgree() throws {
+        #expect(backbone.isOpenVINO, "make setup installs OpenVINO; fell back: \(backbone.fallbackReason ?? "-")")
+        #expect(backbone.engineDescription.hasPrefix("openvino 2026.4.1 f32"), "\(backbone.engineDescription)")
+        let torch = try TestModels.torchBackbone.get()
+        #expect(!torch.isOpenVINO && torch.id == backbone.id)
+        let inputs = try ["chelsea.png", "coffee.png"].map { try Image.modelInput(try TestModels.skimagePhoto($0), spec: backbone.input) }
+        let a = try backbone.embed(inputs.flatMap { $0 }, count: 2), b = try torch.embed(inputs.flatMap { $0 }, count: 2)
+        for (x, y) in zip(a, b) {
+            #expect(Vectors.dot(x.vector, y.vector) > 0.99999)
+            #expect(x.tags.map(\.name) == y.tags.map(\.name))
+            for (s, t) in zip(x.tags, y.tags) { #expect(abs(s.probability - t.probability) < 1e-3) }
+        }
+        // One image alone and inside a batch of another size: the same vector.
+        let alone = try backbone.embed(inputs[1], count: 1)[0]
+        #expect(Vectors.dot(alone.vector, a[1].vector) > 0.99999)
+    }
+
+    @Test("OpenVINO's threads run at the processing threads' lower priority, not at request handling's")
+    func engineThreadsAreNice() throws {
+        func threads() -> [Int: Int] {
+            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+            var out: [Int: Int] = [:]
+            for tid in tasks.compactMap({ Int($0) }) {
+                // Field 19 of stat is the nice value; the command name (field 2) may hold spaces, so count after ')'.
+                guard let stat = try? String(contentsOfFile: "/proc/self/task/\(tid)/stat", encoding: .utf8),
+                      let close = stat.lastIndex(of: ")") else { continue }
+                let fields = stat[stat.index(after: close)...].split(separator: " ")
+                if fields.count > 16, let nice = Int(fields[16]) { out[tid] = nice }
+            }
+            return out
+        }
+        let before = threads()
+        // Loaded from a thread of ordinary priority (as `serve` does), used from a processing thread.
+        let model = try Backbone(directory: TestModels.directory, threads: 2, engine: .openvino)
+        let input = try Image.modelInput(try TestModels.skimagePhoto("coffee.png"), spec: model.input)
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var result: [Embedding] = []
+        let worker = Thread {
+            lowerThreadPriority()
+            result = (try? model.embed(input + input + input + input, count: 4)) ?? []
+            done.signal()
+        }
+        worker.start()
+        done.wait()
+        #expect(result.count == 4)
+        let started = threads().filter { before[$0.key] == nil }
+        #expect(!started.isEmpty, "OpenVINO runs on threads of its own")
+        #expect(started.values.allSatisfy { $0 >= Int(processingNiceness) }, "\(started)")
     }
 
     @Test("a resized, re-encoded, slightly cropped copy stays close; other photos of the class do not", needsSharedData)

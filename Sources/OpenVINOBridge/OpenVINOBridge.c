@@ -1,0 +1,298 @@
+// See include/OpenVINOBridge.h. The few declarations below mirror OpenVINO's C API (openvino/c/*.h of the
+// 2026.4 wheel); the library itself is resolved with dlopen/dlsym, so nothing here links against it.
+#define _GNU_SOURCE
+#include "OpenVINOBridge.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+// --- OpenVINO C API declarations (ov_common.h, ov_shape.h, ov_property.h, ov_core.h, ...) -----------------
+typedef int ov_status_e;  // OK = 0, errors < 0
+enum { OV_OK = 0, OV_F32 = 4 };  // ov_status_e OK; ov_element_type_e F32 (DYNAMIC, BOOLEAN, BF16, F16, F32)
+typedef struct ov_core ov_core_t;
+typedef struct ov_model ov_model_t;
+typedef struct ov_compiled_model ov_compiled_model_t;
+typedef struct ov_infer_request ov_infer_request_t;
+typedef struct ov_tensor ov_tensor_t;
+typedef struct { int64_t rank; int64_t *dims; } ov_shape_t;
+typedef struct { const char *key; const void *value; } ov_property_t;
+typedef struct { const char *buildNumber; const char *description; } ov_version_t;
+
+struct api {
+    ov_status_e (*core_create)(ov_core_t **);
+    void (*core_free)(ov_core_t *);
+    ov_status_e (*core_read_model)(const ov_core_t *, const char *, const char *, ov_model_t **);
+    void (*model_free)(ov_model_t *);
+    ov_status_e (*model_outputs_size)(const ov_model_t *, size_t *);
+    ov_status_e (*core_compile_model_props)(const ov_core_t *, const ov_model_t *, const char *, size_t,
+                                            const ov_property_t *, ov_compiled_model_t **);
+    void (*compiled_model_free)(ov_compiled_model_t *);
+    ov_status_e (*compiled_model_get_property)(const ov_compiled_model_t *, const char *, char **);
+    ov_status_e (*compiled_model_create_infer_request)(const ov_compiled_model_t *, ov_infer_request_t **);
+    void (*infer_request_free)(ov_infer_request_t *);
+    ov_status_e (*shape_create)(int64_t, const int64_t *, ov_shape_t *);
+    ov_status_e (*shape_free)(ov_shape_t *);
+    ov_status_e (*tensor_create_from_host_ptr)(int, const ov_shape_t, void *, ov_tensor_t **);
+    void (*tensor_free)(ov_tensor_t *);
+    ov_status_e (*tensor_get_shape)(const ov_tensor_t *, ov_shape_t *);
+    ov_status_e (*tensor_data)(const ov_tensor_t *, void **);
+    ov_status_e (*infer_request_set_input_tensor)(ov_infer_request_t *, const ov_tensor_t *);
+    ov_status_e (*infer_request_infer)(ov_infer_request_t *);
+    ov_status_e (*infer_request_get_output_tensor_by_index)(const ov_infer_request_t *, size_t, ov_tensor_t **);
+    const char *(*get_error_info)(ov_status_e);
+    char *(*get_last_err_msg)(void);
+    void (*free)(const char *);
+    ov_status_e (*get_openvino_version)(ov_version_t *);
+    void (*version_free)(ov_version_t *);
+};
+
+struct dih_ov_model {
+    struct api api;
+    ov_core_t *core;
+    ov_compiled_model_t *compiled;
+    ov_infer_request_t *request;
+    int outputs;
+    char version[128];
+    char precision[32];
+    pthread_mutex_t lock;
+};
+
+static char *format(const char *fmt, ...) {
+    va_list args;
+    va_start(args, fmt);
+    char *out = NULL;
+    if (vasprintf(&out, fmt, args) < 0) out = NULL;
+    va_end(args);
+    return out;
+}
+
+/// What went wrong in the last OpenVINO call: its status text and the engine's message.
+static char *ov_error(const struct api *api, const char *what, ov_status_e status) {
+    const char *info = api->get_error_info ? api->get_error_info(status) : NULL;
+    char *message = api->get_last_err_msg ? api->get_last_err_msg() : NULL;
+    char *out = format("%s: %s%s%s", what, info ? info : "error", message ? ": " : "", message ? message : "");
+    if (message && api->free) api->free(message);
+    return out;
+}
+
+static int resolve(void *lib, struct api *api, char **error) {
+#define SYM(field, name)                                                            \
+    do {                                                                            \
+        *(void **)(&api->field) = dlsym(lib, name);                                 \
+        if (!api->field) {                                                          \
+            *error = format("%s is missing from the OpenVINO library", name);       \
+            return -1;                                                              \
+        }                                                                           \
+    } while (0)
+    SYM(core_create, "ov_core_create");
+    SYM(core_free, "ov_core_free");
+    SYM(core_read_model, "ov_core_read_model");
+    SYM(model_free, "ov_model_free");
+    SYM(model_outputs_size, "ov_model_outputs_size");
+    SYM(core_compile_model_props, "ov_core_compile_model_props");
+    SYM(compiled_model_free, "ov_compiled_model_free");
+    SYM(compiled_model_get_property, "ov_compiled_model_get_property");
+    SYM(compiled_model_create_infer_request, "ov_compiled_model_create_infer_request");
+    SYM(infer_request_free, "ov_infer_request_free");
+    SYM(shape_create, "ov_shape_create");
+    SYM(shape_free, "ov_shape_free");
+    SYM(tensor_create_from_host_ptr, "ov_tensor_create_from_host_ptr");
+    SYM(tensor_free, "ov_tensor_free");
+    SYM(tensor_get_shape, "ov_tensor_get_shape");
+    SYM(tensor_data, "ov_tensor_data");
+    SYM(infer_request_set_input_tensor, "ov_infer_request_set_input_tensor");
+    SYM(infer_request_infer, "ov_infer_request_infer");
+    SYM(infer_request_get_output_tensor_by_index, "ov_infer_request_get_output_tensor_by_index");
+    SYM(get_error_info, "ov_get_error_info");
+    SYM(get_last_err_msg, "ov_get_last_err_msg");
+    SYM(free, "ov_free");
+    SYM(get_openvino_version, "ov_get_openvino_version");
+    SYM(version_free, "ov_version_free");
+#undef SYM
+    return 0;
+}
+
+struct load_args {
+    const char *library, *model_path, *precision;
+    int threads, niceness;
+    dih_ov_model *model;
+    char *error;
+};
+
+#define CHECK(call, what)                                      \
+    do {                                                       \
+        ov_status_e s_ = (call);                               \
+        if (s_ != OV_OK) {                                     \
+            a->error = ov_error(api, what, s_);                \
+            goto fail;                                         \
+        }                                                      \
+    } while (0)
+
+static void *load_on_thread(void *p) {
+    struct load_args *a = p;
+    // The nice value is per thread on Linux, and threads inherit their creator's: the engine's pool,
+    // started below, runs at the processing threads' priority.
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), a->niceness);
+
+    // The library stays loaded for the life of the process: unloading TBB while its threads wind down is
+    // not safe, and a process loads one engine.
+    void *lib = dlopen(a->library, RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        a->error = format("cannot open %s: %s", a->library, dlerror());
+        return NULL;
+    }
+    dih_ov_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        a->error = format("out of memory");
+        return NULL;
+    }
+    if (resolve(lib, &m->api, &a->error) != 0) {
+        free(m);
+        return NULL;
+    }
+    const struct api *api = &m->api;
+    ov_model_t *model = NULL;
+    char threads[16];
+    snprintf(threads, sizeof threads, "%d", a->threads > 0 ? a->threads : 1);
+    ov_property_t properties[] = {
+        {"INFERENCE_PRECISION_HINT", a->precision},
+        {"PERFORMANCE_HINT", "LATENCY"},
+        {"INFERENCE_NUM_THREADS", threads},
+        {"NUM_STREAMS", "1"},
+        // Several processes (an API node, workers, tests) may share the machine's cores.
+        {"ENABLE_CPU_PINNING", "NO"},
+    };
+    ov_version_t version = {0};
+    if (api->get_openvino_version(&version) == OV_OK) {
+        snprintf(m->version, sizeof m->version, "%s", version.buildNumber ? version.buildNumber : "?");
+        api->version_free(&version);
+    }
+    CHECK(api->core_create(&m->core), "creating the OpenVINO core");
+    CHECK(api->core_read_model(m->core, a->model_path, NULL, &model), "reading the model");
+    size_t outputs = 0;
+    CHECK(api->model_outputs_size(model, &outputs), "counting the model's outputs");
+    m->outputs = (int)outputs;
+    CHECK(api->core_compile_model_props(m->core, model, "CPU", sizeof properties / sizeof properties[0], properties,
+                                        &m->compiled),
+          "compiling the model for the CPU");
+    api->model_free(model);
+    model = NULL;
+    char *precision = NULL;
+    if (api->compiled_model_get_property(m->compiled, "INFERENCE_PRECISION_HINT", &precision) == OV_OK && precision) {
+        snprintf(m->precision, sizeof m->precision, "%s", precision);
+        api->free(precision);
+    }
+    CHECK(api->compiled_model_create_infer_request(m->compiled, &m->request), "creating an infer request");
+    pthread_mutex_init(&m->lock, NULL);
+    a->model = m;
+    return NULL;
+fail:
+    if (model) api->model_free(model);
+    if (m->compiled) api->compiled_model_free(m->compiled);
+    if (m->core) api->core_free(m->core);
+    free(m);
+    return NULL;
+}
+
+dih_ov_model *dih_ov_load(const char *library, const char *model_path, const char *precision, int threads,
+                          int niceness, char **error) {
+    struct load_args a = {library, model_path, precision, threads, niceness, NULL, NULL};
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, load_on_thread, &a) != 0) {
+        *error = format("cannot start a thread to load OpenVINO");
+        return NULL;
+    }
+    pthread_join(thread, NULL);
+    if (!a.model) *error = a.error ? a.error : format("loading OpenVINO failed");
+    return a.model;
+}
+
+int dih_ov_outputs(const dih_ov_model *model) { return model->outputs; }
+const char *dih_ov_version(const dih_ov_model *model) { return model->version; }
+const char *dih_ov_precision(const dih_ov_model *model) { return model->precision; }
+
+#undef CHECK
+#define CHECK(call, what)                           \
+    do {                                            \
+        ov_status_e s_ = (call);                    \
+        if (s_ != OV_OK) {                          \
+            *error = ov_error(api, what, s_);       \
+            goto done;                              \
+        }                                           \
+    } while (0)
+
+int dih_ov_infer(dih_ov_model *m, const float *input, int n, int channels, int size, int n_outputs,
+                 float *const *outputs, const int *widths, char **error) {
+    const struct api *api = &m->api;
+    if (n <= 0 || n_outputs > m->outputs) {
+        *error = format("asked for %d outputs of %d inputs; the model has %d outputs", n_outputs, n, m->outputs);
+        return -1;
+    }
+    int status = -1;
+    ov_shape_t shape = {0};
+    ov_tensor_t *tensor = NULL;
+    int64_t dims[4] = {n, channels, size, size};
+    size_t plane = (size_t)size * (size_t)size, per_image = plane * (size_t)channels;
+    // Interleaved samples (N×H×W×C, as libvips writes them) to the planes the ONNX graph reads (N×C×H×W).
+    float *planar = malloc((size_t)n * per_image * sizeof(float));
+    if (!planar) {
+        *error = format("out of memory for %d inputs", n);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        const float *src = input + (size_t)i * per_image;
+        float *dst = planar + (size_t)i * per_image;
+        for (size_t p = 0; p < plane; p++)
+            for (int c = 0; c < channels; c++) dst[(size_t)c * plane + p] = src[p * (size_t)channels + (size_t)c];
+    }
+    pthread_mutex_lock(&m->lock);
+    CHECK(api->shape_create(4, dims, &shape), "making the input shape");
+    // The engine reads the buffer in place (no copy).
+    CHECK(api->tensor_create_from_host_ptr(OV_F32, shape, planar, &tensor), "wrapping the input");
+    CHECK(api->infer_request_set_input_tensor(m->request, tensor), "setting the input");
+    CHECK(api->infer_request_infer(m->request), "inference");
+    for (int i = 0; i < n_outputs; i++) {
+        ov_tensor_t *out = NULL;
+        ov_shape_t out_shape = {0};
+        void *data = NULL;
+        CHECK(api->infer_request_get_output_tensor_by_index(m->request, (size_t)i, &out), "reading an output");
+        ov_status_e s = api->tensor_get_shape(out, &out_shape);
+        if (s == OV_OK) s = api->tensor_data(out, &data);
+        int ok = s == OV_OK && out_shape.rank == 2 && out_shape.dims[0] == n && out_shape.dims[1] == widths[i];
+        if (ok) memcpy(outputs[i], data, (size_t)n * (size_t)widths[i] * sizeof(float));
+        else if (s == OV_OK)
+            *error = format("output %d has shape %lldx%lld, expected %dx%d", i,
+                            out_shape.rank > 0 ? (long long)out_shape.dims[0] : -1LL,
+                            out_shape.rank > 1 ? (long long)out_shape.dims[1] : -1LL, n, widths[i]);
+        else *error = ov_error(api, "reading an output", s);
+        if (out_shape.dims) api->shape_free(&out_shape);
+        api->tensor_free(out);
+        if (!ok) goto done;
+    }
+    status = 0;
+done:
+    if (tensor) api->tensor_free(tensor);
+    if (shape.dims) api->shape_free(&shape);
+    pthread_mutex_unlock(&m->lock);
+    free(planar);
+    return status;
+}
+
+void dih_ov_free(dih_ov_model *m) {
+    if (!m) return;
+    m->api.infer_request_free(m->request);
+    m->api.compiled_model_free(m->compiled);
+    m->api.core_free(m->core);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+}
+
+void dih_ov_string_free(char *string) { free(string); }

@@ -1,0 +1,43 @@
+// OpenVINO behind a narrow C API. libopenvino_c is opened at run time (dlopen) from the wheel `make setup`
+// installs in models/openvino, so the hub builds and runs without it (falling back to libtorch).
+// Errors come back as malloc'd strings the caller frees with dih_ov_string_free.
+#ifndef OPENVINO_BRIDGE_H
+#define OPENVINO_BRIDGE_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct dih_ov_model dih_ov_model;
+
+/// Opens `library` (a path to libopenvino_c.so.*), reads the ONNX model at `model_path` and compiles it
+/// for the CPU with `precision` ("f32", "bf16", ...), `threads` inference threads, the latency hint and
+/// no CPU pinning. Everything runs on a thread of nice `niceness`, so the engine's worker threads (TBB,
+/// created then) inherit it. The model's first input must be N×C×H×W floats; its outputs N×K floats.
+dih_ov_model *dih_ov_load(const char *library, const char *model_path, const char *precision, int threads,
+                          int niceness, char **error);
+
+/// Number of outputs and the width K of output `index` (0 when unknown until the first inference).
+int dih_ov_outputs(const dih_ov_model *model);
+
+/// The OpenVINO version ("2026.4.1-...") and the compiled precision, as the engine reports them.
+const char *dih_ov_version(const dih_ov_model *model);
+const char *dih_ov_precision(const dih_ov_model *model);
+
+/// Runs `n` inputs of `size`×`size`×`channels` floats (interleaved, H×W×C, one after another in `input`, as
+/// libvips writes them; the model reads N×C×H×W, transposed here). Output `i`
+/// (i < n_outputs) is copied into `outputs[i]`, which holds `n * widths[i]` floats; the widths the model
+/// really produced are checked against `widths`. Serialised per model (one infer request). 0 on success.
+int dih_ov_infer(dih_ov_model *model, const float *input, int n, int channels, int size, int n_outputs,
+                 float *const *outputs, const int *widths, char **error);
+
+void dih_ov_free(dih_ov_model *model);
+void dih_ov_string_free(char *string);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,107 @@
+import Foundation
+import HubCore
+import Testing
+import Training
+
+/// The calibrated label check on vectors with a known structure (no photos needed): clusters around
+/// random unit directions in 64 dimensions, one per label, with noise.
+@Suite("Label model")
+struct LabelModelTests {
+    static let dims = 64
+
+    static func unit(_ v: [Float]) -> [Float] {
+        let n = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        return v.map { $0 / n }
+    }
+
+    static func gaussian(_ rng: inout SeededRandom) -> Float {
+        let u = max(1e-9, Double(rng.next() % 1_000_000) / 1_000_000), v = Double(rng.next() % 1_000_000) / 1_000_000
+        return Float((-2 * log(u)).squareRoot() * cos(2 * .pi * v))
+    }
+
+    /// `count` vectors per label near the label's centre; `spread` is the noise per dimension.
+    static func clusters(_ labels: [Int64], count: Int, spread: Float, seed: UInt64)
+        -> (centres: [Int64: [Float]], members: [Int64: [(imageId: String, vector: [Float])]], sample: (Int64, inout SeededRandom) -> [Float]) {
+        var rng = SeededRandom(seed: seed)
+        var centres: [Int64: [Float]] = [:]
+        for label in labels { centres[label] = unit((0..<dims).map { _ in gaussian(&rng) }) }
+        let sample: (Int64, inout SeededRandom) -> [Float] = { label, rng in
+            unit(zip(centres[label]!, (0..<dims).map { _ in gaussian(&rng) * spread }).map { $0 + $1 })
+        }
+        var members: [Int64: [(imageId: String, vector: [Float])]] = [:]
+        for label in labels {
+            members[label] = (0..<count).map { i in ("\(label)-\(i)", sample(label, &rng)) }
+        }
+        return (centres, members, sample)
+    }
+
+    @Test("a vector of another label's cluster is a mismatch with that label suggested; its own label's is verified")
+    func judges() throws {
+        let data = Self.clusters([1, 2, 3], count: 40, spread: 0.08, seed: 3)
+        let model = try #require(try LabelModel.fit(data.members, minImages: 20, related: [:]))
+        #expect(model.labelIds == [1, 2, 3])
+        #expect(model.outOfFoldAccuracy > 0.95)
+        var rng = SeededRandom(seed: 99)
+        var wrong = 0, honestFlagged = 0
+        for _ in 0..<30 {
+            let fromTwo = data.sample(2, &rng)
+            let asOne = model.judge(fromTwo, label: 1, related: [])
+            if asOne.state == .mismatch, asOne.suggestedLabel == 2 { wrong += 1 }
+            if model.judge(fromTwo, label: 2, related: []).state == .mismatch { honestFlagged += 1 }
+        }
+        #expect(wrong == 30)
+        #expect(honestFlagged == 0)
+        let judged = model.judge(data.sample(3, &rng), label: 3, related: [])
+        #expect(judged.state == .verified && judged.score! > 0.5 && judged.suggestedScore! < judged.score!)
+    }
+
+    @Test("a parent or child label is never a mismatch: related labels count as the given one")
+    func hierarchy() throws {
+        let data = Self.clusters([10, 11, 12], count: 30, spread: 0.08, seed: 5)
+        // 11 is a child of 10 (say "dog" under "animal"); 12 is unrelated.
+        let related: [Int64: Set<Int64>] = [10: [11], 11: [10], 12: []]
+        let model = try #require(try LabelModel.fit(data.members, minImages: 20, related: related))
+        var rng = SeededRandom(seed: 7)
+        let dog = data.sample(11, &rng)
+        let asAnimal = model.judge(dog, label: 10, related: [11])
+        #expect(asAnimal.state == .verified, "\(asAnimal)")
+        #expect(asAnimal.score! > 0.9, "the child's probability counts for the parent")
+        #expect(model.judge(dog, label: 12, related: []).state == .mismatch)
+    }
+
+    @Test("labels below the minimum are left out (judged unknown); fewer than two labels make no model")
+    func minimums() throws {
+        var data = Self.clusters([1, 2, 3], count: 30, spread: 0.08, seed: 11).members
+        data[3] = Array(data[3]!.prefix(5))
+        let model = try #require(try LabelModel.fit(data, minImages: 20, related: [:]))
+        #expect(model.labelIds == [1, 2])
+        #expect(model.judge(data[3]![0].vector, label: 3, related: []).state == .unknown)
+        data[2] = Array(data[2]!.prefix(5))
+        #expect(try LabelModel.fit(data, minImages: 20, related: [:]) == nil)
+    }
+
+    @Test("each label's cut-off is calibrated on its own images: overlapping labels flag few honest images, distinct ones catch swaps")
+    func calibration() throws {
+        // Labels 1 and 2 overlap heavily (look-alikes); 3 is far from both.
+        var data = Self.clusters([1, 2, 3], count: 60, spread: 0.2, seed: 17)
+        var rng = SeededRandom(seed: 23)
+        let near = Self.unit(zip(data.centres[1]!, (0..<Self.dims).map { _ in Self.gaussian(&rng) * 0.15 }).map { $0 + $1 })
+        data.centres[2] = near
+        data.members[2] = (0..<60).map { i in ("2-\(i)", Self.unit(zip(near, (0..<Self.dims).map { _ in Self.gaussian(&rng) * 0.2 }).map { $0 + $1 })) }
+        let model = try #require(try LabelModel.fit(data.members, minImages: 20, related: [:], flagRate: 0.02))
+        #expect(model.cutoffs[0] >= 0 && model.cutoffs[2] >= 0)
+        // Honest uploads of the look-alike labels: few flagged (the cut-off is set for 2% of their own images).
+        var honest = 0, flagged = 0
+        for label: Int64 in [1, 2] {
+            for v in data.members[label]!.map(\.vector) {
+                honest += 1
+                if model.judge(v, label: label, related: []).state == .mismatch { flagged += 1 }
+            }
+        }
+        #expect(Double(flagged) / Double(honest) <= 0.05, "\(flagged) of \(honest)")
+        // A photo of the distinct label 3 uploaded as 1 or 2 is caught.
+        var caught = 0
+        for v in data.members[3]!.prefix(20).map(\.vector) where model.judge(v, label: 1, related: []).state == .mismatch { caught += 1 }
+        #expect(caught == 20)
+    }
+}
