@@ -43,11 +43,17 @@ let package = Package(
             cxxSettings: [.unsafeFlags(["-I/usr/include/torch/csrc/api/include", "-Wno-deprecated-declarations"])],
             linkerSettings: [.linkedLibrary("torch_cpu"), .linkedLibrary("c10")]
         ),
+        // OpenCV's ORB and RANSAC behind a narrow C API: geometric verification of near duplicates.
+        .target(
+            name: "FeatureMatch",
+            cxxSettings: [.unsafeFlags(["-I/usr/include/opencv4"])],
+            linkerSettings: [.linkedLibrary("opencv_core"), .linkedLibrary("opencv_features2d"), .linkedLibrary("opencv_calib3d")]
+        ),
         // OpenVINO's C API, opened at run time from the wheel `make setup` installs (models/openvino).
         .target(name: "OpenVINOBridge"),
         .target(
             name: "Embedding",
-            dependencies: ["TorchBridge", "OpenVINOBridge", "Imaging", "HubCore", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["TorchBridge", "OpenVINOBridge", "FeatureMatch", "Imaging", "HubCore", .product(name: "Logging", package: "swift-log")]
         ),
         .target(name: "Training", dependencies: ["TorchBridge", "HubCore"]),
         // ONNX export: Sources/ONNX/onnx.pb.swift is generated once from the official onnx.proto

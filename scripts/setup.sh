@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(libvips-dev libvips-tools libjpeg-dev liblcms2-dev pkg-config libsqlite3-dev libtorch-dev python3-torch python3-torchvision
-          python3-skimage python3-pil postgresql)
+          python3-skimage python3-pil postgresql libopencv-features2d-dev libopencv-calib3d-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -36,6 +36,9 @@ static inline int cvips_init(const char *argv0) {
     vips_block_untrusted_set(TRUE);
     // The hub processes each upload once: caching operations only costs memory.
     vips_cache_set_max(0);
+    // No run-time SIMD code generation (liborc): Debian's orc 0.4.33 crashed a worker thread once under
+    // the full test load (a known class of orc races); it buys 0-10% of ingest throughput here.
+    vips_vector_set_enabled(FALSE);
     return 0;
 }
 

@@ -38,6 +38,7 @@ public struct Embedding: Sendable {
 
 public struct BackboneError: Error, CustomStringConvertible {
     public let description: String
+    public init(description: String) { self.description = description }
 }
 
 /// Which library runs the backbone's forward pass.

@@ -66,6 +66,13 @@ public struct HubSettings: Sendable, Equatable {
     /// Cosine similarity at or above which an upload is a near duplicate of an accepted image of the same
     /// label (`duplicates.minCosine`).
     public var nearDuplicateCosine = 0.9
+    /// Accepted images of the label at least this similar (cosine) are near-duplicate candidates, checked
+    /// by local features (`duplicates.candidateCosine`).
+    public var nearDuplicateCandidateCosine = 0.7
+    /// Candidates checked per upload, nearest first (`duplicates.maxCandidates`).
+    public var nearDuplicateMaxCandidates = 3
+    /// Keypoint matches one similarity transform must explain for a copy (`duplicates.minInliers`).
+    public var nearDuplicateMinInliers = 25
     /// Accepted images a label needs before uploads to it are checked against it (`labels.verifyMinImages`).
     public var verifyMinImages = 20
     /// The share of a label's own accepted images the label check would flag (`labels.flagRate`): each
@@ -141,6 +148,9 @@ public struct HubSettings: Sendable, Equatable {
         embeddingThreads = max(1, c.int(forKey: "embedding.threads", default: d.embeddingThreads))
         embeddingChannelsLast = c.bool(forKey: "embedding.channelsLast", default: d.embeddingChannelsLast)
         nearDuplicateCosine = c.double(forKey: "duplicates.minCosine", default: d.nearDuplicateCosine)
+        nearDuplicateCandidateCosine = c.double(forKey: "duplicates.candidateCosine", default: d.nearDuplicateCandidateCosine)
+        nearDuplicateMaxCandidates = max(0, c.int(forKey: "duplicates.maxCandidates", default: d.nearDuplicateMaxCandidates))
+        nearDuplicateMinInliers = max(4, c.int(forKey: "duplicates.minInliers", default: d.nearDuplicateMinInliers))
         verifyMinImages = max(1, c.int(forKey: "labels.verifyMinImages", default: d.verifyMinImages))
         labelFlagRate = min(0.5, max(0, c.double(forKey: "labels.flagRate", default: d.labelFlagRate)))
         clusterMinImages = max(4, c.int(forKey: "clusters.minImages", default: d.clusterMinImages))

@@ -49,7 +49,7 @@ public struct Hub: Sendable {
                                                  engine: engine, precision: settings.embeddingPrecision)
             if let reason = model.fallbackReason { logger.warning("embeddings run on libtorch: \(reason)") }
             logger.info("backbone \(model.id) on \(model.engineDescription)")
-            embedStage = EmbedStage(backbone: model, catalog: catalog, settings: settings)
+            embedStage = EmbedStage(backbone: model, catalog: catalog, blobs: blobs, settings: settings)
         } else {
             embedStage = nil
         }

@@ -75,7 +75,11 @@ public struct Ingestor: Sendable {
 
     /// Stores a local file (the CLI's bulk import) through the same checks as an HTTP upload.
     public func accept(fileAt path: URL, meta: Metadata, user: UserRecord) throws -> UploadOutcome {
-        let data = try Data(contentsOf: path)
+        try accept(try Data(contentsOf: path), meta: meta, user: user)
+    }
+
+    /// Stores bytes held in memory (benchmarks, imports) through the same checks as an HTTP upload.
+    public func accept(_ data: Data, meta: Metadata, user: UserRecord) throws -> UploadOutcome {
         do { _ = try verifier.checkFormat(leadingBytes: data.prefix(64)) } catch let r as Rejection {
             throw HubError(415, r.code, r.message)
         }

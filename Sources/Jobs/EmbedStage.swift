@@ -1,7 +1,9 @@
+import BlobStore
 import Catalog
 import Embedding
 import Foundation
 import HubCore
+import Imaging
 import Logging
 import Synchronization
 import Training
@@ -16,15 +18,18 @@ public final class EmbedStage: Sendable {
     /// The calibrated label check, refitted in the background (nil until two labels have enough images).
     let labelModel = Mutex<LabelModel?>(nil)
     let catalog: Catalog
+    let blobs: any BlobStore
     let settings: HubSettings
+    let featureCache = Mutex(FeatureCache(capacity: 512))
     let logger: Logger
 
-    public init(backbone: Backbone, catalog: Catalog, settings: HubSettings, logger: Logger = Logger(label: "imagehub.embed")) {
+    public init(backbone: Backbone, catalog: Catalog, blobs: any BlobStore, settings: HubSettings, logger: Logger = Logger(label: "imagehub.embed")) {
         self.backbone = backbone
         self.embedder = Embedder(backbone: backbone, batchSize: settings.embeddingBatchSize,
                                  maxWait: .milliseconds(settings.embeddingMaxWaitMs))
         self.index = SimilarityIndex(dimensions: backbone.dimensions)
         self.catalog = catalog
+        self.blobs = blobs
         self.settings = settings
         self.logger = logger
     }
@@ -48,17 +53,80 @@ public final class EmbedStage: Sendable {
         return embedding.vector
     }
 
+    /// What the geometric check found before the commit: the candidates it looked at, and the one it
+    /// found to be the original, if any.
+    public struct NearDuplicateCheck: Sendable {
+        public var examined: Set<String> = []
+        public var original: String?
+    }
+
+    /// The near-duplicate candidates of an upload: accepted images of its label whose cosine to it is at
+    /// least `duplicates.candidateCosine`, nearest first, at most `duplicates.maxCandidates`. Each is
+    /// checked by local features (ORB keypoints, and one similarity transform explaining enough of their
+    /// matches: a crop, resize or re-encoding passes, another photo of the same scene does not); where either
+    /// side has too few keypoints (a flat picture) or the candidate's rendition cannot be read, the cosine
+    /// rule (`duplicates.minCosine`) decides.
+    func checkNearDuplicates(_ image: ImageRecord, verdict: Verdict, vector: [Float], pixels: Image?) throws -> NearDuplicateCheck {
+        var result = NearDuplicateCheck()
+        guard verdict.status == .accepted, verdict.duplicateOf == nil, let pixels else { return result }
+        // The index learns other images' rows at their commits (and in the background pass): catch up first,
+        // so that what was committed a moment ago is a candidate here rather than judged by cosine at commit.
+        try sync()
+        let candidates = index.nearest(to: vector, k: settings.nearDuplicateMaxCandidates, label: image.labelId, excluding: image.id)
+            .filter { Double($0.similarity) >= settings.nearDuplicateCandidateCosine }
+        guard !candidates.isEmpty else { return result }
+        let mine = try LocalFeatures(pixels)
+        for candidate in candidates {
+            result.examined.insert(candidate.imageId)
+            // Without a readable rendition, or without texture enough for keypoints, the cosine rule decides.
+            guard let theirs = try? features(of: candidate.imageId),
+                  min(mine.count, theirs.count) >= 2 * settings.nearDuplicateMinInliers else {
+                if Double(candidate.similarity) >= settings.nearDuplicateCosine { result.original = candidate.imageId; break }
+                continue
+            }
+            let match = try mine.match(theirs)
+            logger.debug("near-duplicate candidate \(candidate.imageId) of \(image.id): cosine \(candidate.similarity), \(match.matches) matches, \(match.inliers) inliers, scale \(match.scale)")
+            if match.isCopy(minInliers: settings.nearDuplicateMinInliers) {
+                result.original = candidate.imageId
+                break
+            }
+        }
+        return result
+    }
+
+    /// The local features of an accepted image, from its canonical rendition (a small cache keeps the
+    /// images that keep coming up as candidates).
+    func features(of imageId: String) throws -> LocalFeatures {
+        if let cached = featureCache.withLock({ $0.get(imageId) }) { return cached }
+        guard let record = try catalog.image(id: imageId), let key = record.canonicalKey else {
+            throw BackboneError(description: "image \(imageId) has no canonical rendition")
+        }
+        let bytes = try blobs.read(key)
+        let features = try LocalFeatures(try Image.decode(bytes, longSide: LocalFeatures.side, strictness: .error) { $0 })
+        featureCache.withLock { $0.put(imageId, features) }
+        return features
+    }
+
     /// Runs inside the commit transaction: semantic near duplicate against accepted images of the same
-    /// label, then the label check. Either moves an otherwise accepted image to quarantine.
-    func decide(_ v: inout Verdict, _ context: CommitContext, vector: [Float]) {
+    /// label, then the label check. Either moves an otherwise accepted image to quarantine. `checked` is
+    /// what the geometric check decided before the commit; neighbours it did not see (committed since, on
+    /// any node) are judged by cosine alone, so that two copies committed at the same moment are never both
+    /// accepted.
+    func decide(_ v: inout Verdict, _ context: CommitContext, vector: [Float], checked: NearDuplicateCheck = .init()) {
         index.apply(context.newRows.map(Self.indexRow))
         let image = context.image
-        if v.status == .accepted, v.duplicateOf == nil,
-           let nearest = index.nearest(to: vector, k: 1, label: image.labelId, excluding: image.id).first,
-           Double(nearest.similarity) >= settings.nearDuplicateCosine {
-            v.status = .quarantined
-            v.reasons.append("duplicate.near")
-            v.duplicateOf = nearest.imageId
+        if v.status == .accepted, v.duplicateOf == nil {
+            let unseen = index.nearest(to: vector, k: checked.examined.count + 1, label: image.labelId, excluding: image.id)
+                .first { !checked.examined.contains($0.imageId) }
+            if let original = checked.original, index.vector(of: original) != nil {
+                v.status = .quarantined
+                v.reasons.append("duplicate.near")
+                v.duplicateOf = original
+            } else if let unseen, Double(unseen.similarity) >= settings.nearDuplicateCosine {
+                v.status = .quarantined
+                v.reasons.append("duplicate.near")
+                v.duplicateOf = unseen.imageId
+            }
         }
         let check = labelCheck(vector, label: image.labelId, related: context.relatedLabels)
         v.labelCheck = check.state.rawValue
@@ -199,5 +267,29 @@ public final class EmbedStage: Sendable {
             return nil
         }
         return index.nearest(to: vector, k: k, excluding: imageId)
+    }
+}
+
+/// The local features of the images that came up as candidates most recently (least recently used out).
+struct FeatureCache: ~Copyable {
+    let capacity: Int
+    private var entries: [String: (features: LocalFeatures, used: UInt64)] = [:]
+    private var clock: UInt64 = 0
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    mutating func get(_ id: String) -> LocalFeatures? {
+        guard let entry = entries[id] else { return nil }
+        clock += 1
+        entries[id] = (entry.features, clock)
+        return entry.features
+    }
+
+    mutating func put(_ id: String, _ features: LocalFeatures) {
+        clock += 1
+        entries[id] = (features, clock)
+        if entries.count > capacity, let oldest = entries.min(by: { $0.value.used < $1.value.used })?.key {
+            entries[oldest] = nil
+        }
     }
 }

@@ -30,6 +30,13 @@ public struct Pipeline: Sendable {
     /// The verdict for `image`, and the backbone's input when the image was not rejected and embedding is on.
     /// A `Rejection` becomes a final status; other errors are left to the job's retries.
     public func process(_ image: ImageRecord) throws -> (Verdict, [Float]?) {
+        let (verdict, input, _) = try processKeepingPixels(image)
+        return (verdict, input)
+    }
+
+    /// `process`, also handing back the decoded, upright sRGB image (at the canonical size) when it has a model
+    /// input: the near-duplicate check matches its local features against candidates'.
+    public func processKeepingPixels(_ image: ImageRecord) throws -> (Verdict, [Float]?, Image?) {
         let bytes = try blobs.read(image.sha256)
         do {
             let header = try stage("header") { try verifier.checkHeader(bytes) }
@@ -50,9 +57,9 @@ public struct Pipeline: Sendable {
             return (Verdict(status: reasons.isEmpty ? .accepted : .quarantined, reasons: reasons, format: header.format.rawValue,
                            width: turned ? header.height : header.width, height: turned ? header.width : header.height,
                            sharpness: metrics.sharpness, brightness: metrics.brightness, contrast: metrics.contrast,
-                           phash: phash, canonicalKey: keys.0, thumbnailKey: keys.1), input)
+                           phash: phash, canonicalKey: keys.0, thumbnailKey: keys.1), input, input == nil ? nil : upright)
         } catch let r as Rejection {
-            return (Verdict(status: r.status, reasons: [r.code], format: ImageFormat.sniff(bytes.prefix(ImageFormat.sniffLength))?.rawValue), nil)
+            return (Verdict(status: r.status, reasons: [r.code], format: ImageFormat.sniff(bytes.prefix(ImageFormat.sniffLength))?.rawValue), nil, nil)
         }
     }
 

@@ -155,13 +155,18 @@ public final class WorkerPool: Service, Sendable {
     private func handle(_ leased: LeasedJob, worker: String) async -> LeasedJob? {
         let job = leased.job
         do {
-            var (verdict, input) = try await offloadProcessing { try self.pipeline.process(leased.image) }
+            var (verdict, input, upright) = try await offloadProcessing { try self.pipeline.processKeepingPixels(leased.image) }
             var decide: (@Sendable (inout Verdict, CommitContext) throws -> Void)?
             var watermark: Int64 = 0
             if let input, let stage = embedStage {
                 let vector = try await pipeline.timed("embed") { try await stage.embed(input, into: &verdict) }
+                // Candidates the index knows now are judged by their local features before the commit; the
+                // commit judges only rows that arrived since, by cosine.
+                let checked = try await pipeline.timed("near_duplicate") { [verdict, upright] in
+                    try await offloadProcessing { try stage.checkNearDuplicates(leased.image, verdict: verdict, vector: vector, pixels: upright) }
+                }
                 watermark = stage.index.watermark
-                decide = { v, context in stage.decide(&v, context, vector: vector) }
+                decide = { v, context in stage.decide(&v, context, vector: vector, checked: checked) }
             }
             let committed = verdict
             let claimNext = !stopping.load(ordering: .relaxed) && !Task.isCancelled

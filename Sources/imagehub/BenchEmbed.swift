@@ -211,3 +211,107 @@ struct VerifyLabelsBench: AsyncParsableCommand {
     }
 }
 
+
+struct NearDupsBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "near-dups",
+        abstract: "How well near duplicates are found: resized, cropped, recompressed copies of accepted photos against unseen distinct photos of the same labels.",
+        discussion: """
+            DIR holds one folder of photos per label. Every label's photos are split in two (seeded): the first \\
+            half is uploaded and accepted; then a copy of each of those (resized by a random factor in \\
+            --min-scale…--max-scale, cropped by --crop of each side, re-encoded as JPEG at a random quality in \\
+            60–80) and the second half (distinct photos of the same labels) are uploaded. A copy counts as found \\
+            when it is quarantined as a duplicate of its original; a distinct photo quarantined as a duplicate \\
+            is a false alarm.
+            """)
+
+    @Argument(help: "Folder of class folders.") var directory: String
+    @Option(help: "Seed for the split and the transformations.") var seed: UInt64 = 7
+    @Option(help: "Smallest resize factor of a copy.") var minScale: Double = 0.6
+    @Option(help: "Largest resize factor of a copy.") var maxScale: Double = 1.2
+    @Option(help: "Fraction cropped from each side of a copy.") var crop: Double = 0.06
+
+    func run() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-bench-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let files = try ImageFiles.find(in: directory)
+        let byClass = Dictionary(grouping: files) { $0.deletingLastPathComponent().lastPathComponent }
+        let classes = byClass.keys.sorted()
+        let settings = try await HubSettings.load(dataDirectory: dir)
+        let hub = try Hub(dataDirectory: URL(fileURLWithPath: dir), settings: settings)
+        guard hub.embedStage != nil else { throw ValidationError("embedding is disabled") }
+        for name in classes { try hub.catalog.createLabel(name: name) }
+        let user = try hub.catalog.localUser()
+
+        var rng = SeededRandom(seed: seed)
+        var originals: [(file: URL, label: String, id: String)] = []
+        var distinct: [(file: URL, label: String)] = []
+        for name in classes {
+            let shuffled = byClass[name]!.sorted { $0.path < $1.path }.shuffled(using: &rng)
+            let half = shuffled.count / 2
+            for file in shuffled.prefix(half) {
+                if case .created(let image) = try hub.ingestor.accept(fileAt: file, meta: .init(label: name), user: user) {
+                    originals.append((file, name, image.id))
+                }
+            }
+            distinct += shuffled.dropFirst(half).map { ($0, name) }
+        }
+        await hub.workers.drain()
+        let accepted = try originals.filter { try hub.catalog.image(id: $0.id)?.status == .accepted }
+
+        // Copies of the accepted originals, and the distinct photos, in one seeded order.
+        var uploads: [(bytes: Data, label: String, original: String?, name: String)] = []
+        for o in accepted {
+            let image = try Image.load(try Data(contentsOf: o.file)).autoRotated()
+            let scale = minScale + (maxScale - minScale) * Double(rng.next() % 10_000) / 10_000
+            let quality = 60 + Int(rng.next() % 21)
+            let cx = Int(Double(image.width) * crop), cy = Int(Double(image.height) * crop)
+            let cropped = try image.cropped(left: cx, top: cy, width: image.width - 2 * cx, height: image.height - 2 * cy)
+            let side = max(32, Int((Double(cropped.longSide) * scale).rounded()))
+            let resized = side <= cropped.longSide ? try cropped.fitted(longSide: side)
+                : try cropped.resized(width: cropped.width * side / cropped.longSide, height: cropped.height * side / cropped.longSide)
+            uploads.append((try resized.encoded(as: .jpeg, quality: quality), o.label, o.id, "copy of \(o.file.lastPathComponent)"))
+        }
+        for d in distinct { uploads.append((try Data(contentsOf: d.file), d.label, nil, d.file.lastPathComponent)) }
+        var names = Dictionary(uniqueKeysWithValues: originals.map { ($0.id, $0.file.lastPathComponent) })
+        uploads.shuffle(using: &rng)
+        var sent: [(id: String, original: String?)] = []
+        for u in uploads {
+            if case .created(let image) = try hub.ingestor.accept(u.bytes, meta: .init(label: u.label), user: user) {
+                sent.append((image.id, u.original))
+                names[image.id] = u.name
+            }
+        }
+        await hub.workers.drain()
+
+        var found = 0, wrongOriginal = 0, copies = 0, falseAlarms = 0, others = 0
+        var reasons: [String: Int] = [:]
+        for s in sent {
+            guard let image = try hub.catalog.image(id: s.id) else { continue }
+            let duplicate = image.reasonCodes.first { $0.hasPrefix("duplicate.") }
+            if let original = s.original {
+                copies += 1
+                if let duplicate {
+                    reasons[duplicate, default: 0] += 1
+                    if image.duplicateOf == original { found += 1 } else { wrongOriginal += 1 }
+                } else {
+                    print("missed: \(names[image.id] ?? image.id)")
+                }
+            } else {
+                others += 1
+                if let duplicate {
+                    falseAlarms += 1
+                    print("false alarm: \(names[image.id] ?? image.id) quarantined \(duplicate) of \(image.duplicateOf.flatMap { names[$0] } ?? "-")")
+                }
+            }
+        }
+        let flagged = found + wrongOriginal + falseAlarms
+        print("bench near-dups: \(classes.count) labels, \(accepted.count) accepted originals; \(copies) copies (scale \(minScale)–\(maxScale), "
+              + "crop \(crop) a side, JPEG 60–80) and \(others) distinct photos of the same labels (seed \(seed))")
+        Table(headers: ["copies found", "recall", "false alarms on distinct photos", "precision", "found by"], rows: [[
+            "\(found)/\(copies)", String(format: "%.3f", Double(found) / Double(max(1, copies))),
+            "\(falseAlarms)/\(others)", String(format: "%.3f", flagged == 0 ? 1 : Double(found) / Double(flagged)),
+            reasons.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "),
+        ]]).print()
+    }
+}

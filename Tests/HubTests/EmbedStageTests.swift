@@ -43,6 +43,46 @@ struct EmbedStageTests {
         }
     }
 
+    @Test("near duplicates are confirmed by local features: a heavily cropped copy is found below the cosine threshold; distinct photos above it are not flagged")
+    func geometricNearDuplicates() async throws {
+        // Cosine alone would get both cases wrong here: every candidate at 0.5 or more would be a duplicate,
+        // and the copy is checked from 0.5 on too. The perceptual hash is off.
+        let t = try TestHub(labels: ["flowers"], embeddings: true) {
+            $0.nearDuplicateDistance = -1
+            $0.nearDuplicateCosine = 0.5
+            $0.nearDuplicateCandidateCosine = 0.5
+            $0.nearDuplicateMaxCandidates = 10
+        }
+        defer { t.remove() }
+        let flowers = try photos("flowers", 0..<8)
+        let image = try Image.load(flowers[0]).autoRotated()
+        // 12% off each side, 0.6× the size, quality 60.
+        let cx = image.width * 12 / 100, cy = image.height * 12 / 100
+        let copy = try image.cropped(left: cx, top: cy, width: image.width - 2 * cx, height: image.height - 2 * cy)
+            .fitted(longSide: image.longSide * 6 / 10).encoded(as: .jpeg, quality: 60)
+        try await t.withClient { client in
+            let original = try await client.upload(flowers[0], label: "flowers", as: t.bearer(.supplier)).json["id"] as! String
+            await t.drain()
+            var others: [String] = []
+            for bytes in flowers.dropFirst() {
+                others.append(try await client.upload(bytes, label: "flowers", as: t.bearer(.supplier)).json["id"] as! String)
+                await t.drain()
+            }
+            let copyId = try await client.upload(copy, label: "flowers", as: t.bearer(.supplier)).json["id"] as! String
+            await t.drain()
+            let flagged = try await client.get("/v1/images/\(copyId)", as: t.bearer(.admin)).json
+            #expect(flagged["reasons"] as? [String] == ["duplicate.near"], "\(flagged)")
+            #expect(flagged["duplicate_of"] as? String == original)
+            var similar = 0
+            for id in others {
+                let json = try await client.get("/v1/images/\(id)", as: t.bearer(.admin)).json
+                #expect(!((json["reasons"] as? [String]) ?? []).contains("duplicate.near"), "\(json)")
+                similar += json["status"] as? String == "accepted" ? 1 : 0
+            }
+            #expect(similar >= 5)
+        }
+    }
+
     @Test("an upload with the wrong label is quarantined as label.mismatch with the right suggested label")
     func labelMismatch() async throws {
         let t = try TestHub(labels: ["airplanes", "flowers"], embeddings: true) { $0.verifyMinImages = 10 }

@@ -91,6 +91,26 @@ struct EmbeddingTests {
         #expect(started.values.allSatisfy { $0 >= Int(processingNiceness) }, "\(started)")
     }
 
+    @Test("local features: a cropped, resized, recompressed copy fits one similarity transform; another picture does not")
+    func localFeatures() throws {
+        let original = try Image.load(try TestModels.skimagePhoto("chelsea.png"))
+        let cx = original.width * 6 / 100, cy = original.height * 6 / 100
+        let copy = try Image.load(try original.cropped(left: cx, top: cy, width: original.width - 2 * cx, height: original.height - 2 * cy)
+            .fitted(longSide: original.longSide * 7 / 10).encoded(as: .jpeg, quality: 65))
+        let other = try Image.load(try TestModels.skimagePhoto("coffee.png"))
+        let a = try LocalFeatures(original), b = try LocalFeatures(copy), c = try LocalFeatures(other)
+        #expect(a.count > 100 && b.count > 100 && c.count > 100, "\(a.count) \(b.count) \(c.count)")
+        let same = try a.match(b)
+        #expect(same.isCopy(), "\(same)")
+        // Both are scaled to the same long side: the crop alone sets the scale (1 / 0.88 ≈ 1.14).
+        #expect(abs(same.scale - 1.0 / 0.88) < 0.05, "\(same)")
+        let different = try a.match(c)
+        #expect(!different.isCopy(), "\(different)")
+        // A small copy (200 px) is scaled up to the working side and still matches.
+        let tiny = try LocalFeatures(try Image.load(try original.fitted(longSide: 200).encoded(as: .jpeg, quality: 70)))
+        #expect(try a.match(tiny).isCopy())
+    }
+
     @Test("a resized, re-encoded, slightly cropped copy stays close; other photos of the class do not", needsSharedData)
     func copiesAreClose() throws {
         let photos = try SharedData.photos(in: "photos/dogs")

@@ -1,0 +1,35 @@
+// Geometric verification of near duplicates with OpenCV (Debian's 4.6) behind a narrow C API: ORB
+// keypoints on a grey image, then brute-force Hamming matches with Lowe's ratio test and a RANSAC fit of a
+// similarity transform (rotation, uniform scale, translation): what a crop, a resize and a recompression
+// preserve, and two photos of the same scene from different places do not.
+// Errors come back as malloc'd strings the caller frees with dih_features_string_free.
+#ifndef FEATURE_MATCH_H
+#define FEATURE_MATCH_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct dih_features dih_features;
+
+/// ORB keypoints and descriptors of an 8-bit grey image (`width`×`height`, rows one after another), at most
+/// `max_features`. NULL with `*error` set on failure; an image without texture gives zero keypoints.
+dih_features *dih_features_detect(const uint8_t *grey, int width, int height, int max_features, char **error);
+int dih_features_count(const dih_features *features);
+void dih_features_free(dih_features *features);
+
+/// Matches `a` against `b`: `*matches` gets the matches passing the ratio test, `*inliers` those a RANSAC
+/// similarity transform (reprojection error ≤ `max_error` pixels) explains, `*scale` that transform's
+/// scale (b's pixels per a's pixel). 0 on success (also when too few matches for a fit: `*inliers` = 0).
+int dih_features_match(const dih_features *a, const dih_features *b, double ratio, double max_error, int *matches,
+                       int *inliers, double *scale, char **error);
+
+void dih_features_string_free(char *string);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
