@@ -36,12 +36,12 @@ public final class LocalFeatures: @unchecked Sendable {
     /// How `self` and `other` agree: ratio-test matches, and how many of them one similarity transform
     /// (rotation, uniform scale, translation; RANSAC, 3 px) explains.
     public func match(_ other: LocalFeatures) throws -> GeometricMatch {
-        var matches: Int32 = 0, inliers: Int32 = 0, scale = 0.0
+        var matches: Int32 = 0, inliers: Int32 = 0, overlapping: Int32 = 0, scale = 0.0
         var error: UnsafeMutablePointer<CChar>?
-        guard dih_features_match(pointer, other.pointer, 0.8, 3.0, &matches, &inliers, &scale, &error) == 0 else {
+        guard dih_features_match(pointer, other.pointer, 0.8, 3.0, &matches, &inliers, &scale, &overlapping, &error) == 0 else {
             throw BackboneError(description: "matching local features: \(Self.take(error))")
         }
-        return GeometricMatch(matches: Int(matches), inliers: Int(inliers), scale: scale)
+        return GeometricMatch(matches: Int(matches), inliers: Int(inliers), scale: scale, overlapping: Int(overlapping))
     }
 
     private static func take(_ error: UnsafeMutablePointer<CChar>?) -> String {
@@ -57,13 +57,27 @@ public struct GeometricMatch: Sendable, Equatable {
     public let inliers: Int
     /// The fitted transform's scale (the second image's pixels per the first's).
     public let scale: Double
+    /// Keypoints of the first image the transform puts inside the second.
+    public let overlapping: Int
+
+    public init(matches: Int, inliers: Int, scale: Double, overlapping: Int) {
+        self.matches = matches
+        self.inliers = inliers
+        self.scale = scale
+        self.overlapping = overlapping
+    }
 
     /// Whether one picture is a crop, resize or re-encoding of the other: at least `minInliers` matches fit
-    /// one similarity transform, and they are at least `minRatio` of all matches. A copy keeps every matched
-    /// keypoint on one transform (84–100% of the matches on the shared photos' copies); a second shot of the
-    /// same scene matches its still parts only (63% for two frames of one kitchen shoot), and photos of
-    /// different scenes match a few keypoints by chance, which no single transform explains.
-    public func isCopy(minInliers: Int = 25, minRatio: Double = 0.7) -> Bool {
+    /// one similarity transform, they are at least `minRatio` of all matches, and at least `minCoverage` of
+    /// the first picture's keypoints that the transform puts inside the second (what the two could share).
+    /// On the shared photos, copies (resized 0.6–1.2×, cropped 6% a side, JPEG 60–80) keep 72–100% of their
+    /// matches and 19–63% of their shared keypoints on the transform; photos of different scenes match a
+    /// few keypoints by chance, which no single transform explains; a second frame of one kitchen shoot (a
+    /// different photo) matches its still parts only: 73% of its matches but 14% of its shared keypoints.
+    /// The transform's scale must lie within 0.25–4 (both pictures are scaled to one long side, so a copy's
+    /// scale comes from its crop alone; a degenerate fit squeezes matches together).
+    public func isCopy(minInliers: Int = 25, minRatio: Double = 0.7, minCoverage: Double = 0.15) -> Bool {
         inliers >= minInliers && Double(inliers) >= minRatio * Double(max(1, matches))
+            && Double(inliers) >= minCoverage * Double(overlapping) && (0.25...4).contains(scale)
     }
 }

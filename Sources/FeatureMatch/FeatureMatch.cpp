@@ -13,6 +13,7 @@
 struct dih_features {
     std::vector<cv::KeyPoint> keypoints;
     cv::Mat descriptors;
+    int width = 0, height = 0;
 };
 
 static char *copy(const char *s) {
@@ -49,6 +50,8 @@ extern "C" dih_features *dih_features_detect(const uint8_t *grey, int width, int
         cv::Mat image(height, width, CV_8UC1, const_cast<uint8_t *>(grey));
         auto orb = cv::ORB::create(max_features);
         auto features = new dih_features();
+        features->width = width;
+        features->height = height;
         try {
             orb->detectAndCompute(image, cv::noArray(), features->keypoints, features->descriptors);
         } catch (...) {
@@ -65,21 +68,31 @@ extern "C" int dih_features_count(const dih_features *features) { return static_
 extern "C" void dih_features_free(dih_features *features) { delete features; }
 
 extern "C" int dih_features_match(const dih_features *a, const dih_features *b, double ratio, double max_error,
-                                  int *matches, int *inliers, double *scale, char **error) {
+                                  int *matches, int *inliers, double *scale, int *overlapping, char **error) {
     *matches = 0;
     *inliers = 0;
     *scale = 0;
+    *overlapping = 0;
     bool ok = guarded(error, [&] {
         if (a->descriptors.empty() || b->descriptors.empty() || b->keypoints.size() < 2) return;
         cv::BFMatcher matcher(cv::NORM_HAMMING);
         std::vector<std::vector<cv::DMatch>> knn;
         matcher.knnMatch(a->descriptors, b->descriptors, knn, 2);
-        std::vector<cv::Point2f> from, to;
+        // Lowe's ratio test, then one match per keypoint of b (the closest): on a flat background many
+        // keypoints of a can pick the same one of b, and a transform squeezing them all onto it would
+        // count them as inliers.
+        std::vector<const cv::DMatch *> best(b->keypoints.size(), nullptr);
         for (const auto &pair : knn) {
             if (pair.size() == 2 && pair[0].distance < ratio * pair[1].distance) {
-                from.push_back(a->keypoints[pair[0].queryIdx].pt);
-                to.push_back(b->keypoints[pair[0].trainIdx].pt);
+                const cv::DMatch *&slot = best[pair[0].trainIdx];
+                if (!slot || pair[0].distance < slot->distance) slot = &pair[0];
             }
+        }
+        std::vector<cv::Point2f> from, to;
+        for (const cv::DMatch *m : best) {
+            if (!m) continue;
+            from.push_back(a->keypoints[m->queryIdx].pt);
+            to.push_back(b->keypoints[m->trainIdx].pt);
         }
         *matches = static_cast<int>(from.size());
         if (from.size() < 3) return;
@@ -91,6 +104,13 @@ extern "C" int dih_features_match(const dih_features *a, const dih_features *b, 
         *inliers = count;
         double a00 = transform.at<double>(0, 0), a10 = transform.at<double>(1, 0);
         *scale = std::sqrt(a00 * a00 + a10 * a10);
+        // How many of a's keypoints the transform puts inside b: what the two pictures could share.
+        std::vector<cv::Point2f> points, moved;
+        for (const auto &k : a->keypoints) points.push_back(k.pt);
+        cv::transform(points, moved, transform);
+        int inside = 0;
+        for (const auto &p : moved) inside += (p.x >= 0 && p.y >= 0 && p.x < b->width && p.y < b->height) ? 1 : 0;
+        *overlapping = inside;
     });
     return ok ? 0 : 1;
 }

@@ -76,6 +76,9 @@ public final class EmbedStage: Sendable {
             .filter { Double($0.similarity) >= settings.nearDuplicateCandidateCosine }
         guard !candidates.isEmpty else { return result }
         let mine = try LocalFeatures(pixels)
+        // If this upload is accepted it will be a candidate itself: its keypoints are at hand now, and the
+        // first upload that needs them is spared decoding its rendition.
+        featureCache.withLock { $0.put(image.id, mine) }
         for candidate in candidates {
             result.examined.insert(candidate.imageId)
             // Without a readable rendition, or without texture enough for keypoints, the cosine rule decides.
@@ -85,7 +88,7 @@ public final class EmbedStage: Sendable {
                 continue
             }
             let match = try mine.match(theirs)
-            logger.debug("near-duplicate candidate \(candidate.imageId) of \(image.id): cosine \(candidate.similarity), \(match.matches) matches, \(match.inliers) inliers, scale \(match.scale)")
+            logger.debug("near-duplicate candidate \(candidate.imageId) of \(image.id): cosine \(candidate.similarity), \(match.matches) matches, \(match.inliers) inliers, scale \(match.scale), overlapping \(match.overlapping)")
             if match.isCopy(minInliers: settings.nearDuplicateMinInliers) {
                 result.original = candidate.imageId
                 break
@@ -95,7 +98,7 @@ public final class EmbedStage: Sendable {
     }
 
     /// The local features of an accepted image, from its canonical rendition (a small cache keeps the
-    /// images that keep coming up as candidates).
+    /// images that keep coming up as candidates, and recent uploads' own).
     func features(of imageId: String) throws -> LocalFeatures {
         if let cached = featureCache.withLock({ $0.get(imageId) }) { return cached }
         guard let record = try catalog.image(id: imageId), let key = record.canonicalKey else {

@@ -6,6 +6,7 @@ import HubCore
 import HubServer
 import Imaging
 import Jobs
+import Logging
 
 struct EmbedBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -232,6 +233,12 @@ struct NearDupsBench: AsyncParsableCommand {
     @Option(help: "Fraction cropped from each side of a copy.") var crop: Double = 0.06
 
     func run() async throws {
+        // IMAGEHUB_LOG_LEVEL=debug shows every candidate pair's matches and inliers.
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = ProcessInfo.processInfo.environment["IMAGEHUB_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .info
+            return handler
+        }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-bench-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let files = try ImageFiles.find(in: directory)
@@ -301,7 +308,7 @@ struct NearDupsBench: AsyncParsableCommand {
                 others += 1
                 if let duplicate {
                     falseAlarms += 1
-                    print("false alarm: \(names[image.id] ?? image.id) quarantined \(duplicate) of \(image.duplicateOf.flatMap { names[$0] } ?? "-")")
+                    print("false alarm: \(names[image.id] ?? image.id) quarantined \(duplicate) of \(image.duplicateOf.flatMap { names[$0] } ?? "-") (\(image.id) of \(image.duplicateOf ?? "-"))")
                 }
             }
         }

@@ -111,6 +111,15 @@ struct EmbeddingTests {
         #expect(try a.match(tiny).isCopy())
     }
 
+    @Test("what a copy's match must show: enough inliers, most of the matches, a fair share of the keypoints in common, a sane scale")
+    func copyRule() {
+        #expect(GeometricMatch(matches: 100, inliers: 90, scale: 1.14, overlapping: 400).isCopy())
+        #expect(!GeometricMatch(matches: 30, inliers: 20, scale: 1, overlapping: 60).isCopy(), "too few inliers")
+        #expect(!GeometricMatch(matches: 200, inliers: 100, scale: 1, overlapping: 400).isCopy(), "half the matches: two shots of a scene")
+        #expect(!GeometricMatch(matches: 153, inliers: 112, scale: 0.99, overlapping: 805).isCopy(), "14% of the shared keypoints: still parts only")
+        #expect(!GeometricMatch(matches: 115, inliers: 82, scale: 0, overlapping: 300).isCopy(), "a degenerate fit")
+    }
+
     @Test("a resized, re-encoded, slightly cropped copy stays close; other photos of the class do not", needsSharedData)
     func copiesAreClose() throws {
         let photos = try SharedData.photos(in: "photos/dogs")

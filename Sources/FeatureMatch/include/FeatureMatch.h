@@ -20,11 +20,12 @@ dih_features *dih_features_detect(const uint8_t *grey, int width, int height, in
 int dih_features_count(const dih_features *features);
 void dih_features_free(dih_features *features);
 
-/// Matches `a` against `b`: `*matches` gets the matches passing the ratio test, `*inliers` those a RANSAC
-/// similarity transform (reprojection error ≤ `max_error` pixels) explains, `*scale` that transform's
-/// scale (b's pixels per a's pixel). 0 on success (also when too few matches for a fit: `*inliers` = 0).
+/// Matches `a` against `b`: `*matches` gets the matches passing the ratio test (one per keypoint of b),
+/// `*inliers` those a RANSAC similarity transform (reprojection error ≤ `max_error` pixels) explains,
+/// `*scale` that transform's scale (b's pixels per a's pixel) and `*overlapping` how many of a's keypoints
+/// it puts inside b. 0 on success (also when too few matches for a fit: `*inliers` = 0).
 int dih_features_match(const dih_features *a, const dih_features *b, double ratio, double max_error, int *matches,
-                       int *inliers, double *scale, char **error);
+                       int *inliers, double *scale, int *overlapping, char **error);
 
 void dih_features_string_free(char *string);
 
