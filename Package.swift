@@ -55,7 +55,7 @@ let package = Package(
             name: "Embedding",
             dependencies: ["TorchBridge", "OpenVINOBridge", "FeatureMatch", "Imaging", "HubCore", .product(name: "Logging", package: "swift-log")]
         ),
-        .target(name: "Training", dependencies: ["TorchBridge", "HubCore"]),
+        .target(name: "Training", dependencies: ["TorchBridge", "HubCore", "Embedding"]),
         // ONNX export: Sources/ONNX/onnx.pb.swift is generated once from the official onnx.proto
         // (protoc + protoc-gen-swift 1.39.0, Visibility=Public) and committed.
         .target(name: "ONNX", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),

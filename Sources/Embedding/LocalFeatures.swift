@@ -16,9 +16,8 @@ public final class LocalFeatures: @unchecked Sendable {
 
     /// Detects keypoints on `image`, scaled to `side` and turned grey first.
     public init(_ image: Image) throws {
-        let scaled = image.longSide > Self.side ? try image.fitted(longSide: Self.side)
-            : try image.resized(width: max(1, image.width * Self.side / image.longSide), height: max(1, image.height * Self.side / image.longSide))
-        let grey = try scaled.grey()
+        let grey = try image.resized(width: max(1, image.width * Self.side / image.longSide),
+                                     height: max(1, image.height * Self.side / image.longSide)).grey()
         let pixels = try grey.bytes()
         guard pixels.count == grey.width * grey.height else {
             throw BackboneError(description: "local features: \(pixels.count) bytes for \(grey.width)×\(grey.height)")

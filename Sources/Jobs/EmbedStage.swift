@@ -118,18 +118,10 @@ public final class EmbedStage: Sendable {
     func decide(_ v: inout Verdict, _ context: CommitContext, vector: [Float], checked: NearDuplicateCheck = .init()) {
         index.apply(context.newRows.map(Self.indexRow))
         let image = context.image
-        if v.status == .accepted, v.duplicateOf == nil {
-            let unseen = index.nearest(to: vector, k: checked.examined.count + 1, label: image.labelId, excluding: image.id)
-                .first { !checked.examined.contains($0.imageId) }
-            if let original = checked.original, index.vector(of: original) != nil {
-                v.status = .quarantined
-                v.reasons.append("duplicate.near")
-                v.duplicateOf = original
-            } else if let unseen, Double(unseen.similarity) >= settings.nearDuplicateCosine {
-                v.status = .quarantined
-                v.reasons.append("duplicate.near")
-                v.duplicateOf = unseen.imageId
-            }
+        if v.status == .accepted, v.duplicateOf == nil, let original = nearDuplicate(of: image, vector: vector, checked: checked) {
+            v.status = .quarantined
+            v.reasons.append("duplicate.near")
+            v.duplicateOf = original
         }
         let check = labelCheck(vector, label: image.labelId, related: context.relatedLabels)
         v.labelCheck = check.state.rawValue
@@ -157,20 +149,22 @@ public final class EmbedStage: Sendable {
         try refreshLabelModel()
     }
 
+    /// The original of a near duplicate at commit time: the one the local features confirmed, if still
+    /// accepted; else the nearest neighbour the check never saw, if its cosine reaches `duplicates.minCosine`.
+    func nearDuplicate(of image: ImageRecord, vector: [Float], checked: NearDuplicateCheck) -> String? {
+        if let original = checked.original, index.vector(of: original) != nil { return original }
+        let unseen = index.nearest(to: vector, k: checked.examined.count + 1, label: image.labelId, excluding: image.id)
+            .first { !checked.examined.contains($0.imageId) }
+        guard let unseen, Double(unseen.similarity) >= settings.nearDuplicateCosine else { return nil }
+        return unseen.imageId
+    }
+
     /// Whether a picture with this vector shows `label` (`related`: the label's ancestors and descendants).
     /// Unverified while the label has fewer than `labels.verifyMinImages` accepted images, or while the
     /// label model predates it (the background re-check judges it once the model is refitted).
     public func labelCheck(_ vector: [Float], label: Int64, related: Set<Int64>) -> LabelCheck {
         guard index.count(label: label) >= settings.verifyMinImages else { return LabelCheck(state: .unverified) }
-        if let model = labelModel.withLock({ $0 }) {
-            let judged = model.judge(vector, label: label, related: related)
-            switch judged.state {
-            case .verified, .mismatch:
-                return LabelCheck(state: judged.state == .mismatch ? .mismatch : .verified, score: judged.score,
-                                  suggestedLabel: judged.suggestedLabel, suggestedScore: judged.suggestedScore)
-            case .unknown: break
-            }
-        }
+        if let judged = labelModel.withLock({ $0 })?.judge(vector, label: label, related: related) { return judged }
         // No other label to tell it from: nothing speaks against it.
         let others = index.labels().filter { $0 != label && !related.contains($0) && index.count(label: $0) >= settings.verifyMinImages }
         return LabelCheck(state: others.isEmpty ? .verified : .unverified)

@@ -1,23 +1,6 @@
+import Embedding
 import Foundation
 import HubCore
-
-/// What the label check decides for one upload, from a `LabelModel`.
-public struct LabelJudgement: Sendable, Equatable {
-    public enum State: String, Sendable {
-        /// The model does not know the label yet (too few accepted images when it was fitted).
-        case unknown
-        /// Nothing strong against the label.
-        case verified
-        /// Strong evidence for another, unrelated label.
-        case mismatch
-    }
-    public let state: State
-    /// Probability of the given label (with its ancestors and descendants), calibrated out of fold.
-    public let score: Float?
-    /// The most probable unrelated label and its probability.
-    public let suggestedLabel: Int64?
-    public let suggestedScore: Float?
-}
 
 /// A calibrated, per-label check of "does this picture show its label": softmax regression on the cached
 /// embeddings of every label with enough accepted images, refitted in the background as labels grow.
@@ -134,19 +117,14 @@ public struct LabelModel: Sendable {
         return (other, logf(max(p[other], tiny)) - logf(max(own, tiny)), own)
     }
 
-    /// Whether an image with this unit vector looks like `label`; `related` holds the label's ancestors and
-    /// descendants.
-    public func judge(_ vector: [Float], label: Int64, related: Set<Int64>) -> LabelJudgement {
-        guard let c = labelIds.firstIndex(of: label), let p = try? classifier.probabilities(vector).first else {
-            return LabelJudgement(state: .unknown, score: nil, suggestedLabel: nil, suggestedScore: nil)
-        }
+    /// Whether an image with this unit vector looks like `label` (`verified` or `mismatch`); `related` holds
+    /// the label's ancestors and descendants. Nil when the label is not one the model was fitted on.
+    public func judge(_ vector: [Float], label: Int64, related: Set<Int64>) -> LabelCheck? {
+        guard let c = labelIds.firstIndex(of: label), let p = try? classifier.probabilities(vector).first else { return nil }
         let relatedIndices = Set(labelIds.indices.filter { related.contains(labelIds[$0]) })
         let e = Self.evidence(p, label: c, related: relatedIndices)
-        guard let other = e.other else {
-            return LabelJudgement(state: .verified, score: e.own, suggestedLabel: nil, suggestedScore: nil)
-        }
+        guard let other = e.other else { return LabelCheck(state: .verified, score: e.own) }
         let mismatch = p[other] >= thresholds[other] / 2 && e.value > cutoffs[c]
-        return LabelJudgement(state: mismatch ? .mismatch : .verified, score: e.own,
-                              suggestedLabel: labelIds[other], suggestedScore: p[other])
+        return LabelCheck(state: mismatch ? .mismatch : .verified, score: e.own, suggestedLabel: labelIds[other], suggestedScore: p[other])
     }
 }
