@@ -67,13 +67,27 @@ extension Catalog {
     /// commits later: every writer of embeddings holds the commit lock.
     static func storeEmbedding(_ db: Tx, imageId: String, model: String, vector: Data, createdAt: Date = Date()) throws {
         try db.serializeCommits()
-        try db.execute("DELETE FROM embeddings WHERE imageId = ?", [imageId])
-        try db.execute("INSERT INTO embeddings (imageId, model, vector, createdAt) VALUES (?, ?, ?, ?)", [imageId, model, vector, createdAt])
+        if db.dialect == .postgres {
+            // One round trip; a replaced vector takes a new sequence number, so the other nodes' indexes see it.
+            try db.execute("""
+                INSERT INTO embeddings (imageId, model, vector, createdAt) VALUES (?, ?, ?, ?)
+                ON CONFLICT (imageId) DO UPDATE SET seq = nextval('embeddings_seq_seq'), model = EXCLUDED.model,
+                    vector = EXCLUDED.vector, createdAt = EXCLUDED.createdAt
+                """, [imageId, model, vector, createdAt])
+        } else {
+            try db.execute("DELETE FROM embeddings WHERE imageId = ?", [imageId])
+            try db.execute("INSERT INTO embeddings (imageId, model, vector, createdAt) VALUES (?, ?, ?, ?)", [imageId, model, vector, createdAt])
+        }
     }
 
     /// Ancestors and descendants of a label (an image of "Dalmatian" that looks like "Dog" is no mismatch).
     static func relatedLabels(_ db: Tx, _ labelId: Int64) throws -> Set<Int64> {
-        Set(try descendantIds(db, labelId)).union(try ancestorIds(db, labelId))
+        Set(try db.rows("""
+            WITH RECURSIVE sub(id) AS (SELECT id FROM labels WHERE parentId = ? UNION SELECT l.id FROM labels l JOIN sub ON l.parentId = sub.id),
+                up(id) AS (SELECT parentId FROM labels WHERE id = ? AND parentId IS NOT NULL
+                           UNION SELECT l.parentId FROM labels l JOIN up ON l.id = up.id WHERE l.parentId IS NOT NULL)
+            SELECT id FROM sub UNION SELECT id FROM up
+            """, [labelId, labelId]).compactMap { $0.int("id") })
     }
 
     /// Ancestors and descendants of a label.

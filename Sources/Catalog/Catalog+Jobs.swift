@@ -11,22 +11,26 @@ extension Catalog {
     /// Takes the oldest ready job (queued and due, or running with an expired lease) for `worker`.
     /// Not flushed to disk (see `write(durable:)`): a claim lost to a power cut leaves the job to be claimed again.
     public func claimJob(worker: String, lease: TimeInterval, now: Date = Date()) throws -> LeasedJob? {
-        try write(durable: false) { db in try Catalog.claim(db, worker: worker, lease: lease, now: now) }
+        let start = ContinuousClock.now
+        defer { lookedAtQueue(since: start) }
+        return try write(durable: false) { db in try Catalog.claim(db, worker: worker, lease: lease, now: now) }
+    }
+
+    /// A claim that began at `start` has seen every job announced before then (see `Notifications`).
+    private func lookedAtQueue(since start: ContinuousClock.Instant) {
+        (database as? PostgresDatabase)?.looked(Catalog.jobsChannel, at: start)
     }
 
     /// On PostgreSQL a job another node is claiming is passed over (`SKIP LOCKED`), so claims never queue
     /// behind each other.
     static func claim(_ db: Tx, worker: String, lease: TimeInterval, now: Date) throws -> LeasedJob? {
-        guard var job = try db.one(JobRecord.self, """
-            SELECT * FROM jobs WHERE (state = 'queued' AND runAfter <= ?) OR (state = 'running' AND leaseUntil < ?)
-            ORDER BY runAfter, id LIMIT 1\(db.skipLocked)
-            """, [now, now]) else { return nil }
-        job.state = .running
-        job.attempts += 1
-        job.leaseUntil = now.addingTimeInterval(lease)
-        job.leasedBy = worker
-        job.updatedAt = now
-        try db.update(job)
+        // One statement: the oldest ready job, taken and returned.
+        guard let job = try db.one(JobRecord.self, """
+            UPDATE jobs SET state = 'running', attempts = attempts + 1, leaseUntil = ?, leasedBy = ?, updatedAt = ?
+            WHERE id = (SELECT id FROM jobs WHERE (state = 'queued' AND runAfter <= ?) OR (state = 'running' AND leaseUntil < ?)
+                        ORDER BY runAfter, id LIMIT 1\(db.skipLocked))
+            RETURNING *
+            """, [now.addingTimeInterval(lease), worker, now, now, now]) else { return nil }
         guard let image = try db.find(ImageRecord.self, job.imageId) else {
             throw HubError(500, "internal.missing_image", "job \(job.id!) names missing image \(job.imageId)")
         }
@@ -55,7 +59,9 @@ extension Catalog {
     public func completeAndClaim(job: JobRecord, worker: String, verdict: Verdict, nearDistance: Int, watermark: Int64 = 0,
                                  decide: (@Sendable (inout Verdict, CommitContext) throws -> Void)? = nil,
                                  lease: TimeInterval, now: Date = Date()) throws -> (stored: ImageRecord?, next: LeasedJob?) {
-        try write(durable: false) { db in
+        let start = ContinuousClock.now
+        defer { lookedAtQueue(since: start) }
+        return try write(durable: false) { db in
             // The claim first: on PostgreSQL the verdict takes the commit lock, held until the commit, and the
             // claim need not be inside it.
             let next = try Catalog.claim(db, worker: worker, lease: lease, now: now)

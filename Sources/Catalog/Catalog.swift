@@ -82,9 +82,12 @@ public final class Catalog: Sendable {
         try database.write(durable: durable, body)
     }
 
-    /// The `PRAGMA synchronous` a SQLite write runs under (2 = FULL, 1 = NORMAL), read inside such a write.
-    package func synchronousLevel(durable: Bool) throws -> Int {
-        try write(durable: durable) { db in Int(try db.int("PRAGMA synchronous") ?? -1) }
+    /// Whether a write's commit waits for the disk, as the engine says inside such a write (SQLite
+    /// `PRAGMA synchronous` FULL, PostgreSQL `synchronous_commit` on).
+    package func commitWaitsForDisk(durable: Bool) throws -> Bool {
+        try write(durable: durable) { db in
+            db.dialect == .postgres ? try db.scalar("SHOW synchronous_commit").string == "on" : try db.int("PRAGMA synchronous") == 2
+        }
     }
 
     /// Runs `body` against a consistent snapshot.

@@ -210,6 +210,7 @@ enum SQLiteMigrations {
         }
         // On PostgreSQL a trigger announces new jobs; SQLite's workers share one process and poll.
         m.registerMigration("v10_job_notifications") { _ in }
+        m.registerMigration("v11_job_notification_per_job") { _ in }
         return m
     }
 }

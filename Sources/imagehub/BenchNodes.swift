@@ -25,7 +25,9 @@ struct NodesBench: AsyncParsableCommand {
             fresh database made on --postgres and dropped afterwards). Phase 1: --devices phones upload at --rate \
             per second (open loop) for --duration seconds: acknowledgement and upload → final status percentiles. \
             Phase 2, on another fresh hub: the phones upload --count photos as fast as they are answered (closed \
-            loop): final statuses per second from the first upload to the last verdict.
+            loop): final statuses per second from the first upload to the last verdict, and the CPU time the \
+            whole machine spent busy during it per final status (every process: nodes, PostgreSQL, the phones), \
+            a figure the machine's other tenants disturb far less than throughput.
             """)
 
     @Argument(help: "Folder of photos; the parent folder name is the label.") var directory: String
@@ -46,24 +48,34 @@ struct NodesBench: AsyncParsableCommand {
                 options.rate = rate
                 options.duration = .milliseconds(Int64(duration * 1000))
             }
-            let throughput = try await measure(setup, photos: photos) { options in
+            var busy = 0.0
+            let throughput = try await measure(setup, photos: photos, busy: &busy) { options in
                 options.count = count ?? 2 * photos.count
             }
             let a = latency.acknowledgementLatency, f = latency.finalStatusLatency
             rows.append([setup.rawValue, String(format: "%.1f", throughput.finalPerSecond),
                          String(format: "%.1f", a.p50), String(format: "%.1f", a.p99),
                          String(format: "%.0f", f.p50), String(format: "%.0f", f.p99),
+                         throughput.final > 0 && busy > 0 ? String(format: "%.0f", 1000 * busy / Double(throughput.final)) : "-",
                          "\(latency.lost + throughput.lost)"])
             FileHandle.standardError.write(Data("bench nodes: \(setup.rawValue) done\n".utf8))
         }
         print("bench nodes: \(photos.count) photos, \(devices) phones, \(rate) uploads/s open loop for \(duration) s; "
               + "then closed loop; embedding \(noEmbed ? "off" : "on"), \(ProcessInfo.processInfo.activeProcessorCount) cores")
-        print(Table(headers: ["set-up", "img/s (closed loop)", "ack p50 ms", "ack p99 ms", "final p50 ms", "final p99 ms", "lost"],
+        print(Table(headers: ["set-up", "img/s (closed loop)", "ack p50 ms", "ack p99 ms", "final p50 ms", "final p99 ms", "CPU ms/img", "lost"],
                     rows: rows).text)
     }
 
     /// Starts `setup` on a fresh hub, runs one simulation against it, stops it.
     func measure(_ setup: NodesSetup, photos: [SimulatedPhoto], _ configure: (inout SimulationOptions) -> Void) async throws -> SimulationReport {
+        var busy = 0.0
+        return try await measure(setup, photos: photos, busy: &busy, configure)
+    }
+
+    /// `measure`, also giving the CPU seconds the whole machine was busy during the simulation (every
+    /// process: the nodes, PostgreSQL, the simulated phones), from `/proc/stat`; 0 where there is none.
+    func measure(_ setup: NodesSetup, photos: [SimulatedPhoto], busy: inout Double,
+                 _ configure: (inout SimulationOptions) -> Void) async throws -> SimulationReport {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-bench-nodes-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
         var environment = ["IMAGEHUB_EMBEDDING_ENABLED": noEmbed ? "false" : "true"]
@@ -88,7 +100,21 @@ struct NodesBench: AsyncParsableCommand {
         options.devices = devices
         options.createLabels = true
         configure(&options)
-        return try await Simulation.run(options)
+        let before = NodesBench.busyCPUSeconds()
+        let report = try await Simulation.run(options)
+        if let before, let after = NodesBench.busyCPUSeconds() { busy = after - before }
+        return report
+    }
+
+    /// CPU seconds every core of this machine has spent busy since boot (user, nice, system, irq, softirq;
+    /// not idle, I/O wait or steal), from `/proc/stat`; nil where it cannot be read.
+    static func busyCPUSeconds() -> Double? {
+        guard let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+              let line = stat.split(separator: "\n").first(where: { $0.hasPrefix("cpu ") }) else { return nil }
+        let fields = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+        guard fields.count >= 7 else { return nil }
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        return (fields[0] + fields[1] + fields[2] + fields[5] + fields[6]) / ticks
     }
 }
 

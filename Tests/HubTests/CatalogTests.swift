@@ -3,6 +3,7 @@ import Foundation
 import HubCore
 import HubTesting
 import Synchronization
+import Synchronization
 import Testing
 
 /// One behaviour, two engines: every test here runs on SQLite and on PostgreSQL (the server `make test`
@@ -448,6 +449,52 @@ import Testing
                                           lat: nil, lon: nil, capturedAt: nil, bytes: 1))
         await waiting.value
         #expect(ContinuousClock.now - start < .seconds(30), "woken by NOTIFY long before the 60 s poll")
+    }
+
+    @Test("a new job wakes one idle worker, not all of them (the others would ask the queue for nothing)", arguments: postgres)
+    func aNewJobWakesOneWorker(engine: CatalogEngine) async throws {
+        let (a, b, user, label) = try twoNodes()
+        defer { a.close(); b.close() }
+        await b.waitForWork(on: Catalog.jobsChannel, idle: .milliseconds(300))
+        final class Count: Sendable { let value = Atomic<Int>(0) }
+        let count = Count()
+        let waiters = (0..<3).map { _ in
+            Task {
+                await b.waitForWork(on: Catalog.jobsChannel, idle: .seconds(60))
+                count.value.add(1, ordering: .relaxed)
+            }
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        func upload(_ n: Int) throws {
+            _ = try a.recordUpload(.newUpload(sha256: "wake-one-\(n)", labelId: label, uploaderId: user.id!, batchId: nil, device: nil,
+                                              lat: nil, lon: nil, capturedAt: nil, bytes: 1))
+        }
+        func settle(at expected: Int) async throws {
+            let deadline = ContinuousClock.now + .seconds(30)
+            while count.value.load(ordering: .relaxed) < expected, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        try upload(1)
+        try await settle(at: 1)
+        #expect(count.value.load(ordering: .relaxed) == 1, "one job, one worker woken")
+        try upload(2)
+        try upload(3)
+        try await settle(at: 3)
+        #expect(count.value.load(ordering: .relaxed) == 3, "each job wakes a worker of its own")
+        for waiter in waiters { waiter.cancel() }
+        // A job announced while nobody waits is kept for the next waiter...
+        try upload(4)
+        try await Task.sleep(for: .milliseconds(500))
+        var start = ContinuousClock.now
+        await b.waitForWork(on: Catalog.jobsChannel, idle: .seconds(60))
+        #expect(ContinuousClock.now - start < .seconds(30), "a kept notification answers the next wait at once")
+        // ...unless a claim that began after it has already looked at the queue.
+        try upload(5)
+        try await Task.sleep(for: .milliseconds(500))
+        _ = try b.claimJob(worker: "w", lease: 60)
+        start = ContinuousClock.now
+        await b.waitForWork(on: Catalog.jobsChannel, idle: .seconds(1))
+        #expect(ContinuousClock.now - start >= .milliseconds(900), "a claim since answered the notification: the wait runs its course")
     }
 }
 

@@ -44,9 +44,8 @@ import Testing
             #expect(try c.image(id: id)?.status == .accepted)
             #expect(try c.backlog() == 0)
             // Claims and verdicts commit without an fsync; the next durable write (an upload) is flushed again.
-            if engine == .sqlite {
-                #expect(try c.synchronousLevel(durable: false) == 1)
-                #expect(try c.synchronousLevel(durable: true) == 2)
+            for durable in [false, true, false, true] {
+                #expect(try c.commitWaitsForDisk(durable: durable) == durable)
             }
         }
     }

@@ -105,8 +105,8 @@ import Testing
 
         // The refused upload is sent again once the catalog is back, as a phone would.
         try await waitUntil(seconds: 30) { (try? Catalog(url: url))?.close() != nil }
-        let (retried, _) = try await api[1].upload(try Fixtures.image(seed: 7999), label: "Banana", key: key)
-        #expect(retried == 202)
+        let (retried, answer) = try await api[1].upload(try Fixtures.image(seed: 7999), label: "Banana", key: key)
+        #expect(retried == 202, "\(answer)")
 
         let reports = [try await multipart.value, try await tus.value]
         print("scale-out: phones done")

@@ -17,6 +17,8 @@ final class PostgresDatabase: CatalogDatabase {
     private let logger: Logger
     private let notifications = Notifications()
     private let listeners = Mutex<[String: Task<Void, Never>]>([:])
+    /// Pooled connections whose session runs `synchronous_commit = off` (see `write(durable:)`).
+    private let relaxedConnections = Mutex<Set<PostgresConnection.ID>>([])
     var dialect: SQLDialect { .postgres }
 
     /// Connects to `url` (`postgres://user:password@host:port/database`) and migrates the schema; the
@@ -71,22 +73,24 @@ final class PostgresDatabase: CatalogDatabase {
     /// trips. No read of the catalog needs two statements to agree (a label tree and its counts a moment apart
     /// are both true).
     func read<T: Sendable>(_ body: (Tx) throws -> T) throws -> T {
-        try withConnection { connection in try body(Tx(connection: connection)) }
+        try withConnection(commit: .any) { connection in try body(Tx(connection: connection)) }
     }
 
     /// Read committed, with row locks where a method reads what it then changes (`Tx.lockRows`) and
     /// advisory locks for the checks that span rows (`Tx.serializeCommits`). A serialisation failure,
     /// a deadlock or a unique violation raced by another node runs the transaction again: the second run
     /// sees the other node's row and answers as SQLite would have.
+    ///
+    /// A write that need not be durable runs on a session set to `synchronous_commit = off` (a setting a
+    /// pooled connection keeps, so a worker's claims and verdicts pay for it once, not with a statement each).
     func write<T: Sendable>(durable: Bool, _ body: (Tx) throws -> T) throws -> T {
         var attempt = 0
         while true {
             attempt += 1
             do {
-                return try withConnection { connection in
+                return try withConnection(commit: durable ? .durable : .relaxed) { connection in
                     try connection.execute("BEGIN", [])
                     do {
-                        if !durable { try connection.execute("SET LOCAL synchronous_commit = off", []) }
                         let value = try body(Tx(connection: connection))
                         try connection.execute("COMMIT", [])
                         return value
@@ -114,7 +118,7 @@ final class PostgresDatabase: CatalogDatabase {
     }
 
     func ping() throws {
-        try withConnection { try $0.execute("SELECT 1", []) }
+        try withConnection(commit: .any) { try $0.execute("SELECT 1", []) }
     }
 
     func close() {
@@ -146,8 +150,42 @@ final class PostgresDatabase: CatalogDatabase {
         await notifications.wait(channel, timeout: timeout)
     }
 
-    /// Leases a pooled connection for `body`, which runs on the calling thread.
-    func withConnection<T>(_ body: (Connection) throws -> T) throws -> T {
+    /// Whether the commits a leased connection makes must wait for the disk.
+    enum CommitMode {
+        /// Every commit is flushed (`synchronous_commit = on`, PostgreSQL's default).
+        case durable
+        /// Commits are not waited onto the disk (`synchronous_commit = off`).
+        case relaxed
+        /// Reads: whatever the session is set to.
+        case any
+    }
+
+    /// A claim that began at `start` has looked at the queue `channel` announces.
+    func looked(_ channel: String, at start: ContinuousClock.Instant) {
+        notifications.looked(channel, at: start)
+    }
+
+    /// Leases a pooled connection for `body`, which runs on the calling thread, its session set to `commit`.
+    ///
+    /// A pooled connection can be dead before it is used (PostgreSQL restarted since it was last used): when
+    /// the lease's very first statement finds the connection lost, nothing reached the server, and `body`
+    /// runs again on another connection (every caller's first statement is safe to repeat: BEGIN, SET, a
+    /// read, or an insert that does nothing the second time). A connection lost later is a 503.
+    func withConnection<T>(commit: CommitMode = .durable, _ body: (Connection) throws -> T) throws -> T {
+        var attempt = 0
+        while true {
+            attempt += 1
+            let answered = Connection.Answered()
+            do {
+                return try leaseOnce(commit: commit, answered: answered, body)
+            } catch let error as HubError where error.code == "catalog.unavailable" && answered.count == 0 && answered.sent && attempt < 3 {
+                logger.debug("a pooled connection was lost before its first statement; trying another: \(error.message)")
+                continue
+            }
+        }
+    }
+
+    private func leaseOnce<T>(commit: CommitMode, answered: Connection.Answered, _ body: (Connection) throws -> T) throws -> T {
         let lease = Lease()
         let client = self.client
         let done = Task(executorPreference: PostgresDatabase.executor) {
@@ -177,10 +215,23 @@ final class PostgresDatabase: CatalogDatabase {
             _ = done
         }
         do {
-            return try body(Connection(connection: connection, logger: logger))
+            let leased = Connection(connection: connection, logger: logger, answered: answered)
+            try setCommitMode(commit, of: leased)
+            return try body(leased)
         } catch let error as PSQLError where PostgresDatabase.isConnectionLost(error) {
             throw PostgresDatabase.unavailable(error)
         }
+    }
+
+    /// Sets the session of `connection` to `mode` unless it is so already (outside any transaction, so a
+    /// rollback cannot undo it behind our back).
+    private func setCommitMode(_ mode: CommitMode, of connection: Connection) throws {
+        guard mode != .any else { return }
+        let id = connection.connection.id
+        let relaxed = relaxedConnections.withLock { $0.contains(id) }
+        guard relaxed != (mode == .relaxed) else { return }
+        try connection.execute(mode == .relaxed ? "SET synchronous_commit = off" : "SET synchronous_commit = on", [])
+        relaxedConnections.withLock { if mode == .relaxed { $0.insert(id) } else { $0.remove(id) } }
     }
 
     /// Seconds a caller waits for a pooled connection before it is told the catalog is unavailable.
@@ -243,17 +294,29 @@ final class PostgresDatabase: CatalogDatabase {
     struct Connection: SQLConnection {
         let connection: PostgresConnection
         let logger: Logger
+        /// How many statements the server answered on this lease (see `withConnection`).
+        let answered: Answered
         var dialect: SQLDialect { .postgres }
+
+        /// Statements sent and answered on one lease; used by the thread that holds it only.
+        final class Answered: @unchecked Sendable {
+            var sent = false
+            var count = 0
+        }
 
         /// Sent through the connection's future-based API and waited for on this (blocking) thread: the
         /// event loop that reads the answer wakes this thread directly, one hand-over a statement.
         func query(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {
+            answered.sent = true
             let result = try connection.query(try PostgresDatabase.query(sql, arguments), logger: logger).wait()
+            answered.count += 1
             return try result.rows.map { row in try SQLRow(row.map { cell in (cell.columnName, try SQLValue(cell)) }) }
         }
 
         func execute(_ sql: String, _ arguments: [SQLValue]) throws {
+            answered.sent = true
             _ = try connection.query(try PostgresDatabase.query(sql, arguments), logger: logger).wait()
+            answered.count += 1
         }
     }
 

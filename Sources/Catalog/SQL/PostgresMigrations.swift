@@ -129,6 +129,19 @@ enum PostgresMigrations {
             "CREATE TRIGGER jobs_notify AFTER INSERT ON jobs FOR EACH STATEMENT EXECUTE FUNCTION notify_new_job('imagehub_jobs')",
             "CREATE TRIGGER training_jobs_notify AFTER INSERT ON trainingJobs FOR EACH STATEMENT EXECUTE FUNCTION notify_new_job('imagehub_training')",
         ]),
+        // One notification a pipeline job (its id as the payload, so a transaction's notifications are not
+        // folded into one): a notification wakes one idle worker, so a batch of jobs must announce each.
+        ("v11_job_notification_per_job", [
+            """
+            CREATE FUNCTION notify_job_id() RETURNS trigger AS $$
+            BEGIN
+              PERFORM pg_notify(TG_ARGV[0], NEW.id::text);
+              RETURN NULL;
+            END $$ LANGUAGE plpgsql
+            """,
+            "DROP TRIGGER jobs_notify ON jobs",
+            "CREATE TRIGGER jobs_notify AFTER INSERT ON jobs FOR EACH ROW EXECUTE FUNCTION notify_job_id('imagehub_jobs')",
+        ]),
     ]
 
     static func migrate(_ database: PostgresDatabase) throws {
