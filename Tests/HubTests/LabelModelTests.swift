@@ -105,4 +105,42 @@ struct LabelModelTests {
         for v in data.members[3]!.prefix(20).map(\.vector) where model.judge(v, label: 1, related: [])?.state == .mismatch { caught += 1 }
         #expect(caught == 20)
     }
+
+    @Test("the delivered model is trained again on every image, validation split included: it does better on unseen images")
+    func refitOnAllImages() throws {
+        let labels: [Int64] = Array(1...6)
+        var better = 0, seeds = 0
+        for seed in UInt64(1)...3 {
+            let (_, members, sample) = LabelModelTests.clusters(labels, count: 10, spread: 0.22, seed: seed)
+            let examples = labels.enumerated().flatMap { index, label in
+                members[label]!.map { Example(imageId: $0.imageId, label: index, vector: $0.vector) }
+            }
+            var rng = SeededRandom(seed: seed &+ 100)
+            let unseen = labels.enumerated().flatMap { index, label in (0..<200).map { _ in (index, sample(label, &rng)) } }
+            func accuracy(refit: Bool) throws -> (Double, TrainingReport) {
+                var options = TrainingOptions()
+                options.seed = seed
+                options.refitOnAllImages = refit
+                let (model, report) = try Trainer.train(examples, labels: labels.map(String.init), options: options)
+                let p = try model.probabilities(unseen.flatMap(\.1))
+                let right = zip(unseen, p).count { truth, probabilities in probabilities.indices.max { probabilities[$0] < probabilities[$1] } == truth.0 }
+                return (Double(right) / Double(unseen.count), report)
+            }
+            let (with, report) = try accuracy(refit: true)
+            let (without, plain) = try accuracy(refit: false)
+            #expect(report.deliveredModelImages == examples.count && plain.deliveredModelImages == plain.trainImages)
+            #expect(report.accuracy == plain.accuracy, "the report's figures are the validation run's either way")
+            print("refit on all images, seed \(seed): unseen accuracy \(without) → \(with)")
+            if with > without { better += 1 }
+            seeds += 1
+        }
+        #expect(better >= 2, "a quarter more images helps on most seeds (\(better) of \(seeds))")
+    }
+
+    @Test("a report stored before the refit existed still reads, as a model trained on its training split")
+    func oldReportOptionsDecode() throws {
+        let options = try JSONDecoder().decode(TrainingOptions.self, from: Data(#"{"seed": 7, "maxEpochs": 50}"#.utf8))
+        #expect(options.seed == 7 && options.maxEpochs == 50 && options.patience == TrainingOptions().patience)
+        #expect(!options.refitOnAllImages && TrainingOptions().refitOnAllImages)
+    }
 }
