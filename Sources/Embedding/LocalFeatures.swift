@@ -13,6 +13,8 @@ public final class LocalFeatures: @unchecked Sendable {
     /// original.
     public static let side = 512
     public static let maxFeatures = 1000
+    /// Keypoints a quick first look at a candidate matches on each side (the strongest).
+    public static let quickLook = 250
 
     /// Detects keypoints on `image`, scaled to `side` and turned grey first.
     public init(_ image: Image) throws {
@@ -33,11 +35,13 @@ public final class LocalFeatures: @unchecked Sendable {
     deinit { dih_features_free(pointer) }
 
     /// How `self` and `other` agree: ratio-test matches, and how many of them one similarity transform
-    /// (rotation, uniform scale, translation; RANSAC, 3 px) explains.
-    public func match(_ other: LocalFeatures) throws -> GeometricMatch {
+    /// (rotation, uniform scale, translation; RANSAC, 3 px) explains. With `strongest`, only that many of
+    /// each side's strongest keypoints take part (a quick first look).
+    public func match(_ other: LocalFeatures, strongest: Int = LocalFeatures.maxFeatures) throws -> GeometricMatch {
         var matches: Int32 = 0, inliers: Int32 = 0, overlapping: Int32 = 0, scale = 0.0
         var error: UnsafeMutablePointer<CChar>?
-        guard dih_features_match(pointer, other.pointer, 0.8, 3.0, &matches, &inliers, &scale, &overlapping, &error) == 0 else {
+        let limit = Int32(clamping: max(1, strongest))
+        guard dih_features_match(pointer, other.pointer, limit, 0.8, 3.0, &matches, &inliers, &scale, &overlapping, &error) == 0 else {
             throw BackboneError(description: "matching local features: \(Self.take(error))")
         }
         return GeometricMatch(matches: Int(matches), inliers: Int(inliers), scale: scale, overlapping: Int(overlapping))

@@ -53,7 +53,19 @@ extern "C" dih_features *dih_features_detect(const uint8_t *grey, int width, int
         features->width = width;
         features->height = height;
         try {
-            orb->detectAndCompute(image, cv::noArray(), features->keypoints, features->descriptors);
+            std::vector<cv::KeyPoint> keypoints;
+            cv::Mat descriptors;
+            orb->detectAndCompute(image, cv::noArray(), keypoints, descriptors);
+            // Strongest first, so that a match can look at the strongest few alone (`limit`).
+            std::vector<int> order(keypoints.size());
+            for (size_t i = 0; i < order.size(); i++) order[i] = static_cast<int>(i);
+            std::stable_sort(order.begin(), order.end(), [&](int x, int y) { return keypoints[x].response > keypoints[y].response; });
+            features->keypoints.reserve(order.size());
+            features->descriptors.create(descriptors.rows, descriptors.cols, descriptors.type());
+            for (size_t i = 0; i < order.size(); i++) {
+                features->keypoints.push_back(keypoints[order[i]]);
+                descriptors.row(order[i]).copyTo(features->descriptors.row(static_cast<int>(i)));
+            }
         } catch (...) {
             delete features;
             throw;
@@ -67,7 +79,7 @@ extern "C" int dih_features_count(const dih_features *features) { return static_
 
 extern "C" void dih_features_free(dih_features *features) { delete features; }
 
-extern "C" int dih_features_match(const dih_features *a, const dih_features *b, double ratio, double max_error,
+extern "C" int dih_features_match(const dih_features *a, const dih_features *b, int limit, double ratio, double max_error,
                                   int *matches, int *inliers, double *scale, int *overlapping, char **error) {
     *matches = 0;
     *inliers = 0;
@@ -75,13 +87,16 @@ extern "C" int dih_features_match(const dih_features *a, const dih_features *b, 
     *overlapping = 0;
     bool ok = guarded(error, [&] {
         if (a->descriptors.empty() || b->descriptors.empty() || b->keypoints.size() < 2) return;
+        // The strongest `limit` keypoints of each side (keypoints are stored strongest first).
+        const int na = std::min(limit, a->descriptors.rows), nb = std::min(limit, b->descriptors.rows);
+        if (nb < 2) return;
         cv::BFMatcher matcher(cv::NORM_HAMMING);
         std::vector<std::vector<cv::DMatch>> knn;
-        matcher.knnMatch(a->descriptors, b->descriptors, knn, 2);
+        matcher.knnMatch(a->descriptors.rowRange(0, na), b->descriptors.rowRange(0, nb), knn, 2);
         // Lowe's ratio test, then one match per keypoint of b (the closest): on a flat background many
         // keypoints of a can pick the same one of b, and a transform squeezing them all onto it would
         // count them as inliers.
-        std::vector<const cv::DMatch *> best(b->keypoints.size(), nullptr);
+        std::vector<const cv::DMatch *> best(nb, nullptr);
         for (const auto &pair : knn) {
             if (pair.size() == 2 && pair[0].distance < ratio * pair[1].distance) {
                 const cv::DMatch *&slot = best[pair[0].trainIdx];
@@ -106,7 +121,7 @@ extern "C" int dih_features_match(const dih_features *a, const dih_features *b, 
         *scale = std::sqrt(a00 * a00 + a10 * a10);
         // How many of a's keypoints the transform puts inside b: what the two pictures could share.
         std::vector<cv::Point2f> points, moved;
-        for (const auto &k : a->keypoints) points.push_back(k.pt);
+        for (int i = 0; i < na; i++) points.push_back(a->keypoints[i].pt);
         cv::transform(points, moved, transform);
         int inside = 0;
         for (const auto &p : moved) inside += (p.x >= 0 && p.y >= 0 && p.x < b->width && p.y < b->height) ? 1 : 0;

@@ -87,8 +87,13 @@ public final class EmbedStage: Sendable {
                 if Double(candidate.similarity) >= settings.nearDuplicateCosine { result.original = candidate.imageId; break }
                 continue
             }
-            let match = try mine.match(theirs)
-            logger.debug("near-duplicate candidate \(candidate.imageId) of \(image.id): cosine \(candidate.similarity), \(match.matches) matches, \(match.inliers) inliers, scale \(match.scale), overlapping \(match.overlapping)")
+            // A first look with the strongest keypoints alone (a sixteenth of the full match's work) settles
+            // most candidates: a distinct photo keeps a handful of inliers there, a copy dozens. Only a copy
+            // is decided on the full match, whose coverage rule tells it from another frame of one shoot.
+            let quick = try mine.match(theirs, strongest: LocalFeatures.quickLook)
+            let settled = quick.inliers < max(4, settings.nearDuplicateMinInliers / 5)
+            let match = settled ? quick : try mine.match(theirs)
+            logger.debug("near-duplicate candidate \(candidate.imageId) of \(image.id): cosine \(candidate.similarity), \(settled ? "first look only, " : "")\(match.matches) matches, \(match.inliers) inliers, scale \(match.scale), overlapping \(match.overlapping)")
             if match.isCopy(minInliers: settings.nearDuplicateMinInliers) {
                 result.original = candidate.imageId
                 break

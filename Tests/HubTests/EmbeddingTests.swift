@@ -109,6 +109,15 @@ struct EmbeddingTests {
         // A small copy (200 px) is scaled up to the working side and still matches.
         let tiny = try LocalFeatures(try Image.load(try original.fitted(longSide: 200).encoded(as: .jpeg, quality: 70)))
         #expect(try a.match(tiny).isCopy())
+        // The quick first look (the strongest keypoints of each side) keeps dozens of a copy's inliers and a
+        // handful of another picture's: enough to set the other aside without the full match.
+        let quickSame = try a.match(b, strongest: LocalFeatures.quickLook)
+        let quickDifferent = try a.match(c, strongest: LocalFeatures.quickLook)
+        #expect(quickSame.matches <= LocalFeatures.quickLook && quickSame.inliers >= 20, "\(quickSame)")
+        #expect(quickDifferent.inliers < 5, "\(quickDifferent)")
+        // The strongest keypoints are the ones that survive a copy: the first look keeps a larger share of the
+        // full match's inliers than the keypoints it keeps.
+        #expect(Double(quickSame.inliers) / Double(same.inliers) > Double(LocalFeatures.quickLook) / Double(a.count), "\(quickSame) \(same)")
     }
 
     @Test("what a copy's match must show: enough inliers, most of the matches, a fair share of the keypoints in common, a sane scale")

@@ -15,16 +15,18 @@ extern "C" {
 typedef struct dih_features dih_features;
 
 /// ORB keypoints and descriptors of an 8-bit grey image (`width`×`height`, rows one after another), at most
-/// `max_features`. NULL with `*error` set on failure; an image without texture gives zero keypoints.
+/// `max_features`, strongest first. NULL with `*error` set on failure; an image without texture gives zero
+/// keypoints.
 dih_features *dih_features_detect(const uint8_t *grey, int width, int height, int max_features, char **error);
 int dih_features_count(const dih_features *features);
 void dih_features_free(dih_features *features);
 
-/// Matches `a` against `b`: `*matches` gets the matches passing the ratio test (one per keypoint of b),
-/// `*inliers` those a RANSAC similarity transform (reprojection error ≤ `max_error` pixels) explains,
-/// `*scale` that transform's scale (b's pixels per a's pixel) and `*overlapping` how many of a's keypoints
-/// it puts inside b. 0 on success (also when too few matches for a fit: `*inliers` = 0).
-int dih_features_match(const dih_features *a, const dih_features *b, double ratio, double max_error, int *matches,
+/// Matches the strongest `limit` keypoints of `a` against those of `b`: `*matches` gets the matches passing
+/// the ratio test (one per keypoint of b), `*inliers` those a RANSAC similarity transform (reprojection error
+/// ≤ `max_error` pixels) explains, `*scale` that transform's scale (b's pixels per a's pixel) and
+/// `*overlapping` how many of a's keypoints it puts inside b. 0 on success (also when too few matches for a
+/// fit: `*inliers` = 0).
+int dih_features_match(const dih_features *a, const dih_features *b, int limit, double ratio, double max_error, int *matches,
                        int *inliers, double *scale, int *overlapping, char **error);
 
 void dih_features_string_free(char *string);
