@@ -50,6 +50,37 @@ extension Catalog {
         }
     }
 
+    /// An image whose stored embedding another backbone made, with where its canonical rendition is.
+    public struct StaleEmbedding: Sendable {
+        public let seq: Int64
+        public let imageId: String
+        public let model: String
+        public let canonicalKey: String?
+    }
+
+    /// Up to `limit` images whose embedding is not `model`'s, after sequence number `seq`, oldest first.
+    public func staleEmbeddings(model: String, after seq: Int64 = 0, limit: Int) throws -> [StaleEmbedding] {
+        try read { db in
+            try db.rows("""
+                SELECT e.seq, e.imageId, e.model, i.canonicalKey FROM embeddings e JOIN images i ON i.id = e.imageId
+                WHERE e.model <> ? AND e.seq > ? ORDER BY e.seq LIMIT ?
+                """, [model, seq, limit]).map { row in
+                StaleEmbedding(seq: row.int("seq") ?? 0, imageId: row.string("imageId") ?? "", model: row.string("model") ?? "",
+                               canonicalKey: row.string("canonicalKey"))
+            }
+        }
+    }
+
+    /// Stores `vector` as the image's embedding by `model`, replacing the one it had (a new sequence number,
+    /// so every node's index sees the change). Nothing happens for an image deleted meanwhile.
+    public func replaceEmbedding(imageId: String, model: String, vector: Data) throws {
+        try write { db in
+            guard try db.find(ImageRecord.self, imageId, forUpdate: true) != nil else { return }
+            try Catalog.storeEmbedding(db, imageId: imageId, model: model, vector: vector)
+            try db.execute("UPDATE images SET embeddingModel = ? WHERE id = ?", [model, imageId])
+        }
+    }
+
     /// Embeddings written after `seq`, oldest first (an in-memory index catches up with these).
     public func embeddingRows(after seq: Int64) throws -> [EmbeddingRow] {
         try read { db in try Catalog.embeddingRows(db, after: seq) }

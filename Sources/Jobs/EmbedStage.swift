@@ -21,6 +21,8 @@ public final class EmbedStage: Sendable {
     let blobs: any BlobStore
     let settings: HubSettings
     let featureCache = Mutex(FeatureCache(capacity: 512))
+    /// The sequence number up to which `reembedStale` has looked.
+    let reembedCursor = Mutex<Int64>(0)
     let logger: Logger
 
     public init(backbone: Backbone, catalog: Catalog, blobs: any BlobStore, settings: HubSettings, logger: Logger = Logger(label: "imagehub.embed")) {
@@ -36,12 +38,14 @@ public final class EmbedStage: Sendable {
 
     /// Brings the in-memory index up to date with the catalog.
     public func sync() throws {
-        index.apply(try catalog.embeddingRows(after: index.watermark).map(Self.indexRow))
+        index.apply(try catalog.embeddingRows(after: index.watermark).map(indexRow))
     }
 
-    static func indexRow(_ row: EmbeddingRow) -> IndexRow {
-        IndexRow(seq: row.seq, imageId: row.imageId, labelId: row.labelId, accepted: row.status == .accepted,
-                 vector: Vectors.decode(row.vector))
+    /// A catalog row as the index takes it: a vector another backbone made is never compared with this one's
+    /// (the row takes the image out of the index until it is embedded again, see `reembedStale`).
+    func indexRow(_ row: EmbeddingRow) -> IndexRow {
+        IndexRow(seq: row.seq, imageId: row.imageId, labelId: row.labelId,
+                 accepted: row.status == .accepted && row.model == backbone.id, vector: Vectors.decode(row.vector))
     }
 
     /// Embeds one model input and records it in the verdict; returns the vector for `decide`.
@@ -121,7 +125,7 @@ public final class EmbedStage: Sendable {
     /// any node) are judged by cosine alone, so that two copies committed at the same moment are never both
     /// accepted.
     func decide(_ v: inout Verdict, _ context: CommitContext, vector: [Float], checked: NearDuplicateCheck = .init()) {
-        index.apply(context.newRows.map(Self.indexRow))
+        index.apply(context.newRows.map(indexRow))
         let image = context.image
         if v.status == .accepted, v.duplicateOf == nil, let original = nearDuplicate(of: image, vector: vector, checked: checked) {
             v.status = .quarantined
@@ -143,9 +147,40 @@ public final class EmbedStage: Sendable {
     /// the clusters of labels that changed. Safe to run on several nodes at once (both are idempotent).
     public func maintain() throws {
         try sync()
+        try reembedStale()
         try refreshLabelModel()
         try recheckLabels()
         try refreshClusters()
+    }
+
+    /// Images embedded by another backbone (the hub was moved to other weights, or another engine precision)
+    /// are embedded again from their canonical renditions, `batch` a pass, oldest first, while the hub keeps
+    /// serving; until then the index leaves them out. Images whose rendition cannot be read are passed over
+    /// until the next start. Returns how many were embedded.
+    @discardableResult
+    public func reembedStale(batch: Int = 32) throws -> Int {
+        let after = reembedCursor.withLock { $0 }
+        let stale = try catalog.staleEmbeddings(model: backbone.id, after: after, limit: batch)
+        guard let last = stale.last else { return 0 }
+        reembedCursor.withLock { $0 = last.seq }
+        var inputs: [Float] = [], ids: [String] = []
+        for image in stale {
+            do {
+                guard let key = image.canonicalKey else { throw BackboneError(description: "no canonical rendition") }
+                inputs += try Image.modelInput(try blobs.read(key), spec: backbone.input)
+                ids.append(image.imageId)
+            } catch {
+                logger.warning("image \(image.imageId) embedded by \(image.model) cannot be embedded again: \(error)")
+            }
+        }
+        guard !ids.isEmpty else { return 0 }
+        let embeddings = try backbone.embed(inputs, count: ids.count)
+        for (id, embedding) in zip(ids, embeddings) {
+            try catalog.replaceEmbedding(imageId: id, model: backbone.id, vector: Vectors.encode(embedding.vector))
+        }
+        try sync()
+        logger.info("embedded \(ids.count) images again with \(backbone.id)")
+        return ids.count
     }
 
     /// This node's share of maintenance when another node holds the pass: its index follows the catalog.
@@ -263,7 +298,7 @@ public final class EmbedStage: Sendable {
         let vector: [Float]
         if let indexed = index.vector(of: imageId) {
             vector = indexed
-        } else if let stored = try catalog.embedding(imageId: imageId) {
+        } else if let stored = try catalog.embedding(imageId: imageId), stored.model == backbone.id {
             vector = Vectors.decode(stored.vector)
         } else {
             return nil

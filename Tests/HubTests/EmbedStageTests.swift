@@ -3,6 +3,7 @@ import Embedding
 import Foundation
 import HubTesting
 import Imaging
+import HubCore
 import Testing
 
 /// The embed stage inside a hub, on real photos: semantic duplicates, label checks, clusters, similarity.
@@ -166,6 +167,44 @@ struct EmbedStageTests {
                 let r = try await client.get("/v1/labels/few/clusters", as: small.bearer(.requester))
                 #expect(r.status.code == 409 && r.errorCode == "label.too_small")
             }
+        }
+    }
+
+    @Test("images another backbone embedded are never compared with this one's, and are embedded again in the background")
+    func staleEmbeddingsAreEmbeddedAgain() async throws {
+        let t = try TestHub(labels: ["dogs"], embeddings: true)
+        defer { t.remove() }
+        let dogs = try photos("dogs", 0..<4)
+        try await t.withClient { client in
+            var ids: [String] = []
+            for bytes in dogs { ids.append(try await client.upload(bytes, label: "dogs", as: t.bearer(.supplier)).json["id"] as! String) }
+            await t.drain()
+            let stage = t.hub.embedStage!, catalog = t.hub.catalog
+            let before = try #require(try catalog.embedding(imageId: ids[0]))
+            #expect(try stage.reembedStale() == 0, "nothing to do while every vector is this backbone's")
+            // Two images as a hub with other weights left them: vectors of the same size, nothing else tells them apart.
+            var rng = SeededRandom(seed: 5)
+            for id in ids.prefix(2) {
+                var vector = (0..<1280).map { _ in Float(rng.next() % 1000) / 1000 - 0.5 }
+                Vectors.normalize(&vector)
+                try catalog.replaceEmbedding(imageId: id, model: "efficientnet-lite2/1/test", vector: Vectors.encode(vector))
+            }
+            try stage.sync()
+            let neighbours = try #require(try stage.similar(to: ids[2], k: 10)).map(\.imageId)
+            #expect(Set(neighbours).isDisjoint(with: ids.prefix(2)), "another backbone's vectors are left out: \(neighbours)")
+            #expect(try stage.similar(to: ids[0], k: 3) == nil, "an image whose vector is another backbone's has no neighbours yet")
+            // The maintenance pass embeds them again from their canonical renditions.
+            try stage.maintain()
+            #expect(try stage.reembedStale() == 0, "done once")
+            for id in ids {
+                #expect(try catalog.embedding(imageId: id)?.model == stage.backbone.id)
+                #expect(try catalog.image(id: id)?.embeddingModel == stage.backbone.id)
+            }
+            let after = try #require(try catalog.embedding(imageId: ids[0]))
+            let cosine = Vectors.dot(Vectors.decode(before.vector), Vectors.decode(after.vector))
+            #expect(cosine > 0.95, "the canonical rendition embeds as the upload did: \(cosine)")
+            let again = try #require(try stage.similar(to: ids[2], k: 10)).map(\.imageId)
+            #expect(Set(again).isSuperset(of: ids.prefix(2)), "back in the index: \(again)")
         }
     }
 }
