@@ -121,6 +121,19 @@ extension Catalog {
         }
     }
 
+    /// How many rejected or quarantined images carry each reason code.
+    public func reasonCounts() throws -> [String: Int] {
+        let rows = try read { db in
+            try db.rows("SELECT reasons, COUNT(*) AS n FROM images WHERE status IN ('rejected', 'quarantined') GROUP BY reasons")
+        }
+        var out: [String: Int] = [:]
+        for row in rows {
+            let codes = (try? JSONDecoder().decode([String].self, from: Data((row.string("reasons") ?? "[]").utf8))) ?? []
+            for code in codes { out[code, default: 0] += Int(row.int("n") ?? 0) }
+        }
+        return out
+    }
+
     /// The number of bands a perceptual hash is cut into (its bytes).
     static let phashBands = 8
 

@@ -211,6 +211,14 @@ enum SQLiteMigrations {
         // On PostgreSQL a trigger announces new jobs; SQLite's workers share one process and poll.
         m.registerMigration("v10_job_notifications") { _ in }
         m.registerMigration("v11_job_notification_per_job") { _ in }
+        m.registerMigration("v12_sessions") { db in
+            // Dashboard sign-ins: the cookie's token is stored hashed, with the form token and an expiry.
+            try db.execute(sql: """
+                CREATE TABLE sessions (tokenHash TEXT PRIMARY KEY, userId INTEGER NOT NULL REFERENCES users ON DELETE CASCADE,
+                                       csrf TEXT NOT NULL, expiresAt DATETIME NOT NULL, createdAt DATETIME NOT NULL)
+                """)
+            try db.execute(sql: "CREATE INDEX sessions_expiry ON sessions (expiresAt)")
+        }
         return m
     }
 }

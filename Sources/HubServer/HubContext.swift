@@ -6,6 +6,8 @@ import NIOCore
 public struct HubContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public var user: UserRecord?
+    /// The dashboard session the user was found by (nil for an API key).
+    public var session: SessionRecord?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)

@@ -66,6 +66,7 @@ func buildRoutes(hub: Hub) -> RouteRecorder {
     routes.addTrainingRoutes(to: recorder)
     routes.addDatasetRoutes(to: recorder)
     routes.addResumableUploadRoutes(to: recorder)
+    routes.addDashboardRoutes(to: recorder)
     return recorder
 }
 

@@ -101,6 +101,25 @@ import Testing
         #expect(try f.catalog.userCount(role: .admin) == 2)
     }
 
+    @Test("dashboard sessions: stored hashed, found until they expire, gone when signed out", arguments: TestCatalogs.engines)
+    func sessions(engine: CatalogEngine) throws {
+        let f = try Fixture(engine)
+        defer { f.remove() }
+        let now = Date()
+        let (token, session) = try f.catalog.createSession(for: f.user, lifetime: 60, now: now)
+        #expect(session.tokenHash != token && session.csrf.count == 64 && session.csrf != token)
+        #expect(try f.catalog.session(token: token, now: now)?.user.id == f.user.id)
+        #expect(try f.catalog.session(token: token, now: now)?.session.csrf == session.csrf)
+        #expect(try f.catalog.session(token: token + "0", now: now) == nil)
+        #expect(try f.catalog.session(token: token, now: now.addingTimeInterval(61)) == nil, "an expired session is no session")
+        // A new sign-in clears expired sessions; a live one stays.
+        let (other, _) = try f.catalog.createSession(for: f.user, lifetime: 3600, now: now.addingTimeInterval(120))
+        #expect(try f.catalog.session(token: token, now: now) == nil, "cleared as expired")
+        #expect(try f.catalog.session(token: other, now: now.addingTimeInterval(130)) != nil)
+        try f.catalog.deleteSession(token: other)
+        #expect(try f.catalog.session(token: other, now: now.addingTimeInterval(130)) == nil)
+    }
+
     @Test("uploads: the same bytes again return the image; another uploader's or label's copy is refused", arguments: TestCatalogs.engines)
     func uploads(engine: CatalogEngine) throws {
         let f = try Fixture(engine)

@@ -142,6 +142,13 @@ enum PostgresMigrations {
             "DROP TRIGGER jobs_notify ON jobs",
             "CREATE TRIGGER jobs_notify AFTER INSERT ON jobs FOR EACH ROW EXECUTE FUNCTION notify_job_id('imagehub_jobs')",
         ]),
+        ("v12_sessions", [
+            """
+            CREATE TABLE sessions (tokenHash TEXT PRIMARY KEY, userId BIGINT NOT NULL REFERENCES users ON DELETE CASCADE,
+                                   csrf TEXT NOT NULL, expiresAt TIMESTAMPTZ NOT NULL, createdAt TIMESTAMPTZ NOT NULL)
+            """,
+            "CREATE INDEX sessions_expiry ON sessions (expiresAt)",
+        ]),
     ]
 
     static func migrate(_ database: PostgresDatabase) throws {

@@ -1,0 +1,120 @@
+import Catalog
+import Foundation
+import HTTPTypes
+import HubCore
+import Hummingbird
+import Mustache
+import NIOCore
+
+/// The web dashboard the hub serves at `/` (the JSON API stays under `/v1`): server-rendered HTML from
+/// Mustache templates, our own CSS and a little plain JavaScript, no build step and nothing fetched from
+/// elsewhere. People sign in with an API key; the browser then holds a session cookie (`HttpOnly`,
+/// `SameSite=Strict`, `Secure` behind TLS) and every state-changing request carries the session's CSRF
+/// token. The session stands for the key's user everywhere, the JSON API included, so the dashboard is
+/// allowed exactly what the API allows that user: one rule, not two.
+enum Dashboard {
+    /// The session cookie's name.
+    static let cookie = "imagehub_session"
+    /// How long a sign-in lasts.
+    static let lifetime: TimeInterval = 12 * 3600
+    /// The header a script sends the session's CSRF token in (forms send the `csrf` field).
+    static let csrfHeader = HTTPField.Name("X-CSRF-Token")!
+
+    /// Whether `path` is one of the dashboard's pages or assets (everything else is the API).
+    static func isPage(_ path: String) -> Bool {
+        path == "/" || path == "/login" || path == "/logout" || path == "/labels" || path.hasPrefix("/labels/")
+            || path.hasPrefix("/assets/")
+    }
+
+    /// The session token the request's cookie holds, if any.
+    static func token(_ request: Request) -> String? {
+        for header in request.headers[values: .cookie] {
+            for part in header.split(separator: ";") {
+                let pair = part.trimmingCharacters(in: .whitespaces)
+                if pair.hasPrefix("\(cookie)=") { return String(pair.dropFirst(cookie.count + 1)) }
+            }
+        }
+        return nil
+    }
+
+    /// Sent with every dashboard answer: nothing runs or loads unless it comes from the hub itself.
+    static let securityHeaders: [(HTTPField.Name, String)] = [
+        (HTTPField.Name("Content-Security-Policy")!, "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"),
+        (HTTPField.Name("X-Content-Type-Options")!, "nosniff"),
+        (HTTPField.Name("Referrer-Policy")!, "same-origin"),
+    ]
+
+    static let library: MustacheLibrary = {
+        var library = MustacheLibrary()
+        for (name, text) in DashboardTemplates.all {
+            // The templates are ours and fixed: a parse error is a bug caught by the tests.
+            try! library.register(text, named: name)
+        }
+        return library
+    }()
+
+    /// An HTML page from `template` with `values`, inside the layout.
+    static func page(_ template: String, title: String, user: UserRecord?, session: SessionRecord?, status: HTTPResponse.Status = .ok,
+                     _ values: [String: Any] = [:]) -> Response {
+        var context = values
+        context["title"] = title
+        if let user {
+            context["user"] = ["name": user.name, "role": user.role.rawValue]
+            context["nav"] = navigation(for: user, current: template)
+        }
+        if let session { context["csrf"] = session.csrf }
+        context["body"] = library.render(context, withTemplate: template) ?? ""
+        let html = library.render(context, withTemplate: "layout") ?? ""
+        return Response(status: status, headers: headers(["text/html; charset=utf-8", "no-store"]),
+                        body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    static func headers(_ typeAndCache: [String]) -> HTTPFields {
+        var fields = HTTPFields()
+        fields[.contentType] = typeAndCache[0]
+        fields[.cacheControl] = typeAndCache[1]
+        for (name, value) in securityHeaders { fields[name] = value }
+        return fields
+    }
+
+    /// The pages a user's role may open.
+    static func navigation(for user: UserRecord, current: String) -> [[String: Any]] {
+        [("Overview", "/", "overview"), ("Labels", "/labels", "labels")].map { name, href, template in
+            ["name": name, "href": href, "current": template == current || (template == "labels" && current == "label")]
+        }
+    }
+
+    /// A redirect (303: the browser follows with GET).
+    static func redirect(_ location: String, setCookie: String? = nil) -> Response {
+        var fields = headers(["text/plain; charset=utf-8", "no-store"])
+        fields[.location] = location
+        if let setCookie { fields[.setCookie] = setCookie }
+        return Response(status: .seeOther, headers: fields)
+    }
+
+    /// The cookie that holds a new session's token (`Secure` when the request came over TLS, directly or
+    /// through a proxy that says so).
+    static func sessionCookie(_ token: String, request: Request) -> String {
+        let secure = request.uri.scheme == .https || request.headers[HTTPField.Name("X-Forwarded-Proto")!] == "https"
+        return "\(cookie)=\(token); Path=/; Max-Age=\(Int(lifetime)); HttpOnly; SameSite=Strict\(secure ? "; Secure" : "")"
+    }
+
+    static let clearedCookie = "\(cookie)=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict"
+
+    /// The fields of an `application/x-www-form-urlencoded` body.
+    static func form(_ request: Request, context: HubContext) async throws -> [String: String] {
+        let body = try await request.body.collect(upTo: 64 * 1024)
+        var components = URLComponents()
+        components.percentEncodedQuery = String(buffer: body).replacingOccurrences(of: "+", with: "%20")
+        var fields: [String: String] = [:]
+        for item in components.queryItems ?? [] { fields[item.name] = item.value ?? "" }
+        return fields
+    }
+
+    /// A path segment for a label's page.
+    static func labelHref(_ name: String) -> String {
+        var allowed = CharacterSet.urlPathAllowed
+        allowed.remove(charactersIn: "/?#")
+        return "/labels/" + (name.addingPercentEncoding(withAllowedCharacters: allowed) ?? name)
+    }
+}

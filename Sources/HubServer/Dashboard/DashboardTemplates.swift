@@ -1,0 +1,196 @@
+/// The dashboard's Mustache templates, stylesheet and script, compiled into the binary (a hub copied to
+/// another machine needs no resource folder). `{{x}}` escapes HTML; no template uses `{{{x}}}` on anything
+/// a user typed — the layout's `{{{body}}}` is a page these templates rendered.
+enum DashboardTemplates {
+    static let all: [(String, String)] = [
+        ("layout", layout), ("login", login), ("overview", overview), ("labels", labels), ("label", label), ("error", error),
+    ]
+
+    static let layout = """
+        <!doctype html>
+        <html lang="en">
+        <head>
+        <meta charset="utf-8">
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>{{title}} · Deep Images Hub</title>
+        <link rel="stylesheet" href="/assets/app.css">
+        <script src="/assets/app.js" defer></script>
+        </head>
+        <body>
+        <header class="bar">
+          <a class="brand" href="/">Deep Images Hub</a>
+          {{#user}}
+          <nav aria-label="Main">
+            {{#nav}}<a href="{{href}}"{{#current}} aria-current="page"{{/current}}>{{name}}</a>{{/nav}}
+          </nav>
+          <form class="signout" method="post" action="/logout">
+            <span class="who">{{name}} · {{role}}</span>
+            <input type="hidden" name="csrf" value="{{csrf}}">
+            <button type="submit">Sign out</button>
+          </form>
+          {{/user}}
+        </header>
+        <main id="main">
+        {{{body}}}
+        </main>
+        </body>
+        </html>
+        """
+
+    static let login = """
+        <section class="card narrow">
+          <h1>Sign in</h1>
+          <p>Sign in with an API key. An administrator makes one with <code>imagehub keys create --role admin</code>.</p>
+          {{#error}}<p class="error" role="alert">{{error}}</p>{{/error}}
+          <form method="post" action="/login">
+            <label for="key">API key</label>
+            <input id="key" name="key" type="password" autocomplete="current-password" required autofocus>
+            <button type="submit">Sign in</button>
+          </form>
+        </section>
+        """
+
+    static let overview = """
+        <h1>Overview</h1>
+        <div data-refresh="10">
+        <section class="figures" aria-label="Images by status">
+          <div class="figure"><span class="n">{{total}}</span><span>images</span></div>
+          {{#statuses}}<div class="figure status-{{status}}"><span class="n">{{count}}</span><span>{{status}}</span></div>{{/statuses}}
+          <div class="figure"><span class="n">{{backlog}}</span><span>waiting for processing</span></div>
+          <div class="figure"><span class="n">{{labels}}</span><span>labels</span></div>
+        </section>
+        <section class="card">
+          <h2>Rejections and quarantines by reason</h2>
+          {{#hasReasons}}
+          <table>
+            <thead><tr><th scope="col">reason code</th><th scope="col" class="num">images</th></tr></thead>
+            <tbody>{{#reasons}}<tr><td><code>{{code}}</code></td><td class="num">{{count}}</td></tr>{{/reasons}}</tbody>
+          </table>
+          {{/hasReasons}}
+          {{^hasReasons}}<p>No image has been rejected or quarantined.</p>{{/hasReasons}}
+        </section>
+        </div>
+        """
+
+    static let labels = """
+        <h1>Labels</h1>
+        <form class="search" method="get" action="/labels" role="search">
+          <label for="q">Find a label</label>
+          <input id="q" name="q" type="search" value="{{query}}">
+          <button type="submit">Search</button>
+        </form>
+        {{#empty}}<p>No label matches.</p>{{/empty}}
+        {{^empty}}
+        <table class="labels">
+          <thead><tr><th scope="col">label</th><th scope="col" class="num">accepted</th><th scope="col" class="num">quarantined</th>
+          <th scope="col" class="num">rejected</th><th scope="col" class="num">pending</th></tr></thead>
+          <tbody>
+          {{#rows}}<tr><td class="indent-{{indent}}"><a href="{{href}}">{{displayName}}</a> <span class="muted">{{name}}</span></td>
+          <td class="num">{{accepted}}</td><td class="num">{{quarantined}}</td><td class="num">{{rejected}}</td><td class="num">{{pending}}</td></tr>{{/rows}}
+          </tbody>
+        </table>
+        {{/empty}}
+        """
+
+    static let label = """
+        <h1>{{displayName}} <span class="muted">{{name}}</span></h1>
+        <nav class="filters" aria-label="Status">
+          {{#filters}}<a href="{{href}}"{{#current}} aria-current="page"{{/current}}>{{name}}</a>{{/filters}}
+        </nav>
+        {{#empty}}<p>No {{status}} images.</p>{{/empty}}
+        <ul class="grid">
+          {{#tiles}}<li class="tile status-{{status}}">
+            {{#thumbnail}}<img src="{{thumbnail}}" alt="{{alt}}" loading="lazy" width="256" height="256">{{/thumbnail}}
+            {{^thumbnail}}<div class="placeholder" role="img" aria-label="{{alt}}">{{status}}</div>{{/thumbnail}}
+            <span class="caption">{{status}}{{#reasons}} · {{reasons}}{{/reasons}}</span>
+          </li>{{/tiles}}
+        </ul>
+        {{#next}}<p><a class="next" href="{{next}}" data-infinite>More images</a></p>{{/next}}
+        """
+
+    static let error = """
+        <section class="card narrow">
+          <h1>{{title}}</h1>
+          <p>{{message}}</p>
+          <p><a href="/">Back to the overview</a></p>
+        </section>
+        """
+
+    static let css = """
+        :root { --fg: #1d2430; --muted: #5b6576; --bg: #f5f6f8; --card: #fff; --accent: #1f5fbf; --line: #dde1e7;
+                --ok: #1f7a3d; --warn: #a15c00; --bad: #b3261e; }
+        * { box-sizing: border-box; }
+        body { margin: 0; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--fg); background: var(--bg); }
+        a { color: var(--accent); }
+        a:focus-visible, button:focus-visible, input:focus-visible { outline: 3px solid #8ab4f8; outline-offset: 2px; }
+        .bar { display: flex; align-items: center; gap: 1.5rem; padding: .6rem 1.2rem; background: #14213d; color: #fff; }
+        .bar a { color: #fff; text-decoration: none; }
+        .brand { font-weight: 700; }
+        .bar nav { display: flex; gap: 1rem; flex: 1; }
+        .bar nav a[aria-current] { border-bottom: 2px solid #fff; }
+        .signout { display: flex; gap: .6rem; align-items: center; }
+        .who { color: #cfd6e4; }
+        main { max-width: 1200px; margin: 0 auto; padding: 1.2rem; }
+        .card { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 1rem 1.2rem; margin: 1rem 0; }
+        .narrow { max-width: 28rem; margin: 3rem auto; }
+        label { display: block; font-weight: 600; margin: .6rem 0 .2rem; }
+        input[type=password], input[type=search] { width: 100%; padding: .45rem .6rem; border: 1px solid var(--line); border-radius: 6px; font: inherit; }
+        button { margin-top: .6rem; padding: .4rem .9rem; border: 0; border-radius: 6px; background: var(--accent); color: #fff; font: inherit; cursor: pointer; }
+        .bar button { margin: 0; background: #2d3f66; }
+        .error { color: var(--bad); }
+        .muted { color: var(--muted); font-size: .9em; }
+        .figures { display: flex; flex-wrap: wrap; gap: .8rem; }
+        .figure { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: .7rem 1rem; min-width: 8rem; }
+        .figure .n { display: block; font-size: 1.6rem; font-weight: 700; }
+        .status-accepted .n { color: var(--ok); } .status-quarantined .n { color: var(--warn); } .status-rejected .n { color: var(--bad); }
+        table { border-collapse: collapse; width: 100%; background: var(--card); }
+        th, td { text-align: left; padding: .35rem .6rem; border-bottom: 1px solid var(--line); }
+        .num { text-align: right; font-variant-numeric: tabular-nums; }
+        .indent-1 { padding-left: 1.6rem; } .indent-2 { padding-left: 2.8rem; } .indent-3 { padding-left: 4rem; } .indent-4 { padding-left: 5.2rem; }
+        .search { display: flex; gap: .6rem; align-items: end; max-width: 32rem; margin-bottom: 1rem; }
+        .search label { margin: 0; } .search button { margin: 0; }
+        .filters { display: flex; gap: 1rem; margin: .5rem 0 1rem; }
+        .filters a[aria-current] { font-weight: 700; text-decoration: none; color: var(--fg); }
+        .grid { list-style: none; padding: 0; display: grid; grid-template-columns: repeat(auto-fill, minmax(160px, 1fr)); gap: .7rem; }
+        .tile { background: var(--card); border: 1px solid var(--line); border-radius: 6px; overflow: hidden; }
+        .tile img, .placeholder { display: block; width: 100%; height: 160px; object-fit: cover; background: #e8ebf0; }
+        .placeholder { display: flex; align-items: center; justify-content: center; color: var(--muted); }
+        .caption { display: block; padding: .3rem .5rem; font-size: .85em; color: var(--muted); }
+        """
+
+    /// Pages marked `data-refresh="N"` reload their content every N seconds; a "More images" link marked
+    /// `data-infinite` loads the next page when it scrolls into view. Without script both still work as links.
+    static let script = """
+        "use strict";
+        document.addEventListener("DOMContentLoaded", () => {
+          for (const region of document.querySelectorAll("[data-refresh]")) {
+            const seconds = Math.max(2, Number(region.dataset.refresh) || 10);
+            setInterval(async () => {
+              if (document.hidden) return;
+              const answer = await fetch(location.href, { credentials: "same-origin" });
+              if (!answer.ok) return;
+              const page = new DOMParser().parseFromString(await answer.text(), "text/html");
+              const fresh = page.querySelector("[data-refresh]");
+              if (fresh) region.replaceChildren(...fresh.childNodes);
+            }, seconds * 1000);
+          }
+          const more = () => {
+            const link = document.querySelector("a[data-infinite]");
+            if (!link || !("IntersectionObserver" in window)) return;
+            const watcher = new IntersectionObserver(async (entries) => {
+              if (!entries.some((e) => e.isIntersecting)) return;
+              watcher.disconnect();
+              const answer = await fetch(link.href, { credentials: "same-origin" });
+              if (!answer.ok) return;
+              const page = new DOMParser().parseFromString(await answer.text(), "text/html");
+              const grid = document.querySelector(".grid");
+              for (const tile of page.querySelectorAll(".grid > li")) grid.append(tile);
+              const next = page.querySelector("a[data-infinite]");
+              if (next) { link.href = next.href; more(); } else { link.parentElement.remove(); }
+            });
+            watcher.observe(link);
+          };
+          more();
+        });
+        """
+}

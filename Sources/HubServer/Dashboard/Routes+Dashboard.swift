@@ -1,0 +1,126 @@
+import Catalog
+import Foundation
+import HubCore
+import Hummingbird
+import NIOCore
+
+extension HubRoutes {
+    /// The dashboard's pages. They are not part of the JSON API (nor of its OpenAPI document), so they are
+    /// registered on the router directly.
+    func addDashboardRoutes(to recorder: RouteRecorder) {
+        let router = recorder.router
+
+        router.get("/login") { _, context in
+            if context.user != nil { return Dashboard.redirect("/") }
+            return Dashboard.page("login", title: "Sign in", user: nil, session: nil)
+        }
+
+        router.post("/login") { request, context in
+            let form = try await Dashboard.form(request, context: context)
+            let key = (form["key"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !key.isEmpty, let user = try await offload({ try hub.catalog.user(forKey: key) }) else {
+                return Dashboard.page("login", title: "Sign in", user: nil, session: nil, status: .unauthorized,
+                                      ["error": "That key is not valid. Create one with `imagehub keys create`."])
+            }
+            let (token, _) = try await offload { try hub.catalog.createSession(for: user, lifetime: Dashboard.lifetime) }
+            return Dashboard.redirect("/", setCookie: Dashboard.sessionCookie(token, request: request))
+        }
+
+        router.post("/logout") { request, context in
+            guard let session = context.session, let token = Dashboard.token(request) else {
+                return Dashboard.redirect("/login", setCookie: Dashboard.clearedCookie)
+            }
+            let form = try await Dashboard.form(request, context: context)
+            guard form["csrf"] == session.csrf else { return refused(context) }
+            try await offload { try hub.catalog.deleteSession(token: token) }
+            return Dashboard.redirect("/login", setCookie: Dashboard.clearedCookie)
+        }
+
+        router.get("/") { _, context in
+            guard let user = context.user else { return Dashboard.redirect("/login") }
+            let (counts, reasons, backlog, labels) = try await offload {
+                (try hub.catalog.statusCounts(), try hub.catalog.reasonCounts(), try hub.catalog.backlog(), try hub.catalog.labelsById().count)
+            }
+            let statuses = ImageStatus.allCases.map { ["status": $0.rawValue, "count": counts[$0] ?? 0] }
+            let reasonRows = reasons.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { ["code": $0.key, "count": $0.value] }
+            return Dashboard.page("overview", title: "Overview", user: user, session: context.session, [
+                "statuses": statuses, "total": counts.values.reduce(0, +), "backlog": backlog, "labels": labels,
+                "reasons": reasonRows, "hasReasons": !reasonRows.isEmpty,
+            ])
+        }
+
+        router.get("/labels") { request, context in
+            guard let user = context.user else { return Dashboard.redirect("/login") }
+            let query = (request.uri.queryParameters.get("q") ?? "").trimmingCharacters(in: .whitespaces)
+            let tree = try await offload { try hub.catalog.labelTree() }
+            var rows: [[String: Any]] = []
+            func walk(_ nodes: [LabelNode], depth: Int) {
+                for node in nodes {
+                    let matches = query.isEmpty || node.name.localizedCaseInsensitiveContains(query)
+                        || node.displayName.localizedCaseInsensitiveContains(query)
+                    if matches {
+                        rows.append(["name": node.name, "displayName": node.displayName, "href": Dashboard.labelHref(node.name),
+                                     "indent": query.isEmpty ? depth : 0,
+                                     "accepted": node.counts["accepted"] ?? 0, "quarantined": node.counts["quarantined"] ?? 0,
+                                     "rejected": node.counts["rejected"] ?? 0, "pending": node.counts["pending"] ?? 0])
+                    }
+                    walk(node.children, depth: depth + 1)
+                }
+            }
+            walk(tree, depth: 0)
+            return Dashboard.page("labels", title: "Labels", user: user, session: context.session,
+                                  ["rows": rows, "query": query, "empty": rows.isEmpty])
+        }
+
+        router.get("/labels/:name") { request, context in
+            guard let user = context.user else { return Dashboard.redirect("/login") }
+            let raw = try context.parameters.require("name")
+            let name = raw.removingPercentEncoding ?? raw
+            guard let label = try await offload({ try hub.catalog.label(named: name) }), let labelId = label.id else {
+                return Dashboard.page("error", title: "No such label", user: user, session: context.session, status: .notFound,
+                                      ["message": "There is no label named “\(name)”."])
+            }
+            let statusName = request.uri.queryParameters.get("status") ?? "accepted"
+            let status = statusName == "all" ? nil : ImageStatus(rawValue: statusName)
+            let after = request.uri.queryParameters.get("after")
+            let pageSize = 60
+            // Suppliers see their own uploads only, as in the API.
+            let uploader = user.role.canRead ? nil : user.id
+            let images = try await offload {
+                try hub.catalog.images(labelIds: [labelId], status: status, uploaderId: uploader, after: after, limit: pageSize)
+            }
+            let tiles: [[String: Any]] = images.map { image in
+                // A section shows for any string, empty or not: keys without a value are left out.
+                var tile: [String: Any] = [
+                    "id": image.id, "status": image.status.rawValue,
+                    "alt": "\(label.displayName), \(image.status.rawValue)\(image.reasonCodes.isEmpty ? "" : " (\(image.reasonCodes.joined(separator: ", ")))")",
+                ]
+                if !image.reasonCodes.isEmpty { tile["reasons"] = image.reasonCodes.joined(separator: ", ") }
+                if image.thumbnailKey != nil { tile["thumbnail"] = "/v1/images/\(image.id)/thumbnail" }
+                return tile
+            }
+            let href = Dashboard.labelHref(label.name)
+            let filters = (["accepted", "quarantined", "rejected", "pending", "all"]).map {
+                ["name": $0, "href": "\(href)?status=\($0)", "current": $0 == statusName]
+            }
+            var values: [String: Any] = ["name": label.name, "displayName": label.displayName, "tiles": tiles, "empty": tiles.isEmpty,
+                                         "filters": filters, "status": statusName]
+            if images.count == pageSize, let last = images.last { values["next"] = "\(href)?status=\(statusName)&after=\(last.id)" }
+            return Dashboard.page("label", title: label.displayName, user: user, session: context.session, values)
+        }
+
+        router.get("/assets/app.css") { _, _ in
+            Response(status: .ok, headers: Dashboard.headers(["text/css; charset=utf-8", "public, max-age=3600"]),
+                     body: .init(byteBuffer: ByteBuffer(string: DashboardTemplates.css)))
+        }
+        router.get("/assets/app.js") { _, _ in
+            Response(status: .ok, headers: Dashboard.headers(["text/javascript; charset=utf-8", "public, max-age=3600"]),
+                     body: .init(byteBuffer: ByteBuffer(string: DashboardTemplates.script)))
+        }
+
+        @Sendable func refused(_ context: HubContext) -> Response {
+            Dashboard.page("error", title: "Refused", user: context.user, session: context.session, status: .forbidden,
+                           ["message": "The form was sent without its token (auth.csrf). Reload the page and try again."])
+        }
+    }
+}

@@ -1,0 +1,168 @@
+import Foundation
+import HTTPTypes
+import HubCore
+import HubServer
+import HubTesting
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+/// The web dashboard over HTTP: signing in and out, the session cookie, CSRF, escaping, the pages' content
+/// and the roles the session carries.
+@Suite("Dashboard")
+struct DashboardTests {
+    static let setCookie = HTTPField.Name.setCookie
+
+    /// Signs in with `key`; the session cookie ("name=token") and the answer.
+    static func signIn(_ client: any TestClientProtocol, key: String, headers extra: HTTPFields = [:]) async throws -> (cookie: String?, response: TestResponse) {
+        var headers = extra
+        headers[.contentType] = "application/x-www-form-urlencoded"
+        let body = "key=" + (key.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? key)
+        let response = try await client.execute(uri: "/login", method: .post, headers: headers, body: ByteBuffer(string: body))
+        let cookie = response.headers[setCookie]?.split(separator: ";").first.map(String.init)
+        return (cookie, response)
+    }
+
+    static func page(_ client: any TestClientProtocol, _ uri: String, cookie: String?) async throws -> (TestResponse, String) {
+        var headers = HTTPFields()
+        if let cookie { headers[.cookie] = cookie }
+        let response = try await client.execute(uri: uri, method: .get, headers: headers)
+        return (response, String(buffer: response.body))
+    }
+
+    /// The CSRF token a page's sign-out form carries.
+    static func csrf(in html: String) -> String? {
+        guard let range = html.range(of: #"name="csrf" value=""#) else { return nil }
+        return String(html[range.upperBound...].prefix { $0 != "\"" })
+    }
+
+    @Test("a visitor is sent to sign in; a wrong key is refused; a right one gets an HttpOnly, SameSite=Strict session cookie")
+    func signIn() async throws {
+        let t = try TestHub()
+        defer { t.remove() }
+        try await t.withClient { client in
+            let (home, _) = try await Self.page(client, "/", cookie: nil)
+            #expect(home.status == .seeOther && home.headers[.location] == "/login")
+            let (login, html) = try await Self.page(client, "/login", cookie: nil)
+            #expect(login.status == .ok && html.contains(#"name="key""#) && html.contains(#"<label for="key">"#))
+            #expect(login.headers[HTTPField.Name("Content-Security-Policy")!]?.hasPrefix("default-src 'self'") == true)
+            let (noCookie, refused) = try await Self.signIn(client, key: "ihk_not-a-key")
+            #expect(refused.status == .unauthorized && noCookie == nil)
+            #expect(String(buffer: refused.body).contains("That key is not valid"))
+
+            let (cookie, signedIn) = try await Self.signIn(client, key: t.keys[.admin]!)
+            #expect(signedIn.status == .seeOther && signedIn.headers[.location] == "/")
+            let header = signedIn.headers[Self.setCookie] ?? ""
+            #expect(header.contains("HttpOnly") && header.contains("SameSite=Strict") && header.contains("Path=/") && !header.contains("Secure"))
+            let (overview, body) = try await Self.page(client, "/", cookie: cookie)
+            #expect(overview.status == .ok && body.contains("<h1>Overview</h1>") && body.contains("test-admin"))
+            // Behind a TLS proxy the cookie is Secure.
+            let (_, proxied) = try await Self.signIn(client, key: t.keys[.admin]!, headers: [HTTPField.Name("X-Forwarded-Proto")!: "https"])
+            #expect(proxied.headers[Self.setCookie]?.contains("; Secure") == true)
+        }
+    }
+
+    @Test("signed in: the overview counts images by status and reason, labels are listed, a label's grid shows its thumbnails")
+    func pages() async throws {
+        let t = try TestHub()
+        defer { t.remove() }
+        try await t.withClient { client in
+            var ids: [String] = []
+            for seed in [301, 302] {
+                ids.append(try await client.upload(try Fixtures.image(seed: seed), label: "Banana", as: t.bearer(.supplier)).json["id"] as! String)
+            }
+            _ = try await client.upload(try Fixtures.flatPNG(width: 640, height: 480, value: 128), label: "Banana", as: t.bearer(.supplier))
+            await t.drain()
+            let (cookie, _) = try await Self.signIn(client, key: t.keys[.admin]!)
+            let (_, overview) = try await Self.page(client, "/", cookie: cookie)
+            #expect(overview.contains(#"<span class="n">2</span><span>accepted</span>"#), "\(overview)")
+            #expect(overview.contains("<code>quality.blurry</code>"))
+            let (_, labels) = try await Self.page(client, "/labels", cookie: cookie)
+            #expect(labels.contains(#"<a href="/labels/Banana">Banana</a>"#) && labels.contains(#"<a href="/labels/Apple">Apple</a>"#))
+            let (_, found) = try await Self.page(client, "/labels?q=ban", cookie: cookie)
+            #expect(found.contains("/labels/Banana") && !found.contains("/labels/Apple"))
+            let (_, grid) = try await Self.page(client, "/labels/Banana", cookie: cookie)
+            for id in ids { #expect(grid.contains(#"<img src="/v1/images/\#(id)/thumbnail""#)) }
+            // The thumbnails load with the session cookie alone, through the API's own route and rules.
+            let (thumbnail, _) = try await Self.page(client, "/v1/images/\(ids[0])/thumbnail", cookie: cookie)
+            #expect(thumbnail.status == .ok && thumbnail.headers[.contentType] == "image/jpeg")
+            let (_, all) = try await Self.page(client, "/labels/Banana?status=all", cookie: cookie)
+            #expect(all.contains("quality.blurry") && ids.allSatisfy { all.contains($0) })
+            #expect(!grid.contains("quality.blurry"), "the grid opens on accepted images")
+            let (missing, _) = try await Self.page(client, "/labels/Cherry", cookie: cookie)
+            #expect(missing.status == .notFound)
+        }
+    }
+
+    @Test("a session's state-changing requests need its CSRF token: the API answers 403 auth.csrf without it, and so does sign-out")
+    func csrf() async throws {
+        let t = try TestHub()
+        defer { t.remove() }
+        try await t.withClient { client in
+            let (cookie, _) = try await Self.signIn(client, key: t.keys[.admin]!)
+            let (_, html) = try await Self.page(client, "/", cookie: cookie)
+            let token = try #require(Self.csrf(in: html))
+            let body = ByteBuffer(string: #"{"name":"Cherry"}"#)
+            let forged = try await client.execute(uri: "/v1/labels", method: .post,
+                                                  headers: [.cookie: cookie!, .contentType: "application/json"], body: body)
+            #expect(forged.status == .forbidden && forged.errorCode == "auth.csrf")
+            let made = try await client.execute(uri: "/v1/labels", method: .post,
+                                                headers: [.cookie: cookie!, .contentType: "application/json", HTTPField.Name("X-CSRF-Token")!: token],
+                                                body: body)
+            #expect(made.status == .created, "\(String(buffer: made.body))")
+            // Reads need no token.
+            let (listed, _) = try await Self.page(client, "/v1/labels", cookie: cookie)
+            #expect(listed.status == .ok)
+            let form: HTTPFields = [.cookie: cookie!, .contentType: "application/x-www-form-urlencoded"]
+            let noToken = try await client.execute(uri: "/logout", method: .post, headers: form, body: ByteBuffer(string: "csrf=wrong"))
+            #expect(noToken.status == .forbidden)
+            let out = try await client.execute(uri: "/logout", method: .post, headers: form, body: ByteBuffer(string: "csrf=\(token)"))
+            #expect(out.status == .seeOther && out.headers[.location] == "/login")
+            #expect(out.headers[Self.setCookie]?.contains("Max-Age=0") == true)
+            let (after, _) = try await Self.page(client, "/", cookie: cookie)
+            #expect(after.status == .seeOther, "the session is gone")
+            let (api, _) = try await Self.page(client, "/v1/labels", cookie: cookie)
+            #expect(api.status == .unauthorized && api.errorCode == "auth.session_expired")
+        }
+    }
+
+    @Test("a label named <script>alert(1)</script> renders inert")
+    func escaping() async throws {
+        let name = "<script>alert(1)</script>"
+        let t = try TestHub(labels: ["Banana", name])
+        defer { t.remove() }
+        try await t.withClient { client in
+            _ = try await client.upload(try Fixtures.image(seed: 311), label: name, as: t.bearer(.supplier))
+            await t.drain()
+            let (cookie, _) = try await Self.signIn(client, key: t.keys[.admin]!)
+            let (_, labels) = try await Self.page(client, "/labels", cookie: cookie)
+            #expect(!labels.contains(name) && labels.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
+            let href = "/labels/" + name.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+            let (page, html) = try await Self.page(client, href, cookie: cookie)
+            #expect(page.status == .ok && !html.contains(name) && html.contains("&lt;script&gt;"))
+            #expect(html.components(separatedBy: "<script").count == 2, "the layout's own script tag only")
+        }
+    }
+
+    @Test("a supplier's session sees its own uploads only and may do what its key may: the API's rules, not a second set")
+    func supplierSession() async throws {
+        let t = try TestHub()
+        defer { t.remove() }
+        try await t.withClient { client in
+            let own = try await client.upload(try Fixtures.image(seed: 321), label: "Banana", as: t.bearer(.supplier)).json["id"] as! String
+            let other = try await client.upload(try Fixtures.image(seed: 322), label: "Banana", as: t.bearer(.admin)).json["id"] as! String
+            await t.drain()
+            let (cookie, _) = try await Self.signIn(client, key: t.keys[.supplier]!)
+            let (_, grid) = try await Self.page(client, "/labels/Banana", cookie: cookie)
+            #expect(grid.contains(own) && !grid.contains(other))
+            let (_, html) = try await Self.page(client, "/", cookie: cookie)
+            let token = try #require(Self.csrf(in: html))
+            let (theirs, _) = try await Self.page(client, "/v1/images/\(other)/thumbnail", cookie: cookie)
+            #expect(theirs.status == .forbidden || theirs.status == .notFound)
+            let refused = try await client.execute(uri: "/v1/labels", method: .post,
+                                                   headers: [.cookie: cookie!, .contentType: "application/json", HTTPField.Name("X-CSRF-Token")!: token],
+                                                   body: ByteBuffer(string: #"{"name":"Cherry"}"#))
+            #expect(refused.status == .forbidden && refused.errorCode == "auth.forbidden")
+        }
+    }
+}
