@@ -25,7 +25,7 @@ build-release: setup
 ## Build and start the hub in embedded mode (SQLite + local files) on $(DATA).
 run: build-release
 	@mkdir -p $(DATA)
-	@echo "Deep Images Hub on http://$(HOST):$(PORT), data in $(DATA)"
+	@echo "Deep Images Hub on http://$(HOST):$(PORT) (dashboard: sign in with an API key), data in $(DATA)"
 	@echo "First admin key:  .build/release/imagehub keys create --role admin --data $(DATA)"
 	.build/release/imagehub serve --data $(DATA) --host $(HOST) --port $(PORT)
 
