@@ -121,6 +121,13 @@ extension Catalog {
         }
     }
 
+    /// Quarantined images, the longest waiting first, at most `limit`: the review queue.
+    public func quarantineQueue(limit: Int) throws -> [ImageRecord] {
+        try read { db in
+            try db.all(ImageRecord.self, "SELECT * FROM images WHERE status = 'quarantined' ORDER BY updatedAt, id LIMIT ?", [limit])
+        }
+    }
+
     /// How many rejected or quarantined images carry each reason code.
     public func reasonCounts() throws -> [String: Int] {
         let rows = try read { db in

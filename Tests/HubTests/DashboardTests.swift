@@ -3,6 +3,7 @@ import HTTPTypes
 import HubCore
 import HubServer
 import HubTesting
+import Imaging
 import Hummingbird
 import HummingbirdTesting
 import Testing
@@ -163,6 +164,57 @@ struct DashboardTests {
                                                    headers: [.cookie: cookie!, .contentType: "application/json", HTTPField.Name("X-CSRF-Token")!: token],
                                                    body: ByteBuffer(string: #"{"name":"Cherry"}"#))
             #expect(refused.status == .forbidden && refused.errorCode == "auth.forbidden")
+        }
+    }
+
+    @Test("Review: the quarantine queue shows a duplicate beside its original; accept and reject need the form token; admins only")
+    func review() async throws {
+        let t = try TestHub()
+        defer { t.remove() }
+        try await t.withClient { client in
+            let original = try Fixtures.image(.jpeg, width: 1024, height: 768, seed: 341)
+            let copy = try Image.load(original).fitted(longSide: 700).encoded(as: .jpeg, quality: 70)
+            let copy2 = try Image.load(original).fitted(longSide: 600).encoded(as: .jpeg, quality: 65)
+            let originalId = try await client.upload(original, label: "Banana", as: t.bearer(.supplier)).json["id"] as! String
+            await t.drain()
+            var copies: [String] = []
+            for bytes in [copy, copy2] {
+                copies.append(try await client.upload(bytes, label: "Banana", as: t.bearer(.supplier)).json["id"] as! String)
+            }
+            await t.drain()
+            let (cookie, _) = try await Self.signIn(client, key: t.keys[.admin]!)
+            let (_, page) = try await Self.page(client, "/review", cookie: cookie)
+            #expect(page.contains(#"<a href="/review" aria-current="page">Review</a>"#))
+            for id in copies { #expect(page.contains(#"action="/review/\#(id)""#)) }
+            #expect(page.contains(#"<img src="/v1/images/\#(originalId)/thumbnail" alt="the original it duplicates""#), "the evidence beside it")
+            #expect(page.contains("<code>duplicate.near</code>"))
+            let token = try #require(Self.csrf(in: page))
+            let form: HTTPFields = [.cookie: cookie!, .contentType: "application/x-www-form-urlencoded"]
+            let forged = try await client.execute(uri: "/review/\(copies[0])", method: .post, headers: form,
+                                                  body: ByteBuffer(string: "decision=accept"))
+            #expect(forged.status == .forbidden)
+            #expect(try t.hub.catalog.image(id: copies[0])?.status == .quarantined, "nothing decided without the token")
+            let rejected = try await client.execute(uri: "/review/\(copies[0])", method: .post, headers: form,
+                                                    body: ByteBuffer(string: "csrf=\(token)&decision=reject"))
+            #expect(rejected.status == .seeOther && rejected.headers[.location] == "/review")
+            let accepted = try await client.execute(uri: "/review/\(copies[1])", method: .post, headers: form,
+                                                    body: ByteBuffer(string: "csrf=\(token)&decision=accept"))
+            #expect(accepted.status == .seeOther)
+            #expect(try t.hub.catalog.image(id: copies[0])?.reasonCodes == ["duplicate.near", "review.rejected"])
+            #expect(try t.hub.catalog.image(id: copies[1])?.status == .accepted)
+            let (_, empty) = try await Self.page(client, "/review", cookie: cookie)
+            #expect(empty.contains("Nothing waits for review."))
+            // Deciding again (another tab) changes nothing and lands back on the queue.
+            let again = try await client.execute(uri: "/review/\(copies[0])", method: .post, headers: form,
+                                                 body: ByteBuffer(string: "csrf=\(token)&decision=accept"))
+            #expect(try again.status == .seeOther && t.hub.catalog.image(id: copies[0])?.status == .rejected)
+
+            // A trainer's session has no Review.
+            let (trainer, _) = try await Self.signIn(client, key: t.keys[.trainer]!)
+            let (_, overview) = try await Self.page(client, "/", cookie: trainer)
+            #expect(!overview.contains(#"href="/review""#))
+            let (denied, _) = try await Self.page(client, "/review", cookie: trainer)
+            #expect(denied.status == .forbidden)
         }
     }
 }

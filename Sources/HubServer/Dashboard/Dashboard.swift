@@ -23,7 +23,7 @@ enum Dashboard {
     /// Whether `path` is one of the dashboard's pages or assets (everything else is the API).
     static func isPage(_ path: String) -> Bool {
         path == "/" || path == "/login" || path == "/logout" || path == "/labels" || path.hasPrefix("/labels/")
-            || path.hasPrefix("/assets/")
+            || path == "/review" || path.hasPrefix("/review/") || path.hasPrefix("/assets/")
     }
 
     /// The session token the request's cookie holds, if any.
@@ -79,7 +79,10 @@ enum Dashboard {
 
     /// The pages a user's role may open.
     static func navigation(for user: UserRecord, current: String) -> [[String: Any]] {
-        [("Overview", "/", "overview"), ("Labels", "/labels", "labels")].map { name, href, template in
+        // Review decides quarantined images: admins only, as `POST /v1/images/{id}/review`.
+        let pages = [("Overview", "/", "overview"), ("Labels", "/labels", "labels")]
+            + (user.role == .admin ? [("Review", "/review", "review")] : [])
+        return pages.map { name, href, template in
             ["name": name, "href": href, "current": template == current || (template == "labels" && current == "label")]
         }
     }

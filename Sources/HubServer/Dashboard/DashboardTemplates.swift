@@ -3,7 +3,7 @@
 /// a user typed — the layout's `{{{body}}}` is a page these templates rendered.
 enum DashboardTemplates {
     static let all: [(String, String)] = [
-        ("layout", layout), ("login", login), ("overview", overview), ("labels", labels), ("label", label), ("error", error),
+        ("layout", layout), ("login", login), ("overview", overview), ("labels", labels), ("label", label), ("review", review), ("error", error),
     ]
 
     static let layout = """
@@ -108,6 +108,29 @@ enum DashboardTemplates {
         {{#next}}<p><a class="next" href="{{next}}" data-infinite>More images</a></p>{{/next}}
         """
 
+    static let review = """
+        <h1>Review <span class="muted">{{count}} quarantined, the longest waiting first</span></h1>
+        <p class="muted">Keys: <kbd>j</kbd>/<kbd>k</kbd> move, <kbd>a</kbd> accept, <kbd>r</kbd> reject.</p>
+        {{#empty}}<p>Nothing waits for review.</p>{{/empty}}
+        <ol class="queue">
+          {{#items}}<li class="review" tabindex="0" data-review>
+            <div class="pictures">
+              <figure>{{#thumbnail}}<img src="{{thumbnail}}" alt="{{alt}}" width="256" height="256">{{/thumbnail}}
+              <figcaption>uploaded as <strong>{{label}}</strong></figcaption></figure>
+              {{#original}}<figure><img src="{{thumbnail}}" alt="{{alt}}" width="256" height="256"><figcaption>the original</figcaption></figure>{{/original}}
+              {{#suggested}}<figure class="examples">{{#examples}}<img src="{{thumbnail}}" alt="{{alt}}" width="120" height="120">{{/examples}}
+              <figcaption>looks like <a href="{{href}}">{{name}}</a></figcaption></figure>{{/suggested}}
+            </div>
+            <p class="reasons"><code>{{reasons}}</code></p>
+            <form method="post" action="/review/{{id}}" class="decide">
+              <input type="hidden" name="csrf" value="{{csrf}}">
+              <button type="submit" name="decision" value="accept" data-key="a">Accept</button>
+              <button type="submit" name="decision" value="reject" data-key="r" class="reject">Reject</button>
+            </form>
+          </li>{{/items}}
+        </ol>
+        """
+
     static let error = """
         <section class="card narrow">
           <h1>{{title}}</h1>
@@ -156,6 +179,16 @@ enum DashboardTemplates {
         .tile img, .placeholder { display: block; width: 100%; height: 160px; object-fit: cover; background: #e8ebf0; }
         .placeholder { display: flex; align-items: center; justify-content: center; color: var(--muted); }
         .caption { display: block; padding: .3rem .5rem; font-size: .85em; color: var(--muted); }
+        .queue { list-style: none; padding: 0; }
+        .review { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: .8rem; margin: .8rem 0; }
+        .review:focus { outline: 3px solid #8ab4f8; }
+        .pictures { display: flex; flex-wrap: wrap; gap: 1rem; }
+        .pictures figure { margin: 0; }
+        .pictures img { display: block; max-width: 256px; height: auto; background: #e8ebf0; }
+        .examples img { display: inline-block; width: 120px; height: 120px; object-fit: cover; margin-right: .3rem; }
+        .decide { display: flex; gap: .6rem; }
+        .decide .reject { background: var(--bad); }
+        kbd { border: 1px solid var(--line); border-radius: 3px; padding: 0 .3rem; background: #fff; }
         """
 
     /// Pages marked `data-refresh="N"` reload their content every N seconds; a "More images" link marked
@@ -191,6 +224,25 @@ enum DashboardTemplates {
             watcher.observe(link);
           };
           more();
+          // Review: j/k move between quarantined images, a/r accept or reject the one in focus.
+          const items = [...document.querySelectorAll("[data-review]")];
+          if (items.length) {
+            items[0].focus();
+            document.addEventListener("keydown", (event) => {
+              if (event.ctrlKey || event.metaKey || event.altKey || event.target.matches("input, textarea, select")) return;
+              const current = items.indexOf(document.activeElement.closest("[data-review]"));
+              const at = current < 0 ? 0 : current;
+              if (event.key === "j" || event.key === "k") {
+                const next = Math.min(items.length - 1, Math.max(0, at + (event.key === "j" ? 1 : -1)));
+                items[next].focus();
+                items[next].scrollIntoView({ block: "nearest" });
+                event.preventDefault();
+              } else if (event.key === "a" || event.key === "r") {
+                const button = items[at].querySelector(`button[data-key="${event.key}"]`);
+                if (button) { button.click(); event.preventDefault(); }
+              }
+            });
+          }
         });
         """
 }

@@ -109,6 +109,53 @@ extension HubRoutes {
             return Dashboard.page("label", title: label.displayName, user: user, session: context.session, values)
         }
 
+        router.get("/review") { _, context in
+            guard let user = context.user else { return Dashboard.redirect("/login") }
+            guard user.role == .admin else { return forbidden(context) }
+            let (queue, labels) = try await offload { (try hub.catalog.quarantineQueue(limit: 50), try hub.catalog.labelsById()) }
+            var items: [[String: Any]] = []
+            for (index, image) in queue.enumerated() {
+                let name = labels[image.labelId]?.displayName ?? "?"
+                var item: [String: Any] = ["id": image.id, "index": index, "label": name, "reasons": image.reasonCodes.joined(separator: ", "),
+                                           "alt": "\(name), quarantined: \(image.reasonCodes.joined(separator: ", "))"]
+                if image.thumbnailKey != nil { item["thumbnail"] = "/v1/images/\(image.id)/thumbnail" }
+                // The evidence beside it: the original of a duplicate, examples of the label it looks like.
+                if let original = image.duplicateOf {
+                    item["original"] = ["thumbnail": "/v1/images/\(original)/thumbnail", "alt": "the original it duplicates"]
+                }
+                if let suggested = image.suggestedLabelId, let label = labels[suggested] {
+                    let examples = try await offload {
+                        try hub.catalog.images(labelIds: [suggested], status: .accepted, after: nil, limit: 3)
+                    }
+                    item["suggested"] = ["name": label.displayName, "href": Dashboard.labelHref(label.name),
+                                         "examples": examples.filter { $0.thumbnailKey != nil }.map {
+                                             ["thumbnail": "/v1/images/\($0.id)/thumbnail", "alt": "an accepted image of \(label.displayName)"]
+                                         }]
+                }
+                items.append(item)
+            }
+            return Dashboard.page("review", title: "Review", user: user, session: context.session,
+                                  ["items": items, "empty": items.isEmpty, "count": items.count])
+        }
+
+        router.post("/review/:id") { request, context in
+            guard let user = context.user else { return Dashboard.redirect("/login") }
+            guard user.role == .admin else { return forbidden(context) }
+            let form = try await Dashboard.form(request, context: context)
+            guard let session = context.session, form["csrf"] == session.csrf else { return refused(context) }
+            let id = try context.parameters.require("id")
+            guard let decision = form["decision"], ["accept", "reject"].contains(decision) else {
+                return Dashboard.page("error", title: "Not decided", user: user, session: context.session, status: .badRequest,
+                                      ["message": "A review decides accept or reject."])
+            }
+            do {
+                _ = try await offload { try hub.catalog.review(imageId: id, accept: decision == "accept", reason: nil) }
+            } catch let error as HubError where error.status == 409 || error.status == 404 {
+                // Decided meanwhile (another reviewer, another tab): the queue shows what is left.
+            }
+            return Dashboard.redirect("/review")
+        }
+
         router.get("/assets/app.css") { _, _ in
             Response(status: .ok, headers: Dashboard.headers(["text/css; charset=utf-8", "public, max-age=3600"]),
                      body: .init(byteBuffer: ByteBuffer(string: DashboardTemplates.css)))
@@ -116,6 +163,11 @@ extension HubRoutes {
         router.get("/assets/app.js") { _, _ in
             Response(status: .ok, headers: Dashboard.headers(["text/javascript; charset=utf-8", "public, max-age=3600"]),
                      body: .init(byteBuffer: ByteBuffer(string: DashboardTemplates.script)))
+        }
+
+        @Sendable func forbidden(_ context: HubContext) -> Response {
+            Dashboard.page("error", title: "Not allowed", user: context.user, session: context.session, status: .forbidden,
+                           ["message": "Your role may not open this page (auth.forbidden)."])
         }
 
         @Sendable func refused(_ context: HubContext) -> Response {
