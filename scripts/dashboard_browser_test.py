@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Drives the hub's dashboard in headless Chromium with selenium, as a person would; `BrowserTests` (Swift)
+runs it against a hub it starts and prepares (labels, accepted photos, one near duplicate in quarantine).
+
+usage: dashboard_browser_test.py BASE_URL ADMIN_KEY SUPPLIER_KEY SCREENSHOT_DIR
+
+Exits 0 when every check holds; otherwise prints the one that failed and exits 1. Each page visited is
+saved as a PNG in SCREENSHOT_DIR.
+"""
+import json
+import os
+import sys
+
+from selenium import webdriver
+from selenium.common.exceptions import NoAlertPresentException, TimeoutException
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+
+def check(condition, message):
+    if not condition:
+        print(f"dashboard_browser_test: FAILED: {message}", flush=True)
+        sys.exit(1)
+    print(f"dashboard_browser_test: ok: {message}", flush=True)
+
+
+def main():
+    base, admin, supplier, shots = sys.argv[1:5]
+    os.makedirs(shots, exist_ok=True)
+    options = Options()
+    options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")), options=options)
+    wait = WebDriverWait(driver, 20)
+
+    def shot(name):
+        driver.save_screenshot(os.path.join(shots, f"{name}.png"))
+
+    def sign_in(key):
+        driver.get(base + "/")
+        wait.until(lambda d: d.current_url.endswith("/login"))
+        field = driver.find_element(By.NAME, "key")
+        field.send_keys(key)
+        field.submit()
+        wait.until(lambda d: d.find_element(By.TAG_NAME, "h1").text == "Overview")
+
+    try:
+        sign_in(admin)
+        check(driver.current_url.rstrip("/") == base, "an admin's key signs in and lands on the Overview")
+        check("accepted" in driver.find_element(By.CSS_SELECTOR, ".figures").text, "the Overview counts images by status")
+        shot("overview")
+
+        driver.get(base + "/labels")
+        shot("labels")
+        check(driver.find_elements(By.LINK_TEXT, "<script>alert(1)</script>") != [],
+              "a label named <script>alert(1)</script> shows as text")
+        try:
+            driver.switch_to.alert
+            check(False, "no script of a label's name runs")
+        except NoAlertPresentException:
+            check(True, "no script of a label's name runs")
+
+        driver.find_element(By.LINK_TEXT, "Banana").click()
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".grid img"))
+        loaded = wait.until(lambda d: d.execute_script(
+            "const imgs = [...document.querySelectorAll('.grid img')];"
+            "return imgs.length > 0 && imgs.every(i => i.complete) ? imgs.filter(i => i.naturalWidth > 0).length : false;"))
+        count = len(driver.find_elements(By.CSS_SELECTOR, ".grid img"))
+        check(loaded == count, f"a label's thumbnails load with the session cookie ({loaded} of {count})")
+        shot("label")
+
+        driver.get(base + "/review")
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "[data-review]"))
+        shot("review")
+        focused = driver.execute_script("return document.activeElement.hasAttribute('data-review')")
+        check(focused, "the first quarantined image has the keyboard focus")
+        ActionChains(driver).send_keys("r").perform()
+        wait.until(lambda d: "Nothing waits for review." in d.page_source)
+        check(True, "the key r rejects the image in focus")
+        shot("review-done")
+
+        token = driver.find_element(By.NAME, "csrf").get_attribute("value")
+        fetch = ("const [token, done] = [arguments[0], arguments[arguments.length - 1]];"
+                 "const headers = {'Content-Type': 'application/json'}; if (token) headers['X-CSRF-Token'] = token;"
+                 "fetch('/v1/labels', {method: 'POST', headers, body: JSON.stringify({name: token ? 'Cherry' : 'Plum'})})"
+                 ".then(r => done(r.status), e => done(String(e)));")
+        check(driver.execute_async_script(fetch, "") == 403, "a page's API write without the CSRF token is refused (403)")
+        check(driver.execute_async_script(fetch, token) == 201, "with the session's token it is made (201)")
+
+        driver.find_element(By.XPATH, "//button[normalize-space()='Sign out']").click()
+        wait.until(lambda d: d.current_url.endswith("/login"))
+        check(True, "sign out ends the session")
+        driver.get(base + "/")
+        check(driver.current_url.endswith("/login"), "after signing out the dashboard asks to sign in again")
+
+        sign_in(supplier)
+        check(driver.find_elements(By.LINK_TEXT, "Review") == [], "a supplier's session has no Review")
+        shot("supplier")
+        driver.get(base + "/review")
+        check("Not allowed" in driver.page_source, "a supplier opening /review is refused")
+    except TimeoutException as error:
+        shot("timeout")
+        check(False, f"timed out on {driver.current_url}: {error.msg or 'a condition never held'}")
+    finally:
+        driver.quit()
+    print(json.dumps({"screenshots": sorted(os.listdir(shots))}))
+
+
+if __name__ == "__main__":
+    main()
