@@ -2,7 +2,7 @@
 """Drives the hub's dashboard in headless Chromium with selenium, as a person would; `BrowserTests` (Swift)
 runs it against a hub it starts and prepares (labels, accepted photos, one near duplicate in quarantine).
 
-usage: dashboard_browser_test.py BASE_URL ADMIN_KEY SUPPLIER_KEY SCREENSHOT_DIR
+usage: dashboard_browser_test.py BASE_URL ADMIN_KEY SUPPLIER_KEY SCREENSHOT_DIR PHOTO...
 
 Exits 0 when every check holds; otherwise prints the one that failed and exits 1. Each page visited is
 saved as a PNG in SCREENSHOT_DIR.
@@ -29,6 +29,7 @@ def check(condition, message):
 
 def main():
     base, admin, supplier, shots = sys.argv[1:5]
+    photos = sys.argv[5:]
     os.makedirs(shots, exist_ok=True)
     options = Options()
     options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -102,6 +103,17 @@ def main():
         shot("supplier")
         driver.get(base + "/review")
         check("Not allowed" in driver.page_source, "a supplier opening /review is refused")
+
+        driver.get(base + "/upload")
+        driver.find_element(By.CSS_SELECTOR, "#label option[value='Banana']").click()
+        driver.find_element(By.ID, "files").send_keys("\n".join(photos))
+        driver.find_element(By.XPATH, "//button[normalize-space()='Upload']").click()
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".uploads tbody tr")) == len(photos))
+        verdicts = wait.until(lambda d: [c.text for c in d.find_elements(By.CSS_SELECTOR, ".uploads tbody tr td:last-child")]
+                              if all(c.text.startswith(("accepted", "quarantined", "rejected", "refused"))
+                                     for c in d.find_elements(By.CSS_SELECTOR, ".uploads tbody tr td:last-child")) else False)
+        shot("upload")
+        check(all(v.startswith("accepted") for v in verdicts), f"photos uploaded from the Upload page get their verdicts: {verdicts}")
     except TimeoutException as error:
         shot("timeout")
         check(False, f"timed out on {driver.current_url}: {error.msg or 'a condition never held'}")

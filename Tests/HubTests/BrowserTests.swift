@@ -15,7 +15,7 @@ struct BrowserTests {
         ["/usr/bin/chromium", "/usr/bin/chromedriver", python.path].allSatisfy { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
-    @Test("sign in, browse a label's thumbnails, reject a near duplicate with the keyboard, CSRF, sign out, a supplier without Review",
+    @Test("sign in, browse a label's thumbnails, reject a near duplicate with the keyboard, CSRF, sign out, a supplier without Review who uploads three photos",
           .enabled(if: BrowserTests.available, "needs chromium, chromium-driver and selenium in ./.venv (make test installs them)"))
     func dashboard() async throws {
         let t = try TestHub(labels: ["Banana", "<script>alert(1)</script>"])
@@ -33,14 +33,26 @@ struct BrowserTests {
                 #expect(try t.hub.catalog.image(id: copyId)?.status == .quarantined)
                 let shots = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
                     .appendingPathComponent(".build/test-artifacts/dashboard")
+                // Three photos a person picks in the Upload page's file dialog.
+                let folder = t.directory.appendingPathComponent("to-upload")
+                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+                var photos: [String] = []
+                for seed in 356...358 {
+                    let path = folder.appendingPathComponent("photo-\(seed).jpg")
+                    try Fixtures.image(seed: seed).write(to: path)
+                    photos.append(path.path)
+                }
                 let (status, output) = try await runProgram(BrowserTests.python, [BrowserTests.script.path, base, t.keys[.admin]!,
-                                                                                  t.keys[.supplier]!, shots.path], mergeErrors: true)
+                                                                                  t.keys[.supplier]!, shots.path] + photos, mergeErrors: true)
                 let text = String(decoding: output, as: UTF8.self)
                 print(text)
                 #expect(status == 0, "\(text.suffix(3000))")
                 #expect(try t.hub.catalog.image(id: copyId)?.status == .rejected, "the r key rejected the near duplicate")
                 #expect(try t.hub.catalog.label(named: "Cherry") != nil && (try t.hub.catalog.label(named: "Plum")) == nil)
                 #expect(FileManager.default.fileExists(atPath: shots.appendingPathComponent("review.png").path))
+                let banana = try #require(try t.hub.catalog.labelId(named: "Banana"))
+                let accepted = try t.hub.catalog.images(labelIds: [banana], status: .accepted, after: nil, limit: 100)
+                #expect(accepted.count == 6, "three photos before, the original, and three from the Upload page")
             }
         }
     }

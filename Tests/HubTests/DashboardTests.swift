@@ -217,4 +217,34 @@ struct DashboardTests {
             #expect(denied.status == .forbidden)
         }
     }
+
+    @Test("an image's page: its canonical rendition, every fact, the original beside a duplicate; another supplier's image is not found")
+    func imagePage() async throws {
+        let t = try TestHub()
+        defer { t.remove() }
+        try await t.withClient { client in
+            let original = try Fixtures.image(.jpeg, width: 1024, height: 768, seed: 361)
+            let copy = try Image.load(original).fitted(longSide: 700).encoded(as: .jpeg, quality: 70)
+            let originalId = try await client.upload(original, label: "Banana", as: t.bearer(.supplier),
+                                                     fields: ["device": "Pixel <8>", "lat": "52.52", "lon": "13.40"]).json["id"] as! String
+            await t.drain()
+            let copyId = try await client.upload(copy, label: "Banana", as: t.bearer(.supplier)).json["id"] as! String
+            await t.drain()
+            let (cookie, _) = try await Self.signIn(client, key: t.keys[.admin]!)
+            let (page, html) = try await Self.page(client, "/images/\(copyId)", cookie: cookie)
+            #expect(page.status == .ok)
+            #expect(html.contains(#"src="/v1/images/\#(copyId)/canonical""#))
+            #expect(html.contains(#"<a href="/images/\#(originalId)"><img class="canonical" src="/v1/images/\#(originalId)/canonical""#))
+            #expect(html.contains("<th scope=\"row\">reasons</th><td>duplicate.near</td>"))
+            let (_, first) = try await Self.page(client, "/images/\(originalId)", cookie: cookie)
+            #expect(first.contains("Pixel &lt;8&gt;") && first.contains("52.52000, 13.40000"), "device escaped, place shown")
+            let (_, grid) = try await Self.page(client, "/labels/Banana", cookie: cookie)
+            #expect(grid.contains(#"<a href="/images/\#(originalId)">"#), "tiles open the image's page")
+            // A second supplier may not see the first one's images, on the dashboard as in the API.
+            let other = try t.hub.catalog.createUser(name: "other supplier", role: .supplier).key
+            let (otherCookie, _) = try await Self.signIn(client, key: other)
+            let (hidden, _) = try await Self.page(client, "/images/\(originalId)", cookie: otherCookie)
+            #expect(hidden.status == .notFound)
+        }
+    }
 }

@@ -105,7 +105,13 @@ import Testing
 
         // The refused upload is sent again once the catalog is back, as a phone would.
         try await waitUntil(seconds: 30) { (try? Catalog(url: url))?.close() != nil }
-        let (retried, answer) = try await api[1].upload(try Fixtures.image(seed: 7999), label: "Banana", key: key)
+        // As a phone would, it waits out 503s (the node's pool may still be backing off from the outage).
+        var (retried, answer) = try await api[1].upload(try Fixtures.image(seed: 7999), label: "Banana", key: key)
+        let patience = ContinuousClock.now + .seconds(30)
+        while retried == 503, ContinuousClock.now < patience {
+            try await Task.sleep(for: .seconds(2))
+            (retried, answer) = try await api[1].upload(try Fixtures.image(seed: 7999), label: "Banana", key: key)
+        }
         #expect(retried == 202, "\(answer)")
 
         let reports = [try await multipart.value, try await tus.value]

@@ -23,7 +23,7 @@ enum Dashboard {
     /// Whether `path` is one of the dashboard's pages or assets (everything else is the API).
     static func isPage(_ path: String) -> Bool {
         path == "/" || path == "/login" || path == "/logout" || path == "/labels" || path.hasPrefix("/labels/")
-            || path == "/review" || path.hasPrefix("/review/") || path.hasPrefix("/assets/")
+            || path == "/review" || path.hasPrefix("/review/") || path.hasPrefix("/images/") || path == "/upload" || path.hasPrefix("/assets/")
     }
 
     /// The session token the request's cookie holds, if any.
@@ -82,8 +82,9 @@ enum Dashboard {
         // Review decides quarantined images: admins only, as `POST /v1/images/{id}/review`.
         let pages = [("Overview", "/", "overview"), ("Labels", "/labels", "labels")]
             + (user.role == .admin ? [("Review", "/review", "review")] : [])
+            + ([.admin, .supplier].contains(user.role) ? [("Upload", "/upload", "upload")] : [])
         return pages.map { name, href, template in
-            ["name": name, "href": href, "current": template == current || (template == "labels" && current == "label")]
+            ["name": name, "href": href, "current": template == current || (template == "labels" && ["label", "image"].contains(current))]
         }
     }
 

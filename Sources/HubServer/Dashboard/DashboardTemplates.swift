@@ -3,7 +3,7 @@
 /// a user typed — the layout's `{{{body}}}` is a page these templates rendered.
 enum DashboardTemplates {
     static let all: [(String, String)] = [
-        ("layout", layout), ("login", login), ("overview", overview), ("labels", labels), ("label", label), ("review", review), ("error", error),
+        ("layout", layout), ("login", login), ("overview", overview), ("labels", labels), ("label", label), ("review", review), ("image", image), ("upload", upload), ("error", error),
     ]
 
     static let layout = """
@@ -100,8 +100,8 @@ enum DashboardTemplates {
         {{#empty}}<p>No {{status}} images.</p>{{/empty}}
         <ul class="grid">
           {{#tiles}}<li class="tile status-{{status}}">
-            {{#thumbnail}}<img src="{{thumbnail}}" alt="{{alt}}" loading="lazy" width="256" height="256">{{/thumbnail}}
-            {{^thumbnail}}<div class="placeholder" role="img" aria-label="{{alt}}">{{status}}</div>{{/thumbnail}}
+            <a href="/images/{{id}}">{{#thumbnail}}<img src="{{thumbnail}}" alt="{{alt}}" loading="lazy" width="256" height="256">{{/thumbnail}}
+            {{^thumbnail}}<div class="placeholder" role="img" aria-label="{{alt}}">{{status}}</div>{{/thumbnail}}</a>
             <span class="caption">{{status}}{{#reasons}} · {{reasons}}{{/reasons}}</span>
           </li>{{/tiles}}
         </ul>
@@ -116,7 +116,7 @@ enum DashboardTemplates {
           {{#items}}<li class="review" tabindex="0" data-review>
             <div class="pictures">
               <figure>{{#thumbnail}}<img src="{{thumbnail}}" alt="{{alt}}" width="256" height="256">{{/thumbnail}}
-              <figcaption>uploaded as <strong>{{label}}</strong></figcaption></figure>
+              <figcaption>uploaded as <strong>{{label}}</strong> · <a href="/images/{{id}}">details</a></figcaption></figure>
               {{#original}}<figure><img src="{{thumbnail}}" alt="{{alt}}" width="256" height="256"><figcaption>the original</figcaption></figure>{{/original}}
               {{#suggested}}<figure class="examples">{{#examples}}<img src="{{thumbnail}}" alt="{{alt}}" width="120" height="120">{{/examples}}
               <figcaption>looks like <a href="{{href}}">{{name}}</a></figcaption></figure>{{/suggested}}
@@ -129,6 +129,43 @@ enum DashboardTemplates {
             </form>
           </li>{{/items}}
         </ol>
+        """
+
+    static let image = """
+        <h1>Image <span class="muted">{{id}}</span></h1>
+        <p>{{#labelHref}}<a href="{{labelHref}}">{{label}}</a>{{/labelHref}}{{^labelHref}}{{label}}{{/labelHref}} · {{status}}</p>
+        <div class="pictures">
+          <figure>{{#canonical}}<img class="canonical" src="{{canonical}}" alt="{{alt}}">{{/canonical}}
+          {{^canonical}}<div class="placeholder" role="img" aria-label="{{alt}}">no rendition ({{status}})</div>{{/canonical}}
+          <figcaption>this image</figcaption></figure>
+          {{#original}}<figure><a href="{{href}}"><img class="canonical" src="{{src}}" alt="the original it duplicates"></a>
+          <figcaption>the original it duplicates</figcaption></figure>{{/original}}
+        </div>
+        <section class="card">
+          <h2>What the hub knows</h2>
+          <table class="facts"><tbody>{{#facts}}<tr><th scope="row">{{name}}</th><td>{{value}}</td></tr>{{/facts}}</tbody></table>
+        </section>
+        {{#hasSimilar}}<section class="card"><h2>Similar accepted images</h2>
+        <ul class="grid">{{#similar}}<li class="tile"><a href="{{href}}"><img src="{{src}}" alt="{{alt}}" loading="lazy" width="256" height="256"></a>
+        <span class="caption">similarity {{similarity}}</span></li>{{/similar}}</ul></section>{{/hasSimilar}}
+        """
+
+    static let upload = """
+        <h1>Upload</h1>
+        <form id="upload" class="card" data-upload data-csrf="{{csrf}}">
+          <label for="label">Label</label>
+          <select id="label" name="label" required>{{#labels}}<option value="{{name}}">{{displayName}}</option>{{/labels}}</select>
+          <label for="device">Device <span class="muted">(optional)</span></label>
+          <input id="device" name="device" type="text" maxlength="200">
+          <label for="files">Photos</label>
+          <div class="drop" data-drop>Drop photos here, or <input id="files" name="files" type="file" accept="image/*" multiple></div>
+          <button type="submit">Upload</button>
+          <noscript><p class="error">Uploading from this page needs JavaScript; the API takes uploads without it.</p></noscript>
+        </form>
+        <table class="uploads" aria-live="polite">
+          <thead><tr><th scope="col">file</th><th scope="col">sent</th><th scope="col">verdict</th></tr></thead>
+          <tbody></tbody>
+        </table>
         """
 
     static let error = """
@@ -188,6 +225,11 @@ enum DashboardTemplates {
         .examples img { display: inline-block; width: 120px; height: 120px; object-fit: cover; margin-right: .3rem; }
         .decide { display: flex; gap: .6rem; }
         .decide .reject { background: var(--bad); }
+        .canonical { max-width: min(100%, 560px); height: auto; }
+        .facts th { width: 10rem; color: var(--muted); font-weight: 600; }
+        .drop { border: 2px dashed var(--line); border-radius: 8px; padding: 1.2rem; text-align: center; color: var(--muted); }
+        .drop.over { border-color: var(--accent); background: #eef3fb; }
+        .uploads progress { width: 10rem; }
         kbd { border: 1px solid var(--line); border-radius: 3px; padding: 0 .3rem; background: #fff; }
         """
 
@@ -224,6 +266,67 @@ enum DashboardTemplates {
             watcher.observe(link);
           };
           more();
+          // Upload: every file is its own POST /v1/images with a progress bar, then its verdict as it arrives.
+          const uploadForm = document.querySelector("[data-upload]");
+          if (uploadForm) {
+            const rows = document.querySelector(".uploads tbody");
+            const input = uploadForm.querySelector("input[type=file]");
+            const waiting = new Map();
+            const send = (file) => {
+              const row = rows.insertRow();
+              row.insertCell().textContent = file.name;
+              const bar = document.createElement("progress");
+              bar.max = 1; bar.value = 0;
+              row.insertCell().append(bar);
+              const verdict = row.insertCell();
+              verdict.textContent = "sending";
+              const body = new FormData();
+              body.append("label", uploadForm.elements.label.value);
+              if (uploadForm.elements.device.value) body.append("device", uploadForm.elements.device.value);
+              body.append("file", file, file.name);
+              const request = new XMLHttpRequest();
+              request.open("POST", "/v1/images");
+              request.setRequestHeader("X-CSRF-Token", uploadForm.dataset.csrf);
+              request.upload.onprogress = (e) => { if (e.lengthComputable) bar.value = e.loaded / e.total; };
+              request.onload = () => {
+                let answer = {};
+                try { answer = JSON.parse(request.responseText); } catch (e) {}
+                bar.value = 1;
+                if (request.status === 202 || request.status === 200) {
+                  verdict.textContent = answer.status || "pending";
+                  if (answer.status === "pending") waiting.set(answer.id, verdict);
+                  verdict.dataset.id = answer.id;
+                } else {
+                  verdict.textContent = "refused: " + ((answer.error && answer.error.code) || request.status);
+                }
+              };
+              request.onerror = () => { verdict.textContent = "not sent (network)"; };
+              request.send(body);
+            };
+            const sendAll = (files) => { for (const file of files) send(file); };
+            uploadForm.addEventListener("submit", (e) => { e.preventDefault(); sendAll(input.files); input.value = ""; });
+            const drop = uploadForm.querySelector("[data-drop]");
+            drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+            drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+            drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); sendAll(e.dataTransfer.files); });
+            setInterval(async () => {
+              if (!waiting.size) return;
+              const ids = [...waiting.keys()].slice(0, 200);
+              const answer = await fetch("/v1/images?ids=" + ids.join(","), { credentials: "same-origin" });
+              if (!answer.ok) return;
+              for (const image of (await answer.json()).images) {
+                if (image.status === "pending") continue;
+                const cell = waiting.get(image.id);
+                waiting.delete(image.id);
+                if (!cell) continue;
+                cell.textContent = image.status + (image.reasons.length ? " · " + image.reasons.join(", ") : "");
+                const link = document.createElement("a");
+                link.href = "/images/" + image.id;
+                link.textContent = " details";
+                cell.append(link);
+              }
+            }, 1000);
+          }
           // Review: j/k move between quarantined images, a/r accept or reject the one in focus.
           const items = [...document.querySelectorAll("[data-review]")];
           if (items.length) {

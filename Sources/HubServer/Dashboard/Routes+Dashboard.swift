@@ -109,6 +109,64 @@ extension HubRoutes {
             return Dashboard.page("label", title: label.displayName, user: user, session: context.session, values)
         }
 
+        router.get("/images/:id") { _, context in
+            guard let user = context.user else { return Dashboard.redirect("/login") }
+            let id = try context.parameters.require("id")
+            guard let image = try await offload({ try hub.catalog.image(id: id) }), user.mayRead(ownedBy: image.uploaderId) else {
+                return Dashboard.page("error", title: "No such image", user: user, session: context.session, status: .notFound,
+                                      ["message": "There is no image \(id) you may see."])
+            }
+            let labels = try await offload { try hub.catalog.labelsById() }
+            let label = labels[image.labelId]
+            func number(_ value: Double?, _ format: String = "%.1f") -> String { value.map { String(format: format, $0) } ?? "–" }
+            var facts: [(String, String)] = [
+                ("status", image.status.rawValue), ("reasons", image.reasonCodes.isEmpty ? "none" : image.reasonCodes.joined(separator: ", ")),
+                ("label", label?.displayName ?? "?"), ("format", image.format ?? "–"),
+                ("size", image.width.map { "\($0) × \(image.height ?? 0) px" } ?? "–"), ("bytes", "\(image.bytes)"),
+                ("sharpness", number(image.sharpness)), ("brightness", number(image.brightness)), ("contrast", number(image.contrast)),
+                ("label check", image.labelCheck.map { "\($0)\(image.labelScore.map { String(format: ", score %.2f", $0) } ?? "")" } ?? "–"),
+            ]
+            if let suggested = image.suggestedLabelId {
+                facts.append(("looks like", "\(labels[suggested]?.displayName ?? "?")\(image.suggestedScore.map { String(format: " (%.2f)", $0) } ?? "")"))
+            }
+            facts += [("device", image.device ?? "–"), ("place", image.lat.map { String(format: "%.5f, %.5f", $0, image.lon ?? 0) } ?? "–"),
+                      ("batch", image.batchId ?? "–"), ("captured", image.capturedAt ?? "–"),
+                      ("uploaded", ISO8601DateFormatter().string(from: image.createdAt)), ("sha256", image.sha256)]
+            var values: [String: Any] = [
+                "id": image.id, "label": label?.displayName ?? "?", "status": image.status.rawValue,
+                "facts": facts.map { ["name": $0.0, "value": $0.1] },
+                "alt": "\(label?.displayName ?? "image"), \(image.status.rawValue)",
+            ]
+            if let labelName = label?.name { values["labelHref"] = Dashboard.labelHref(labelName) }
+            if image.canonicalKey != nil { values["canonical"] = "/v1/images/\(image.id)/canonical" }
+            if let original = image.duplicateOf {
+                values["original"] = ["href": "/images/\(original)", "src": "/v1/images/\(original)/canonical"]
+            }
+            // Its nearest accepted images (any label), when the hub embeds; a supplier sees only its own.
+            if let stage = hub.embedStage, let neighbours = try? await offload({ try stage.similar(to: image.id, k: 8) }) {
+                let shown = try await offload { try hub.catalog.images(ids: neighbours.map(\.imageId)) }
+                    .filter { user.mayRead(ownedBy: $0.uploaderId) && $0.thumbnailKey != nil }
+                let byId = Dictionary(uniqueKeysWithValues: shown.map { ($0.id, $0) })
+                let similar: [[String: Any]] = neighbours.compactMap { n in
+                    guard let other = byId[n.imageId] else { return nil }
+                    return ["href": "/images/\(other.id)", "src": "/v1/images/\(other.id)/thumbnail",
+                            "alt": "\(labels[other.labelId]?.displayName ?? "image"), similarity \(String(format: "%.2f", n.similarity))",
+                            "similarity": String(format: "%.2f", n.similarity)]
+                }
+                if !similar.isEmpty { values["similar"] = similar; values["hasSimilar"] = true }
+            }
+            return Dashboard.page("image", title: "Image \(image.id.prefix(8))", user: user, session: context.session, values)
+        }
+
+        router.get("/upload") { _, context in
+            guard let user = context.user else { return Dashboard.redirect("/login") }
+            // Uploading is the supplier's part (and the admin's), as `POST /v1/images` has it.
+            guard [.admin, .supplier].contains(user.role) else { return forbidden(context) }
+            let labels = try await offload { try hub.catalog.labelsById() }.values.sorted { $0.name.lowercased() < $1.name.lowercased() }
+            return Dashboard.page("upload", title: "Upload", user: user, session: context.session,
+                                  ["labels": labels.map { ["name": $0.name, "displayName": $0.displayName] }])
+        }
+
         router.get("/review") { _, context in
             guard let user = context.user else { return Dashboard.redirect("/login") }
             guard user.role == .admin else { return forbidden(context) }
