@@ -3,6 +3,7 @@
 runs it against a hub it starts and prepares (labels, accepted photos, one near duplicate in quarantine).
 
 usage: dashboard_browser_test.py BASE_URL ADMIN_KEY SUPPLIER_KEY SCREENSHOT_DIR PHOTO...
+       dashboard_browser_test.py --train BASE_URL TRAINER_KEY SCREENSHOT_DIR LABEL LABEL
 
 Exits 0 when every check holds; otherwise prints the one that failed and exits 1. Each page visited is
 saved as a PNG in SCREENSHOT_DIR.
@@ -27,30 +28,78 @@ def check(condition, message):
     print(f"dashboard_browser_test: ok: {message}", flush=True)
 
 
-def main():
-    base, admin, supplier, shots = sys.argv[1:5]
-    photos = sys.argv[5:]
-    os.makedirs(shots, exist_ok=True)
+def browser():
     options = Options()
     options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"):
         options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")), options=options)
+    return webdriver.Chrome(service=Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")), options=options)
+
+
+def sign_in(driver, wait, base, key):
+    driver.get(base + "/")
+    wait.until(lambda d: d.current_url.endswith("/login"))
+    field = driver.find_element(By.NAME, "key")
+    field.send_keys(key)
+    field.submit()
+    wait.until(lambda d: d.find_element(By.TAG_NAME, "h1").text == "Overview")
+
+
+def train(base, trainer, shots, labels):
+    """A trainer picks two labels on the Training page, follows the job live, reads the report and
+    fetches the ONNX model; the Models page lists it."""
+    driver = browser()
+    wait = WebDriverWait(driver, 90)
+    try:
+        sign_in(driver, wait, base, trainer)
+        check(driver.find_elements(By.LINK_TEXT, "Review") == [] and driver.find_elements(By.LINK_TEXT, "Training") != [],
+              "a trainer has Training and no Review")
+        driver.get(base + "/training")
+        for label in labels:
+            driver.find_element(By.CSS_SELECTOR, f"input[name=label][value='{label}']").click()
+        driver.save_screenshot(os.path.join(shots, "training.png"))
+        driver.find_element(By.XPATH, "//button[normalize-space()='Train']").click()
+        wait.until(lambda d: "/training/" in d.current_url)
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, ".state").text in ("succeeded", "failed"))
+        check(driver.find_element(By.CSS_SELECTOR, ".state").text == "succeeded", "the job's page follows it to the end by itself")
+        accuracy = float(driver.find_element(By.CSS_SELECTOR, ".accuracy").text)
+        check(accuracy >= 0.9, f"the report shows the validation accuracy ({accuracy})")
+        wait.until(lambda d: d.execute_script("const i = document.querySelector('img.report'); return i && i.complete && i.naturalWidth > 0"))
+        check(True, "the report's learning curves and confusion matrix load")
+        driver.save_screenshot(os.path.join(shots, "training-report.png"))
+        href = driver.find_element(By.CSS_SELECTOR, "a.onnx").get_attribute("href")
+        size = driver.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "fetch(arguments[0], {credentials: 'same-origin'}).then(r => r.ok ? r.arrayBuffer() : null)"
+            ".then(b => done(b ? b.byteLength : 0), e => done(0));", href)
+        check(size > 1_000_000, f"the ONNX model downloads ({size} bytes)")
+        driver.get(base + "/models")
+        check(driver.find_elements(By.LINK_TEXT, "ONNX") != [], "the Models page lists the model")
+        driver.save_screenshot(os.path.join(shots, "models.png"))
+    except TimeoutException as error:
+        driver.save_screenshot(os.path.join(shots, "timeout.png"))
+        check(False, f"timed out on {driver.current_url}: {error.msg or 'a condition never held'}")
+    finally:
+        driver.quit()
+
+
+def main():
+    if sys.argv[1] == "--train":
+        base, trainer, shots = sys.argv[2:5]
+        os.makedirs(shots, exist_ok=True)
+        train(base, trainer, shots, sys.argv[5:])
+        return
+    base, admin, supplier, shots = sys.argv[1:5]
+    photos = sys.argv[5:]
+    os.makedirs(shots, exist_ok=True)
+    driver = browser()
     wait = WebDriverWait(driver, 20)
 
     def shot(name):
         driver.save_screenshot(os.path.join(shots, f"{name}.png"))
 
-    def sign_in(key):
-        driver.get(base + "/")
-        wait.until(lambda d: d.current_url.endswith("/login"))
-        field = driver.find_element(By.NAME, "key")
-        field.send_keys(key)
-        field.submit()
-        wait.until(lambda d: d.find_element(By.TAG_NAME, "h1").text == "Overview")
-
     try:
-        sign_in(admin)
+        sign_in(driver, wait, base, admin)
         check(driver.current_url.rstrip("/") == base, "an admin's key signs in and lands on the Overview")
         check("accepted" in driver.find_element(By.CSS_SELECTOR, ".figures").text, "the Overview counts images by status")
         shot("overview")
@@ -98,7 +147,7 @@ def main():
         driver.get(base + "/")
         check(driver.current_url.endswith("/login"), "after signing out the dashboard asks to sign in again")
 
-        sign_in(supplier)
+        sign_in(driver, wait, base, supplier)
         check(driver.find_elements(By.LINK_TEXT, "Review") == [], "a supplier's session has no Review")
         shot("supplier")
         driver.get(base + "/review")

@@ -23,7 +23,8 @@ enum Dashboard {
     /// Whether `path` is one of the dashboard's pages or assets (everything else is the API).
     static func isPage(_ path: String) -> Bool {
         path == "/" || path == "/login" || path == "/logout" || path == "/labels" || path.hasPrefix("/labels/")
-            || path == "/review" || path.hasPrefix("/review/") || path.hasPrefix("/images/") || path == "/upload" || path.hasPrefix("/assets/")
+            || path == "/review" || path.hasPrefix("/review/") || path.hasPrefix("/images/") || path == "/upload" || path == "/training" || path.hasPrefix("/training/")
+            || path == "/models" || path.hasPrefix("/assets/")
     }
 
     /// The session token the request's cookie holds, if any.
@@ -83,8 +84,11 @@ enum Dashboard {
         let pages = [("Overview", "/", "overview"), ("Labels", "/labels", "labels")]
             + (user.role == .admin ? [("Review", "/review", "review")] : [])
             + ([.admin, .supplier].contains(user.role) ? [("Upload", "/upload", "upload")] : [])
+            + ([.admin, .trainer].contains(user.role) ? [("Training", "/training", "training")] : [])
+            + ([.admin, .trainer, .requester].contains(user.role) ? [("Models", "/models", "models")] : [])
         return pages.map { name, href, template in
-            ["name": name, "href": href, "current": template == current || (template == "labels" && ["label", "image"].contains(current))]
+            ["name": name, "href": href, "current": template == current || (template == "labels" && ["label", "image"].contains(current))
+                || (template == "training" && current == "trainingJob")]
         }
     }
 

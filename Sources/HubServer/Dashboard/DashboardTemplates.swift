@@ -3,7 +3,7 @@
 /// a user typed — the layout's `{{{body}}}` is a page these templates rendered.
 enum DashboardTemplates {
     static let all: [(String, String)] = [
-        ("layout", layout), ("login", login), ("overview", overview), ("labels", labels), ("label", label), ("review", review), ("image", image), ("upload", upload), ("error", error),
+        ("layout", layout), ("login", login), ("overview", overview), ("labels", labels), ("label", label), ("review", review), ("image", image), ("upload", upload), ("training", training), ("trainingJob", trainingJob), ("models", models), ("error", error),
     ]
 
     static let layout = """
@@ -52,7 +52,7 @@ enum DashboardTemplates {
 
     static let overview = """
         <h1>Overview</h1>
-        <div data-refresh="10">
+        <div id="figures" data-refresh="10">
         <section class="figures" aria-label="Images by status">
           <div class="figure"><span class="n">{{total}}</span><span>images</span></div>
           {{#statuses}}<div class="figure status-{{status}}"><span class="n">{{count}}</span><span>{{status}}</span></div>{{/statuses}}
@@ -168,6 +168,51 @@ enum DashboardTemplates {
         </table>
         """
 
+    static let training = """
+        <h1>Training</h1>
+        {{#disabled}}<p class="error">This hub runs without embeddings, so it cannot train (embedding.enabled = false).</p>{{/disabled}}
+        <form method="post" action="/training" class="card">
+          <input type="hidden" name="csrf" value="{{csrf}}">
+          <fieldset><legend>Labels to tell apart (two or more; each needs {{minimum}} accepted images)</legend>
+          {{#labels}}<label class="check"><input type="checkbox" name="label" value="{{name}}"> {{displayName}}
+            <span class="muted">{{accepted}} accepted{{#short}} · {{short}}{{/short}}</span></label>{{/labels}}
+          </fieldset>
+          <button type="submit">Train</button>
+        </form>
+        """
+
+    static let trainingJob = """
+        <h1>Training <span class="muted">{{id}}</span></h1>
+        <div id="job"{{#live}} data-refresh="2"{{/live}}>
+        <p>State: <strong class="state">{{state}}</strong>{{#live}} · epoch {{epoch}}{{/live}}</p>
+        {{#error}}<p class="error">{{error}}</p>{{/error}}
+        {{#model}}
+        <section class="card">
+          <h2>Model {{id}}</h2>
+          <p>Validation accuracy <strong class="accuracy">{{accuracy}}</strong> · macro F1 {{macroF1}} · trained on {{images}} images in {{seconds}} s ·
+          <a class="onnx" href="{{onnx}}" download>Download the ONNX model</a></p>
+          <table><thead><tr><th scope="col">label</th><th scope="col" class="num">precision</th><th scope="col" class="num">recall</th><th scope="col" class="num">validation images</th></tr></thead>
+          <tbody>{{#classes}}<tr><td>{{label}}</td><td class="num">{{precision}}</td><td class="num">{{recall}}</td><td class="num">{{support}}</td></tr>{{/classes}}</tbody></table>
+          <img class="report" src="{{svg}}" alt="learning curves and confusion matrix of model {{id}}">
+        </section>
+        {{/model}}
+        {{#hasErrors}}<section class="card"><h2>Likely label errors</h2>
+        <ul class="grid">{{#errors}}<li class="tile"><a href="{{href}}"><img src="{{src}}" alt="{{alt}}" loading="lazy" width="256" height="256"></a>
+        <span class="caption">given {{given}} · looks like {{suggested}}</span></li>{{/errors}}</ul></section>{{/hasErrors}}
+        </div>
+        """
+
+    static let models = """
+        <h1>Models</h1>
+        {{#empty}}<p>No model yet. Train one from the Training page.</p>{{/empty}}
+        {{^empty}}
+        <table><thead><tr><th scope="col">model</th><th scope="col">labels</th><th scope="col" class="num">accuracy</th>
+        <th scope="col">backbone</th><th scope="col">made</th><th scope="col">download</th></tr></thead>
+        <tbody>{{#models}}<tr><td><a href="{{job}}">{{id}}</a></td><td>{{labels}}</td><td class="num">{{accuracy}}</td>
+        <td><code>{{backbone}}</code></td><td>{{created}}</td><td><a href="{{onnx}}" download>ONNX</a></td></tr>{{/models}}</tbody></table>
+        {{/empty}}
+        """
+
     static let error = """
         <section class="card narrow">
           <h1>{{title}}</h1>
@@ -230,6 +275,9 @@ enum DashboardTemplates {
         .drop { border: 2px dashed var(--line); border-radius: 8px; padding: 1.2rem; text-align: center; color: var(--muted); }
         .drop.over { border-color: var(--accent); background: #eef3fb; }
         .uploads progress { width: 10rem; }
+        fieldset { border: 0; padding: 0; margin: 0; } legend { font-weight: 600; margin-bottom: .4rem; }
+        label.check { font-weight: 400; margin: .2rem 0; }
+        .report { display: block; max-width: 100%; height: auto; margin-top: 1rem; }
         kbd { border: 1px solid var(--line); border-radius: 3px; padding: 0 .3rem; background: #fff; }
         """
 
@@ -238,15 +286,18 @@ enum DashboardTemplates {
     static let script = """
         "use strict";
         document.addEventListener("DOMContentLoaded", () => {
+          // A region stops refreshing once the fresh page no longer marks it (a finished training job).
           for (const region of document.querySelectorAll("[data-refresh]")) {
             const seconds = Math.max(2, Number(region.dataset.refresh) || 10);
-            setInterval(async () => {
+            const timer = setInterval(async () => {
               if (document.hidden) return;
               const answer = await fetch(location.href, { credentials: "same-origin" });
               if (!answer.ok) return;
               const page = new DOMParser().parseFromString(await answer.text(), "text/html");
-              const fresh = page.querySelector("[data-refresh]");
-              if (fresh) region.replaceChildren(...fresh.childNodes);
+              const fresh = page.getElementById(region.id);
+              if (!fresh) return;
+              region.replaceChildren(...fresh.childNodes);
+              if (!fresh.hasAttribute("data-refresh")) clearInterval(timer);
             }, seconds * 1000);
           }
           const more = () => {

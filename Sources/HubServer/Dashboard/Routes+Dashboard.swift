@@ -2,6 +2,8 @@ import Catalog
 import Foundation
 import HubCore
 import Hummingbird
+import Jobs
+import Training
 import NIOCore
 
 extension HubRoutes {
@@ -165,6 +167,89 @@ extension HubRoutes {
             let labels = try await offload { try hub.catalog.labelsById() }.values.sorted { $0.name.lowercased() < $1.name.lowercased() }
             return Dashboard.page("upload", title: "Upload", user: user, session: context.session,
                                   ["labels": labels.map { ["name": $0.name, "displayName": $0.displayName] }])
+        }
+
+        router.get("/training") { _, context in
+            guard let user = context.user else { return Dashboard.redirect("/login") }
+            guard [.admin, .trainer].contains(user.role) else { return forbidden(context) }
+            let tree = try await offload { try hub.catalog.labelTree() }
+            var rows: [[String: Any]] = []
+            func walk(_ nodes: [LabelNode]) {
+                for node in nodes {
+                    let accepted = node.counts["accepted"] ?? 0
+                    var row: [String: Any] = ["name": node.name, "displayName": node.displayName, "accepted": accepted]
+                    if accepted < hub.settings.trainingMinImages { row["short"] = "needs \(hub.settings.trainingMinImages)" }
+                    rows.append(row)
+                    walk(node.children)
+                }
+            }
+            walk(tree)
+            var values: [String: Any] = ["labels": rows, "minimum": hub.settings.trainingMinImages]
+            if hub.training == nil { values["disabled"] = true }
+            return Dashboard.page("training", title: "Training", user: user, session: context.session, values)
+        }
+
+        router.post("/training") { request, context in
+            guard let user = context.user, let userId = user.id else { return Dashboard.redirect("/login") }
+            guard [.admin, .trainer].contains(user.role) else { return forbidden(context) }
+            let body = try await request.body.collect(upTo: 64 * 1024)
+            var components = URLComponents()
+            components.percentEncodedQuery = String(buffer: body).replacingOccurrences(of: "+", with: "%20")
+            let items = components.queryItems ?? []
+            guard let session = context.session, items.first(where: { $0.name == "csrf" })?.value == session.csrf else { return refused(context) }
+            let labels = items.filter { $0.name == "label" }.compactMap(\.value)
+            do {
+                let training = try trainingService()
+                let job = try await offload { try training.submit(TrainingRequest(labels: labels), requesterId: userId) }
+                return Dashboard.redirect("/training/\(job.id)")
+            } catch let error as HubError where error.status < 500 || error.code == "embedding.disabled" {
+                return Dashboard.page("error", title: "Not started", user: user, session: context.session, status: .badRequest,
+                                      ["message": "\(error.message) (\(error.code))"])
+            }
+        }
+
+        router.get("/training/:id") { _, context in
+            guard let user = context.user else { return Dashboard.redirect("/login") }
+            guard [.admin, .trainer, .requester].contains(user.role) else { return forbidden(context) }
+            let id = try context.parameters.require("id")
+            guard let job = try await offload({ try hub.catalog.trainingJob(id: id) }) else {
+                return Dashboard.page("error", title: "No such training job", user: user, session: context.session, status: .notFound,
+                                      ["message": "There is no training job \(id)."])
+            }
+            var values: [String: Any] = ["id": job.id, "state": job.state.rawValue, "epoch": job.epoch]
+            if job.state == .queued || job.state == .running { values["live"] = true }
+            if let error = job.error { values["error"] = error }
+            if let modelId = job.modelId, let model = try await offload({ try hub.catalog.model(id: modelId) }) {
+                let decoder = JSONDecoder()
+                decoder.keyDecodingStrategy = .convertFromSnakeCase
+                if let report = try? decoder.decode(TrainingReport.self, from: Data(model.report.utf8)) {
+                    values["model"] = [
+                        "id": model.id, "accuracy": String(format: "%.3f", report.accuracy), "macroF1": String(format: "%.3f", report.macroF1),
+                        "images": report.deliveredModelImages ?? report.trainImages, "seconds": String(format: "%.1f", report.trainingSeconds),
+                        "svg": "/v1/models/\(model.id)/report.svg", "onnx": "/v1/models/\(model.id)/download?format=onnx",
+                        "classes": report.perClass.map { ["label": $0.label, "precision": String(format: "%.3f", $0.precision),
+                                                          "recall": String(format: "%.3f", $0.recall), "support": $0.support] },
+                    ] as [String: Any]
+                    values["errors"] = report.likelyLabelErrors.prefix(24).map { ["href": "/images/\($0.imageId)", "src": "/v1/images/\($0.imageId)/thumbnail",
+                                                                              "given": $0.givenLabel, "suggested": $0.suggestedLabel,
+                                                                              "alt": "given \($0.givenLabel), looks like \($0.suggestedLabel)"] }
+                    if !report.likelyLabelErrors.isEmpty { values["hasErrors"] = true }
+                }
+            }
+            return Dashboard.page("trainingJob", title: "Training \(job.id.prefix(8))", user: user, session: context.session, values)
+        }
+
+        router.get("/models") { _, context in
+            guard let user = context.user else { return Dashboard.redirect("/login") }
+            guard [.admin, .trainer, .requester].contains(user.role) else { return forbidden(context) }
+            let models = try await offload { try hub.catalog.models() }
+            let rows: [[String: Any]] = models.map { model in
+                let labels = (try? JSONDecoder().decode([String].self, from: Data(model.labels.utf8)))?.joined(separator: ", ") ?? model.labels
+                return ["id": model.id, "labels": labels, "accuracy": String(format: "%.3f", model.accuracy), "backbone": model.backbone,
+                        "job": "/training/\(model.trainingJobId)", "onnx": "/v1/models/\(model.id)/download?format=onnx",
+                        "created": ISO8601DateFormatter().string(from: model.createdAt)]
+            }
+            return Dashboard.page("models", title: "Models", user: user, session: context.session, ["models": rows, "empty": rows.isEmpty])
         }
 
         router.get("/review") { _, context in
