@@ -123,6 +123,10 @@ def main():
         check(loaded == count, f"a label's thumbnails load with the session cookie ({loaded} of {count})")
         shot("label")
 
+        driver.get(base + "/batches")
+        check(driver.find_elements(By.CSS_SELECTOR, "svg.places circle") != [], "Batches plots where photos were taken")
+        shot("batches")
+
         driver.get(base + "/review")
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "[data-review]"))
         shot("review")

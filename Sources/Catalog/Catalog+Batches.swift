@@ -43,4 +43,80 @@ extension Catalog {
                                 qualityScore: decided == 0 ? nil : Double(accepted) / Double(decided))
         }
     }
+
+    /// The latest `limit` batches (of `uploaderId` only, when given), newest first, with their counts.
+    public func batchSummaries(uploaderId: Int64? = nil, limit: Int = 100) throws -> [BatchSummary] {
+        try read { db in
+            let batches = try db.all(BatchRecord.self, "SELECT * FROM batches\(uploaderId == nil ? "" : " WHERE userId = ?") ORDER BY createdAt DESC, id LIMIT ?",
+                                     (uploaderId.map { [$0] } ?? []) + [limit])
+            guard !batches.isEmpty else { return [] }
+            var counts: [String: [String: Int]] = [:]
+            for r in try db.rows("SELECT batchId, status, COUNT(*) AS n FROM images WHERE batchId IN (\(db.placeholders(batches.count))) GROUP BY batchId, status",
+                                 batches.map(\.id)) {
+                counts[r.string("batchId") ?? "", default: [:]][r.string("status") ?? ""] = Int(r.int("n") ?? 0)
+            }
+            return batches.map { batch in
+                let c = counts[batch.id] ?? [:]
+                let accepted = c["accepted"] ?? 0, quarantined = c["quarantined"] ?? 0, rejected = c["rejected"] ?? 0
+                let decided = accepted + quarantined + rejected
+                return BatchSummary(batch: batch, submitted: c.values.reduce(0, +), pending: c["pending"] ?? 0, accepted: accepted,
+                                    quarantined: quarantined, rejected: rejected,
+                                    qualityScore: decided == 0 ? nil : Double(accepted) / Double(decided))
+            }
+        }
+    }
+
+    /// Images by the device that sent them (`""` for none given): counts by status and mean sharpness.
+    public func deviceSummaries(uploaderId: Int64? = nil) throws -> [DeviceSummary] {
+        try read { db in
+            var found: [String: DeviceSummary] = [:]
+            for r in try db.rows("""
+                SELECT COALESCE(device, '') AS device, status, COUNT(*) AS n, AVG(sharpness) AS sharpness FROM images
+                \(uploaderId == nil ? "" : "WHERE uploaderId = ?") GROUP BY COALESCE(device, ''), status
+                """, uploaderId.map { [$0] } ?? []) {
+                let device = r.string("device") ?? "", n = Int(r.int("n") ?? 0)
+                var summary = found[device] ?? DeviceSummary(device: device)
+                summary.submitted += n
+                switch r.string("status") {
+                case "accepted": summary.accepted += n
+                case "quarantined": summary.quarantined += n
+                case "rejected": summary.rejected += n
+                default: summary.pending += n
+                }
+                if let sharpness = r.double("sharpness") {
+                    summary.sharpnessSum += sharpness * Double(n)
+                    summary.measured += n
+                }
+                found[device] = summary
+            }
+            return found.values.sorted { ($0.submitted, $1.device) > ($1.submitted, $0.device) }
+        }
+    }
+
+    /// Where images were taken (those that carry a place), with their status: at most `limit`, newest first.
+    public func places(uploaderId: Int64? = nil, limit: Int = 5000) throws -> [(lat: Double, lon: Double, status: ImageStatus)] {
+        try read { db in
+            try db.rows("""
+                SELECT lat, lon, status FROM images WHERE lat IS NOT NULL AND lon IS NOT NULL\(uploaderId == nil ? "" : " AND uploaderId = ?")
+                ORDER BY createdAt DESC LIMIT ?
+                """, (uploaderId.map { [$0] } ?? []) + [limit]).compactMap { r in
+                guard let lat = r.double("lat"), let lon = r.double("lon") else { return nil }
+                return (lat, lon, ImageStatus(rawValue: r.string("status") ?? "") ?? .pending)
+            }
+        }
+    }
+}
+
+/// One device's images: counts by status and mean sharpness.
+public struct DeviceSummary: Sendable, Equatable {
+    public var device: String
+    public var submitted = 0, pending = 0, accepted = 0, quarantined = 0, rejected = 0
+    var sharpnessSum = 0.0, measured = 0
+    public var meanSharpness: Double? { measured == 0 ? nil : sharpnessSum / Double(measured) }
+    /// Share of decided images that were accepted (nil until one is decided).
+    public var acceptance: Double? {
+        let decided = accepted + quarantined + rejected
+        return decided == 0 ? nil : Double(accepted) / Double(decided)
+    }
+    init(device: String) { self.device = device }
 }

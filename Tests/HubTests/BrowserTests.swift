@@ -24,7 +24,10 @@ struct BrowserTests {
         let copy = try Image.load(original).fitted(longSide: 700).encoded(as: .jpeg, quality: 70)
         try await t.serving { base in
             try await t.withClient { client in
-                for seed in [352, 353] { _ = try await client.upload(try Fixtures.image(seed: seed), label: "Banana", as: t.bearer(.supplier)) }
+                for seed in [352, 353] {
+                    _ = try await client.upload(try Fixtures.image(seed: seed), label: "Banana", as: t.bearer(.supplier),
+                                                fields: ["device": "Pixel 8", "lat": "52.5\(seed)", "lon": "13.4\(seed)"])
+                }
                 _ = try await client.upload(try Fixtures.image(seed: 354), label: "<script>alert(1)</script>", as: t.bearer(.supplier))
                 _ = try await client.upload(original, label: "Banana", as: t.bearer(.supplier))
                 await t.drain()

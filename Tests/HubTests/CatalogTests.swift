@@ -120,6 +120,31 @@ import Testing
         #expect(try f.catalog.session(token: other, now: now.addingTimeInterval(130)) == nil)
     }
 
+    @Test("batches, devices and places summarised for the dashboard, and for a supplier its own only", arguments: TestCatalogs.engines)
+    func batchAndDeviceSummaries(engine: CatalogEngine) throws {
+        let f = try Fixture(engine)
+        defer { f.remove() }
+        let c = f.catalog
+        let supplier = try c.createUser(name: "field", role: .supplier).user
+        let batch = try c.createBatch(userId: supplier.id!, device: "Pixel 8", lat: 52.5, lon: 13.4)
+        for n in 1...3 {
+            _ = try c.recordUpload(.newUpload(sha256: String(format: "%064x", 900 + n), labelId: f.label, uploaderId: supplier.id!, batchId: batch.id,
+                                              device: "Pixel 8", lat: 52.5 + Double(n) / 100, lon: 13.4, capturedAt: nil, bytes: 10))
+        }
+        try f.upload(1)
+        try f.process(Verdict(status: .accepted, sharpness: 100))
+        try f.process(Verdict(status: .rejected, reasons: ["quality.blurry"], sharpness: 10))
+        let all = try c.batchSummaries()
+        #expect(all.count == 1 && all[0].batch.id == batch.id && all[0].submitted == 3 && all[0].accepted == 1 && all[0].rejected == 1)
+        #expect(all[0].pending == 1 && all[0].qualityScore == 0.5)
+        let devices = try c.deviceSummaries()
+        #expect(devices.map(\.device) == ["Pixel 8"] && devices[0].submitted == 4 && devices[0].acceptance == 0.5)
+        #expect(devices[0].meanSharpness.map { abs($0 - 55) < 0.01 } == true, "the mean over the measured images")
+        #expect(try c.places().count == 4)
+        #expect(try c.batchSummaries(uploaderId: f.user.id!).isEmpty, "the admin opened no batch")
+        #expect(try c.deviceSummaries(uploaderId: supplier.id!).first?.submitted == 3 && (try c.places(uploaderId: supplier.id!).count == 3))
+    }
+
     @Test("uploads: the same bytes again return the image; another uploader's or label's copy is refused", arguments: TestCatalogs.engines)
     func uploads(engine: CatalogEngine) throws {
         let f = try Fixture(engine)

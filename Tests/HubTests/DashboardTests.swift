@@ -247,4 +247,29 @@ struct DashboardTests {
             #expect(hidden.status == .notFound)
         }
     }
+
+    @Test("Batches: per batch and per device acceptance, the places as an SVG scatter with no map tiles; a supplier sees its own")
+    func batchesPage() async throws {
+        let t = try TestHub()
+        defer { t.remove() }
+        try await t.withClient { client in
+            let batch = try await client.postJSON("/v1/batches", #"{"device":"Pixel <9>","lat":52.52,"lon":13.40}"#, as: t.bearer(.supplier))
+            let batchId = try #require(batch.json["id"] as? String, "\(batch.json)")
+            for (n, lat) in [(371, 52.52), (372, 52.53)] {
+                _ = try await client.upload(try Fixtures.image(seed: n), label: "Banana", as: t.bearer(.supplier),
+                                            fields: ["batch": batchId, "device": "Pixel <9>", "lat": "\(lat)", "lon": "13.40"])
+            }
+            _ = try await client.upload(try Fixtures.image(seed: 373), label: "Banana", as: t.bearer(.admin), fields: ["lat": "48.1", "lon": "11.6"])
+            await t.drain()
+            let (cookie, _) = try await Self.signIn(client, key: t.keys[.admin]!)
+            let (page, html) = try await Self.page(client, "/batches", cookie: cookie)
+            #expect(page.status == .ok && html.contains("<code>\(batchId)</code>") && html.contains("Pixel &lt;9&gt;"))
+            #expect(html.components(separatedBy: "<circle ").count == 4, "three places")
+            #expect(html.contains("100%"), "both of the batch's photos accepted")
+            #expect(!html.contains("tile.openstreetmap") && !html.contains("style="), "no tiles, nothing the policy would block")
+            let (supplierCookie, _) = try await Self.signIn(client, key: t.keys[.supplier]!)
+            let (_, own) = try await Self.page(client, "/batches", cookie: supplierCookie)
+            #expect(own.components(separatedBy: "<circle ").count == 3, "the supplier's two places only")
+        }
+    }
 }

@@ -23,7 +23,7 @@ enum Dashboard {
     /// Whether `path` is one of the dashboard's pages or assets (everything else is the API).
     static func isPage(_ path: String) -> Bool {
         path == "/" || path == "/login" || path == "/logout" || path == "/labels" || path.hasPrefix("/labels/")
-            || path == "/review" || path.hasPrefix("/review/") || path.hasPrefix("/images/") || path == "/upload" || path == "/training" || path.hasPrefix("/training/")
+            || path == "/review" || path.hasPrefix("/review/") || path.hasPrefix("/images/") || path == "/upload" || path == "/batches" || path == "/training" || path.hasPrefix("/training/")
             || path == "/models" || path.hasPrefix("/assets/")
     }
 
@@ -84,6 +84,7 @@ enum Dashboard {
         let pages = [("Overview", "/", "overview"), ("Labels", "/labels", "labels")]
             + (user.role == .admin ? [("Review", "/review", "review")] : [])
             + ([.admin, .supplier].contains(user.role) ? [("Upload", "/upload", "upload")] : [])
+            + [("Batches", "/batches", "batches")]
             + ([.admin, .trainer].contains(user.role) ? [("Training", "/training", "training")] : [])
             + ([.admin, .trainer, .requester].contains(user.role) ? [("Models", "/models", "models")] : [])
         return pages.map { name, href, template in
@@ -117,6 +118,24 @@ enum Dashboard {
         var fields: [String: String] = [:]
         for item in components.queryItems ?? [] { fields[item.name] = item.value ?? "" }
         return fields
+    }
+
+    /// Where photos were taken, as the points of an SVG scatter (no map tiles): longitude and latitude
+    /// scaled to fit a 640 × 360 box with a margin (equirectangular, the degrees' aspect kept), and the box's
+    /// bounds for the axis labels.
+    static func scatter(_ places: [(lat: Double, lon: Double, status: ImageStatus)]) -> [String: Any] {
+        let width = 640.0, height = 360.0, margin = 24.0
+        let lats = places.map(\.lat), lons = places.map(\.lon)
+        let (south, north, west, east) = (lats.min()!, lats.max()!, lons.min()!, lons.max()!)
+        let span = max(north - south, east - west, 0.01)
+        let scale = min((width - 2 * margin) / max(east - west, span / 4), (height - 2 * margin) / max(north - south, span / 4))
+        let cx = (west + east) / 2, cy = (south + north) / 2
+        let points: [[String: Any]] = places.map { p in
+            ["x": String(format: "%.1f", width / 2 + (p.lon - cx) * scale), "y": String(format: "%.1f", height / 2 - (p.lat - cy) * scale),
+             "status": p.status.rawValue, "title": String(format: "%.5f, %.5f (%@)", p.lat, p.lon, p.status.rawValue)]
+        }
+        return ["points": points, "count": places.count,
+                "bounds": String(format: "%.4f–%.4f N, %.4f–%.4f E", south, north, west, east)]
     }
 
     /// A path segment for a label's page.

@@ -3,7 +3,7 @@
 /// a user typed — the layout's `{{{body}}}` is a page these templates rendered.
 enum DashboardTemplates {
     static let all: [(String, String)] = [
-        ("layout", layout), ("login", login), ("overview", overview), ("labels", labels), ("label", label), ("review", review), ("image", image), ("upload", upload), ("training", training), ("trainingJob", trainingJob), ("models", models), ("error", error),
+        ("layout", layout), ("login", login), ("overview", overview), ("labels", labels), ("label", label), ("review", review), ("image", image), ("upload", upload), ("batches", batches), ("training", training), ("trainingJob", trainingJob), ("models", models), ("error", error),
     ]
 
     static let layout = """
@@ -168,6 +168,31 @@ enum DashboardTemplates {
         </table>
         """
 
+    static let batches = """
+        <h1>Batches</h1>
+        {{#map}}<section class="card"><h2>Where photos were taken <span class="muted">{{count}} places, {{bounds}}</span></h2>
+        <svg class="places" viewBox="0 0 640 360" width="640" height="360" role="img" aria-label="{{count}} places where photos were taken, by status">
+          <rect x="0" y="0" width="640" height="360" class="sea"/>
+          {{#points}}<circle cx="{{x}}" cy="{{y}}" r="4" class="dot-{{status}}"><title>{{title}}</title></circle>{{/points}}
+        </svg>
+        <p class="muted"><span class="key dot-accepted">●</span> accepted <span class="key dot-quarantined">●</span> quarantined
+        <span class="key dot-rejected">●</span> rejected <span class="key dot-pending">●</span> pending</p></section>{{/map}}
+        <section class="card"><h2>By device</h2>
+        {{#noDevices}}<p>No images yet.</p>{{/noDevices}}
+        {{^noDevices}}<table><thead><tr><th scope="col">device</th><th scope="col" class="num">images</th><th scope="col" class="num">accepted</th>
+        <th scope="col" class="num">quarantined</th><th scope="col" class="num">rejected</th><th scope="col" class="num">acceptance</th><th scope="col" class="num">mean sharpness</th></tr></thead>
+        <tbody>{{#devices}}<tr><td>{{device}}</td><td class="num">{{submitted}}</td><td class="num">{{accepted}}</td><td class="num">{{quarantined}}</td>
+        <td class="num">{{rejected}}</td><td class="num">{{acceptance}}</td><td class="num">{{sharpness}}</td></tr>{{/devices}}</tbody></table>{{/noDevices}}
+        </section>
+        <section class="card"><h2>Latest batches</h2>
+        {{#noBatches}}<p>No batches yet (phones open one with <code>POST /v1/batches</code>).</p>{{/noBatches}}
+        {{^noBatches}}<table><thead><tr><th scope="col">batch</th><th scope="col">device</th><th scope="col" class="num">images</th><th scope="col" class="num">accepted</th>
+        <th scope="col" class="num">quarantined</th><th scope="col" class="num">rejected</th><th scope="col" class="num">pending</th><th scope="col" class="num">acceptance</th><th scope="col">opened</th></tr></thead>
+        <tbody>{{#batches}}<tr><td><code>{{id}}</code></td><td>{{device}}</td><td class="num">{{submitted}}</td><td class="num">{{accepted}}</td>
+        <td class="num">{{quarantined}}</td><td class="num">{{rejected}}</td><td class="num">{{pending}}</td><td class="num">{{acceptance}}</td><td>{{created}}</td></tr>{{/batches}}</tbody></table>{{/noBatches}}
+        </section>
+        """
+
     static let training = """
         <h1>Training</h1>
         {{#disabled}}<p class="error">This hub runs without embeddings, so it cannot train (embedding.enabled = false).</p>{{/disabled}}
@@ -278,6 +303,9 @@ enum DashboardTemplates {
         fieldset { border: 0; padding: 0; margin: 0; } legend { font-weight: 600; margin-bottom: .4rem; }
         label.check { font-weight: 400; margin: .2rem 0; }
         .report { display: block; max-width: 100%; height: auto; margin-top: 1rem; }
+        .places { max-width: 100%; height: auto; } .places .sea { fill: #eef2f7; }
+        .dot-accepted { fill: var(--ok); color: var(--ok); } .dot-quarantined { fill: var(--warn); color: var(--warn); }
+        .dot-rejected { fill: var(--bad); color: var(--bad); } .dot-pending { fill: var(--muted); color: var(--muted); }
         kbd { border: 1px solid var(--line); border-radius: 3px; padding: 0 .3rem; background: #fff; }
         """
 

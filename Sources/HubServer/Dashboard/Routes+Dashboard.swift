@@ -169,6 +169,30 @@ extension HubRoutes {
                                   ["labels": labels.map { ["name": $0.name, "displayName": $0.displayName] }])
         }
 
+        router.get("/batches") { _, context in
+            guard let user = context.user else { return Dashboard.redirect("/login") }
+            // Suppliers see their own batches, devices and places, as the API shows them their own images.
+            let mine = user.role.canRead ? nil : user.id
+            let (batches, devices, places) = try await offload {
+                (try hub.catalog.batchSummaries(uploaderId: mine), try hub.catalog.deviceSummaries(uploaderId: mine),
+                 try hub.catalog.places(uploaderId: mine))
+            }
+            func share(_ value: Double?) -> String { value.map { String(format: "%.0f%%", 100 * $0) } ?? "–" }
+            let batchRows: [[String: Any]] = batches.map { b in
+                ["id": b.batch.id, "device": b.batch.device ?? "–", "submitted": b.submitted, "accepted": b.accepted,
+                 "quarantined": b.quarantined, "rejected": b.rejected, "pending": b.pending, "acceptance": share(b.qualityScore),
+                 "created": ISO8601DateFormatter().string(from: b.batch.createdAt)]
+            }
+            let deviceRows: [[String: Any]] = devices.map { d in
+                ["device": d.device.isEmpty ? "(not given)" : d.device, "submitted": d.submitted, "accepted": d.accepted,
+                 "quarantined": d.quarantined, "rejected": d.rejected, "acceptance": share(d.acceptance),
+                 "sharpness": d.meanSharpness.map { String(format: "%.0f", $0) } ?? "–"]
+            }
+            var values: [String: Any] = ["batches": batchRows, "devices": deviceRows, "noBatches": batchRows.isEmpty, "noDevices": deviceRows.isEmpty]
+            if !places.isEmpty { values["map"] = Dashboard.scatter(places) }
+            return Dashboard.page("batches", title: "Batches", user: user, session: context.session, values)
+        }
+
         router.get("/training") { _, context in
             guard let user = context.user else { return Dashboard.redirect("/login") }
             guard [.admin, .trainer].contains(user.role) else { return forbidden(context) }
