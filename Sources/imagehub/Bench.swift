@@ -8,7 +8,7 @@ import Jobs
 import Synchronization
 
 struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks that print a table.", subcommands: [IngestBench.self, EmbedBench.self, VerifyLabelsBench.self, NearDupsBench.self, TrainBench.self, NodesBench.self, CatalogBench.self])
+    static let configuration = CommandConfiguration(abstract: "Benchmarks that print a table.", subcommands: [IngestBench.self, EmbedBench.self, VerifyLabelsBench.self, NearDupsBench.self, TrainBench.self, NodesBench.self, CatalogBench.self, DashboardBench.self])
 }
 
 struct IngestBench: AsyncParsableCommand {
