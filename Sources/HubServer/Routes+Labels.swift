@@ -10,6 +10,15 @@ import NIOCore
 import Organize
 
 extension HubRoutes {
+    /// Creates a label as `POST /v1/labels` and the dashboard's Labels page both do it.
+    func createLabel(name raw: String, displayName: String?, parent: String?, mid: String?) async throws -> LabelRecord {
+        let name = raw.trimmingCharacters(in: .whitespaces)
+        guard !name.isEmpty, name.count <= 200, !name.contains(",") else {
+            throw HubError(400, "field.invalid", "`name` must be 1–200 characters without commas")
+        }
+        return try await offload { try hub.catalog.createLabel(name: name, displayName: displayName, parent: parent, mid: mid) }
+    }
+
     func addLabelRoutes(to router: RouteRecorder) {
         router.get("/v1/labels") { _, context in
             _ = try context.require(.supplier, .requester, .trainer)
@@ -20,13 +29,7 @@ extension HubRoutes {
             _ = try context.require(.admin)
             struct NewLabel: Decodable { var name: String; var displayName: String?; var parent: String?; var mid: String? }
             let body = try await JSON.decode(NewLabel.self, from: request, context: context)
-            let name = body.name.trimmingCharacters(in: .whitespaces)
-            guard !name.isEmpty, name.count <= 200, !name.contains(",") else {
-                throw HubError(400, "field.invalid", "`name` must be 1–200 characters without commas")
-            }
-            let label = try await offload {
-                try hub.catalog.createLabel(name: name, displayName: body.displayName, parent: body.parent, mid: body.mid)
-            }
+            let label = try await createLabel(name: body.name, displayName: body.displayName, parent: body.parent, mid: body.mid)
             return try JSON.response(label, status: .created)
         }
         router.post("/v1/labels/import") { request, context in

@@ -272,4 +272,33 @@ struct DashboardTests {
             #expect(own.components(separatedBy: "<circle ").count == 3, "the supplier's two places only")
         }
     }
+
+    @Test("Labels: an admin creates a label under a parent with the form token, by the API's own rule; others cannot")
+    func createLabel() async throws {
+        let t = try TestHub()
+        defer { t.remove() }
+        try await t.withClient { client in
+            let (cookie, _) = try await Self.signIn(client, key: t.keys[.admin]!)
+            let (_, page) = try await Self.page(client, "/labels", cookie: cookie)
+            let token = try #require(Self.csrf(in: page))
+            #expect(page.contains(#"<form class="search" method="post" action="/labels">"#))
+            let form: HTTPFields = [.cookie: cookie!, .contentType: "application/x-www-form-urlencoded"]
+            func post(_ body: String, headers: HTTPFields = form) async throws -> TestResponse {
+                try await client.execute(uri: "/labels", method: .post, headers: headers, body: ByteBuffer(string: body))
+            }
+            #expect(try await post("name=Cherry").status == .forbidden, "no token, no label")
+            let made = try await post("csrf=\(token)&name=Cherry&parent=Banana")
+            #expect(made.status == .seeOther && made.headers[.location] == "/labels?q=Cherry")
+            let cherry = try #require(try t.hub.catalog.label(named: "Cherry"))
+            #expect(cherry.parentId == (try t.hub.catalog.label(named: "Banana"))?.id)
+            let comma = try await post("csrf=\(token)&name=a%2Cb")
+            #expect(comma.status == .badRequest && String(buffer: comma.body).contains("field.invalid"), "the API's rule: no commas")
+            let (supplier, _) = try await Self.signIn(client, key: t.keys[.supplier]!)
+            let (_, theirs) = try await Self.page(client, "/labels", cookie: supplier)
+            #expect(!theirs.contains(#"method="post" action="/labels""#), "no form for a supplier")
+            let supplierToken = try #require(Self.csrf(in: theirs))
+            let refused = try await post("csrf=\(supplierToken)&name=Plum", headers: [.cookie: supplier!, .contentType: "application/x-www-form-urlencoded"])
+            #expect(try refused.status == .forbidden && t.hub.catalog.label(named: "Plum") == nil)
+        }
+    }
 }

@@ -79,6 +79,12 @@ enum DashboardTemplates {
           <input id="q" name="q" type="search" value="{{query}}">
           <button type="submit">Search</button>
         </form>
+        {{#admin}}<form class="search" method="post" action="/labels">
+          <input type="hidden" name="csrf" value="{{csrf}}">
+          <div><label for="new-name">New label</label><input id="new-name" name="name" type="search" required maxlength="200"></div>
+          <div><label for="new-parent">under <span class="muted">(optional)</span></label><input id="new-parent" name="parent" type="search" maxlength="200"></div>
+          <button type="submit">Create</button>
+        </form>{{/admin}}
         {{#empty}}<p>No label matches.</p>{{/empty}}
         {{^empty}}
         <table class="labels">

@@ -71,7 +71,24 @@ extension HubRoutes {
             }
             walk(tree, depth: 0)
             return Dashboard.page("labels", title: "Labels", user: user, session: context.session,
-                                  ["rows": rows, "query": query, "empty": rows.isEmpty])
+                                  ["rows": rows, "query": query, "empty": rows.isEmpty, "admin": user.role == .admin])
+        }
+
+        router.post("/labels") { request, context in
+            guard let user = context.user else { return Dashboard.redirect("/login") }
+            // The API's rule: labels are the admin's to make.
+            guard user.role == .admin else { return forbidden(context) }
+            let form = try await Dashboard.form(request, context: context)
+            guard let session = context.session, form["csrf"] == session.csrf else { return refused(context) }
+            let parent = (form["parent"] ?? "").trimmingCharacters(in: .whitespaces)
+            do {
+                let label = try await createLabel(name: form["name"] ?? "", displayName: nil, parent: parent.isEmpty ? nil : parent, mid: nil)
+                let query = label.name.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+                return Dashboard.redirect("/labels?q=\(query)")
+            } catch let error as HubError where error.status < 500 {
+                return Dashboard.page("error", title: "Label not made", user: user, session: context.session, status: .badRequest,
+                                      ["message": "\(error.message) (\(error.code))"])
+            }
         }
 
         router.get("/labels/:name") { request, context in
