@@ -301,4 +301,23 @@ struct DashboardTests {
             #expect(try refused.status == .forbidden && t.hub.catalog.label(named: "Plum") == nil)
         }
     }
+
+    @Test("Models shows the watch-list: a watched label, its threshold and webhook, whether it fired")
+    func watchList() async throws {
+        let t = try TestHub()
+        defer { t.remove() }
+        let banana = try #require(try t.hub.catalog.label(named: "Banana")?.id)
+        let trainer = try #require(try t.hub.catalog.user(forKey: t.keys[.trainer]!))
+        _ = try t.hub.catalog.watch(labelId: banana, threshold: 25, webhookUrl: "https://example.test/<hook>", userId: trainer.id!)
+        try await t.withClient { client in
+            let (cookie, _) = try await Self.signIn(client, key: t.keys[.trainer]!)
+            let (_, page) = try await Self.page(client, "/models", cookie: cookie)
+            #expect(page.contains("No model yet."))
+            #expect(page.contains("<tr><td>Banana</td><td class=\"num\">25</td><td><code>https://example.test/&lt;hook&gt;</code></td>"))
+            #expect(page.contains("<td>not yet</td>"))
+            let (supplier, _) = try await Self.signIn(client, key: t.keys[.supplier]!)
+            let (denied, _) = try await Self.page(client, "/models", cookie: supplier)
+            #expect(denied.status == .forbidden, "as GET /v1/models: no models for a supplier")
+        }
+    }
 }

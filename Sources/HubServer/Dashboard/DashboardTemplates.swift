@@ -242,6 +242,13 @@ enum DashboardTemplates {
         <tbody>{{#models}}<tr><td><a href="{{job}}">{{id}}</a></td><td>{{labels}}</td><td class="num">{{accuracy}}</td>
         <td><code>{{backbone}}</code></td><td>{{created}}</td><td><a href="{{onnx}}" download>ONNX</a></td></tr>{{/models}}</tbody></table>
         {{/empty}}
+        <section class="card"><h2>Watch-list</h2>
+        {{#noWatches}}<p>No label is watched. A training request for a label that is still short puts it here.</p>{{/noWatches}}
+        {{^noWatches}}<table class="watches"><thead><tr><th scope="col">label</th><th scope="col" class="num">wanted accepted images</th>
+        <th scope="col">webhook</th><th scope="col">fired</th><th scope="col">watched since</th></tr></thead>
+        <tbody>{{#watches}}<tr><td>{{label}}</td><td class="num">{{threshold}}</td><td>{{#webhook}}<code>{{webhook}}</code>{{/webhook}}{{^webhook}}–{{/webhook}}</td>
+        <td>{{fired}}</td><td>{{since}}</td></tr>{{/watches}}</tbody></table>{{/noWatches}}
+        </section>
         """
 
     static let error = """

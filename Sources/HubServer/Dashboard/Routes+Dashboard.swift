@@ -283,14 +283,23 @@ extension HubRoutes {
         router.get("/models") { _, context in
             guard let user = context.user else { return Dashboard.redirect("/login") }
             guard [.admin, .trainer, .requester].contains(user.role) else { return forbidden(context) }
-            let models = try await offload { try hub.catalog.models() }
+            let (models, watches, labels) = try await offload { (try hub.catalog.models(), try hub.catalog.watches(), try hub.catalog.labelsById()) }
+            // The watch-list: labels that are too short to train on, waiting for enough accepted images.
+            let watchRows: [[String: Any]] = watches.map { watch in
+                var row: [String: Any] = ["label": labels[watch.labelId]?.displayName ?? "?", "threshold": watch.threshold,
+                                          "since": ISO8601DateFormatter().string(from: watch.createdAt)]
+                row["fired"] = watch.firedAt.map { ISO8601DateFormatter().string(from: $0) } ?? "not yet"
+                if let hook = watch.webhookUrl { row["webhook"] = hook }
+                return row
+            }
             let rows: [[String: Any]] = models.map { model in
                 let labels = (try? JSONDecoder().decode([String].self, from: Data(model.labels.utf8)))?.joined(separator: ", ") ?? model.labels
                 return ["id": model.id, "labels": labels, "accuracy": String(format: "%.3f", model.accuracy), "backbone": model.backbone,
                         "job": "/training/\(model.trainingJobId)", "onnx": "/v1/models/\(model.id)/download?format=onnx",
                         "created": ISO8601DateFormatter().string(from: model.createdAt)]
             }
-            return Dashboard.page("models", title: "Models", user: user, session: context.session, ["models": rows, "empty": rows.isEmpty])
+            return Dashboard.page("models", title: "Models", user: user, session: context.session,
+                                  ["models": rows, "empty": rows.isEmpty, "watches": watchRows, "noWatches": watchRows.isEmpty])
         }
 
         router.get("/review") { _, context in
