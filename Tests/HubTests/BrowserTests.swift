@@ -20,8 +20,7 @@ struct BrowserTests {
     func dashboard() async throws {
         let t = try TestHub(labels: ["Banana", "<script>alert(1)</script>"])
         defer { t.remove() }
-        let original = try Fixtures.image(.jpeg, width: 1024, height: 768, seed: 351)
-        let copy = try Image.load(original).fitted(longSide: 700).encoded(as: .jpeg, quality: 70)
+        let (original, copy) = try DashboardTests.photoAndNearCopy(seed: 351)
         try await t.serving { base in
             try await t.withClient { client in
                 for seed in [352, 353] {

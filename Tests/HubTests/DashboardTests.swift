@@ -31,6 +31,12 @@ struct DashboardTests {
         return (response, String(buffer: response.body))
     }
 
+    /// A photo and a resized, recompressed copy of it that the perceptual hash calls a near duplicate.
+    static func photoAndNearCopy(seed: Int) throws -> (original: Data, copy: Data) {
+        let original = try Fixtures.image(.jpeg, width: 1024, height: 768, seed: seed)
+        return (original, try Image.load(original).fitted(longSide: 700).encoded(as: .jpeg, quality: 70))
+    }
+
     /// The CSRF token a page's sign-out form carries.
     static func csrf(in html: String) -> String? {
         guard let range = html.range(of: #"name="csrf" value=""#) else { return nil }
@@ -172,8 +178,7 @@ struct DashboardTests {
         let t = try TestHub()
         defer { t.remove() }
         try await t.withClient { client in
-            let original = try Fixtures.image(.jpeg, width: 1024, height: 768, seed: 341)
-            let copy = try Image.load(original).fitted(longSide: 700).encoded(as: .jpeg, quality: 70)
+            let (original, copy) = try Self.photoAndNearCopy(seed: 341)
             let copy2 = try Image.load(original).fitted(longSide: 600).encoded(as: .jpeg, quality: 65)
             let originalId = try await client.upload(original, label: "Banana", as: t.bearer(.supplier)).json["id"] as! String
             await t.drain()
@@ -223,8 +228,7 @@ struct DashboardTests {
         let t = try TestHub()
         defer { t.remove() }
         try await t.withClient { client in
-            let original = try Fixtures.image(.jpeg, width: 1024, height: 768, seed: 361)
-            let copy = try Image.load(original).fitted(longSide: 700).encoded(as: .jpeg, quality: 70)
+            let (original, copy) = try Self.photoAndNearCopy(seed: 361)
             let originalId = try await client.upload(original, label: "Banana", as: t.bearer(.supplier),
                                                      fields: ["device": "Pixel <8>", "lat": "52.52", "lon": "13.40"]).json["id"] as! String
             await t.drain()

@@ -66,14 +66,14 @@ enum Dashboard {
         if let session { context["csrf"] = session.csrf }
         context["body"] = library.render(context, withTemplate: template) ?? ""
         let html = library.render(context, withTemplate: "layout") ?? ""
-        return Response(status: status, headers: headers(["text/html; charset=utf-8", "no-store"]),
+        return Response(status: status, headers: headers(type: "text/html; charset=utf-8", cache: "no-store"),
                         body: .init(byteBuffer: ByteBuffer(string: html)))
     }
 
-    static func headers(_ typeAndCache: [String]) -> HTTPFields {
+    static func headers(type: String, cache: String) -> HTTPFields {
         var fields = HTTPFields()
-        fields[.contentType] = typeAndCache[0]
-        fields[.cacheControl] = typeAndCache[1]
+        fields[.contentType] = type
+        fields[.cacheControl] = cache
         for (name, value) in securityHeaders { fields[name] = value }
         return fields
     }
@@ -95,7 +95,7 @@ enum Dashboard {
 
     /// A redirect (303: the browser follows with GET).
     static func redirect(_ location: String, setCookie: String? = nil) -> Response {
-        var fields = headers(["text/plain; charset=utf-8", "no-store"])
+        var fields = headers(type: "text/plain; charset=utf-8", cache: "no-store")
         fields[.location] = location
         if let setCookie { fields[.setCookie] = setCookie }
         return Response(status: .seeOther, headers: fields)
@@ -110,14 +110,20 @@ enum Dashboard {
 
     static let clearedCookie = "\(cookie)=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict"
 
-    /// The fields of an `application/x-www-form-urlencoded` body.
-    static func form(_ request: Request, context: HubContext) async throws -> [String: String] {
+    /// An `application/x-www-form-urlencoded` body, field by field in order (a field may repeat).
+    struct Form {
+        let items: [URLQueryItem]
+        /// The first value of `name`.
+        subscript(name: String) -> String? { items.first { $0.name == name }.map { $0.value ?? "" } }
+        /// Every value of `name` (ticked checkboxes).
+        func all(_ name: String) -> [String] { items.filter { $0.name == name }.map { $0.value ?? "" } }
+    }
+
+    static func form(_ request: Request) async throws -> Form {
         let body = try await request.body.collect(upTo: 64 * 1024)
         var components = URLComponents()
         components.percentEncodedQuery = String(buffer: body).replacingOccurrences(of: "+", with: "%20")
-        var fields: [String: String] = [:]
-        for item in components.queryItems ?? [] { fields[item.name] = item.value ?? "" }
-        return fields
+        return Form(items: components.queryItems ?? [])
     }
 
     /// Where photos were taken, as the points of an SVG scatter (no map tiles): longitude and latitude

@@ -18,7 +18,7 @@ extension HubRoutes {
         }
 
         router.post("/login") { request, context in
-            let form = try await Dashboard.form(request, context: context)
+            let form = try await Dashboard.form(request)
             let key = (form["key"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
             guard !key.isEmpty, let user = try await offload({ try hub.catalog.user(forKey: key) }) else {
                 return Dashboard.page("login", title: "Sign in", user: nil, session: nil, status: .unauthorized,
@@ -32,7 +32,7 @@ extension HubRoutes {
             guard let session = context.session, let token = Dashboard.token(request) else {
                 return Dashboard.redirect("/login", setCookie: Dashboard.clearedCookie)
             }
-            let form = try await Dashboard.form(request, context: context)
+            let form = try await Dashboard.form(request)
             guard form["csrf"] == session.csrf else { return refused(context) }
             try await offload { try hub.catalog.deleteSession(token: token) }
             return Dashboard.redirect("/login", setCookie: Dashboard.clearedCookie)
@@ -78,7 +78,7 @@ extension HubRoutes {
             guard let user = context.user else { return Dashboard.redirect("/login") }
             // The API's rule: labels are the admin's to make.
             guard user.role == .admin else { return forbidden(context) }
-            let form = try await Dashboard.form(request, context: context)
+            let form = try await Dashboard.form(request)
             guard let session = context.session, form["csrf"] == session.csrf else { return refused(context) }
             let parent = (form["parent"] ?? "").trimmingCharacters(in: .whitespaces)
             do {
@@ -233,12 +233,9 @@ extension HubRoutes {
         router.post("/training") { request, context in
             guard let user = context.user, let userId = user.id else { return Dashboard.redirect("/login") }
             guard [.admin, .trainer].contains(user.role) else { return forbidden(context) }
-            let body = try await request.body.collect(upTo: 64 * 1024)
-            var components = URLComponents()
-            components.percentEncodedQuery = String(buffer: body).replacingOccurrences(of: "+", with: "%20")
-            let items = components.queryItems ?? []
-            guard let session = context.session, items.first(where: { $0.name == "csrf" })?.value == session.csrf else { return refused(context) }
-            let labels = items.filter { $0.name == "label" }.compactMap(\.value)
+            let form = try await Dashboard.form(request)
+            guard let session = context.session, form["csrf"] == session.csrf else { return refused(context) }
+            let labels = form.all("label")
             do {
                 let training = try trainingService()
                 let job = try await offload { try training.submit(TrainingRequest(labels: labels), requesterId: userId) }
@@ -307,6 +304,7 @@ extension HubRoutes {
             guard user.role == .admin else { return forbidden(context) }
             let (queue, labels) = try await offload { (try hub.catalog.quarantineQueue(limit: 50), try hub.catalog.labelsById()) }
             var items: [[String: Any]] = []
+            var examplesOf: [Int64: [ImageRecord]] = [:]
             for (index, image) in queue.enumerated() {
                 let name = labels[image.labelId]?.displayName ?? "?"
                 var item: [String: Any] = ["id": image.id, "index": index, "label": name, "reasons": image.reasonCodes.joined(separator: ", "),
@@ -317,9 +315,12 @@ extension HubRoutes {
                     item["original"] = ["thumbnail": "/v1/images/\(original)/thumbnail", "alt": "the original it duplicates"]
                 }
                 if let suggested = image.suggestedLabelId, let label = labels[suggested] {
-                    let examples = try await offload {
-                        try hub.catalog.images(labelIds: [suggested], status: .accepted, after: nil, limit: 3)
+                    if examplesOf[suggested] == nil {
+                        examplesOf[suggested] = try await offload {
+                            try hub.catalog.images(labelIds: [suggested], status: .accepted, after: nil, limit: 3)
+                        }
                     }
+                    let examples = examplesOf[suggested] ?? []
                     item["suggested"] = ["name": label.displayName, "href": Dashboard.labelHref(label.name),
                                          "examples": examples.filter { $0.thumbnailKey != nil }.map {
                                              ["thumbnail": "/v1/images/\($0.id)/thumbnail", "alt": "an accepted image of \(label.displayName)"]
@@ -334,7 +335,7 @@ extension HubRoutes {
         router.post("/review/:id") { request, context in
             guard let user = context.user else { return Dashboard.redirect("/login") }
             guard user.role == .admin else { return forbidden(context) }
-            let form = try await Dashboard.form(request, context: context)
+            let form = try await Dashboard.form(request)
             guard let session = context.session, form["csrf"] == session.csrf else { return refused(context) }
             let id = try context.parameters.require("id")
             guard let decision = form["decision"], ["accept", "reject"].contains(decision) else {
@@ -350,11 +351,11 @@ extension HubRoutes {
         }
 
         router.get("/assets/app.css") { _, _ in
-            Response(status: .ok, headers: Dashboard.headers(["text/css; charset=utf-8", "public, max-age=3600"]),
+            Response(status: .ok, headers: Dashboard.headers(type: "text/css; charset=utf-8", cache: "public, max-age=3600"),
                      body: .init(byteBuffer: ByteBuffer(string: DashboardTemplates.css)))
         }
         router.get("/assets/app.js") { _, _ in
-            Response(status: .ok, headers: Dashboard.headers(["text/javascript; charset=utf-8", "public, max-age=3600"]),
+            Response(status: .ok, headers: Dashboard.headers(type: "text/javascript; charset=utf-8", cache: "public, max-age=3600"),
                      body: .init(byteBuffer: ByteBuffer(string: DashboardTemplates.script)))
         }
 
