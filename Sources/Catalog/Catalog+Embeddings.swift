@@ -95,20 +95,29 @@ extension Catalog {
 
     /// Stores (or replaces) an image's embedding under the next sequence number. Sequence numbers must
     /// commit in order, or an index catching up past a higher one would never see a lower one that
-    /// commits later: every writer of embeddings holds the commit lock.
-    static func storeEmbedding(_ db: Tx, imageId: String, model: String, vector: Data, createdAt: Date = Date()) throws {
-        try db.serializeCommits()
+    /// commits later: every writer of embeddings holds the commit lock (`holdingCommitLock`: the caller took it).
+    @discardableResult
+    static func storeEmbedding(_ db: Tx, imageId: String, model: String, vector: Data, createdAt: Date = Date(),
+                               holdingCommitLock: Bool = false) throws -> Int64 {
+        if !holdingCommitLock { try db.serializeCommits() }
+        return try db.together(embeddingStatements(db, imageId: imageId, model: model, vector: vector, createdAt: createdAt))
+            .first?.int("seq") ?? 0
+    }
+
+    /// The statements `storeEmbedding` runs (the commit lock held); the last returns the row's `seq`.
+    static func embeddingStatements(_ db: Tx, imageId: String, model: String, vector: Data, createdAt: Date = Date()) -> [Statement] {
         if db.dialect == .postgres {
-            // One round trip; a replaced vector takes a new sequence number, so the other nodes' indexes see it.
-            try db.execute("""
+            // One statement; a replaced vector takes a new sequence number, so the other nodes' indexes see it.
+            return [Statement("""
                 INSERT INTO embeddings (imageId, model, vector, createdAt) VALUES (?, ?, ?, ?)
                 ON CONFLICT (imageId) DO UPDATE SET seq = nextval('embeddings_seq_seq'), model = EXCLUDED.model,
                     vector = EXCLUDED.vector, createdAt = EXCLUDED.createdAt
-                """, [imageId, model, vector, createdAt])
-        } else {
-            try db.execute("DELETE FROM embeddings WHERE imageId = ?", [imageId])
-            try db.execute("INSERT INTO embeddings (imageId, model, vector, createdAt) VALUES (?, ?, ?, ?)", [imageId, model, vector, createdAt])
+                RETURNING seq
+                """, [imageId, model, vector, createdAt])]
         }
+        return [Statement("DELETE FROM embeddings WHERE imageId = ?", [imageId]),
+                Statement("INSERT INTO embeddings (imageId, model, vector, createdAt) VALUES (?, ?, ?, ?) RETURNING seq",
+                          [imageId, model, vector, createdAt])]
     }
 
     /// Ancestors and descendants of a label (an image of "Dalmatian" that looks like "Dog" is no mismatch).

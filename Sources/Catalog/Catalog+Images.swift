@@ -176,8 +176,13 @@ extension Catalog {
 
     /// Records the bands of an image's perceptual hash (replacing earlier ones).
     static func storeBands(_ db: Tx, imageId: String, phash: UInt64) throws {
+        try db.together([bandsStatement(imageId: imageId, phash: phash)])
+    }
+
+    /// The statement `storeBands` runs.
+    static func bandsStatement(imageId: String, phash: UInt64) -> Statement {
         let rows = Array(repeating: "(?, ?, ?)", count: phashBands).joined(separator: ", ")
-        try db.execute("""
+        return Statement("""
             INSERT INTO phashBands (imageId, band, value) VALUES \(rows)
             ON CONFLICT (imageId, band) DO UPDATE SET value = excluded.value
             """, bandValues(phash).enumerated().flatMap { [imageId, $0.offset, $0.element] as [any SQLBindable] })
@@ -201,6 +206,36 @@ extension Catalog {
             }
             image.status = accept ? .accepted : .rejected
             image.reasons = ImageRecord.encodeReasons(image.reasonCodes + [accept ? "review.accepted" : (reason ?? "review.rejected")])
+            image.updatedAt = Date()
+            try db.update(image)
+            try Catalog.touchEmbedding(db, imageId: imageId)
+            return image
+        }
+    }
+
+    /// Admin review that moves an image to the label it shows: a quarantined image is accepted under
+    /// `labelId`, an accepted one (a likely label error a training report found) keeps its status. Either way
+    /// its label is now a person's word: `review.relabelled` is added to its reasons and its label check is
+    /// `verified`. Rejected and pending images cannot be relabelled (409).
+    public func relabel(imageId: String, to labelId: Int64) throws -> ImageRecord {
+        try write { db in
+            try db.serializeCommits()
+            guard var image = try db.find(ImageRecord.self, imageId, forUpdate: true) else {
+                throw HubError(404, "image.unknown", "no image \(imageId)")
+            }
+            guard image.status == .quarantined || image.status == .accepted else {
+                throw HubError(409, "review.not_relabellable", "image \(imageId) is \(image.status.rawValue); only quarantined or accepted images can be relabelled")
+            }
+            guard try db.find(LabelRecord.self, labelId) != nil else {
+                throw HubError(422, "label.unknown", "no label \(labelId)")
+            }
+            image.labelId = labelId
+            image.status = .accepted
+            image.reasons = ImageRecord.encodeReasons(image.reasonCodes + ["review.relabelled"])
+            image.labelCheck = "verified"
+            image.labelScore = nil
+            image.suggestedLabelId = nil
+            image.suggestedScore = nil
             image.updatedAt = Date()
             try db.update(image)
             try Catalog.touchEmbedding(db, imageId: imageId)

@@ -24,13 +24,25 @@ extension Catalog {
     /// On PostgreSQL a job another node is claiming is passed over (`SKIP LOCKED`), so claims never queue
     /// behind each other.
     static func claim(_ db: Tx, worker: String, lease: TimeInterval, now: Date) throws -> LeasedJob? {
-        // One statement: the oldest ready job, taken and returned.
-        guard let job = try db.one(JobRecord.self, """
+        // One statement: the oldest ready job, taken and returned (on PostgreSQL with its image).
+        let take = """
             UPDATE jobs SET state = 'running', attempts = attempts + 1, leaseUntil = ?, leasedBy = ?, updatedAt = ?
             WHERE id = (SELECT id FROM jobs WHERE (state = 'queued' AND runAfter <= ?) OR (state = 'running' AND leaseUntil < ?)
                         ORDER BY runAfter, id LIMIT 1\(db.skipLocked))
             RETURNING *
-            """, [now.addingTimeInterval(lease), worker, now, now, now]) else { return nil }
+            """
+        let arguments: [any SQLBindable] = [now.addingTimeInterval(lease), worker, now, now, now]
+        if db.dialect == .postgres {
+            guard let row = try db.row("WITH j AS (\(take)) SELECT j.*, NULL AS image_follows, i.* FROM j LEFT JOIN images i ON i.id = j.imageId",
+                                       arguments) else { return nil }
+            let (jobColumns, imageColumns) = row.split(at: "image_follows")
+            let job = try JobRecord(from: RowDecoder(row: jobColumns))
+            guard imageColumns.string("id") != nil else {
+                throw HubError(500, "internal.missing_image", "job \(job.id!) names missing image \(job.imageId)")
+            }
+            return LeasedJob(job: job, image: try ImageRecord(from: RowDecoder(row: imageColumns)))
+        }
+        guard let job = try db.one(JobRecord.self, take, arguments) else { return nil }
         guard let image = try db.find(ImageRecord.self, job.imageId) else {
             throw HubError(500, "internal.missing_image", "job \(job.id!) names missing image \(job.imageId)")
         }
@@ -46,35 +58,53 @@ extension Catalog {
     ///
     /// When the verdict carries an embedding, `decide` runs inside the transaction too, with the embeddings
     /// committed since `watermark` (by any process): it may change the verdict (semantic duplicate, label
-    /// mismatch). The embedding is stored with the image.
+    /// mismatch). The embedding is stored with the image; `stored` learns its row once committed (an
+    /// in-memory index takes it at once instead of at its next catch-up).
     public func complete(job: JobRecord, worker: String, verdict: Verdict, nearDistance: Int, watermark: Int64 = 0,
-                         decide: (@Sendable (inout Verdict, CommitContext) throws -> Void)? = nil) throws -> ImageRecord? {
-        try write(durable: false) { db in
+                         decide: (@Sendable (inout Verdict, CommitContext) throws -> Void)? = nil,
+                         stored: (@Sendable (EmbeddingRow) -> Void)? = nil) throws -> ImageRecord? {
+        let outcome = try write(durable: false) { db in
             try Catalog.complete(db, job: job, worker: worker, verdict: verdict, nearDistance: nearDistance, watermark: watermark, decide: decide)
         }
+        if let row = outcome?.embedding { stored?(row) }
+        return outcome?.image
     }
 
     /// `complete`, then, in the same transaction, `claimJob` for the worker's next job (nil when none is
     /// ready): a worker that keeps busy takes one write transaction an image instead of two.
     public func completeAndClaim(job: JobRecord, worker: String, verdict: Verdict, nearDistance: Int, watermark: Int64 = 0,
                                  decide: (@Sendable (inout Verdict, CommitContext) throws -> Void)? = nil,
+                                 stored: (@Sendable (EmbeddingRow) -> Void)? = nil,
                                  lease: TimeInterval, now: Date = Date()) throws -> (stored: ImageRecord?, next: LeasedJob?) {
         let start = ContinuousClock.now
         defer { lookedAtQueue(since: start) }
-        return try write(durable: false) { db in
+        let (outcome, next) = try write(durable: false) { db in
             // The claim first: on PostgreSQL the verdict takes the commit lock, held until the commit, and the
             // claim need not be inside it.
             let next = try Catalog.claim(db, worker: worker, lease: lease, now: now)
-            let stored = try Catalog.complete(db, job: job, worker: worker, verdict: verdict, nearDistance: nearDistance,
-                                              watermark: watermark, decide: decide)
-            return (stored, next)
+            let outcome = try Catalog.complete(db, job: job, worker: worker, verdict: verdict, nearDistance: nearDistance,
+                                               watermark: watermark, decide: decide)
+            return (outcome, next)
         }
+        if let row = outcome?.embedding { stored?(row) }
+        return (outcome?.image, next)
     }
 
     static func complete(_ db: Tx, job: JobRecord, worker: String, verdict: Verdict, nearDistance: Int, watermark: Int64,
-                         decide: (@Sendable (inout Verdict, CommitContext) throws -> Void)?) throws -> ImageRecord? {
-        guard let jobId = job.id, var current = try db.find(JobRecord.self, jobId, forUpdate: true), current.state == .running,
-              current.leasedBy == worker, var image = try db.find(ImageRecord.self, job.imageId, forUpdate: true) else { return nil }
+                         decide: (@Sendable (inout Verdict, CommitContext) throws -> Void)?) throws -> (image: ImageRecord, embedding: EmbeddingRow?)? {
+        // The job is marked done first, if the worker still holds it, which locks its row; then its image is
+        // read and locked (on PostgreSQL in the same statement).
+        guard let jobId = job.id else { return nil }
+        let done = "UPDATE jobs SET state = 'done', leaseUntil = NULL, updatedAt = ? WHERE id = ? AND state = 'running' AND leasedBy = ?"
+        let arguments: [any SQLBindable] = [Date(), jobId, worker]
+        var found: ImageRecord?
+        if db.dialect == .postgres {
+            found = try db.one(ImageRecord.self, "WITH j AS (\(done) RETURNING imageId) SELECT i.* FROM images i JOIN j ON i.id = j.imageId FOR UPDATE OF i",
+                               arguments)
+        } else if try !db.rows(done + " RETURNING id", arguments).isEmpty {
+            found = try db.find(ImageRecord.self, job.imageId, forUpdate: true)
+        }
+        guard var image = found else { return nil }
         // From here to the commit, verdicts are serialised (on SQLite by its one writer).
         try db.serializeCommits()
         var v = verdict
@@ -90,16 +120,16 @@ extension Catalog {
             try decide(&v, context)
         }
         image.apply(v)
-        try db.update(image)
-        if let phash = v.phash { try Catalog.storeBands(db, imageId: image.id, phash: phash) }
-        if let vector = v.embedding, let model = v.embeddingModel {
-            try Catalog.storeEmbedding(db, imageId: image.id, model: model, vector: vector)
+        // The image, its hash bands and its embedding: one round trip on PostgreSQL.
+        var writes = [try db.updateStatement(image)]
+        if let phash = v.phash { writes.append(Catalog.bandsStatement(imageId: image.id, phash: phash)) }
+        guard let vector = v.embedding, let model = v.embeddingModel else {
+            try db.together(writes)
+            return (image, nil)
         }
-        current.state = .done
-        current.leaseUntil = nil
-        current.updatedAt = Date()
-        try db.update(current)
-        return image
+        writes += Catalog.embeddingStatements(db, imageId: image.id, model: model, vector: vector)
+        let seq = try db.together(writes).first?.int("seq") ?? 0
+        return (image, EmbeddingRow(seq: seq, imageId: image.id, labelId: image.labelId, status: image.status, model: model, vector: vector))
     }
 
     /// Records a failed attempt: retried after `retryAfter`, or dead-lettered (image rejected with
@@ -147,6 +177,28 @@ extension Catalog {
         }
     }
 
+    /// Admits one more upload without counting the backlog, when the last count plus the uploads admitted
+    /// since stays under `limit` and that count is younger than `maxAge`; false when the backlog must be
+    /// counted (`admitUpload`). On one API node the estimate never falls below the real backlog (it grows only
+    /// through this node's uploads); other nodes' uploads are seen within `maxAge`.
+    public func admitFromEstimate(under limit: Int, maxAge: Duration = .seconds(1), now: ContinuousClock.Instant = .now) -> Bool {
+        admission.withLock { estimate in
+            guard var e = estimate, now - e.countedAt < maxAge, e.counted + e.admittedSince + 1 < limit else { return false }
+            e.admittedSince += 1
+            estimate = e
+            return true
+        }
+    }
+
+    /// Counts the backlog (no further than `limit`) to admit one more upload: nil when admitted, else the
+    /// backlog counted. The count is what `admitFromEstimate` goes on from.
+    public func admitUpload(under limit: Int, now: ContinuousClock.Instant = .now) throws -> Int? {
+        let counted = try backlog(upTo: limit)
+        let admitted = counted < limit
+        admission.withLock { $0 = BacklogEstimate(counted: counted, countedAt: now, admittedSince: admitted ? 1 : 0) }
+        return admitted ? nil : counted
+    }
+
     /// Jobs not yet finished (queued or running): the processing backlog.
     public func backlog() throws -> Int {
         try read { db in Int(try db.int("SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')") ?? 0) }
@@ -185,4 +237,11 @@ extension ImageRecord {
         embeddingModel = v.embeddingModel ?? embeddingModel
         updatedAt = Date()
     }
+}
+
+/// What upload admission last counted of the backlog, when, and how many uploads it admitted since.
+struct BacklogEstimate {
+    var counted: Int
+    var countedAt: ContinuousClock.Instant
+    var admittedSince: Int
 }

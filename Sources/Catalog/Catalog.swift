@@ -11,6 +11,10 @@ public final class Catalog: Sendable {
     let keys = KeyCache()
     /// Label ids found by (lower-cased) name.
     let labelIds = Mutex<[String: Int64]>([:])
+    /// The owners of batches found lately (a batch is never deleted, nor given to another user).
+    let batchOwners = Mutex<[String: Int64]>([:])
+    /// What upload admission last counted of the backlog, and the uploads it admitted since.
+    let admission = Mutex<BacklogEstimate?>(nil)
 
     /// Opens (creating and migrating) the SQLite catalog at `path`.
     public init(path: String) throws {

@@ -14,10 +14,12 @@ struct HubRoutes: Sendable {
         try hub.catalog.label(id: id)?.name ?? "?"
     }
 
-    /// Backpressure: 503 + Retry-After for new uploads while the processing backlog is over the high-water mark.
+    /// Backpressure: 503 + Retry-After for new uploads while the processing backlog is over the high-water mark
+    /// (counted again only when the uploads admitted since the last count could have reached it).
     func admitUpload() async throws {
-        let backlog = try await offload { try hub.catalog.backlog(upTo: hub.settings.backlogHighWater) }
-        if backlog >= hub.settings.backlogHighWater {
+        let limit = hub.settings.backlogHighWater
+        if hub.catalog.admitFromEstimate(under: limit) { return }
+        if let backlog = try await offload({ try hub.catalog.admitUpload(under: limit) }) {
             Counter(label: "imagehub_backpressure_total").increment()
             throw HubError(503, "backpressure.busy", "at least \(backlog) images wait for processing (high-water mark \(hub.settings.backlogHighWater)); retry later",
                            details: ["retry_after": "\(hub.settings.retryAfterSeconds)"])

@@ -277,7 +277,7 @@ public enum OpenAPI {
             '404': {$ref: '#/components/responses/Error'}
       /v1/images/{id}/review:
         post:
-          summary: Accept or reject a quarantined image (admin)
+          summary: Accept or reject a quarantined image, or move a quarantined or accepted image to the label it shows (admin)
           parameters: [{$ref: '#/components/parameters/id'}]
           requestBody:
             required: true
@@ -287,11 +287,15 @@ public enum OpenAPI {
                   type: object
                   required: [decision]
                   properties:
-                    decision: {type: string, enum: [accept, reject]}
-                    reason: {type: string}
+                    decision: {type: string, enum: [accept, reject, relabel]}
+                    reason: {type: string, description: 'with reject: the reason code recorded (default review.rejected)'}
+                    label: {type: string, description: 'with relabel: the label the image shows'}
           responses:
             '200': {description: the reviewed image, content: {application/json: {schema: {$ref: '#/components/schemas/Image'}}}}
+            '400': {$ref: '#/components/responses/Error'}
+            '404': {$ref: '#/components/responses/Error'}
             '409': {$ref: '#/components/responses/Error'}
+            '422': {$ref: '#/components/responses/Error'}
       /v1/batches:
         post:
           summary: Open a submission session

@@ -40,13 +40,24 @@ extension HubRoutes {
         }
         router.post("/v1/images/:id/review") { request, context in
             _ = try context.require(.admin)
-            struct Review: Decodable { var decision: String; var reason: String? }
+            struct Review: Decodable { var decision: String; var reason: String?; var label: String? }
             let review = try await JSON.decode(Review.self, from: request, context: context)
-            guard ["accept", "reject"].contains(review.decision) else {
-                throw HubError(400, "field.invalid", "`decision` must be accept or reject")
-            }
             let id = try context.parameters.require("id")
-            let image = try await offload { try hub.catalog.review(imageId: id, accept: review.decision == "accept", reason: review.reason) }
+            let image: ImageRecord
+            switch review.decision {
+            case "accept", "reject":
+                image = try await offload { try hub.catalog.review(imageId: id, accept: review.decision == "accept", reason: review.reason) }
+            case "relabel":
+                guard let name = review.label, !name.isEmpty else {
+                    throw HubError(400, "field.missing", "a relabel names the `label` the image shows")
+                }
+                guard let labelId = try await offload({ try hub.catalog.labelId(named: name) }) else {
+                    throw HubError(422, "label.unknown", "label '\(name)' does not exist")
+                }
+                image = try await offload { try hub.catalog.relabel(imageId: id, to: labelId) }
+            default:
+                throw HubError(400, "field.invalid", "`decision` must be accept, reject or relabel")
+            }
             return try JSON.response(ImageView(image, label: try labelName(image.labelId)))
         }
     }

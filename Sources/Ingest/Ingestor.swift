@@ -94,7 +94,7 @@ public struct Ingestor: Sendable {
             throw HubError(422, "label.unknown", "label '\(meta.label)' does not exist")
         }
         if let batchId = meta.batch {
-            guard let batch = try catalog.batch(id: batchId), batch.userId == user.id else {
+            guard let owner = try catalog.batchOwner(id: batchId), owner == user.id else {
                 throw HubError(422, "batch.unknown", "batch '\(batchId)' does not exist or is not yours")
             }
         }

@@ -23,6 +23,8 @@ public final class EmbedStage: Sendable {
     let featureCache = Mutex(FeatureCache(capacity: 512))
     /// The sequence number up to which `reembedStale` has looked.
     let reembedCursor = Mutex<Int64>(0)
+    /// When the index last caught up with every row in the catalog (a `sync`, or a commit's rows).
+    let caughtUp = Mutex<ContinuousClock.Instant?>(nil)
     let logger: Logger
 
     public init(backbone: Backbone, catalog: Catalog, blobs: any BlobStore, settings: HubSettings, logger: Logger = Logger(label: "imagehub.embed")) {
@@ -38,7 +40,25 @@ public final class EmbedStage: Sendable {
 
     /// Brings the in-memory index up to date with the catalog.
     public func sync() throws {
+        let start = ContinuousClock.now
         index.apply(try catalog.embeddingRows(after: index.watermark).map(indexRow))
+        caughtUp.withLock { $0 = start }
+    }
+
+    /// How old a catch-up may be when a near-duplicate check begins. The index learns this process's own
+    /// commits as they happen (`learn`, and each commit's catch-up); this bounds how late it learns other
+    /// processes' commits before the check by local features (later ones are judged by cosine at the commit).
+    static let catchUpEvery: Duration = .milliseconds(200)
+
+    /// `sync`, unless the index caught up less than `catchUpEvery` ago.
+    func syncIfStale() throws {
+        if let last = caughtUp.withLock({ $0 }), ContinuousClock.now - last < Self.catchUpEvery { return }
+        try sync()
+    }
+
+    /// An embedding this process has just committed: the index takes it at once.
+    public func learn(_ row: EmbeddingRow) {
+        index.apply([indexRow(row)])
     }
 
     /// A catalog row as the index takes it: a vector another backbone made is never compared with this one's
@@ -73,9 +93,10 @@ public final class EmbedStage: Sendable {
     func checkNearDuplicates(_ image: ImageRecord, verdict: Verdict, vector: [Float], pixels: Image?) throws -> NearDuplicateCheck {
         var result = NearDuplicateCheck()
         guard verdict.status == .accepted, verdict.duplicateOf == nil, let pixels else { return result }
-        // The index learns other images' rows at their commits (and in the background pass): catch up first,
-        // so that what was committed a moment ago is a candidate here rather than judged by cosine at commit.
-        try sync()
+        // The index learns this process's commits as they happen and other processes' rows at each commit and
+        // in the background pass: catch up unless that was a moment ago, so that what was committed lately is a
+        // candidate here rather than judged by cosine at the commit.
+        try syncIfStale()
         let candidates = index.nearest(to: vector, k: settings.nearDuplicateMaxCandidates, label: image.labelId, excluding: image.id)
             .filter { Double($0.similarity) >= settings.nearDuplicateCandidateCosine }
         guard !candidates.isEmpty else { return result }
@@ -125,7 +146,10 @@ public final class EmbedStage: Sendable {
     /// any node) are judged by cosine alone, so that two copies committed at the same moment are never both
     /// accepted.
     func decide(_ v: inout Verdict, _ context: CommitContext, vector: [Float], checked: NearDuplicateCheck = .init()) {
+        let start = ContinuousClock.now
         index.apply(context.newRows.map(indexRow))
+        // Inside the transaction that holds the commit lock, these are all rows committed so far.
+        caughtUp.withLock { $0 = start }
         let image = context.image
         if v.status == .accepted, v.duplicateOf == nil, let original = nearDuplicate(of: image, vector: vector, checked: checked) {
             v.status = .quarantined

@@ -141,12 +141,15 @@ public final class WorkerPool: Service, Sendable {
     private func commit(_ job: JobRecord, worker: String, verdict: Verdict, watermark: Int64,
                         decide: (@Sendable (inout Verdict, CommitContext) throws -> Void)?, claimNext: Bool) throws -> Committed {
         let distance = settings.nearDuplicateDistance
+        var learn: (@Sendable (EmbeddingRow) -> Void)?
+        if let stage = embedStage { learn = { row in stage.learn(row) } }
         guard claimNext else {
             return Committed(stored: try catalog.complete(job: job, worker: worker, verdict: verdict, nearDistance: distance,
-                                                          watermark: watermark, decide: decide))
+                                                          watermark: watermark, decide: decide, stored: learn))
         }
         let (stored, next) = try catalog.completeAndClaim(job: job, worker: worker, verdict: verdict, nearDistance: distance,
-                                                          watermark: watermark, decide: decide, lease: settings.leaseSeconds)
+                                                          watermark: watermark, decide: decide, stored: learn,
+                                                          lease: settings.leaseSeconds)
         return Committed(stored: stored, next: next)
     }
 

@@ -24,10 +24,12 @@ struct NodesBench: AsyncParsableCommand {
             Each set-up runs as real `imagehub serve` processes on a fresh data directory (and, for PostgreSQL, a \
             fresh database made on --postgres and dropped afterwards). Phase 1: --devices phones upload at --rate \
             per second (open loop) for --duration seconds: acknowledgement and upload → final status percentiles. \
-            Phase 2, on another fresh hub: the phones upload --count photos as fast as they are answered (closed \
-            loop): final statuses per second from the first upload to the last verdict, and the CPU time the \
-            whole machine spent busy during it per final status (every process: nodes, PostgreSQL, the phones), \
-            a figure the machine's other tenants disturb far less than throughput.
+            Phase 2, --rounds times, each on another fresh hub, the set-ups one after the other in each round: \
+            the phones upload --count photos as fast as they are answered (closed loop): final statuses per \
+            second from the first upload to the last verdict, and the CPU time the whole machine spent busy \
+            during it per final status (every process: nodes, PostgreSQL, the phones). The table gives each \
+            set-up's median round, and its median ratio to embedded over the rounds, each round's set-ups \
+            having shared the same minutes.
             """)
 
     @Argument(help: "Folder of photos; the parent folder name is the label.") var directory: String
@@ -40,30 +42,58 @@ struct NodesBench: AsyncParsableCommand {
     @Option(help: "Uploads in the closed-loop phase (default: two passes over the photos).") var count: Int?
     @Flag(help: "Run the hubs without embeddings.") var noEmbed = false
 
+    @Option(help: "Rounds of the closed-loop phase; each round runs every set-up once, one after the other, so that a round's set-ups share the same minutes.")
+    var rounds = 3
+
     func run() async throws {
         let photos = try Workload.folders(directory)
-        var rows: [[String]] = []
+        var latency: [NodesSetup: SimulationReport] = [:]
         for setup in setups {
-            let latency = try await measure(setup, photos: photos) { options in
+            latency[setup] = try await measure(setup, photos: photos) { options in
                 options.rate = rate
                 options.duration = .milliseconds(Int64(duration * 1000))
             }
-            var busy = 0.0
-            let throughput = try await measure(setup, photos: photos, busy: &busy) { options in
-                options.count = count ?? 2 * photos.count
+            FileHandle.standardError.write(Data("bench nodes: \(setup.rawValue) open loop done\n".utf8))
+        }
+        // Throughput moves with whatever else the machine runs; set-ups measured in the same minutes are
+        // compared round by round, and the median round stands for each.
+        var rates: [NodesSetup: [Double]] = [:], cpu: [NodesSetup: [Double]] = [:], lost: [NodesSetup: Int] = [:]
+        for round in 1...max(1, rounds) {
+            for setup in setups {
+                var busy = 0.0
+                let report = try await measure(setup, photos: photos, busy: &busy) { options in
+                    options.count = count ?? 2 * photos.count
+                }
+                rates[setup, default: []].append(report.finalPerSecond)
+                if report.final > 0, busy > 0 { cpu[setup, default: []].append(1000 * busy / Double(report.final)) }
+                lost[setup, default: 0] += report.lost
+                FileHandle.standardError.write(Data("bench nodes: round \(round), \(setup.rawValue): \(String(format: "%.1f", report.finalPerSecond)) img/s\n".utf8))
             }
-            let a = latency.acknowledgementLatency, f = latency.finalStatusLatency
-            rows.append([setup.rawValue, String(format: "%.1f", throughput.finalPerSecond),
+        }
+        var rows: [[String]] = []
+        for setup in setups {
+            let a = latency[setup]!.acknowledgementLatency, f = latency[setup]!.finalStatusLatency
+            let mine = rates[setup] ?? []
+            var ratio = "-"
+            if let embedded = rates[.embedded], setup != .embedded {
+                ratio = String(format: "%.2f×", Self.median(zip(mine, embedded).map { $0 / max($1, 0.001) }))
+            }
+            rows.append([setup.rawValue, String(format: "%.1f", Self.median(mine)), ratio,
                          String(format: "%.1f", a.p50), String(format: "%.1f", a.p99),
                          String(format: "%.0f", f.p50), String(format: "%.0f", f.p99),
-                         throughput.final > 0 && busy > 0 ? String(format: "%.0f", 1000 * busy / Double(throughput.final)) : "-",
-                         "\(latency.lost + throughput.lost)"])
-            FileHandle.standardError.write(Data("bench nodes: \(setup.rawValue) done\n".utf8))
+                         cpu[setup].map { String(format: "%.0f", Self.median($0)) } ?? "-",
+                         "\(latency[setup]!.lost + (lost[setup] ?? 0))"])
         }
         print("bench nodes: \(photos.count) photos, \(devices) phones, \(rate) uploads/s open loop for \(duration) s; "
-              + "then closed loop; embedding \(noEmbed ? "off" : "on"), \(ProcessInfo.processInfo.activeProcessorCount) cores")
-        print(Table(headers: ["set-up", "img/s (closed loop)", "ack p50 ms", "ack p99 ms", "final p50 ms", "final p99 ms", "CPU ms/img", "lost"],
+              + "then closed loop, median of \(max(1, rounds)) rounds; embedding \(noEmbed ? "off" : "on"), \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        print(Table(headers: ["set-up", "img/s (closed loop)", "vs embedded", "ack p50 ms", "ack p99 ms", "final p50 ms", "final p99 ms", "CPU ms/img", "lost"],
                     rows: rows).text)
+    }
+
+    static func median(_ values: [Double]) -> Double {
+        guard !values.isEmpty else { return 0 }
+        let sorted = values.sorted()
+        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     }
 
     /// Starts `setup` on a fresh hub, runs one simulation against it, stops it.

@@ -228,6 +228,39 @@ import Testing
         #expect(reviewed.status == .rejected && reviewed.reasonCodes == ["duplicate.near", "review.rejected"])
     }
 
+    @Test("relabel: a quarantined image is accepted under the label it shows, an accepted one keeps its status; rejected ones stay",
+          arguments: TestCatalogs.engines)
+    func relabel(engine: CatalogEngine) throws {
+        let f = try Fixture(engine)
+        defer { f.remove() }
+        let c = f.catalog
+        let cherry = try #require(try c.createLabel(name: "Cherry").id)
+        for n in 1...3 { try f.upload(n) }
+        var mismatch = Verdict(status: .quarantined, reasons: ["label.mismatch"], phash: 1)
+        mismatch.embedding = Data(repeating: 1, count: 8)
+        mismatch.embeddingModel = "m"
+        mismatch.labelCheck = "mismatch"
+        mismatch.suggestedLabelId = cherry
+        mismatch.suggestedScore = 0.9
+        let quarantined = try #require(try f.process(mismatch))
+        let accepted = try #require(try f.process(Verdict(status: .accepted, phash: 1 << 40)))
+        let rejected = try #require(try f.process(Verdict(status: .rejected, reasons: ["quality.blurry"])))
+        let before = try c.embeddingRows(after: 0).map(\.seq).max() ?? 0
+
+        let moved = try c.relabel(imageId: quarantined.id, to: cherry)
+        #expect(moved.status == .accepted && moved.labelId == cherry && moved.reasonCodes == ["label.mismatch", "review.relabelled"])
+        #expect(moved.labelCheck == "verified" && moved.suggestedLabelId == nil && moved.suggestedScore == nil)
+        let rows = try c.embeddingRows(after: before)
+        #expect(rows.map(\.imageId) == [quarantined.id] && rows.first?.labelId == cherry && rows.first?.status == .accepted,
+                "the indexes learn its new label")
+        #expect(try c.relabel(imageId: accepted.id, to: cherry).status == .accepted)
+        #expect(try c.image(id: accepted.id)?.labelId == cherry)
+        #expect(throws: HubError.self) { try c.relabel(imageId: rejected.id, to: cherry) }
+        #expect(throws: HubError.self) { try c.relabel(imageId: accepted.id, to: 9999) }
+        #expect(throws: HubError.self) { try c.relabel(imageId: "missing", to: cherry) }
+        #expect(try c.image(id: rejected.id)?.labelId == f.label)
+    }
+
     @Test("embeddings: stored with the verdict, followed by sequence number, rewritten when the status moves", arguments: TestCatalogs.engines)
     func embeddings(engine: CatalogEngine) throws {
         let f = try Fixture(engine)

@@ -214,6 +214,36 @@ struct DashboardTests {
                                                  body: ByteBuffer(string: "csrf=\(token)&decision=accept"))
             #expect(try again.status == .seeOther && t.hub.catalog.image(id: copies[0])?.status == .rejected)
 
+            // Relabel (to the label chosen beside it) and many decided at once.
+            var more: [String] = []
+            for quality in [70, 60, 50] {
+                let bytes = try Image.load(original).fitted(longSide: 640 - quality).encoded(as: .jpeg, quality: quality)
+                more.append(try await client.upload(bytes, label: "Banana", as: t.bearer(.supplier)).json["id"] as! String)
+            }
+            await t.drain()
+            let queued = try t.hub.catalog.quarantineQueue(limit: 10).map(\.id)
+            #expect(Set(more).isSubset(of: Set(queued)), "copies wait for review")
+            let (_, bulkPage) = try await Self.page(client, "/review", cookie: cookie)
+            #expect(bulkPage.contains(#"<form id="bulk" method="post" action="/review""#))
+            #expect(bulkPage.contains(#"name="id" value="\#(more[0])" form="bulk""#))
+            #expect(bulkPage.contains(#"<button type="submit" name="decision" value="relabel" data-key="l">Relabel</button>"#))
+            let relabelled = try await client.execute(uri: "/review/\(more[0])", method: .post, headers: form,
+                                                      body: ByteBuffer(string: "csrf=\(token)&decision=relabel&label=Apple"))
+            #expect(relabelled.status == .seeOther && relabelled.headers[.location] == "/review")
+            let moved = try #require(try t.hub.catalog.image(id: more[0]))
+            #expect(try moved.status == .accepted && moved.labelId == t.hub.catalog.labelId(named: "Apple"))
+            let unknown = try await client.execute(uri: "/review/\(more[1])", method: .post, headers: form,
+                                                   body: ByteBuffer(string: "csrf=\(token)&decision=relabel&label=Nothing"))
+            #expect(unknown.status == .unprocessableContent)
+            let bulkForged = try await client.execute(uri: "/review", method: .post, headers: form,
+                                                      body: ByteBuffer(string: "decision=reject&id=\(more[1])&id=\(more[2])"))
+            #expect(bulkForged.status == .forbidden)
+            let bulk = try await client.execute(uri: "/review", method: .post, headers: form,
+                                                body: ByteBuffer(string: "csrf=\(token)&decision=reject&id=\(more[1])&id=\(more[2])&id=\(more[0])"))
+            #expect(bulk.status == .seeOther)
+            #expect(try more[1...].allSatisfy { try t.hub.catalog.image(id: $0)?.status == .rejected })
+            #expect(try t.hub.catalog.image(id: more[0])?.status == .accepted, "one decided before is left as it is")
+
             // A trainer's session has no Review.
             let (trainer, _) = try await Self.signIn(client, key: t.keys[.trainer]!)
             let (_, overview) = try await Self.page(client, "/", cookie: trainer)

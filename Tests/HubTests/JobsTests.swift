@@ -4,6 +4,7 @@ import GRDB
 import HubCore
 import HubTesting
 import Jobs
+import Synchronization
 import Testing
 
 @Suite struct JobsTests {
@@ -218,5 +219,62 @@ import Testing
                                                    nearDistance: 6, lease: 60)
         #expect(last?.status == .rejected && after == nil)
         #expect(try c.backlog() == 0)
+    }
+
+    @Test("a committed embedding is handed to the worker with the sequence number the catalog gave it", arguments: TestCatalogs.engines)
+    func aCommittedEmbeddingIsHandedOver(engine: CatalogEngine) throws {
+        let (t, c, user, label) = try catalogFixture(engine)
+        defer { t.remove() }
+        let ids = try (0..<2).map { try recordUpload(in: c, number: 600 + $0, label: label, user: user) }
+        let learned = Mutex<[EmbeddingRow]>([])
+        let learn: @Sendable (EmbeddingRow) -> Void = { row in learned.withLock { $0.append(row) } }
+        let vector = Data(repeating: 7, count: 16)
+        func verdict(_ n: Int) -> Verdict {
+            var v = Verdict(status: .accepted, phash: UInt64(n + 1) << 40)
+            v.embedding = vector
+            v.embeddingModel = "test-model"
+            return v
+        }
+        // The first verdict's transaction claims the second job; the second commits alone.
+        let first = try #require(try c.claimJob(worker: "w", lease: 60))
+        let (_, next) = try c.completeAndClaim(job: first.job, worker: "w", verdict: verdict(0), nearDistance: 0, decide: { _, _ in },
+                                               stored: learn, lease: 60)
+        let second = try #require(next)
+        #expect(try c.complete(job: second.job, worker: "w", verdict: verdict(1), nearDistance: 0, decide: { _, _ in }, stored: learn)?.id == ids[1])
+        let rows = try c.embeddingRows(after: 0)
+        let handed = learned.withLock { $0 }
+        #expect(handed.map(\.seq) == rows.map(\.seq) && handed.map(\.imageId) == ids)
+        #expect(handed.allSatisfy { $0.status == .accepted && $0.labelId == label && $0.model == "test-model" && $0.vector == vector })
+        // A lost lease commits nothing and hands nothing over.
+        let stale = try #require(try c.jobs(imageId: ids[0]).first)
+        #expect(try c.complete(job: stale, worker: "w", verdict: Verdict(status: .accepted), nearDistance: 0,
+                               stored: learn) == nil)
+        #expect(learned.withLock { $0.count } == 2)
+    }
+
+    @Test("upload admission counts the backlog again only when the uploads admitted since could reach the limit",
+          arguments: TestCatalogs.engines)
+    func admissionCountsOnlyNearTheLimit(engine: CatalogEngine) throws {
+        let (t, c, user, label) = try catalogFixture(engine)
+        defer { t.remove() }
+        let start = ContinuousClock.now
+        #expect(!c.admitFromEstimate(under: 4, now: start), "nothing counted yet")
+        #expect(try c.admitUpload(under: 4, now: start) == nil)
+        _ = try recordUpload(in: c, number: 700, label: label, user: user)
+        // Counted 0, one admitted: two more fit without counting, the third could reach the limit.
+        #expect(c.admitFromEstimate(under: 4, now: start))
+        _ = try recordUpload(in: c, number: 701, label: label, user: user)
+        #expect(c.admitFromEstimate(under: 4, now: start))
+        _ = try recordUpload(in: c, number: 702, label: label, user: user)
+        #expect(!c.admitFromEstimate(under: 4, now: start))
+        #expect(try c.admitUpload(under: 4, now: start) == nil, "3 wait: one more is admitted")
+        _ = try recordUpload(in: c, number: 703, label: label, user: user)
+        #expect(!c.admitFromEstimate(under: 4, now: start))
+        #expect(try c.admitUpload(under: 4, now: start) == 4, "the count says the limit is reached")
+        // A count older than its age limit is never gone on from.
+        _ = try c.claimJob(worker: "w", lease: 60)
+        #expect(try c.admitUpload(under: 100, now: start) == nil)
+        #expect(c.admitFromEstimate(under: 100, maxAge: .seconds(1), now: start + .milliseconds(500)))
+        #expect(!c.admitFromEstimate(under: 100, maxAge: .seconds(1), now: start + .seconds(2)))
     }
 }

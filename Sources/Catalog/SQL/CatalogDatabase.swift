@@ -1,4 +1,5 @@
 import Foundation
+import HubCore
 
 /// The SQL dialect a statement is written for; the catalog writes portable SQL and asks this only for
 /// the few fragments the engines spell differently.
@@ -36,6 +37,13 @@ protocol CatalogRecord: Codable, Sendable {
 }
 
 /// A transaction, with the helpers every catalog method uses.
+/// One SQL statement with its arguments.
+struct Statement {
+    var sql: String
+    var arguments: [any SQLBindable]
+    init(_ sql: String, _ arguments: [any SQLBindable] = []) { self.sql = sql; self.arguments = arguments }
+}
+
 struct Tx {
     let connection: any SQLConnection
     var dialect: SQLDialect { connection.dialect }
@@ -115,11 +123,33 @@ struct Tx {
 
     /// Writes every column of a record back, by its key column.
     func update<R: CatalogRecord>(_ record: R, key: String = "id") throws {
+        let statement = try updateStatement(record, key: key)
+        try connection.execute(statement.sql, statement.arguments.map(\.sqlValue))
+    }
+
+    /// The statement `update` runs.
+    func updateStatement<R: CatalogRecord>(_ record: R, key: String = "id") throws -> Statement {
         let columns = try RowEncoder.columns(of: record)
-        guard let keyValue = columns.first(where: { $0.0 == key })?.1 else { return }
+        guard let keyValue = columns.first(where: { $0.0 == key })?.1 else {
+            throw HubError(500, "internal.record", "\(R.table) has no column \(key)")
+        }
         let sets = columns.filter { $0.0 != key }
-        try connection.execute("UPDATE \(R.table) SET \(sets.map { "\(quote($0.0)) = ?" }.joined(separator: ", ")) WHERE \(quote(key)) = ?",
-                               sets.map(\.1) + [keyValue])
+        return Statement("UPDATE \(R.table) SET \(sets.map { "\(quote($0.0)) = ?" }.joined(separator: ", ")) WHERE \(quote(key)) = ?",
+                         sets.map(\.1) + [keyValue])
+    }
+
+    /// Runs writes to different rows as one round trip on PostgreSQL (all but the last as data-modifying
+    /// `WITH` parts, which see the rows as they were before the statement), one by one on SQLite. Returns
+    /// the last statement's rows.
+    @discardableResult
+    func together(_ statements: [Statement]) throws -> [SQLRow] {
+        guard let last = statements.last else { return [] }
+        if dialect == .postgres, statements.count > 1 {
+            let parts = statements.dropLast().enumerated().map { "w\($0.offset) AS (\($0.element.sql))" }
+            return try rows("WITH \(parts.joined(separator: ", ")) \(last.sql)", statements.flatMap(\.arguments))
+        }
+        for statement in statements.dropLast() { try execute(statement.sql, statement.arguments) }
+        return try rows(last.sql, last.arguments)
     }
 
     /// `?, ?, …`

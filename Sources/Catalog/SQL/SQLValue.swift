@@ -101,4 +101,11 @@ public struct SQLRow: Sendable {
     func date(_ column: String) -> Date? { self[column].date }
     /// The first column of a one-column result.
     var first: SQLValue { columns.first?.1 ?? .null }
+
+    /// The columns before the one named `marker` and those after it: a row that joins two records, in the
+    /// result's order.
+    func split(at marker: String) -> (SQLRow, SQLRow) {
+        guard let i = columns.firstIndex(where: { $0.0.lowercased() == marker.lowercased() }) else { return (self, SQLRow([])) }
+        return (SQLRow(Array(columns[..<i])), SQLRow(Array(columns[(i + 1)...])))
+    }
 }

@@ -116,8 +116,15 @@ enum DashboardTemplates {
 
     static let review = """
         <h1>Review <span class="muted">{{count}} quarantined, the longest waiting first</span></h1>
-        <p class="muted">Keys: <kbd>j</kbd>/<kbd>k</kbd> move, <kbd>a</kbd> accept, <kbd>r</kbd> reject.</p>
+        <p class="muted">Keys: <kbd>j</kbd>/<kbd>k</kbd> move, <kbd>a</kbd> accept, <kbd>r</kbd> reject, <kbd>l</kbd> relabel
+        (as the label chosen beside it), <kbd>x</kbd> select.</p>
         {{#empty}}<p>Nothing waits for review.</p>{{/empty}}
+        {{^empty}}<form id="bulk" method="post" action="/review" class="bulk">
+          <input type="hidden" name="csrf" value="{{csrf}}">
+          <span>Selected images:</span>
+          <button type="submit" name="decision" value="accept">Accept selected</button>
+          <button type="submit" name="decision" value="reject" class="reject">Reject selected</button>
+        </form>{{/empty}}
         <ol class="queue">
           {{#items}}<li class="review" tabindex="0" data-review>
             <div class="pictures">
@@ -128,10 +135,15 @@ enum DashboardTemplates {
               <figcaption>looks like <a href="{{href}}">{{name}}</a></figcaption></figure>{{/suggested}}
             </div>
             <p class="reasons"><code>{{reasons}}</code></p>
+            <p><input type="checkbox" id="select-{{id}}" name="id" value="{{id}}" form="bulk" data-select>
+            <label for="select-{{id}}">select</label></p>
             <form method="post" action="/review/{{id}}" class="decide">
               <input type="hidden" name="csrf" value="{{csrf}}">
               <button type="submit" name="decision" value="accept" data-key="a">Accept</button>
               <button type="submit" name="decision" value="reject" data-key="r" class="reject">Reject</button>
+              <label for="relabel-{{id}}">as</label>
+              <select id="relabel-{{id}}" name="label">{{#choices}}<option value="{{name}}"{{#selected}} selected{{/selected}}>{{displayName}}</option>{{/choices}}</select>
+              <button type="submit" name="decision" value="relabel" data-key="l">Relabel</button>
             </form>
           </li>{{/items}}
         </ol>
@@ -229,7 +241,10 @@ enum DashboardTemplates {
         {{/model}}
         {{#hasErrors}}<section class="card"><h2>Likely label errors</h2>
         <ul class="grid">{{#errors}}<li class="tile"><a href="{{href}}"><img src="{{src}}" alt="{{alt}}" loading="lazy" width="256" height="256"></a>
-        <span class="caption">given {{given}} · looks like {{suggested}}</span></li>{{/errors}}</ul></section>{{/hasErrors}}
+        <span class="caption">given {{given}} · looks like {{suggested}}</span>
+        {{#canRelabel}}<form method="post" action="/review/{{id}}"><input type="hidden" name="csrf" value="{{csrf}}">
+        <input type="hidden" name="label" value="{{suggested}}"><input type="hidden" name="next" value="{{back}}">
+        <button type="submit" name="decision" value="relabel">Relabel as {{suggested}}</button></form>{{/canRelabel}}</li>{{/errors}}</ul></section>{{/hasErrors}}
         </div>
         """
 
@@ -306,8 +321,8 @@ enum DashboardTemplates {
         .pictures figure { margin: 0; }
         .pictures img { display: block; max-width: 256px; height: auto; background: #e8ebf0; }
         .examples img { display: inline-block; width: 120px; height: 120px; object-fit: cover; margin-right: .3rem; }
-        .decide { display: flex; gap: .6rem; }
-        .decide .reject { background: var(--bad); }
+        .decide, .bulk { display: flex; gap: .6rem; align-items: center; flex-wrap: wrap; }
+        .decide .reject, .bulk .reject { background: var(--bad); }
         .canonical { max-width: min(100%, 560px); height: auto; }
         .facts th { width: 10rem; color: var(--muted); font-weight: 600; }
         .drop { border: 2px dashed var(--line); border-radius: 8px; padding: 1.2rem; text-align: center; color: var(--muted); }
@@ -419,7 +434,7 @@ enum DashboardTemplates {
               }
             }, 1000);
           }
-          // Review: j/k move between quarantined images, a/r accept or reject the one in focus.
+          // Review: j/k move between quarantined images; a/r/l accept, reject or relabel the one in focus; x selects it.
           const items = [...document.querySelectorAll("[data-review]")];
           if (items.length) {
             items[0].focus();
@@ -432,9 +447,12 @@ enum DashboardTemplates {
                 items[next].focus();
                 items[next].scrollIntoView({ block: "nearest" });
                 event.preventDefault();
-              } else if (event.key === "a" || event.key === "r") {
+              } else if (event.key === "a" || event.key === "r" || event.key === "l") {
                 const button = items[at].querySelector(`button[data-key="${event.key}"]`);
                 if (button) { button.click(); event.preventDefault(); }
+              } else if (event.key === "x") {
+                const box = items[at].querySelector("[data-select]");
+                if (box) { box.checked = !box.checked; event.preventDefault(); }
               }
             });
           }

@@ -269,8 +269,10 @@ extension HubRoutes {
                                                           "recall": String(format: "%.3f", $0.recall), "support": $0.support] },
                     ] as [String: Any]
                     values["errors"] = report.likelyLabelErrors.prefix(24).map { ["href": "/images/\($0.imageId)", "src": "/v1/images/\($0.imageId)/thumbnail",
-                                                                              "given": $0.givenLabel, "suggested": $0.suggestedLabel,
+                                                                              "id": $0.imageId, "given": $0.givenLabel, "suggested": $0.suggestedLabel,
                                                                               "alt": "given \($0.givenLabel), looks like \($0.suggestedLabel)"] }
+                    // One click moves a likely label error to the label it looks like (a review decision: admins).
+                    if user.role == .admin { values["canRelabel"] = true; values["back"] = "/training/\(job.id)" }
                     if !report.likelyLabelErrors.isEmpty { values["hasErrors"] = true }
                 }
             }
@@ -303,6 +305,7 @@ extension HubRoutes {
             guard let user = context.user else { return Dashboard.redirect("/login") }
             guard user.role == .admin else { return forbidden(context) }
             let (queue, labels) = try await offload { (try hub.catalog.quarantineQueue(limit: 50), try hub.catalog.labelsById()) }
+            let sortedLabels = labels.values.sorted { $0.displayName.lowercased() < $1.displayName.lowercased() }
             var items: [[String: Any]] = []
             var examplesOf: [Int64: [ImageRecord]] = [:]
             for (index, image) in queue.enumerated() {
@@ -310,6 +313,13 @@ extension HubRoutes {
                 var item: [String: Any] = ["id": image.id, "index": index, "label": name, "reasons": image.reasonCodes.joined(separator: ", "),
                                            "alt": "\(name), quarantined: \(image.reasonCodes.joined(separator: ", "))"]
                 if image.thumbnailKey != nil { item["thumbnail"] = "/v1/images/\(image.id)/thumbnail" }
+                // Relabel offers every label, the suggested one chosen (else the one it was uploaded as).
+                let chosen = image.suggestedLabelId ?? image.labelId
+                item["choices"] = sortedLabels.map { label -> [String: Any] in
+                    var choice: [String: Any] = ["name": label.name, "displayName": label.displayName]
+                    if label.id == chosen { choice["selected"] = true }
+                    return choice
+                }
                 // The evidence beside it: the original of a duplicate, examples of the label it looks like.
                 if let original = image.duplicateOf {
                     item["original"] = ["thumbnail": "/v1/images/\(original)/thumbnail", "alt": "the original it duplicates"]
@@ -338,14 +348,37 @@ extension HubRoutes {
             let form = try await Dashboard.form(request)
             guard let session = context.session, form["csrf"] == session.csrf else { return refused(context) }
             let id = try context.parameters.require("id")
+            let decision = form["decision"] ?? ""
+            guard ["accept", "reject", "relabel"].contains(decision) else {
+                return Dashboard.page("error", title: "Not decided", user: user, session: context.session, status: .badRequest,
+                                      ["message": "A review decides accept, reject or relabel."])
+            }
+            if decision == "relabel" {
+                guard let name = form["label"], let labelId = try await offload({ try hub.catalog.labelId(named: name) }) else {
+                    return Dashboard.page("error", title: "Not relabelled", user: user, session: context.session, status: .unprocessableContent,
+                                          ["message": "A relabel names a label that exists."])
+                }
+                try await decided { _ = try await offload { try hub.catalog.relabel(imageId: id, to: labelId) } }
+            } else {
+                try await decided { _ = try await offload { try hub.catalog.review(imageId: id, accept: decision == "accept", reason: nil) } }
+            }
+            // A relabel from another page (a training report's likely label errors) goes back there.
+            let next = form["next"].flatMap { $0.hasPrefix("/") && !$0.hasPrefix("//") ? $0 : nil } ?? "/review"
+            return Dashboard.redirect(next)
+        }
+
+        // Many at once: the images selected in the queue, accepted or rejected together.
+        router.post("/review") { request, context in
+            guard let user = context.user else { return Dashboard.redirect("/login") }
+            guard user.role == .admin else { return forbidden(context) }
+            let form = try await Dashboard.form(request)
+            guard let session = context.session, form["csrf"] == session.csrf else { return refused(context) }
             guard let decision = form["decision"], ["accept", "reject"].contains(decision) else {
                 return Dashboard.page("error", title: "Not decided", user: user, session: context.session, status: .badRequest,
-                                      ["message": "A review decides accept or reject."])
+                                      ["message": "Selected images are accepted or rejected together."])
             }
-            do {
-                _ = try await offload { try hub.catalog.review(imageId: id, accept: decision == "accept", reason: nil) }
-            } catch let error as HubError where error.status == 409 || error.status == 404 {
-                // Decided meanwhile (another reviewer, another tab): the queue shows what is left.
+            for id in form.all("id").prefix(200) {
+                try await decided { _ = try await offload { try hub.catalog.review(imageId: id, accept: decision == "accept", reason: nil) } }
             }
             return Dashboard.redirect("/review")
         }
@@ -362,6 +395,12 @@ extension HubRoutes {
         @Sendable func forbidden(_ context: HubContext) -> Response {
             Dashboard.page("error", title: "Not allowed", user: context.user, session: context.session, status: .forbidden,
                            ["message": "Your role may not open this page (auth.forbidden)."])
+        }
+
+        /// Runs a review decision; one another reviewer (or tab) made first, or an image gone meanwhile, is no
+        /// error: the page shows what is left.
+        @Sendable func decided(_ body: () async throws -> Void) async throws {
+            do { try await body() } catch let error as HubError where error.status == 409 || error.status == 404 {}
         }
 
         @Sendable func refused(_ context: HubContext) -> Response {
