@@ -83,7 +83,41 @@ def train(base, trainer, shots, labels):
         driver.quit()
 
 
+def relabel(base, admin, shots):
+    """An admin relabels, with the keyboard, a photo uploaded under the wrong label: the Review page has
+    chosen the label it looks like beside it."""
+    driver = browser()
+    wait = WebDriverWait(driver, 20)
+    try:
+        sign_in(driver, wait, base, admin)
+        driver.get(base + "/review")
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "[data-review]"))
+        items = [i for i in driver.find_elements(By.CSS_SELECTOR, "[data-review]")
+                 if "label.mismatch" in i.find_element(By.CSS_SELECTOR, ".reasons").text]
+        check(len(items) == 1, "the photo waits for review as label.mismatch")
+        action = items[0].find_element(By.CSS_SELECTOR, "form.decide").get_attribute("action")
+        driver.execute_script("arguments[0].focus(); arguments[0].scrollIntoView();", items[0])
+        driver.save_screenshot(os.path.join(shots, "review-mismatch.png"))
+        ActionChains(driver).send_keys("j").send_keys("k").perform()
+        moved = driver.execute_script("return document.activeElement.hasAttribute('data-review')")
+        check(moved, "j and k move between the images waiting")
+        driver.execute_script("arguments[0].focus();", items[0])
+        ActionChains(driver).send_keys("l").perform()
+        wait.until(lambda d: all(f.get_attribute("action") != action for f in d.find_elements(By.CSS_SELECTOR, "form.decide")))
+        check(True, "the key l relabels it as the label named beside it")
+    except TimeoutException as error:
+        driver.save_screenshot(os.path.join(shots, "timeout.png"))
+        check(False, f"timed out on {driver.current_url}: {error.msg or 'a condition never held'}")
+    finally:
+        driver.quit()
+
+
 def main():
+    if sys.argv[1] == "--relabel":
+        base, admin, shots = sys.argv[2:5]
+        os.makedirs(shots, exist_ok=True)
+        relabel(base, admin, shots)
+        return
     if sys.argv[1] == "--train":
         base, trainer, shots = sys.argv[2:5]
         os.makedirs(shots, exist_ok=True)

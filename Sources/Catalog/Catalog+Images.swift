@@ -98,12 +98,20 @@ extension Catalog {
     }
 
     /// Images under the given labels with a status, in id order after `cursor`, at most `limit`.
-    public func images(labelIds: [Int64], status: ImageStatus?, uploaderId: Int64? = nil, after cursor: String?, limit: Int) throws -> [ImageRecord] {
+    public func images(labelIds: [Int64], status: ImageStatus?, reason: String? = nil, uploaderId: Int64? = nil,
+                       after cursor: String?, limit: Int) throws -> [ImageRecord] {
         guard !labelIds.isEmpty else { return [] }
         return try read { db in
             var sql = "SELECT * FROM images WHERE labelId IN (\(labelIds.map(String.init).joined(separator: ",")))"
             var arguments: [any SQLBindable] = []
             if let status { sql += " AND status = ?"; arguments.append(status.rawValue) }
+            if let reason {
+                // Reasons are stored as a JSON array of codes: the code with its quotes, LIKE's wildcards escaped.
+                let escaped = reason.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
+                    .replacingOccurrences(of: "_", with: "\\_")
+                sql += " AND reasons LIKE ? ESCAPE '\\'"
+                arguments.append("%\"\(escaped)\"%")
+            }
             if let uploaderId { sql += " AND uploaderId = ?"; arguments.append(uploaderId) }
             if let cursor { sql += " AND id > ?"; arguments.append(cursor) }
             return try db.all(ImageRecord.self, sql + " ORDER BY id LIMIT ?", arguments + [limit])
@@ -139,6 +147,41 @@ extension Catalog {
             for code in codes { out[code, default: 0] += Int(row.int("n") ?? 0) }
         }
         return out
+    }
+
+    /// One minute of the hub's activity: uploads stored, and images that reached a final status (or were
+    /// reviewed) in it, hub-wide whichever node did the work.
+    public struct MinuteActivity: Sendable, Equatable {
+        public var minute: Date
+        public var uploads: Int
+        public var decided: Int
+    }
+
+    /// The last `minutes` whole minutes before `now`'s minute, and `now`'s own so far, oldest first (a minute
+    /// without activity included, with zeros). Both counts go through an index on their time column.
+    public func activity(minutes: Int = 10, now: Date = Date()) throws -> [MinuteActivity] {
+        let current = Date(timeIntervalSince1970: (now.timeIntervalSince1970 / 60).rounded(.down) * 60)
+        let since = current.addingTimeInterval(-60 * Double(minutes))
+        let (uploads, decided) = try read { db -> ([String: Int], [String: Int]) in
+            // A minute as text, the same in both engines: `YYYY-MM-DD HH:MM` in UTC.
+            let minute = { (column: String) in
+                db.dialect == .postgres ? "to_char(\(column) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')" : "substr(\(column), 1, 16)"
+            }
+            func count(_ sql: String) throws -> [String: Int] {
+                try db.rows(sql, [since]).reduce(into: [:]) { $0[$1.string("minute") ?? ""] = Int($1.int("n") ?? 0) }
+            }
+            return (try count("SELECT \(minute("createdAt")) AS minute, COUNT(*) AS n FROM images WHERE createdAt >= ? GROUP BY 1"),
+                    try count("SELECT \(minute("updatedAt")) AS minute, COUNT(*) AS n FROM images WHERE updatedAt >= ? AND status <> 'pending' GROUP BY 1"))
+        }
+        let format = DateFormatter()
+        format.locale = Locale(identifier: "en_US_POSIX")
+        format.timeZone = TimeZone(identifier: "UTC")
+        format.dateFormat = "yyyy-MM-dd HH:mm"
+        return (0...minutes).map { n in
+            let at = since.addingTimeInterval(60 * Double(n))
+            let key = format.string(from: at)
+            return MinuteActivity(minute: at, uploads: uploads[key] ?? 0, decided: decided[key] ?? 0)
+        }
     }
 
     /// The number of bands a perceptual hash is cut into (its bytes).

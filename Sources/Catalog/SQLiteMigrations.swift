@@ -219,6 +219,11 @@ enum SQLiteMigrations {
                 """)
             try db.execute(sql: "CREATE INDEX sessions_expiry ON sessions (expiresAt)")
         }
+        m.registerMigration("v13_activity") { db in
+            // Uploads and verdicts per minute (the dashboard's Overview) without reading every image.
+            try db.execute(sql: "CREATE INDEX images_created ON images (createdAt)")
+            try db.execute(sql: "CREATE INDEX images_updated ON images (updatedAt)")
+        }
         return m
     }
 }

@@ -43,10 +43,8 @@ extension HubRoutes {
             do { files = try FormDataDecoder().decode(Files.self, from: buffer, boundary: boundary) } catch {
                 throw HubError(400, "multipart.malformed", "expected a `classes` part (and optionally `hierarchy`)")
             }
-            let classes = try LabelImport.classes(csv: files.classes)
-            let edges = try files.hierarchy.map { try LabelImport.edges(hierarchyJSON: Data($0.utf8)) } ?? []
-            let result = try await offload { try hub.catalog.importLabels(classes: classes, edges: edges) }
-            return try JSON.response(["classes": classes.count, "created": result.created, "linked": result.linked])
+            let result = try await importLabels(classes: files.classes, hierarchy: files.hierarchy)
+            return try JSON.response(["classes": result.classes, "created": result.created, "linked": result.linked])
         }
         router.get("/v1/labels/:name/images") { request, context in
             let user = try context.require(.supplier, .requester, .trainer)
@@ -69,6 +67,15 @@ extension HubRoutes {
             return try JSON.response(Page(images: page.map { ImageView($0, label: name) },
                                           nextCursor: page.count == limit ? page.last?.id : nil))
         }
+    }
+
+    /// Imports the Open Images class descriptions (CSV) and, if given, their hierarchy (JSON): the API's
+    /// `POST /v1/labels/import` and the dashboard's Labels page share it. An empty hierarchy is none.
+    func importLabels(classes csv: String, hierarchy: String?) async throws -> (classes: Int, created: Int, linked: Int) {
+        let classes = try LabelImport.classes(csv: csv)
+        let edges = try hierarchy.flatMap { $0.isEmpty ? nil : try LabelImport.edges(hierarchyJSON: Data($0.utf8)) } ?? []
+        let result = try await offload { try hub.catalog.importLabels(classes: classes, edges: edges) }
+        return (classes.count, result.created, result.linked)
     }
 
     func addClusterRoutes(to router: RouteRecorder) {

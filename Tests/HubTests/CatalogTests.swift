@@ -228,6 +228,30 @@ import Testing
         #expect(reviewed.status == .rejected && reviewed.reasonCodes == ["duplicate.near", "review.rejected"])
     }
 
+    @Test("activity: uploads and verdicts per minute, hub-wide, minutes without any included", arguments: TestCatalogs.engines)
+    func activity(engine: CatalogEngine) throws {
+        let f = try Fixture(engine)
+        defer { f.remove() }
+        let c = f.catalog
+        let now = Date()
+        for n in 1...3 { try f.upload(n) }
+        // An upload from an hour ago is outside the window.
+        var old = ImageRecord.newUpload(sha256: String(format: "%064x", 99), labelId: f.label, uploaderId: f.user.id!, batchId: nil,
+                                        device: nil, lat: nil, lon: nil, capturedAt: nil, bytes: 1)
+        old.createdAt = now.addingTimeInterval(-3600)
+        old.updatedAt = old.createdAt
+        _ = try c.recordUpload(old)
+        try f.process(Verdict(status: .accepted, phash: 1))
+        try f.process(Verdict(status: .rejected, reasons: ["quality.blurry"]))
+        let minutes = try c.activity(minutes: 5, now: now.addingTimeInterval(1))
+        #expect(minutes.count == 6 && minutes.last!.minute <= now && now.timeIntervalSince(minutes.last!.minute) < 61)
+        #expect(zip(minutes, minutes.dropFirst()).allSatisfy { $1.minute.timeIntervalSince($0.minute) == 60 })
+        #expect(minutes.map(\.uploads).reduce(0, +) == 3, "\(minutes)")
+        #expect(minutes.map(\.decided).reduce(0, +) == 2)
+        let later = try c.activity(minutes: 5, now: now.addingTimeInterval(3600))
+        #expect(later.allSatisfy { $0.uploads == 0 && $0.decided == 0 })
+    }
+
     @Test("relabel: a quarantined image is accepted under the label it shows, an accepted one keeps its status; rejected ones stay",
           arguments: TestCatalogs.engines)
     func relabel(engine: CatalogEngine) throws {

@@ -1,3 +1,4 @@
+import Catalog
 import Foundation
 import HTTPTypes
 import HubCore
@@ -95,9 +96,37 @@ struct DashboardTests {
             #expect(thumbnail.status == .ok && thumbnail.headers[.contentType] == "image/jpeg")
             let (_, all) = try await Self.page(client, "/labels/Banana?status=all", cookie: cookie)
             #expect(all.contains("quality.blurry") && ids.allSatisfy { all.contains($0) })
-            #expect(!grid.contains("quality.blurry"), "the grid opens on accepted images")
+            #expect(!grid.contains("quarantined · "), "the grid opens on accepted images")
             let (missing, _) = try await Self.page(client, "/labels/Cherry", cookie: cookie)
             #expect(missing.status == .notFound)
+
+            // Filtered by reason too; the filter keeps the status, and an unknown code is no filter.
+            let (_, blurry) = try await Self.page(client, "/labels/Banana?status=all&reason=quality.blurry", cookie: cookie)
+            #expect(blurry.contains(#"<span class="caption">quarantined · quality.low_contrast, quality.blurry</span>"#) && !ids.contains { blurry.contains($0) })
+            #expect(blurry.contains(#"<option value="quality.blurry" selected>"#))
+            let (_, none) = try await Self.page(client, "/labels/Banana?status=accepted&reason=duplicate.near", cookie: cookie)
+            #expect(none.contains("No accepted images with reason duplicate.near."))
+            let (_, odd) = try await Self.page(client, "/labels/Banana?status=all&reason=%27%20OR%201%3D1", cookie: cookie)
+            #expect(ids.allSatisfy { odd.contains($0) })
+
+            // Uploads and verdicts per minute: three uploads, three verdicts, all within the last minutes shown.
+            let minutes = try t.hub.catalog.activity(minutes: 10)
+            #expect(minutes.map(\.uploads).reduce(0, +) == 3 && minutes.map(\.decided).reduce(0, +) == 3)
+            #expect(overview.contains("<h2>Per minute") && overview.contains(#"aria-label="uploads at "#))
+            #expect(overview.components(separatedBy: "<meter ").count - 1 == 2 * minutes.count)
+
+            // The label's clusters with representatives, and its outliers, as the background pass stored them.
+            let banana = try #require(try t.hub.catalog.labelId(named: "Banana"))
+            try t.hub.catalog.saveLabelClusters(LabelClustersRecord(
+                labelId: banana, imageCount: 2, k: 1, silhouette: 0,
+                clusters: #"[{"members": ["\#(ids[0])", "\#(ids[1])"], "representatives": ["\#(ids[0])"]}]"#,
+                outliers: #"[{"imageId": "\#(ids[1])", "distance": 0.42}]"#, model: "test", computedAt: Date()))
+            let (_, clustered) = try await Self.page(client, "/labels/Banana", cookie: cookie)
+            #expect(clustered.contains("cluster 1 · 2 images") && clustered.contains(#"<a href="/images/\#(ids[0])"><img src="/v1/images/\#(ids[0])/thumbnail" alt="a representative of cluster 1"#))
+            #expect(clustered.contains(#"<h3>Outliers</h3>"#) && clustered.contains(#"title="distance 0.42""#))
+            let (supplier, _) = try await Self.signIn(client, key: t.keys[.supplier]!)
+            let (_, theirs) = try await Self.page(client, "/labels/Banana", cookie: supplier)
+            #expect(!theirs.contains("<h2>Clusters"), "clusters span every uploader's images: readers only")
         }
     }
 
@@ -333,6 +362,28 @@ struct DashboardTests {
             let supplierToken = try #require(Self.csrf(in: theirs))
             let refused = try await post("csrf=\(supplierToken)&name=Plum", headers: [.cookie: supplier!, .contentType: "application/x-www-form-urlencoded"])
             #expect(try refused.status == .forbidden && t.hub.catalog.label(named: "Plum") == nil)
+
+            // The Open Images files from the admin's disk, as a browser sends a form with two files.
+            #expect(page.contains(#"action="/labels/import" enctype="multipart/form-data""#) && !theirs.contains("/labels/import"))
+            func importing(_ csrf: String?, cookie: String?) async throws -> TestResponse {
+                let boundary = "----dih\(UInt32.random(in: 0...UInt32.max))"
+                var body = ""
+                if let csrf { body += "--\(boundary)\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n\(csrf)\r\n" }
+                body += "--\(boundary)\r\nContent-Disposition: form-data; name=\"classes\"; filename=\"classes.csv\"\r\nContent-Type: text/csv\r\n\r\n"
+                body += "/m/0fruit,Fruit\n/m/0kiwi,Kiwi\r\n"
+                body += "--\(boundary)\r\nContent-Disposition: form-data; name=\"hierarchy\"; filename=\"hierarchy.json\"\r\nContent-Type: application/json\r\n\r\n"
+                body += #"{"LabelName": "/m/0bl9f", "Subcategory": [{"LabelName": "/m/0fruit", "Subcategory": [{"LabelName": "/m/0kiwi"}]}]}"#
+                body += "\r\n--\(boundary)--\r\n"
+                return try await client.execute(uri: "/labels/import", method: .post,
+                                                headers: [.cookie: cookie!, .contentType: "multipart/form-data; boundary=\(boundary)"],
+                                                body: ByteBuffer(string: body))
+            }
+            #expect(try await importing(nil, cookie: cookie).status == .forbidden && (try t.hub.catalog.label(named: "Kiwi")) == nil)
+            #expect(try await importing(supplierToken, cookie: supplier).status == .forbidden)
+            let imported = try await importing(token, cookie: cookie)
+            #expect(imported.status == .ok && String(buffer: imported.body).contains("2 classes read: 2 labels made, 1 placed under their parents."),
+                    "\(String(buffer: imported.body))")
+            #expect(try t.hub.catalog.label(named: "Kiwi")?.parentId == (try t.hub.catalog.label(named: "Fruit"))?.id)
         }
     }
 

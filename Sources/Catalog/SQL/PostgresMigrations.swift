@@ -149,6 +149,10 @@ enum PostgresMigrations {
             """,
             "CREATE INDEX sessions_expiry ON sessions (expiresAt)",
         ]),
+        ("v13_activity", [
+            "CREATE INDEX images_created ON images (createdAt)",
+            "CREATE INDEX images_updated ON images (updatedAt)",
+        ]),
     ]
 
     static func migrate(_ database: PostgresDatabase) throws {

@@ -13,6 +13,12 @@ import NIOCore
 /// token. The session stands for the key's user everywhere, the JSON API included, so the dashboard is
 /// allowed exactly what the API allows that user: one rule, not two.
 enum Dashboard {
+    /// The reason codes a stored image can carry, for filtering a label's images.
+    static let reasonCodes = ["size.too_large", "size.too_small", "decode.truncated", "decode.corrupt", "decode.warning",
+                              "quality.blurry", "quality.too_dark", "quality.overexposed", "quality.low_contrast",
+                              "duplicate.near", "label.mismatch", "internal.failed",
+                              "review.accepted", "review.rejected", "review.relabelled"]
+
     /// The session cookie's name.
     static let cookie = "imagehub_session"
     /// How long a sign-in lasts.

@@ -3,7 +3,7 @@
 /// a user typed — the layout's `{{{body}}}` is a page these templates rendered.
 enum DashboardTemplates {
     static let all: [(String, String)] = [
-        ("layout", layout), ("login", login), ("overview", overview), ("labels", labels), ("label", label), ("review", review), ("image", image), ("upload", upload), ("batches", batches), ("training", training), ("trainingJob", trainingJob), ("models", models), ("error", error),
+        ("layout", layout), ("login", login), ("overview", overview), ("labels", labels), ("label", label), ("review", review), ("image", image), ("upload", upload), ("batches", batches), ("training", training), ("trainingJob", trainingJob), ("models", models), ("imported", imported), ("error", error),
     ]
 
     static let layout = """
@@ -60,6 +60,16 @@ enum DashboardTemplates {
           <div class="figure"><span class="n">{{labels}}</span><span>labels</span></div>
         </section>
         <section class="card">
+          <h2>Per minute <span class="muted">(UTC, the last ten minutes and this one)</span></h2>
+          <table class="activity">
+            <thead><tr><th scope="col">minute</th><th scope="col" class="num">uploads</th><th scope="col"></th>
+            <th scope="col" class="num">verdicts</th><th scope="col"></th></tr></thead>
+            <tbody>{{#minutes}}<tr><td>{{minute}}</td>
+            <td class="num">{{uploads}}</td><td><meter min="0" max="{{max}}" value="{{uploads}}" aria-label="uploads at {{minute}}"></meter></td>
+            <td class="num">{{decided}}</td><td><meter min="0" max="{{max}}" value="{{decided}}" aria-label="verdicts at {{minute}}"></meter></td></tr>{{/minutes}}</tbody>
+          </table>
+        </section>
+        <section class="card">
           <h2>Rejections and quarantines by reason</h2>
           {{#hasReasons}}
           <table>
@@ -84,6 +94,14 @@ enum DashboardTemplates {
           <div><label for="new-name">New label</label><input id="new-name" name="name" type="search" required maxlength="200"></div>
           <div><label for="new-parent">under <span class="muted">(optional)</span></label><input id="new-parent" name="parent" type="search" maxlength="200"></div>
           <button type="submit">Create</button>
+        </form>
+        <form class="search" method="post" action="/labels/import" enctype="multipart/form-data">
+          <input type="hidden" name="csrf" value="{{csrf}}">
+          <div><label for="import-classes">Open Images class descriptions <span class="muted">(CSV: MID, name)</span></label>
+          <input id="import-classes" name="classes" type="file" accept=".csv,text/csv" required></div>
+          <div><label for="import-hierarchy">hierarchy <span class="muted">(JSON, optional)</span></label>
+          <input id="import-hierarchy" name="hierarchy" type="file" accept=".json,application/json"></div>
+          <button type="submit">Import</button>
         </form>{{/admin}}
         {{#empty}}<p>No label matches.</p>{{/empty}}
         {{^empty}}
@@ -98,12 +116,29 @@ enum DashboardTemplates {
         {{/empty}}
         """
 
+    static let imported = """
+        <h1>Labels imported</h1>
+        <p>{{classes}} classes read: {{created}} labels made, {{linked}} placed under their parents.</p>
+        <p><a href="/labels">Back to the labels</a></p>
+        """
+
     static let label = """
         <h1>{{displayName}} <span class="muted">{{name}}</span></h1>
         <nav class="filters" aria-label="Status">
           {{#filters}}<a href="{{href}}"{{#current}} aria-current="page"{{/current}}>{{name}}</a>{{/filters}}
         </nav>
-        {{#empty}}<p>No {{status}} images.</p>{{/empty}}
+        <form method="get" action="{{action}}" class="filters">
+          <input type="hidden" name="status" value="{{status}}">
+          <label for="reason">Reason</label>
+          <select id="reason" name="reason"><option value="">any</option>{{#reasonOptions}}<option value="{{code}}"{{#selected}} selected{{/selected}}>{{code}}</option>{{/reasonOptions}}</select>
+          <button type="submit">Filter</button>
+        </form>
+        {{#clustered}}<section class="card clusters"><h2>Clusters <span class="muted">of {{images}} accepted images, {{at}}</span></h2>
+        <ul class="clusters">{{#clusters}}<li><span>cluster {{number}} · {{size}} images</span>
+          {{#representatives}}<a href="/images/{{id}}"><img src="/v1/images/{{id}}/thumbnail" alt="{{alt}}" loading="lazy" width="96" height="96"></a>{{/representatives}}</li>{{/clusters}}</ul>
+        {{#hasOutliers}}<h3>Outliers</h3><ul class="clusters"><li>{{#outliers}}<a href="/images/{{id}}" title="distance {{distance}}"><img src="/v1/images/{{id}}/thumbnail" alt="{{alt}}, distance {{distance}}" loading="lazy" width="96" height="96"></a>{{/outliers}}</li></ul>{{/hasOutliers}}
+        </section>{{/clustered}}
+        {{#empty}}<p>No {{status}} images{{#reason}} with reason {{reason}}{{/reason}}.</p>{{/empty}}
         <ul class="grid">
           {{#tiles}}<li class="tile status-{{status}}">
             <a href="/images/{{id}}">{{#thumbnail}}<img src="{{thumbnail}}" alt="{{alt}}" loading="lazy" width="256" height="256">{{/thumbnail}}
@@ -117,7 +152,7 @@ enum DashboardTemplates {
     static let review = """
         <h1>Review <span class="muted">{{count}} quarantined, the longest waiting first</span></h1>
         <p class="muted">Keys: <kbd>j</kbd>/<kbd>k</kbd> move, <kbd>a</kbd> accept, <kbd>r</kbd> reject, <kbd>l</kbd> relabel
-        (as the label chosen beside it), <kbd>x</kbd> select.</p>
+        (as the label named beside it), <kbd>x</kbd> select.</p>
         {{#empty}}<p>Nothing waits for review.</p>{{/empty}}
         {{^empty}}<form id="bulk" method="post" action="/review" class="bulk">
           <input type="hidden" name="csrf" value="{{csrf}}">
@@ -125,6 +160,7 @@ enum DashboardTemplates {
           <button type="submit" name="decision" value="accept">Accept selected</button>
           <button type="submit" name="decision" value="reject" class="reject">Reject selected</button>
         </form>{{/empty}}
+        <datalist id="label-names">{{#labelNames}}<option value="{{.}}">{{/labelNames}}</datalist>
         <ol class="queue">
           {{#items}}<li class="review" tabindex="0" data-review>
             <div class="pictures">
@@ -142,7 +178,7 @@ enum DashboardTemplates {
               <button type="submit" name="decision" value="accept" data-key="a">Accept</button>
               <button type="submit" name="decision" value="reject" data-key="r" class="reject">Reject</button>
               <label for="relabel-{{id}}">as</label>
-              <select id="relabel-{{id}}" name="label">{{#choices}}<option value="{{name}}"{{#selected}} selected{{/selected}}>{{displayName}}</option>{{/choices}}</select>
+              <input id="relabel-{{id}}" name="label" type="text" list="label-names" value="{{relabelTo}}" required maxlength="200">
               <button type="submit" name="decision" value="relabel" data-key="l">Relabel</button>
             </form>
           </li>{{/items}}
@@ -321,6 +357,9 @@ enum DashboardTemplates {
         .pictures figure { margin: 0; }
         .pictures img { display: block; max-width: 256px; height: auto; background: #e8ebf0; }
         .examples img { display: inline-block; width: 120px; height: 120px; object-fit: cover; margin-right: .3rem; }
+        ul.clusters { list-style: none; padding: 0; }
+        ul.clusters li { display: flex; gap: .4rem; align-items: center; flex-wrap: wrap; margin: .4rem 0; }
+        ul.clusters li span { min-width: 11rem; }
         .decide, .bulk { display: flex; gap: .6rem; align-items: center; flex-wrap: wrap; }
         .decide .reject, .bulk .reject { background: var(--bad); }
         .canonical { max-width: min(100%, 560px); height: auto; }

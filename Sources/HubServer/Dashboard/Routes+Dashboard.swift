@@ -1,7 +1,10 @@
 import Catalog
+import Embedding
 import Foundation
 import HubCore
 import Hummingbird
+import Ingest
+import MultipartKit
 import Jobs
 import Training
 import NIOCore
@@ -40,14 +43,24 @@ extension HubRoutes {
 
         router.get("/") { _, context in
             guard let user = context.user else { return Dashboard.redirect("/login") }
-            let (counts, reasons, backlog, labels) = try await offload {
-                (try hub.catalog.statusCounts(), try hub.catalog.reasonCounts(), try hub.catalog.backlog(), try hub.catalog.labelsById().count)
+            let (counts, reasons, backlog, labels, activity) = try await offload {
+                (try hub.catalog.statusCounts(), try hub.catalog.reasonCounts(), try hub.catalog.backlog(), try hub.catalog.labelsById().count,
+                 try hub.catalog.activity(minutes: 10))
             }
             let statuses = ImageStatus.allCases.map { ["status": $0.rawValue, "count": counts[$0] ?? 0] }
             let reasonRows = reasons.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { ["code": $0.key, "count": $0.value] }
+            // Uploads and verdicts per minute, the newest first, as bars (a <meter> needs no inline style).
+            let most = max(1, activity.map { max($0.uploads, $0.decided) }.max() ?? 1)
+            let clock = DateFormatter()
+            clock.locale = Locale(identifier: "en_US_POSIX")
+            clock.timeZone = TimeZone(identifier: "UTC")
+            clock.dateFormat = "HH:mm"
+            let minutes = activity.reversed().enumerated().map { n, m in
+                ["minute": clock.string(from: m.minute) + (n == 0 ? " (so far)" : ""), "uploads": m.uploads, "decided": m.decided, "max": most] as [String: Any]
+            }
             return Dashboard.page("overview", title: "Overview", user: user, session: context.session, [
                 "statuses": statuses, "total": counts.values.reduce(0, +), "backlog": backlog, "labels": labels,
-                "reasons": reasonRows, "hasReasons": !reasonRows.isEmpty,
+                "reasons": reasonRows, "hasReasons": !reasonRows.isEmpty, "minutes": minutes,
             ])
         }
 
@@ -91,6 +104,32 @@ extension HubRoutes {
             }
         }
 
+        // The Open Images files, from the admin's disk: the class descriptions and, optionally, the hierarchy.
+        router.post("/labels/import") { request, context in
+            guard let user = context.user else { return Dashboard.redirect("/login") }
+            guard user.role == .admin else { return forbidden(context) }
+            struct Files: Decodable { var csrf: String?; var classes: String?; var hierarchy: String? }
+            let buffer = try await request.body.collect(upTo: context.maxUploadSize)
+            guard let type = request.headers[.contentType], type.lowercased().hasPrefix("multipart/form-data"),
+                  let boundary = MultipartUpload.boundary(of: type),
+                  let files = try? FormDataDecoder().decode(Files.self, from: buffer, boundary: boundary) else {
+                return Dashboard.page("error", title: "Not imported", user: user, session: context.session, status: .badRequest,
+                                      ["message": "Choose the class descriptions file (CSV) to import."])
+            }
+            guard let session = context.session, files.csrf == session.csrf else { return refused(context) }
+            do {
+                guard let classes = files.classes, !classes.isEmpty else {
+                    throw HubError(400, "field.missing", "choose the class descriptions file (CSV)")
+                }
+                let result = try await importLabels(classes: classes, hierarchy: files.hierarchy)
+                return Dashboard.page("imported", title: "Labels imported", user: user, session: context.session,
+                                      ["classes": result.classes, "created": result.created, "linked": result.linked])
+            } catch let error as HubError where error.status < 500 {
+                return Dashboard.page("error", title: "Not imported", user: user, session: context.session, status: .badRequest,
+                                      ["message": "\(error.message) (\(error.code))"])
+            }
+        }
+
         router.get("/labels/:name") { request, context in
             guard let user = context.user else { return Dashboard.redirect("/login") }
             let raw = try context.parameters.require("name")
@@ -101,12 +140,13 @@ extension HubRoutes {
             }
             let statusName = request.uri.queryParameters.get("status") ?? "accepted"
             let status = statusName == "all" ? nil : ImageStatus(rawValue: statusName)
+            let reason = request.uri.queryParameters.get("reason").flatMap { Dashboard.reasonCodes.contains($0) ? $0 : nil }
             let after = request.uri.queryParameters.get("after")
             let pageSize = 60
             // Suppliers see their own uploads only, as in the API.
             let uploader = user.role.canRead ? nil : user.id
             let images = try await offload {
-                try hub.catalog.images(labelIds: [labelId], status: status, uploaderId: uploader, after: after, limit: pageSize)
+                try hub.catalog.images(labelIds: [labelId], status: status, reason: reason, uploaderId: uploader, after: after, limit: pageSize)
             }
             let tiles: [[String: Any]] = images.map { image in
                 // A section shows for any string, empty or not: keys without a value are left out.
@@ -119,12 +159,38 @@ extension HubRoutes {
                 return tile
             }
             let href = Dashboard.labelHref(label.name)
+            let reasonQuery = reason.map { "&reason=\($0)" } ?? ""
             let filters = (["accepted", "quarantined", "rejected", "pending", "all"]).map {
-                ["name": $0, "href": "\(href)?status=\($0)", "current": $0 == statusName]
+                ["name": $0, "href": "\(href)?status=\($0)\(reasonQuery)", "current": $0 == statusName]
+            }
+            let reasons: [[String: Any]] = Dashboard.reasonCodes.map { code in
+                var option: [String: Any] = ["code": code]
+                if code == reason { option["selected"] = true }
+                return option
             }
             var values: [String: Any] = ["name": label.name, "displayName": label.displayName, "tiles": tiles, "empty": tiles.isEmpty,
-                                         "filters": filters, "status": statusName]
-            if images.count == pageSize, let last = images.last { values["next"] = "\(href)?status=\(statusName)&after=\(last.id)" }
+                                         "filters": filters, "status": statusName, "reasonOptions": reasons, "action": href]
+            if let reason { values["reason"] = reason }
+            if images.count == pageSize, let last = images.last {
+                values["next"] = "\(href)?status=\(statusName)\(reasonQuery)&after=\(last.id)"
+            }
+            // Its clusters with their representatives, and its outliers, as the background pass last stored them
+            // (readers only: they span every uploader's images). The first page only: scrolling adds images.
+            if user.role.canRead, after == nil, let stored = try await offload({ try hub.catalog.labelClusters(labelId: labelId) }) {
+                let clusters = (try? JSONDecoder().decode([Clustering.Cluster].self, from: Data(stored.clusters.utf8))) ?? []
+                let outliers = (try? JSONDecoder().decode([Clustering.Outlier].self, from: Data(stored.outliers.utf8))) ?? []
+                values["clusters"] = clusters.enumerated().map { n, cluster in
+                    ["number": n + 1, "size": cluster.members.count,
+                     "representatives": cluster.representatives.prefix(4).map {
+                         ["id": $0, "alt": "a representative of cluster \(n + 1) of \(label.displayName)"]
+                     }] as [String: Any]
+                }
+                values["outliers"] = outliers.prefix(12).map {
+                    ["id": $0.imageId, "distance": String(format: "%.2f", $0.distance), "alt": "an outlier of \(label.displayName)"]
+                }
+                values["clustered"] = ["images": stored.imageCount, "at": ISO8601DateFormatter().string(from: stored.computedAt),
+                                       "hasOutliers": !outliers.isEmpty] as [String: Any]
+            }
             return Dashboard.page("label", title: label.displayName, user: user, session: context.session, values)
         }
 
@@ -305,7 +371,9 @@ extension HubRoutes {
             guard let user = context.user else { return Dashboard.redirect("/login") }
             guard user.role == .admin else { return forbidden(context) }
             let (queue, labels) = try await offload { (try hub.catalog.quarantineQueue(limit: 50), try hub.catalog.labelsById()) }
-            let sortedLabels = labels.values.sorted { $0.displayName.lowercased() < $1.displayName.lowercased() }
+            // Relabel names a label in a text field; a shared list offers the names (no more than 1000, so
+            // that a hub with Open Images' thousands of labels keeps the page light: any name can be typed).
+            let labelNames = Array(labels.values.map(\.name).sorted { $0.lowercased() < $1.lowercased() }.prefix(1000))
             var items: [[String: Any]] = []
             var examplesOf: [Int64: [ImageRecord]] = [:]
             for (index, image) in queue.enumerated() {
@@ -313,13 +381,8 @@ extension HubRoutes {
                 var item: [String: Any] = ["id": image.id, "index": index, "label": name, "reasons": image.reasonCodes.joined(separator: ", "),
                                            "alt": "\(name), quarantined: \(image.reasonCodes.joined(separator: ", "))"]
                 if image.thumbnailKey != nil { item["thumbnail"] = "/v1/images/\(image.id)/thumbnail" }
-                // Relabel offers every label, the suggested one chosen (else the one it was uploaded as).
-                let chosen = image.suggestedLabelId ?? image.labelId
-                item["choices"] = sortedLabels.map { label -> [String: Any] in
-                    var choice: [String: Any] = ["name": label.name, "displayName": label.displayName]
-                    if label.id == chosen { choice["selected"] = true }
-                    return choice
-                }
+                // Relabel names the suggested label (else the one it was uploaded as).
+                item["relabelTo"] = labels[image.suggestedLabelId ?? image.labelId]?.name ?? ""
                 // The evidence beside it: the original of a duplicate, examples of the label it looks like.
                 if let original = image.duplicateOf {
                     item["original"] = ["thumbnail": "/v1/images/\(original)/thumbnail", "alt": "the original it duplicates"]
@@ -339,7 +402,7 @@ extension HubRoutes {
                 items.append(item)
             }
             return Dashboard.page("review", title: "Review", user: user, session: context.session,
-                                  ["items": items, "empty": items.isEmpty, "count": items.count])
+                                  ["items": items, "empty": items.isEmpty, "count": items.count, "labelNames": labelNames])
         }
 
         router.post("/review/:id") { request, context in
