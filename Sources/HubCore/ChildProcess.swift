@@ -138,6 +138,30 @@ public final class ChildProcess: Sendable {
         return (status(raw), output)
     }
 
+    /// What a whole process cost: its exit status, wall-clock seconds from spawn to exit, CPU seconds (user +
+    /// system, its reaped children included) and peak resident memory in bytes (the largest of it and its
+    /// children), from `wait4`.
+    public struct Cost: Sendable {
+        public var status: Int32
+        public var seconds: Double
+        public var cpuSeconds: Double
+        public var peakRSS: Int
+    }
+
+    /// Runs `executable` to its end with its output thrown away, and says what it cost.
+    public static func measure(_ executable: URL, _ arguments: [String], environment: [String: String] = [:]) throws -> Cost {
+        let start = ContinuousClock.now
+        let devNull = open("/dev/null", O_WRONLY | O_CLOEXEC)
+        defer { close(devNull) }
+        let pid = try spawn(executable, arguments, environment: environment, stdout: nil, stderr: devNull)
+        var raw: Int32 = 0
+        var usage = rusage()
+        while wait4(pid, &raw, 0, &usage) == -1, errno == EINTR {}
+        let seconds = (ContinuousClock.now - start).seconds
+        let cpu = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+        return Cost(status: status(raw), seconds: seconds, cpuSeconds: cpu, peakRSS: Int(usage.ru_maxrss) * 1024)
+    }
+
     /// A `waitpid` status as a shell reports it: the exit status, or 128 + the signal's number.
     private static func status(_ raw: Int32) -> Int32 { raw & 0x7F == 0 ? (raw >> 8) & 0xFF : 128 + (raw & 0x7F) }
 

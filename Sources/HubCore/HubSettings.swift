@@ -101,6 +101,9 @@ public struct HubSettings: Sendable, Equatable {
     public var backlogHighWater = 10_000
     /// The Retry-After value in seconds (`backpressure.retryAfterSeconds`).
     public var retryAfterSeconds = 5
+    /// Seconds a node stopping on SIGTERM waits for the requests and jobs it holds (`server.drainSeconds`);
+    /// past them it cancels what is left (a job's lease then hands it to another worker) and exits.
+    public var drainSeconds = 30.0
 
     /// The PostgreSQL catalog many nodes share (`catalog.url`, for example
     /// `postgres://hub:secret@127.0.0.1:5432/hub`); unset, the catalog is SQLite in the data directory.
@@ -163,6 +166,7 @@ public struct HubSettings: Sendable, Equatable {
         uploadExpirySeconds = c.double(forKey: "uploads.expireSeconds", default: d.uploadExpirySeconds)
         backlogHighWater = max(1, c.int(forKey: "backpressure.highWater", default: d.backlogHighWater))
         retryAfterSeconds = max(1, c.int(forKey: "backpressure.retryAfterSeconds", default: d.retryAfterSeconds))
+        drainSeconds = max(1, c.double(forKey: "server.drainSeconds", default: d.drainSeconds))
         catalogURL = c.string(forKey: "catalog.url").flatMap { $0.isEmpty ? nil : $0 }
     }
 }

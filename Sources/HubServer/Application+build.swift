@@ -25,3 +25,13 @@ public func buildApplication(hub: Hub, host: String, port: Int, role: NodeRole =
     app.addServices(hub.workers)
     return app
 }
+
+/// Runs `app` until SIGTERM or SIGINT, then drains it: the server stops taking connections and finishes the
+/// requests it holds, the workers the jobs they hold. A drain that takes longer than `drainSeconds` (a client
+/// that never finishes its body, say) is cut short: what is left is cancelled, and the process ends.
+public func runUntilSignalled(_ app: some ApplicationProtocol, drainSeconds: Double, logger: Logger) async throws {
+    var configuration = ServiceGroupConfiguration(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+    configuration.maximumGracefulShutdownDuration = .milliseconds(Int64(drainSeconds * 1000))
+    configuration.maximumCancellationDuration = .seconds(5)
+    try await ServiceGroup(configuration: configuration).run()
+}

@@ -18,9 +18,10 @@ public struct SimulatedPhoto: Sendable, Equatable {
 
 /// What the phones have to upload: photos and their labels, from a folder tree or Open Images files.
 public enum Workload {
-    /// Every image under `directory`, labelled by the name of the folder it is in.
-    public static func folders(_ directory: String) throws -> [SimulatedPhoto] {
-        let photos = try ImageFiles.find(in: directory).map {
+    /// Every image under `directory`, labelled by the name of the folder it is in (links followed; what
+    /// was skipped is said to `say`).
+    public static func folders(_ directory: String, say: ((String) -> Void)? = ImageFiles.toStandardError) throws -> [SimulatedPhoto] {
+        let photos = try ImageFiles.find(in: directory, say: say).map {
             SimulatedPhoto(file: $0, label: $0.deletingLastPathComponent().lastPathComponent)
         }
         guard !photos.isEmpty else { throw HubError(400, "files.none", "no image files under \(directory)") }

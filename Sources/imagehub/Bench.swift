@@ -20,14 +20,22 @@ struct IngestBench: AsyncParsableCommand {
     @Option(help: "Pipeline workers (default: the core count).") var workers: Int?
     @Option(help: "Data directory for the throw-away hub (default: a new temporary one).") var data: String?
     @Flag(help: "Leave the embed stage out (verify + preprocess only).") var noEmbed = false
+    @Option(help: ArgumentHelp(
+        "Instead: whole processes, as a user would time them. `imagehub ingest` with embeddings off against this script (run as PYTHON SCRIPT DIR OUTDIR, e.g. ../shared/bench/py_ingest_baseline.py) on the same folder, alternating, in the same run.",
+        valueName: "script")) var compareScript: String?
+    @Option(help: "With --compare-script: another folder to compare on (e.g. small phone photos and full-size camera photos).")
+    var and: [String] = []
+    @Option(help: "With --compare-script: the Python that runs it.") var python = "/usr/bin/python3"
+    @Option(help: "With --compare-script: runs of each, alternating; the median is shown.") var rounds = 3
 
     func run() async throws {
+        if let compareScript { return try compare(script: compareScript) }
         let dir = data ?? FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-bench-\(UUID().uuidString)").path
         defer { if data == nil { try? FileManager.default.removeItem(atPath: dir) } }
         var settings = try await HubSettings.load(dataDirectory: dir)
         if let workers { settings.workers = workers }
         if noEmbed { settings.embeddingEnabled = false }
-        let files = try ImageFiles.find(in: directory)
+        let files = try ImageFiles.find(in: directory, say: ImageFiles.toStandardError)
         guard !files.isEmpty else { throw ValidationError("no files under \(directory)") }
         let bytes = files.reduce(0) { $0 + ((try? $1.resourceValues(forKeys: [.fileSizeKey]).fileSize) ?? 0) }
         let clock = ContinuousClock()
@@ -83,6 +91,48 @@ struct IngestBench: AsyncParsableCommand {
             print("embedding batches: \(sizes.count), mean size \(String(format: "%.1f", Double(sizes.reduce(0, +)) / Double(max(1, sizes.count)))), largest \(sizes.max() ?? 0)")
         }
         print("peak RSS: \(Self.peakRSSMegabytes()) MB")
+    }
+
+    /// `imagehub ingest` (embeddings off, a fresh data directory each run) against the script, whole
+    /// processes alternating on each folder: median wall time, CPU time and peak memory of each, and the ratio.
+    func compare(script: String) throws {
+        guard FileManager.default.isExecutableFile(atPath: python) else { throw ValidationError("no Python at \(python)") }
+        guard FileManager.default.fileExists(atPath: script) else { throw ValidationError("no script at \(script)") }
+        var rows: [[String]] = []
+        for folder in [directory] + and {
+            let files = try ImageFiles.find(in: folder, say: ImageFiles.toStandardError)
+            guard !files.isEmpty else { throw ValidationError("no files under \(folder)") }
+            var hub: [ChildProcess.Cost] = [], baseline: [ChildProcess.Cost] = []
+            for round in 1...max(1, rounds) {
+                let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-compare-\(UUID().uuidString)")
+                defer { try? FileManager.default.removeItem(at: scratch) }
+                let ours = try ChildProcess.measure(ChildProcess.imagehub, ["ingest", folder, "--labels-from-folders", "--create-labels",
+                                                                            "--data", scratch.appendingPathComponent("hub").path],
+                                                    environment: ["IMAGEHUB_EMBEDDING_ENABLED": "false"])
+                let theirs = try ChildProcess.measure(URL(fileURLWithPath: python), [script, folder, scratch.appendingPathComponent("script").path])
+                guard ours.status == 0, theirs.status == 0 else {
+                    throw ValidationError("a run failed (imagehub ingest: \(ours.status), script: \(theirs.status))")
+                }
+                hub.append(ours)
+                baseline.append(theirs)
+                FileHandle.standardError.write(Data("bench ingest: \(folder) round \(round): hub \(String(format: "%.2f", ours.seconds)) s, script \(String(format: "%.2f", theirs.seconds)) s\n".utf8))
+            }
+            func median(_ costs: [ChildProcess.Cost], _ value: (ChildProcess.Cost) -> Double) -> Double {
+                NodesBench.median(costs.map(value))
+            }
+            let ratios = zip(hub, baseline).map { $1.seconds / max($0.seconds, 1e-9) }
+            let n = Double(files.count)
+            rows.append([URL(fileURLWithPath: folder).lastPathComponent, "\(files.count)",
+                         String(format: "%.2f", median(hub) { $0.seconds }), String(format: "%.2f", median(baseline) { $0.seconds }),
+                         String(format: "%.0f", n / median(hub) { $0.seconds }), String(format: "%.0f", n / median(baseline) { $0.seconds }),
+                         String(format: "%.2f×", NodesBench.median(ratios)),
+                         String(format: "%.1f", 1000 * median(hub) { $0.cpuSeconds } / n), String(format: "%.1f", 1000 * median(baseline) { $0.cpuSeconds } / n),
+                         "\(Int(median(hub) { Double($0.peakRSS) }) / 1_048_576)", "\(Int(median(baseline) { Double($0.peakRSS) }) / 1_048_576)"])
+        }
+        print("bench ingest --compare-script: whole processes, median of \(max(1, rounds)) alternating runs; imagehub ingest with embeddings off; "
+              + "\(ProcessInfo.processInfo.activeProcessorCount) cores; ratio = script time / hub time")
+        Table(headers: ["photos", "images", "hub s", "script s", "hub img/s", "script img/s", "ratio", "hub CPU ms/img", "script CPU ms/img",
+                        "hub peak MB", "script peak MB"], rows: rows).print()
     }
 
     /// Stores one file as the CLI's `ingest` does (its folder name is its label), returning how long it took.

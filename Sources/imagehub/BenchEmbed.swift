@@ -33,7 +33,7 @@ struct EmbedBench: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let files = try ImageFiles.find(in: directory)
+        let files = try ImageFiles.find(in: directory, say: ImageFiles.toStandardError)
         guard !files.isEmpty else { throw ValidationError("no images under \(directory)") }
         let batchSizes = batches.split(separator: ",").compactMap { Int($0) }
         let threadCounts = threads.split(separator: ",").compactMap { Int($0) }
@@ -127,7 +127,7 @@ struct VerifyLabelsBench: AsyncParsableCommand {
     func run() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-bench-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let files = try ImageFiles.find(in: directory)
+        let files = try ImageFiles.find(in: directory, say: ImageFiles.toStandardError)
         let byClass = Dictionary(grouping: files) { $0.deletingLastPathComponent().lastPathComponent }
         let classes = byClass.keys.sorted()
         guard classes.count >= 2 else { throw ValidationError("need at least two class folders under \(directory)") }
@@ -241,7 +241,7 @@ struct NearDupsBench: AsyncParsableCommand {
         }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-bench-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let files = try ImageFiles.find(in: directory)
+        let files = try ImageFiles.find(in: directory, say: ImageFiles.toStandardError)
         let byClass = Dictionary(grouping: files) { $0.deletingLastPathComponent().lastPathComponent }
         let classes = byClass.keys.sorted()
         let settings = try await HubSettings.load(dataDirectory: dir)

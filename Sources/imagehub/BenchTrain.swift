@@ -26,7 +26,7 @@ struct TrainBench: AsyncParsableCommand {
         let clock = ContinuousClock()
 
         // Real embeddings of real photos, through the whole pipeline.
-        let files = try ImageFiles.find(in: directory)
+        let files = try ImageFiles.find(in: directory, say: ImageFiles.toStandardError)
         let ingestStart = clock.now
         for file in files {
             let name = file.deletingLastPathComponent().lastPathComponent

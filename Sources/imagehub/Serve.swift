@@ -32,7 +32,7 @@ struct Serve: AsyncParsableCommand {
         let app = buildApplication(hub: hub, host: host, port: port, role: role, logger: logger) { bound in
             logger.notice("listening on http://\(host):\(bound)")
         }
-        try await app.runService()
+        try await runUntilSignalled(app, drainSeconds: hub.settings.drainSeconds, logger: logger)
     }
 }
 

@@ -1,5 +1,6 @@
 import Catalog
 import Foundation
+import HubCore
 import HubTesting
 import Imaging
 import Testing
@@ -36,6 +37,42 @@ import Testing
         #expect(exported.contains("wrote 5 images"))
         let names = try untar(try Data(contentsOf: tar)).map(\.name)
         #expect(names.filter { $0.hasPrefix("Banana/") }.count == 3 && names.filter { $0.hasPrefix("Apple/") }.count == 2)
+    }
+
+    @Test("a folder of links to a dataset is the dataset: links to folders and files are followed, a cycle once, and what is skipped is said")
+    func foldersOfLinks() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-links-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let fm = FileManager.default
+        let real = root.appendingPathComponent("real"), linked = root.appendingPathComponent("linked")
+        try fm.createDirectory(at: real.appendingPathComponent("bananas"), withIntermediateDirectories: true)
+        try fm.createDirectory(at: real.appendingPathComponent("loose"), withIntermediateDirectories: true)
+        try fm.createDirectory(at: linked.appendingPathComponent("Apple"), withIntermediateDirectories: true)
+        for seed in [411, 412] { try Fixtures.image(.jpeg, seed: seed).write(to: real.appendingPathComponent("bananas/\(seed).jpg")) }
+        try Fixtures.image(.png, seed: 413).write(to: real.appendingPathComponent("loose/413.png"))
+        try Data("notes".utf8).write(to: real.appendingPathComponent("bananas/README.md"))
+        // linked/Banana → a folder; linked/Apple/413.png → a file; a cycle back up; a link to nothing.
+        try fm.createSymbolicLink(atPath: linked.appendingPathComponent("Banana").path, withDestinationPath: "../real/bananas")
+        try fm.createSymbolicLink(atPath: linked.appendingPathComponent("Apple/413.png").path, withDestinationPath: real.appendingPathComponent("loose/413.png").path)
+        try fm.createSymbolicLink(atPath: linked.appendingPathComponent("Apple/again").path, withDestinationPath: "..")
+        try fm.createSymbolicLink(atPath: linked.appendingPathComponent("Apple/gone.jpg").path, withDestinationPath: "/nonexistent/gone.jpg")
+
+        let scan = try ImageFiles.scan(linked.path)
+        #expect(scan.files.map { $0.path.replacingOccurrences(of: linked.path + "/", with: "") } == ["Apple/413.png", "Banana/411.jpg", "Banana/412.jpg"])
+        let why = Dictionary(uniqueKeysWithValues: scan.skipped.map { ($0.path.replacingOccurrences(of: linked.path + "/", with: ""), $0.why) })
+        #expect(why["Banana/README.md"] == "not an image file name" && why["Apple/gone.jpg"] == "broken link")
+        #expect(why["Apple/again"]?.hasPrefix("folder already walked") == true, "\(why)")
+        #expect(scan.skippedSummary.contains { $0.hasPrefix("skipped 1 (broken link): ") })
+
+        let data = root.appendingPathComponent("hub")
+        let (status, output) = try await runProgram(HubProcess.binary, ["ingest", linked.path, "--labels-from-folders", "--create-labels", "--data", data.path],
+                                                    environment: Self.plain, mergeErrors: true)
+        let said = String(decoding: output, as: UTF8.self)
+        #expect(status == 0)
+        #expect(said.contains("3 files: 3 new") && said.contains("skipped 1 (broken link)") && said.contains("skipped 1 (not an image file name)"), "\(said)")
+        let catalog = try Catalog(path: data.appendingPathComponent("catalog.sqlite").path)
+        #expect(try catalog.label(named: "Banana") != nil && catalog.label(named: "Apple") != nil && catalog.label(named: "bananas") == nil,
+                "labels are the folder names as reached")
     }
 }
 

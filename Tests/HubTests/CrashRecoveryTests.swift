@@ -1,5 +1,6 @@
 import Catalog
 import Foundation
+import Glibc
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -118,4 +119,51 @@ func waitUntil(seconds: Double, _ condition: () throws -> Bool) async throws {
         #expect(second.process.waitUntilExit(timeout: 60), "the node ends")
         #expect(second.process.exitStatus != nil, "a SIGTERM drain ends with an exit, not a signal")
     }
+
+    @Test("SIGTERM while a client holds an upload open without finishing its body: the drain ends after server.drainSeconds, exit 0")
+    func aStalledClientCannotHoldADrainForever() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-drain-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let key = try await HubProcess.run(["keys", "create", "--role", "admin", "--data", dir.path])
+            .split(separator: "\n").last.map(String.init) ?? ""
+        let hub = try HubProcess(data: dir, environment: ["IMAGEHUB_SERVER_DRAIN_SECONDS": "2", "IMAGEHUB_EMBEDDING_ENABLED": "false"])
+        try await hub.waitUntilHealthy()
+        // A phone that announces a megabyte, sends a hundred bytes and then nothing, keeping its connection.
+        let socket = try StalledClient(port: hub.port!)
+        defer { socket.close() }
+        try socket.send("POST /v1/images HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(key)\r\n"
+                        + "Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 1000000\r\n\r\n"
+                        + "--x\r\nContent-Disposition: form-data; name=\"label\"\r\n\r\nBanana\r\n--x\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n")
+        try await Task.sleep(for: .milliseconds(300))
+        let signalled = ContinuousClock.now
+        hub.process.terminate()
+        #expect(hub.process.waitUntilExit(timeout: 30), "the drain is cut short, not waited out")
+        let took = (ContinuousClock.now - signalled).seconds
+        #expect(took >= 1.5 && took < 15, "it waited for the request about server.drainSeconds (\(took) s)")
+        #expect(hub.process.exitStatus == 0, "\(hub.process.logText.suffix(2000))")
+    }
+}
+
+/// A TCP client that sends what it is told and otherwise keeps quiet.
+final class StalledClient {
+    let fd: Int32
+
+    init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard fd >= 0, connected == 0 else { throw HubError(500, "test.connect", "cannot connect to port \(port)") }
+    }
+
+    func send(_ text: String) throws {
+        let bytes = Array(text.utf8)
+        guard Glibc.send(fd, bytes, bytes.count, 0) == bytes.count else { throw HubError(500, "test.send", "send failed") }
+    }
+
+    func close() { Glibc.close(fd) }
 }
