@@ -21,6 +21,7 @@ build: setup
 
 build-release: setup
 	swift build -c release --product imagehub
+	swift build -c release --product TorchKernels
 
 ## Build and start the hub in embedded mode (SQLite + local files) on $(DATA).
 run: build-release

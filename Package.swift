@@ -8,6 +8,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "imagehub", targets: ["imagehub"]),
+        .library(name: "TorchKernels", type: .dynamic, targets: ["TorchKernels"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -38,9 +39,16 @@ let package = Package(
             name: "Imaging",
             dependencies: ["CVips", .product(name: "Logging", package: "swift-log")]
         ),
-        // libtorch behind a narrow C API (C++17: the 1.13 headers break under C++20).
+        // libtorch behind a narrow C API: TorchBridge forwards to TorchKernels, a shared library of its own
+        // (libTorchKernels.so beside the binary) opened on first use, so that start-up never loads libtorch.
         .target(
             name: "TorchBridge",
+            linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("pthread")]
+        ),
+        // The libtorch side (C++17: the 1.13 headers break under C++20).
+        .target(
+            name: "TorchKernels",
+            dependencies: ["TorchBridge"],
             cxxSettings: [.unsafeFlags(["-I/usr/include/torch/csrc/api/include", "-Wno-deprecated-declarations"])],
             linkerSettings: [.linkedLibrary("torch_cpu"), .linkedLibrary("c10")]
         ),

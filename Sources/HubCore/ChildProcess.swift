@@ -188,8 +188,20 @@ public final class ChildProcess: Sendable {
         let argv = ([executable.path] + arguments).map { strdup($0) } + [nil]
         let env = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { (argv + env).forEach { free($0) } }
+        // The child starts with no signal blocked and every signal's default action, whatever this thread
+        // blocks or ignores (the service lifecycle blocks SIGTERM and SIGINT to catch them): a Python pool
+        // that stops its workers with SIGTERM would otherwise wait for them forever.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t(), all = sigset_t()
+        sigemptyset(&none)
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var pid: pid_t = 0
-        let result = posix_spawn(&pid, executable.path, &actions, nil, argv, env)
+        let result = posix_spawn(&pid, executable.path, &actions, &attributes, argv, env)
         guard result == 0 else {
             throw HubError(500, "process.spawn", "cannot start \(executable.path): \(String(cString: strerror(result)))")
         }

@@ -39,6 +39,15 @@ import Testing
         #expect(names.filter { $0.hasPrefix("Banana/") }.count == 3 && names.filter { $0.hasPrefix("Apple/") }.count == 2)
     }
 
+    @Test("the binary does not load libtorch at start-up: TorchBridge opens libTorchKernels.so beside it when training starts")
+    func libtorchIsNotLinked() async throws {
+        let (status, output) = try await runProgram(URL(fileURLWithPath: "/usr/bin/ldd"), [HubProcess.binary.path])
+        let libraries = String(decoding: output, as: UTF8.self)
+        #expect(status == 0 && libraries.contains("libvips"))
+        #expect(!libraries.contains("libtorch") && !libraries.contains("libc10"), "\(libraries)")
+        #expect(FileManager.default.fileExists(atPath: HubProcess.binary.deletingLastPathComponent().appendingPathComponent("libTorchKernels.so").path))
+    }
+
     @Test("a folder of links to a dataset is the dataset: links to folders and files are followed, a cycle once, and what is skipped is said")
     func foldersOfLinks() async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-links-\(UUID().uuidString)")

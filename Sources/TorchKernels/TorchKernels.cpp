@@ -1,3 +1,7 @@
+// libtorch's side of TorchBridge: built as its own shared library (libTorchKernels.so) that the bridge
+// opens on first use, so that a process that never trains or runs the TorchScript backbone never loads
+// libtorch (some 280 shared libraries, most of a second of start-up). The functions are TorchBridge.h's,
+// named dihk_ instead of dih_.
 #include "TorchBridge.h"
 
 #include <ATen/Parallel.h>
@@ -46,12 +50,12 @@ bool guarded(char **error, F &&body) {
 
 }  // namespace
 
-extern "C" int dih_set_threads(int threads) {
+extern "C" int dihk_set_threads(int threads) {
     if (threads > 0) at::set_num_threads(threads);
     return at::get_num_threads();
 }
 
-extern "C" dih_backbone *dih_backbone_load(const char *features_path, const char *head_path, int channels_last,
+extern "C" dih_backbone *dihk_backbone_load(const char *features_path, const char *head_path, int channels_last,
                                            char **error) {
     auto model = new dih_backbone();
     bool ok = guarded(error, [&] {
@@ -80,10 +84,10 @@ extern "C" dih_backbone *dih_backbone_load(const char *features_path, const char
     return model;
 }
 
-extern "C" int dih_backbone_dimensions(const dih_backbone *model) { return model->dimensions; }
-extern "C" int dih_backbone_classes(const dih_backbone *model) { return model->classes; }
+extern "C" int dihk_backbone_dimensions(const dih_backbone *model) { return model->dimensions; }
+extern "C" int dihk_backbone_classes(const dih_backbone *model) { return model->classes; }
 
-extern "C" int dih_backbone_embed(dih_backbone *model, const float *pixels, int n, int size, float *features,
+extern "C" int dihk_backbone_embed(dih_backbone *model, const float *pixels, int n, int size, float *features,
                                   int topk, int32_t *topk_index, float *topk_probability, char **error) {
     bool ok = guarded(error, [&] {
         if (n <= 0 || size <= 0) throw std::invalid_argument("empty batch");
@@ -108,7 +112,7 @@ extern "C" int dih_backbone_embed(dih_backbone *model, const float *pixels, int 
     return ok ? 0 : 1;
 }
 
-extern "C" int dih_train_linear(const float *train_x, const int32_t *train_y, int n_train, const float *val_x,
+extern "C" int dihk_train_linear(const float *train_x, const int32_t *train_y, int n_train, const float *val_x,
                                 const int32_t *val_y, int n_val, int dims, int classes, const float *class_weights,
                                 dih_train_options options, dih_epoch_callback on_epoch, void *context, float *weights,
                                 float *bias, float *history, int *epochs_run, int *best_epoch, char **error) {
@@ -182,7 +186,7 @@ extern "C" int dih_train_linear(const float *train_x, const int32_t *train_y, in
     return ok ? 0 : 1;
 }
 
-extern "C" int dih_linear_probabilities(const float *x, int n, int dims, const float *weights, const float *bias,
+extern "C" int dihk_linear_probabilities(const float *x, int n, int dims, const float *weights, const float *bias,
                                         int classes, float *probabilities, char **error) {
     bool ok = guarded(error, [&] {
         c10::InferenceMode guard;
@@ -195,5 +199,5 @@ extern "C" int dih_linear_probabilities(const float *x, int n, int dims, const f
     return ok ? 0 : 1;
 }
 
-extern "C" void dih_backbone_free(dih_backbone *model) { delete model; }
-extern "C" void dih_string_free(char *string) { std::free(string); }
+extern "C" void dihk_backbone_free(dih_backbone *model) { delete model; }
+extern "C" void dihk_string_free(char *string) { std::free(string); }
