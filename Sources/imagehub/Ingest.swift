@@ -1,6 +1,7 @@
 import ArgumentParser
 import Catalog
 import Foundation
+import Synchronization
 import HubCore
 import HubServer
 import Ingest
@@ -65,13 +66,17 @@ struct Ingest: AsyncParsableCommand {
         let (created, existing, refused) = (stored.created, stored.existing, stored.refused)
         let total = try hub.catalog.backlog()
         let processing = Progress(title: "processing", total: total)
-        while !drain.isCancelled {
-            let left = try hub.catalog.backlog()
-            processing.update(total - left)
-            if left == 0 { break }
-            try await Task.sleep(for: .milliseconds(200))
+        // The bar moves every 200 ms; the command goes on the moment the last job is done.
+        let bar = Task {
+            while !Task.isCancelled {
+                processing.update(total - ((try? hub.catalog.backlog()) ?? total))
+                try? await Task.sleep(for: .milliseconds(200))
+            }
         }
         await drain.value
+        bar.cancel()
+        await bar.value
+        processing.update(total - (try hub.catalog.backlog()))
         processing.finish()
         // Re-check images accepted before their label could be judged, and cluster the labels.
         try hub.embedStage?.maintain()
@@ -88,10 +93,10 @@ struct Ingest: AsyncParsableCommand {
 }
 
 /// A one-line progress bar on standard error.
-final class Progress {
+final class Progress: Sendable {
     let title: String
     let total: Int
-    private var last = -1
+    private let last = Mutex(-1)
 
     init(title: String, total: Int) {
         self.title = title
@@ -101,8 +106,10 @@ final class Progress {
     func update(_ done: Int) {
         let width = 30
         let filled = min(width, done * width / total)
-        guard filled != last || done == total else { return }
-        last = filled
+        guard last.withLock({ last in
+            defer { last = filled }
+            return filled != last || done == total
+        }) else { return }
         let bar = String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled)
         FileHandle.standardError.write(Data("\r\(title) [\(bar)] \(done)/\(total)".utf8))
     }
