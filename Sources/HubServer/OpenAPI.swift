@@ -191,6 +191,8 @@ public enum OpenAPI {
       /v1/images:
         post:
           summary: Upload one labelled image (supplier, admin)
+          parameters:
+            - {name: Prefer, in: header, required: false, description: 'wait=N (N ≤ 30, RFC 7240): answer with the verdict once the image is final, if that takes at most N seconds (then 200 with Preference-Applied: wait=N); else 202 as without it', schema: {type: string, pattern: '^wait=[0-9]+$'}}
           requestBody:
             required: true
             content:
@@ -208,7 +210,7 @@ public enum OpenAPI {
                     captured_at: {type: string, format: date-time}
           responses:
             '202': {description: Stored durably; processing is pending, content: {application/json: {schema: {$ref: '#/components/schemas/Ack'}}}}
-            '200': {description: The same bytes under the same label were already uploaded, content: {application/json: {schema: {$ref: '#/components/schemas/Image'}}}}
+            '200': {description: 'The image with its verdict: the same bytes under the same label were already uploaded, or Prefer: wait=N was honoured (Preference-Applied: wait=N)', headers: {Preference-Applied: {schema: {type: string}}}, content: {application/json: {schema: {$ref: '#/components/schemas/Image'}}}}
             '400': {$ref: '#/components/responses/Error'}
             '401': {$ref: '#/components/responses/Error'}
             '403': {$ref: '#/components/responses/Error'}

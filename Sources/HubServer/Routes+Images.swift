@@ -1,5 +1,6 @@
 import Catalog
 import Foundation
+import HTTPTypes
 import HubCore
 import Hummingbird
 import Ingest
@@ -77,10 +78,45 @@ extension HubRoutes {
         let outcome = try await offload { try hub.ingestor.accept(try box.value.finish(), user: user) }
         switch outcome {
         case .created(let image):
+            if let wait = Self.preferredWait(request), let final = try await verdict(of: image.id, within: wait) {
+                return final.with(wait: wait)
+            }
             struct Ack: Encodable { var id: String; var status: String; var sha256: String }
             return try JSON.response(Ack(id: image.id, status: image.status.rawValue, sha256: image.sha256), status: .accepted)
         case .existing(let image):
             return try JSON.response(ImageView(image, label: try labelName(image.labelId)))
+        }
+    }
+
+    /// The longest wait a request may ask for with `Prefer: wait=N` (RFC 7240), in seconds.
+    static let longestWait = 30
+
+    /// The seconds `Prefer: wait=N` asks to wait (at most `longestWait`), or nil without such a preference.
+    static func preferredWait(_ request: Request) -> Int? {
+        for value in request.headers[values: HTTPField.Name("Prefer")!] {
+            for preference in value.split(separator: ",") {
+                let parts = preference.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                if parts.count == 2, parts[0].lowercased() == "wait", let seconds = Int(parts[1].trimmingCharacters(in: CharacterSet(charactersIn: "\""))), seconds >= 0 {
+                    return min(seconds, longestWait)
+                }
+            }
+        }
+        return nil
+    }
+
+    /// Waits, holding no thread, until image `id` has its verdict or `seconds` pass: the image as stored, as
+    /// `GET /v1/images/{id}` shows it, once final; nil when the time ran out first.
+    func verdict(of id: String, within seconds: Int) async throws -> Response? {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while true {
+            if let image = try await offload({ try hub.catalog.image(id: id) }), image.status.isFinal {
+                return try JSON.response(ImageView(image, label: try labelName(image.labelId)))
+            }
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { return nil }
+            // This process's workers wake the waiter as the verdict commits; another node's verdict is seen
+            // at the next look.
+            await hub.workers.verdicts.pause(for: id, upTo: min(left, .milliseconds(250)))
         }
     }
 
@@ -135,4 +171,13 @@ extension HubRoutes {
 struct UncheckedBox<T>: @unchecked Sendable {
     let value: T
     init(_ value: T) { self.value = value }
+}
+
+extension Response {
+    /// The answer to a request whose `Prefer: wait=N` was honoured: `Preference-Applied: wait=N`.
+    func with(wait seconds: Int) -> Response {
+        var response = self
+        response.headers[HTTPField.Name("Preference-Applied")!] = "wait=\(seconds)"
+        return response
+    }
 }

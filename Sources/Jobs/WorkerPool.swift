@@ -22,6 +22,8 @@ public final class WorkerPool: Service, Sendable {
     /// Other periodic chores of this node (expired resumable uploads).
     let housekeeping: @Sendable () throws -> Void
     private let stopping = Atomic<Bool>(false)
+    /// Requests of this process waiting for verdicts (`Prefer: wait`), told as each verdict commits.
+    public let verdicts = VerdictWaiters()
 
     public init(catalog: Catalog, pipeline: Pipeline, embedStage: EmbedStage? = nil, logger: Logger = Logger(label: "imagehub.jobs"),
                 housekeeping: @escaping @Sendable () throws -> Void = {}) {
@@ -182,6 +184,7 @@ public final class WorkerPool: Service, Sendable {
             }
             let (stored, next) = (outcome.stored, outcome.next)
             if let stored {
+                verdicts.finished(stored.id)
                 Timer(label: "imagehub_processing_latency_seconds").recordSeconds(Date().timeIntervalSince(stored.createdAt))
                 let reasons = stored.reasonCodes
                 Counter(label: "imagehub_outcomes_total", dimensions: [("status", stored.status.rawValue), ("reason", reasons.first ?? "ok")]).increment()

@@ -1,4 +1,7 @@
 import Foundation
+import HummingbirdTesting
+import NIOCore
+import HTTPTypes
 import HubCore
 import HubServer
 import HubTesting
@@ -7,6 +10,41 @@ import Simulator
 import Testing
 
 @Suite struct UploadTests {
+    @Test("Prefer: wait=N answers with the verdict once the image is final (woken by the commit), 202 past N, nothing changes without it")
+    func preferWaitAnswersWithTheVerdict() async throws {
+        let t = try TestHub()
+        defer { t.remove() }
+        try await t.withClient { client in
+            func upload(_ seed: Int, prefer: String?) async throws -> TestResponse {
+                let body = MultipartBody.upload(try Fixtures.image(seed: seed), label: "Banana", fields: [:], filename: "photo.jpg")
+                var headers: HTTPFields = [.authorization: t.bearer(.supplier), .contentType: body.contentType]
+                if let prefer { headers[HTTPField.Name("Prefer")!] = prefer }
+                return try await client.execute(uri: "/v1/images", method: .post, headers: headers, body: ByteBuffer(bytes: body.closed()))
+            }
+            // The phone waits; the workers decide meanwhile, and the answer is the image with its verdict.
+            async let waited = upload(901, prefer: "respond-async, wait=10")
+            try await waitUntil(seconds: 10) { try t.hub.catalog.backlog() > 0 }
+            await t.drain()
+            let answer = try await waited
+            #expect(answer.status == .ok && answer.headers[HTTPField.Name("Preference-Applied")!] == "wait=10")
+            #expect(answer.json["status"] as? String == "accepted" && answer.json["label"] as? String == "Banana", "\(answer.json)")
+            #expect(t.hub.workers.verdicts.count == 0, "no waiter is left behind")
+            // More than 30 s is asked for: 30 are applied.
+            async let long = upload(902, prefer: "wait=99")
+            try await waitUntil(seconds: 10) { try t.hub.catalog.backlog() > 0 }
+            await t.drain()
+            #expect(try await long.headers[HTTPField.Name("Preference-Applied")!] == "wait=30")
+            // Nobody decides within the second asked for: 202, as without the header.
+            let late = try await upload(903, prefer: "wait=1")
+            #expect(late.status == .accepted && late.headers[HTTPField.Name("Preference-Applied")!] == nil && late.json["status"] as? String == "pending")
+            #expect(t.hub.workers.verdicts.count == 0)
+            let plain = try await upload(904, prefer: nil)
+            #expect(plain.status == .accepted)
+            let unparsable = try await upload(905, prefer: "wait=soon")
+            #expect(unparsable.status == .accepted, "a preference the hub does not understand is ignored")
+        }
+    }
+
     @Test func everyAllowedFormatIsAccepted() async throws {
         let t = try TestHub()
         defer { t.remove() }
