@@ -45,6 +45,8 @@ public struct SimulationOptions: Sendable {
     public var requestTimeout = Duration.seconds(120)
     /// tus `PATCH` size in bytes; 0 sends the rest of the file in one request.
     public var chunkSize = 0
+    /// Seconds each multipart upload asks the hub to wait for its verdict (`Prefer: wait=N`); nil: none.
+    public var wait: Int?
 
     public init(target: String, key: String, photos: [SimulatedPhoto]) {
         self.init(targets: [target], key: key, photos: photos)
@@ -216,6 +218,7 @@ public enum Simulation {
                 acknowledgedPerSecond: Double(s.acknowledged) / max(load.seconds, 1e-9),
                 finalPerSecond: Double(s.finals.count) / max(total.seconds, 1e-9),
                 acknowledgementLatency: .init(s.acknowledgement), finalStatusLatency: .init(s.finalStatus),
+                answeredWithVerdict: o.wait == nil ? nil : s.answeredWithVerdict,
                 pollMilliseconds: Int((o.pollInterval.seconds * 1000).rounded()))
         }
     }

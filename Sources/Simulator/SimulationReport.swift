@@ -72,6 +72,8 @@ public struct SimulationReport: Codable, Sendable {
     /// From the upload's start to the first time the simulator saw its final status (polling resolution
     /// `pollMilliseconds`).
     public var finalStatusLatency: Latency
+    /// With `--wait`: uploads whose answer carried their final verdict (the rest were followed by polling).
+    public var answeredWithVerdict: Int?
     public var pollMilliseconds: Int
 
     /// The summary as text tables.
@@ -86,6 +88,9 @@ public struct SimulationReport: Codable, Sendable {
         rows.append(("gave up (never acknowledged)", "\(gaveUp)"))
         rows += outcomes.sorted { $0.key < $1.key }.map { ("  \($0.key)", "\($0.value)") }
         rows.append(("final status", "\(final)"))
+        if let answeredWithVerdict {
+            rows.append(("answered with the verdict (Prefer: wait)", "\(answeredWithVerdict) (\(acknowledged > 0 ? 100 * answeredWithVerdict / acknowledged : 0)% of acknowledged)"))
+        }
         rows.append(("lost (acknowledged, never final)", "\(lost)"))
         rows.append(("connections cut mid-body", "\(cuts)"))
         if transport == "tus" { rows.append(("tus resumes (bytes not sent again)", "\(resumes) (\(Self.megabytes(bytesKept)) MB)")) }
@@ -102,7 +107,7 @@ public struct SimulationReport: Codable, Sendable {
             [name, "\(l.count)"] + [l.p50, l.p90, l.p99, l.p999, l.max].map { String(format: "%.1f", $0) }
         }
         out += Table(headers: ["latency (ms)", "count", "p50", "p90", "p99", "p99.9", "max"], rows: latencies).text
-        out += "\n(final-status times are seen by polling every \(pollMilliseconds) ms)\n"
+        out += "\n(final-status times are seen by polling every \(pollMilliseconds) ms\(answeredWithVerdict == nil ? "" : ", or in the upload's answer"))\n"
         return out
     }
 

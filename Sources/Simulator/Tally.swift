@@ -18,6 +18,8 @@ final class Tally: Sendable {
         var transportErrors = 0
         var requests = 0
         var bytesAcknowledged = 0
+        /// Uploads whose answer carried their verdict (`Prefer: wait`).
+        var answeredWithVerdict = 0
         /// Microseconds, up to an hour, 3 significant digits.
         var acknowledgement = Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three)
         var finalStatus = Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three)
@@ -43,6 +45,13 @@ final class Tally: Sendable {
             _ = s.acknowledgement.record(Self.microseconds(now - start))
             if s.finals[id] == nil, s.pending[id] == nil { s.pending[id] = start }
         }
+    }
+
+    /// An upload answered with its verdict (`Prefer: wait` honoured): acknowledged and final at once.
+    func answered(id: String, outcome: String, bytes: Int, start: ContinuousClock.Instant) {
+        acknowledged(id: id, existing: false, bytes: bytes, start: start)
+        state.withLock { $0.answeredWithVerdict += 1 }
+        finished([id: outcome])
     }
 
     /// Images seen in a final status by the poller.

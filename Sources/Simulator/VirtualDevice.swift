@@ -23,6 +23,8 @@ struct VirtualDevice {
     /// What became of one upload.
     enum Result {
         case acknowledged(id: String, existing: Bool)
+        /// Acknowledged with its final verdict (`Prefer: wait` honoured): `outcome` as the poller writes it.
+        case answered(id: String, outcome: String)
         case refused(code: String)
         case gaveUp
     }
@@ -62,6 +64,7 @@ struct VirtualDevice {
                 : await multipart(bytes, fields: fields, filename: photo.file.lastPathComponent, cut: cut)
             switch result {
             case .acknowledged(let id, let existing): tally.acknowledged(id: id, existing: existing, bytes: bytes.count, start: start)
+            case .answered(let id, let outcome): tally.answered(id: id, outcome: outcome, bytes: bytes.count, start: start)
             case .refused(let code): tally.update { $0.refused[code, default: 0] += 1 }
             case .gaveUp: tally.update { $0.gaveUp += 1 }
             }
@@ -100,9 +103,16 @@ struct VirtualDevice {
             let cutAt = cutNext ? Int.random(in: body.count / 10...body.count * 9 / 10, using: &rng) : nil
             cutNext = false
             do {
-                let answer = try await client.send(.POST, "/v1/images", headers: [("Content-Type", form.contentType)],
+                var headers = [("Content-Type", form.contentType)]
+                if let wait = options.wait { headers.append(("Prefer", "wait=\(wait)")) }
+                let answer = try await client.send(.POST, "/v1/images", headers: headers,
                                                    body: ChunkedBody(bytes: buffer, chunkSize: 64 * 1024, cutAfter: cutAt).requestBody)
                 switch answer.status {
+                case 200 where answer.headers.first(name: "Preference-Applied") != nil:
+                    // The verdict came with the answer.
+                    guard let id = answer.json["id"] as? String, let status = answer.json["status"] as? String else { return .refused(code: "response.invalid") }
+                    let reasons = answer.json["reasons"] as? [String] ?? []
+                    return .answered(id: id, outcome: reasons.isEmpty ? status : "\(status) \(reasons.joined(separator: ","))")
                 case 200, 202:
                     guard let id = answer.json["id"] as? String else { return .refused(code: "response.invalid") }
                     return .acknowledged(id: id, existing: answer.status == 200)

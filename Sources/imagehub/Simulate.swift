@@ -29,6 +29,8 @@ struct Simulate: AsyncParsableCommand {
     @Flag(help: "Create labels the hub lacks (needs an admin key).") var createLabels = false
     @Option(help: "Seconds to wait after the last upload for every acknowledged image to be final.") var settle = 300.0
     @Option(help: "tus PATCH size in bytes (0: the rest of the file in one request).") var chunkSize = 0
+    @Option(help: "Ask the hub to answer each multipart upload with its verdict, waiting up to this many seconds (Prefer: wait=N, N ≤ 30).")
+    var wait: Int?
     @Flag(help: "Print the report as JSON.") var json = false
 
     func validate() throws {
@@ -66,6 +68,7 @@ struct Simulate: AsyncParsableCommand {
         options.createLabels = createLabels
         options.settleTimeout = .milliseconds(Int64(settle * 1000))
         options.chunkSize = chunkSize
+        options.wait = wait
         let report = try await Simulation.run(options) { FileHandle.standardError.write(Data("simulate: \($0)\n".utf8)) }
         print(json ? report.json : report.table)
         if report.lost > 0 { throw ExitCode(1) }

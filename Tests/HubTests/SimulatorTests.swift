@@ -86,6 +86,25 @@ struct SimulatorTests {
         #expect(Set(images.compactMap(\.device)).count == 20)
     }
 
+    @Test("--wait: phones ask for the verdict in the answer (Prefer: wait) and get it, final statuses agreeing with the hub")
+    func phonesWaitForTheirVerdicts() async throws {
+        let t = try TestHub(labels: ["Banana", "Apple"])
+        defer { t.remove() }
+        let folder = try Self.photoFolder(labels: ["Banana", "Apple"], count: 10, seed: 9200)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let report = try await Self.simulate(t, folder) {
+            $0.devices = 4
+            $0.count = 20
+            $0.wait = 20
+        }
+        print(report.table)
+        try Self.expectNothingLost(report, t)
+        #expect(report.answeredWithVerdict == report.acknowledged && report.acknowledged == 20, "every upload was answered with its verdict")
+        #expect(report.table.contains("answered with the verdict (Prefer: wait)  20 (100% of acknowledged)"))
+        let plain = try await Self.simulate(t, folder) { $0.devices = 2; $0.count = 2 }
+        #expect(plain.answeredWithVerdict == nil && !plain.table.contains("answered with the verdict"))
+    }
+
     @Test("a full backlog answers 503 + Retry-After; the phones wait it out and still lose nothing")
     func backpressureIsHonoured() async throws {
         let t = try TestHub(labels: ["Banana"]) { $0.workers = 1; $0.backlogHighWater = 4; $0.retryAfterSeconds = 1 }
