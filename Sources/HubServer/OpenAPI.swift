@@ -629,11 +629,13 @@ public enum OpenAPI {
           parameters:
             - {name: id, in: path, required: true, schema: {type: string}}
             - {name: Upload-Offset, in: header, required: true, schema: {type: integer}}
+            - {name: Prefer, in: header, required: false, description: 'wait=N (N ≤ 30): on the request that completes the upload, answer with the verdict once the image is final within N seconds', schema: {type: string}}
           requestBody:
             content:
               application/offset+octet-stream: {schema: {type: string, format: binary}}
           responses:
             '204': {description: new Upload-Offset in headers; the image id in Upload-Image-Id once complete}
+            '200': {description: 'the upload is complete and Prefer: wait=N was honoured: the image with its verdict (Preference-Applied: wait=N), with the tus headers', content: {application/json: {schema: {$ref: '#/components/schemas/Image'}}}}
             '404': {$ref: '#/components/responses/Error'}
             '409': {$ref: '#/components/responses/Error'}
             '410': {$ref: '#/components/responses/Error'}

@@ -60,6 +60,10 @@ extension HubRoutes {
             }
             var headers = Self.uploadHeaders(upload)
             headers[.location] = "/v1/uploads/\(upload.id)"
+            if var answer = try await verdictOnCompletion(upload, request) {
+                answer.headers[.location] = "/v1/uploads/\(upload.id)"
+                return answer
+            }
             return Response(status: .created, headers: headers)
         }
         router.head("/v1/uploads/:id") { request, context in
@@ -86,6 +90,7 @@ extension HubRoutes {
             let id = try context.parameters.require("id")
             let upload = try await hub.uploads.append(id, offset: offset, checksum: request.headers[TusHeader.uploadChecksum], user: user,
                                                       body: request.body.map { Array($0.readableBytesView) })
+            if let answer = try await verdictOnCompletion(upload, request) { return answer }
             return Response(status: .noContent, headers: Self.uploadHeaders(upload))
         }
         router.delete("/v1/uploads/:id") { request, context in
@@ -96,6 +101,15 @@ extension HubRoutes {
             try await offload { try store.terminate(id, user: user) }
             return Response(status: .noContent, headers: [TusHeader.resumable: ResumableUploads.version])
         }
+    }
+
+    /// For the request that completed an upload with `Prefer: wait=N`: 200 with the image's verdict and the
+    /// upload's tus headers once the image is final within N seconds; nil otherwise (the usual answer).
+    func verdictOnCompletion(_ upload: ResumableUploadRecord, _ request: Request) async throws -> Response? {
+        guard let imageId = upload.imageId, let wait = Self.preferredWait(request),
+              var answer = try await verdict(of: imageId, within: wait) else { return nil }
+        for field in Self.uploadHeaders(upload) { answer.headers.append(field) }
+        return answer.with(wait: wait)
     }
 
     static func checkTusVersion(_ request: Request) throws {

@@ -108,6 +108,31 @@ struct ResumableUploadTests {
         }
     }
 
+    @Test("the PATCH that completes an upload with Prefer: wait=N answers 200 with the verdict and the tus headers; the others 204 as ever")
+    func completingPatchWaitsForTheVerdict() async throws {
+        let t = try TestHub()
+        defer { t.remove() }
+        let bytes = Array(try Fixtures.image(.jpeg, seed: 931))
+        try await t.withClient { client in
+            let location = try #require(try await create(client, t, length: bytes.count).headers[.location])
+            func patch(_ offset: Int, _ part: ArraySlice<UInt8>) async throws -> TestResponse {
+                try await client.execute(uri: location, method: .patch, headers: [
+                    .authorization: t.bearer(.supplier), .tusResumable: "1.0.0", .uploadOffset: "\(offset)",
+                    .contentType: "application/offset+octet-stream", HTTPField.Name("Prefer")!: "wait=10",
+                ], body: ByteBuffer(bytes: Array(part)))
+            }
+            let half = bytes.count / 2
+            #expect(try await patch(0, bytes[..<half]).status == .noContent, "an upload not yet complete has no verdict to wait for")
+            async let last = patch(half, bytes[half...])
+            try await waitUntil(seconds: 10) { try t.hub.catalog.backlog() > 0 }
+            await t.drain()
+            let answer = try await last
+            #expect(answer.status == .ok && answer.headers[HTTPField.Name("Preference-Applied")!] == "wait=10")
+            #expect(answer.headers[.uploadOffset] == "\(bytes.count)" && answer.headers[.tusResumable] == "1.0.0")
+            #expect(answer.json["status"] as? String == "accepted" && answer.json["id"] as? String == answer.headers[.uploadImageId], "\(answer.json)")
+        }
+    }
+
     @Test("abandoned uploads expire: 410, then swept with their bytes")
     func expiry() async throws {
         let t = try TestHub { $0.uploadExpirySeconds = 0.2 }
