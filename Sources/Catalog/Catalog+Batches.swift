@@ -31,13 +31,7 @@ extension Catalog {
     /// The id of the user who owns batch `id`, or nil when there is no such batch. Every upload into a
     /// batch asks, so owners found are kept (a batch never changes hands).
     public func batchOwner(id: String) throws -> Int64? {
-        if let owner = batchOwners.withLock({ $0[id] }) { return owner }
-        guard let owner = try batch(id: id)?.userId else { return nil }
-        batchOwners.withLock { owners in
-            if owners.count >= 100_000 { owners.removeAll(keepingCapacity: true) }
-            owners[id] = owner
-        }
-        return owner
+        try batchOwners.id(id) { try batch(id: id)?.userId }
     }
 
     /// The batch `id` with counts computed from its images, or nil.

@@ -42,14 +42,7 @@ extension Catalog {
     /// The id of the label called `name` (case-insensitive), or nil. Ids found are remembered: labels are
     /// never renamed or removed, and every upload names its label.
     public func labelId(named name: String) throws -> Int64? {
-        let key = name.lowercased()
-        if let id = labelIds.withLock({ $0[key] }) { return id }
-        guard let id = try label(named: name)?.id else { return nil }
-        labelIds.withLock { ids in
-            if ids.count >= 100_000 { ids.removeAll(keepingCapacity: true) }
-            ids[key] = id
-        }
-        return id
+        try labelIds.id(name.lowercased()) { try label(named: name)?.id }
     }
 
     /// Label names are unique and looked up case-insensitively.

@@ -10,9 +10,9 @@ public final class Catalog: Sendable {
     /// Users found by their key lately.
     let keys = KeyCache()
     /// Label ids found by (lower-cased) name.
-    let labelIds = Mutex<[String: Int64]>([:])
+    let labelIds = Remembered()
     /// The owners of batches found lately (a batch is never deleted, nor given to another user).
-    let batchOwners = Mutex<[String: Int64]>([:])
+    let batchOwners = Remembered()
     /// What upload admission last counted of the backlog, and the uploads it admitted since.
     let admission = Mutex<BacklogEstimate?>(nil)
 
@@ -97,5 +97,22 @@ public final class Catalog: Sendable {
     /// Runs `body` against a consistent snapshot.
     func read<T: Sendable>(_ body: (Tx) throws -> T) throws -> T {
         try database.read(body)
+    }
+}
+
+/// Ids found by a key that never changes its answer once it has one (a label's name, a batch's owner),
+/// kept so that the catalog is asked once; at 100,000 entries it starts afresh.
+final class Remembered: Sendable {
+    private let found = Mutex<[String: Int64]>([:])
+
+    /// The id remembered for `key`, else `lookup`'s answer, remembered when there is one.
+    func id(_ key: String, _ lookup: () throws -> Int64?) rethrows -> Int64? {
+        if let id = found.withLock({ $0[key] }) { return id }
+        guard let id = try lookup() else { return nil }
+        found.withLock { found in
+            if found.count >= 100_000 { found.removeAll(keepingCapacity: true) }
+            found[key] = id
+        }
+        return id
     }
 }
