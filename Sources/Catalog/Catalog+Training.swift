@@ -61,6 +61,11 @@ public struct TrainingImage: Sendable {
     public let label: String
     public let model: String
     public let vector: Data
+    /// What the leak-proof split groups by: perceptual hash, device and client capture time.
+    public var phash: Int64? = nil
+    public var device: String? = nil
+    public var capturedAt: String? = nil
+    public var duplicateOf: String? = nil
 }
 
 extension Catalog {
@@ -121,12 +126,26 @@ extension Catalog {
         return version
     }
 
-    public func datasetVersion(id: String) throws -> (DatasetVersionRecord, [(imageId: String, label: String)])? {
+    /// A version and its images; `split` is the side of the training split each was on (`train`,
+    /// `validation`; nil before the training that froze it has split it).
+    public func datasetVersion(id: String) throws -> (DatasetVersionRecord, [(imageId: String, label: String, split: String?)])? {
         try read { db in
             guard let version = try db.find(DatasetVersionRecord.self, id) else { return nil }
-            let images = try db.rows("SELECT imageId, label FROM datasetVersionImages WHERE versionId = ? ORDER BY label, imageId", [id])
-                .map { (imageId: $0.string("imageId") ?? "", label: $0.string("label") ?? "") }
+            let images = try db.rows("SELECT imageId, label, split FROM datasetVersionImages WHERE versionId = ? ORDER BY label, imageId", [id])
+                .map { (imageId: $0.string("imageId") ?? "", label: $0.string("label") ?? "", split: $0.string("split")) }
             return (version, images)
+        }
+    }
+
+    /// Records the training split of a version: `validation` ids on that side, the rest `train`.
+    public func recordSplit(versionId: String, validation: [String]) throws {
+        try write { db in
+            try db.execute("UPDATE datasetVersionImages SET split = 'train' WHERE versionId = ?", [versionId])
+            for start in stride(from: 0, to: validation.count, by: 500) {
+                let ids = Array(validation[start..<min(start + 500, validation.count)])
+                try db.execute("UPDATE datasetVersionImages SET split = 'validation' WHERE versionId = ? AND imageId IN (\(ids.map { _ in "?" }.joined(separator: ",")))",
+                               [versionId] + ids)
+            }
         }
     }
 
@@ -166,11 +185,13 @@ extension Catalog {
             guard !owner.isEmpty else { return [] }
             let ids = owner.keys.map(String.init).joined(separator: ",")
             return try db.rows("""
-                SELECT i.id, i.sha256, i.labelId, e.model, e.vector FROM images i JOIN embeddings e ON e.imageId = i.id
+                SELECT i.id, i.sha256, i.labelId, i.phash, i.device, i.capturedAt, i.duplicateOf, e.model, e.vector FROM images i JOIN embeddings e ON e.imageId = i.id
                 WHERE i.status = 'accepted' AND i.labelId IN (\(ids)) ORDER BY i.id
                 """).map { row in
                 TrainingImage(imageId: row.string("id") ?? "", sha256: row.string("sha256") ?? "", label: owner[row.int("labelId") ?? 0] ?? "",
-                              model: row.string("model") ?? "", vector: row.data("vector") ?? Data())
+                              model: row.string("model") ?? "", vector: row.data("vector") ?? Data(),
+                              phash: row.int("phash"), device: row.string("device"), capturedAt: row.string("capturedAt"),
+                              duplicateOf: row.string("duplicateOf"))
             }
         }
     }
@@ -179,15 +200,18 @@ extension Catalog {
 extension Catalog {
     /// Adds accepted images that exist only as embeddings (no blobs): the training benchmark builds its
     /// large cases from augmented copies of real embeddings this way. Never used by the API.
-    public func insertSyntheticEmbeddedImages(labelId: Int64, uploaderId: Int64, model: String, vectors: [Data]) throws {
+    public func insertSyntheticEmbeddedImages(labelId: Int64, uploaderId: Int64, model: String, vectors: [Data],
+                                              phashes: [Int64?]? = nil, devices: [String?]? = nil, capturedAt: [String?]? = nil) throws {
         try write { db in
             let now = Date()
-            for vector in vectors {
+            for (i, vector) in vectors.enumerated() {
                 var image = ImageRecord.newUpload(sha256: "synthetic-" + UUID().uuidString.lowercased(), labelId: labelId, uploaderId: uploaderId,
-                                                  batchId: nil, device: "benchmark", lat: nil, lon: nil, capturedAt: nil, bytes: 0, now: now)
+                                                  batchId: nil, device: devices?[i] ?? "benchmark", lat: nil, lon: nil,
+                                                  capturedAt: capturedAt?[i] ?? nil, bytes: 0, now: now)
                 image.status = .accepted
                 image.reasons = "[\"synthetic\"]"
                 image.embeddingModel = model
+                image.phash = phashes?[i] ?? nil
                 try db.insert(image)
                 try Catalog.storeEmbedding(db, imageId: image.id, model: model, vector: vector)
             }

@@ -224,6 +224,10 @@ enum SQLiteMigrations {
             try db.execute(sql: "CREATE INDEX images_created ON images (createdAt)")
             try db.execute(sql: "CREATE INDEX images_updated ON images (updatedAt)")
         }
+        m.registerMigration("v14_dataset_splits") { db in
+            // Which side of the training split each image of a dataset version was on (`train`, `validation`).
+            try db.execute(sql: "ALTER TABLE datasetVersionImages ADD COLUMN split TEXT")
+        }
         return m
     }
 }

@@ -88,6 +88,9 @@ public struct HubSettings: Sendable, Equatable {
     public var maintenanceInterval = 5.0
     /// Accepted images each label needs before it can be trained on (`training.minImagesPerLabel`).
     public var trainingMinImages = 10
+    /// Photos from one device whose capture times (`captured_at`) are at most this many seconds apart are
+    /// one burst, kept on one side of a training split (`training.burstSeconds`).
+    public var trainingBurstSeconds = 3.0
     /// Hosts webhooks may be sent to (`webhooks.allowedHosts`, comma-separated; `*` allows any public
     /// host). Loopback and private addresses are refused unless named here.
     public var webhookAllowedHosts: [String] = []
@@ -161,6 +164,7 @@ public struct HubSettings: Sendable, Equatable {
         clusterRecomputeFraction = c.double(forKey: "clusters.recomputeFraction", default: d.clusterRecomputeFraction)
         maintenanceInterval = c.double(forKey: "maintenance.intervalSeconds", default: d.maintenanceInterval)
         trainingMinImages = max(2, c.int(forKey: "training.minImagesPerLabel", default: d.trainingMinImages))
+        trainingBurstSeconds = max(0, c.double(forKey: "training.burstSeconds", default: d.trainingBurstSeconds))
         webhookAllowedHosts = c.stringArray(forKey: "webhooks.allowedHosts", default: d.webhookAllowedHosts)
         webhookMaxAttempts = max(1, c.int(forKey: "webhooks.maxAttempts", default: d.webhookMaxAttempts))
         uploadExpirySeconds = c.double(forKey: "uploads.expireSeconds", default: d.uploadExpirySeconds)

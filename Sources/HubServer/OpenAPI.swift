@@ -472,6 +472,7 @@ public enum OpenAPI {
                     validation_fraction: {type: number, default: 0.2}
                     seed: {type: integer}
                     max_epochs: {type: integer, default: 200}
+                    split: {type: string, enum: [grouped, random], default: grouped, description: 'grouped: near duplicates (embedding cosine ≥ duplicates.minCosine or pHash distance ≤ duplicates.maxHamming) and bursts (one device, captured_at within training.burstSeconds) stay on one side of the split and of the cross-validation folds'}
           responses:
             '202': {description: the queued job, content: {application/json: {schema: {$ref: '#/components/schemas/TrainingJob'}}}}
             '400': {$ref: '#/components/responses/Error'}
@@ -563,7 +564,14 @@ public enum OpenAPI {
                       labels: {type: array, items: {type: string}}
                       image_count: {type: integer}
                       created_at: {type: string, format: date-time}
-                      images: {type: array, items: {type: object, properties: {id: {type: string}, label: {type: string}}}}
+                      images:
+                        type: array
+                        items:
+                          type: object
+                          properties:
+                            id: {type: string}
+                            label: {type: string}
+                            split: {type: string, enum: [train, validation], nullable: true, description: 'the side of the training split (near duplicates and bursts stay on one side)'}
             '404': {$ref: '#/components/responses/Error'}
       /v1/datasets/versions/{id}/export:
         get:

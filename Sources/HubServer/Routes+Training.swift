@@ -87,12 +87,12 @@ extension HubRoutes {
             guard let (version, images) = try await offload({ try hub.catalog.datasetVersion(id: id) }) else {
                 throw HubError(404, "dataset.unknown", "no dataset version \(id)")
             }
-            struct Item: Encodable { var id: String; var label: String }
+            struct Item: Encodable { var id: String; var label: String; var split: String? }
             struct View: Encodable { var id: String; var manifestHash: String; var labels: [String]; var imageCount: Int; var createdAt: Date; var images: [Item] }
             return try JSON.response(View(id: version.id, manifestHash: version.manifestHash,
                                           labels: (try? JSONDecoder().decode([String].self, from: Data(version.labels.utf8))) ?? [],
                                           imageCount: version.imageCount, createdAt: version.createdAt,
-                                          images: images.map { Item(id: $0.imageId, label: $0.label) }))
+                                          images: images.map { Item(id: $0.imageId, label: $0.label, split: $0.split) }))
         }
         router.post("/v1/watchlist") { request, context in
             let user = try context.require(.requester, .trainer)

@@ -15,11 +15,13 @@ public struct TrainingRequest: Codable, Sendable {
     public var validationFraction: Double?
     public var seed: UInt64?
     public var maxEpochs: Int?
+    /// `grouped` (default): near duplicates and bursts stay on one side of the split; `random`.
+    public var split: String?
 
     public init(labels: [String], descendants: Bool? = nil, minImagesPerLabel: Int? = nil, validationFraction: Double? = nil,
-                seed: UInt64? = nil, maxEpochs: Int? = nil) {
+                seed: UInt64? = nil, maxEpochs: Int? = nil, split: String? = nil) {
         self.labels = labels; self.descendants = descendants; self.minImagesPerLabel = minImagesPerLabel
-        self.validationFraction = validationFraction; self.seed = seed; self.maxEpochs = maxEpochs
+        self.validationFraction = validationFraction; self.seed = seed; self.maxEpochs = maxEpochs; self.split = split
     }
 }
 
@@ -55,6 +57,9 @@ public final class TrainingService: Sendable {
         }
         if let f = request.validationFraction, !(f > 0 && f < 1) {
             throw HubError(400, "field.invalid", "`validation_fraction` must be between 0 and 1")
+        }
+        if let split = request.split, split != "grouped", split != "random" {
+            throw HubError(400, "field.invalid", "`split` must be `grouped` or `random`")
         }
         var labels: [LabelRecord] = []
         for name in names {
@@ -105,13 +110,22 @@ public final class TrainingService: Sendable {
         let names = labels.map(\.name)
         let version = try catalog.freezeDatasetVersion(jobId: job.id, labels: names, images: images)
         let index = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
-        let examples = images.map { Example(imageId: $0.imageId, label: index[$0.label]!, vector: Vectors.decode($0.vector)) }
+        let examples = images.map {
+            Example(imageId: $0.imageId, label: index[$0.label]!, vector: Vectors.decode($0.vector), phash: $0.phash, device: $0.device,
+                    capturedAt: $0.capturedAt.flatMap { try? Date.ISO8601FormatStyle().parse($0) }, duplicateOf: $0.duplicateOf)
+        }
         var options = TrainingOptions()
+        options.split = request.split ?? "grouped"
+        options.nearDuplicateCosine = settings.nearDuplicateCosine
+        options.nearDuplicateHamming = settings.nearDuplicateDistance
+        options.burstSeconds = settings.trainingBurstSeconds
         options.seed = request.seed ?? 1
         options.validationFraction = request.validationFraction ?? 0.2
         if let epochs = request.maxEpochs { options.maxEpochs = max(1, epochs) }
         var curves: [EpochMetrics] = []
-        var (classifier, report) = try Trainer.train(examples, labels: names, options: options) { m in
+        var (classifier, report) = try Trainer.train(examples, labels: names, options: options, onSplit: { validation in
+            try self.catalog.recordSplit(versionId: version.id, validation: validation)
+        }) { m in
             curves.append(m)
             let progress = String(decoding: (try? Self.snake.encode(curves)) ?? Data("[]".utf8), as: UTF8.self)
             try? self.catalog.recordTrainingProgress(id: job.id, worker: worker, epoch: m.epoch, progress: progress,
@@ -136,7 +150,67 @@ public final class TrainingService: Sendable {
         let spec = stage.backbone.input
         return try ModelExport.classifier(backbone: backbone, labels: head.labels, weights: head.weights, bias: head.bias,
                                           mean: [Double](repeating: spec.mean, count: 3), std: [Double](repeating: spec.std, count: 3),
-                                          inputSize: spec.size, modelId: model.id)
+                                          inputSize: spec.size, resize: spec.resize, modelId: model.id, card: try modelCard(of: model))
+    }
+
+    /// The model card an exported model carries (`model_card` in its metadata): what it tells apart and how
+    /// well per class, what it was trained on (the dataset version and its hash), how the split was made,
+    /// and the exact preprocessing, so an app feeds it what the hub fed it.
+    public func modelCard(of model: ModelRecord) throws -> String {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        let report = try decoder.decode(TrainingReport.self, from: Data(model.report.utf8))
+        let version = try catalog.datasetVersion(id: model.datasetVersionId)?.0
+        let spec = stage.backbone.input
+        struct Card: Encodable {
+            struct ClassFigures: Encodable {
+                var label: String; var precision: Double; var recall: Double; var f1: Double; var validationImages: Int; var trainImages: Int
+            }
+            struct Version: Encodable { var id: String; var manifestHash: String?; var imageCount: Int? }
+            struct Preprocessing: Encodable {
+                var decode: String; var orientation: String; var colour: String; var resize: String; var shortSide: Int
+                var crop: String; var cropSize: Int
+                var scale: String; var mean: [Double]; var std: [Double]; var layout: String
+            }
+            struct Split: Encodable {
+                var rule: String; var validationFraction: Double; var seed: UInt64; var nearDuplicateCosine: Double?
+                var nearDuplicateHamming: Int?; var burstSeconds: Double?; var crossingPairs: Int?; var randomSplitAccuracy: Double?
+            }
+            var modelId: String; var createdAt: Date; var task: String; var labels: [String]; var output: String
+            var validationAccuracy: Double; var macroF1: Double; var validationImages: Int; var trainImages: Int
+            var deliveredModelImages: Int?; var perClass: [ClassFigures]
+            var datasetVersion: Version; var backbone: String; var head: String; var preprocessing: Preprocessing; var split: Split
+        }
+        let grouped = report.options.split != "random"
+        let card = Card(
+            modelId: model.id, createdAt: model.createdAt, task: "single-label image classification", labels: report.labels,
+            output: "probabilities: N×\(report.labels.count) softmax, in the order of labels",
+            validationAccuracy: report.accuracy, macroF1: report.macroF1, validationImages: report.validationImages,
+            trainImages: report.trainImages, deliveredModelImages: report.deliveredModelImages,
+            perClass: report.perClass.map { .init(label: $0.label, precision: $0.precision, recall: $0.recall, f1: $0.f1,
+                                                   validationImages: $0.support, trainImages: $0.trainImages) },
+            datasetVersion: .init(id: model.datasetVersionId, manifestHash: version?.manifestHash, imageCount: version?.imageCount),
+            backbone: model.backbone,
+            head: "L2-normalised backbone features → linear layer → softmax",
+            preprocessing: .init(
+                decode: "JPEG, PNG, WebP or HEIC decoded to 8-bit",
+                orientation: "EXIF orientation applied: pixels upright",
+                colour: "converted to sRGB through an embedded ICC profile when there is one, alpha flattened onto white, greyscale expanded to 3 bands",
+                resize: "scaled so the short side is \(spec.resize) px, bilinear, aspect ratio kept", shortSide: spec.resize,
+                crop: "centre \(spec.size)×\(spec.size)", cropSize: spec.size,
+                scale: "x / 255, then (x − mean) / std per channel",
+                mean: [Double](repeating: spec.mean, count: 3), std: [Double](repeating: spec.std, count: 3),
+                layout: "float32 N×3×\(spec.size)×\(spec.size), channels RGB, input name `image`"),
+            split: .init(rule: report.options.split, validationFraction: report.options.validationFraction, seed: report.options.seed,
+                         nearDuplicateCosine: grouped ? report.options.nearDuplicateCosine : nil,
+                         nearDuplicateHamming: grouped ? report.options.nearDuplicateHamming : nil,
+                         burstSeconds: grouped ? report.options.burstSeconds : nil,
+                         crossingPairs: report.split?.crossingPairs, randomSplitAccuracy: report.split?.randomSplitAccuracy))
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(card), as: UTF8.self)
     }
 
     /// The model's trained head.

@@ -7,10 +7,12 @@ public struct ONNXExportError: Error, CustomStringConvertible {
 
 /// Builds one ONNX file a phone can run: the backbone graph the set-up exported (`image` N×3×224×224 →
 /// `features` N×D) with L2 normalisation (ReduceL2 + Div), the trained linear head (Gemm) and Softmax
-/// appended, so the output `probabilities` is N×C. The label order, normalisation and input size go into `metadata_props`.
+/// appended, so the output `probabilities` is N×C. The label order, normalisation and input size go into `metadata_props`,
+/// and with them the model card (`model_card`, JSON: per-class figures, dataset version, preprocessing, split rule).
 public enum ModelExport {
     public static func classifier(backbone: Data, labels: [String], weights: [Float], bias: [Float],
-                                  mean: [Double], std: [Double], inputSize: Int, modelId: String) throws -> Data {
+                                  mean: [Double], std: [Double], inputSize: Int, resize: Int = 256, modelId: String,
+                                  card: String? = nil) throws -> Data {
         var model = try Onnx_ModelProto(serializedBytes: backbone)
         guard model.graph.output.count == 1, let features = model.graph.output.first?.name else {
             throw ONNXExportError(description: "the backbone graph must have exactly one output")
@@ -68,9 +70,9 @@ public enum ModelExport {
             entry("mean", json(mean)),
             entry("std", json(std)),
             entry("input_size", String(inputSize)),
-            entry("input_layout", "RGB, N×3×\(inputSize)×\(inputSize), short side resized to 256, centre crop, (x/255 − mean)/std"),
+            entry("input_layout", "RGB, N×3×\(inputSize)×\(inputSize), short side resized to \(resize), centre crop, (x/255 − mean)/std"),
             entry("model_id", modelId),
-        ]
+        ] + (card.map { [entry("model_card", $0)] } ?? [])
         model.producerName = "deep-images-hub"
         model.docString = "EfficientNet-Lite0 features, L2-normalised, + linear head + softmax; outputs `probabilities` in the order of metadata `labels`."
         return try model.serializedData()

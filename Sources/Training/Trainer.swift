@@ -7,11 +7,23 @@ public struct Example: Sendable {
     public let imageId: String
     public let label: Int
     public let vector: [Float]
+    /// What joins an image to its near duplicates and bursts (`LeakProofSplit`): its perceptual hash, the
+    /// device that took it and when.
+    public var phash: Int64?
+    public var device: String?
+    public var capturedAt: Date?
+    /// The image the hub found this one a near duplicate of (a copy a reviewer accepted anyway).
+    public var duplicateOf: String?
 
-    public init(imageId: String, label: Int, vector: [Float]) {
+    public init(imageId: String, label: Int, vector: [Float], phash: Int64? = nil, device: String? = nil, capturedAt: Date? = nil,
+                duplicateOf: String? = nil) {
+        self.duplicateOf = duplicateOf
         self.imageId = imageId
         self.label = label
         self.vector = vector
+        self.phash = phash
+        self.device = device
+        self.capturedAt = capturedAt
     }
 }
 
@@ -33,6 +45,13 @@ public struct TrainingOptions: Sendable, Codable {
     /// has a quarter more images to learn from (on five look-alike flower classes, 35 photos each: held-out
     /// accuracy 0.872 → 0.885, five seeds).
     public var refitOnAllImages = true
+    /// `grouped`: near duplicates and bursts stay on one side of the split and of the cross-validation
+    /// folds (`LeakProofSplit`); `random`: each image on its own (stratified all the same).
+    public var split = "grouped"
+    /// The links that group images: the hub's near-duplicate thresholds and its burst window.
+    public var nearDuplicateCosine = 0.9
+    public var nearDuplicateHamming = 6
+    public var burstSeconds = 3.0
 
     public init() {}
 
@@ -51,6 +70,11 @@ public struct TrainingOptions: Sendable, Codable {
         maxFoldEpochs = try c.decodeIfPresent(Int.self, forKey: .maxFoldEpochs) ?? d.maxFoldEpochs
         // Reports made before the refit existed describe models trained on the training split only.
         refitOnAllImages = try c.decodeIfPresent(Bool.self, forKey: .refitOnAllImages) ?? false
+        // Reports made before grouped splits were split at random.
+        split = try c.decodeIfPresent(String.self, forKey: .split) ?? "random"
+        nearDuplicateCosine = try c.decodeIfPresent(Double.self, forKey: .nearDuplicateCosine) ?? d.nearDuplicateCosine
+        nearDuplicateHamming = try c.decodeIfPresent(Int.self, forKey: .nearDuplicateHamming) ?? d.nearDuplicateHamming
+        burstSeconds = try c.decodeIfPresent(Double.self, forKey: .burstSeconds) ?? d.burstSeconds
     }
 }
 
@@ -100,6 +124,24 @@ public struct TrainingReport: Sendable, Codable {
     public let options: TrainingOptions
     /// The immutable dataset version trained on (set by the hub).
     public var datasetVersion: String?
+    /// How the split kept near duplicates apart (absent in reports made before it).
+    public var split: SplitSummary?
+
+    /// What the split did about leaks: the linked pairs it found, how many of them cross the split (0 for a
+    /// grouped split), and what a plain random split of the same seed would have had and claimed.
+    public struct SplitSummary: Sendable, Codable {
+        public let rule: String
+        /// Groups of two or more images, and the images in them.
+        public let groups: Int
+        public let groupedImages: Int
+        public let nearDuplicatePairs: Int
+        public let burstPairs: Int
+        /// Linked pairs with one image in training and one in validation.
+        public let crossingPairs: Int
+        public let randomSplitCrossingPairs: Int
+        /// The validation accuracy a random split would have reported (only when it would have leaked).
+        public let randomSplitAccuracy: Double?
+    }
 }
 
 /// Trains a linear head on cached embeddings with libtorch (the bridge's training entry point): a
@@ -109,7 +151,9 @@ public struct TrainingReport: Sendable, Codable {
 /// the mean self-confidence of that class — is not its given label, or when the prediction disagrees and
 /// the given label gets less than half its class's threshold).
 public enum Trainer {
+    /// `onSplit` hears the ids of the validation images once the split is made.
     public static func train(_ examples: [Example], labels: [String], options: TrainingOptions,
+                             onSplit: ([String]) throws -> Void = { _ in },
                              onEpoch: @escaping (EpochMetrics) -> Void = { _ in }) throws -> (LinearClassifier, TrainingReport) {
         let started = ContinuousClock.now
         let classes = labels.count
@@ -118,18 +162,25 @@ public enum Trainer {
         if options.batchSize <= 0 { options.batchSize = max(32, examples.count / 20) }
         if options.folds <= 0 { options.folds = examples.count >= 5000 ? 3 : 5 }
         guard let dims = examples.first?.vector.count else { throw TrainingError("no training images") }
+        // Stratified split; grouped, near duplicates and bursts stay on one side (LeakProofSplit).
+        let links = LeakProofSplit.links(examples, cosine: options.nearDuplicateCosine, hamming: options.nearDuplicateHamming,
+                                         burstSeconds: options.burstSeconds)
+        let linked = links.all
+        let grouped = options.split != "random"
+        let groups = grouped ? LeakProofSplit.groups(count: examples.count, links: linked) : Array(examples.indices)
         var rng = SeededRandom(seed: options.seed)
-        // Stratified split: the same fraction of every class goes to validation (at least one when a class has two).
-        var train: [Example] = [], validation: [Example] = []
-        for c in 0..<classes {
-            let members = examples.filter { $0.label == c }.sorted { $0.imageId < $1.imageId }.shuffled(using: &rng)
-            let held = members.count >= 2 ? max(1, Int((Double(members.count) * options.validationFraction).rounded())) : 0
-            validation += members.prefix(held)
-            train += members.dropFirst(held)
-        }
+        let held = LeakProofSplit.split(examples, classes: classes, fraction: options.validationFraction, groups: groups, rng: &rng)
+        var randomRng = SeededRandom(seed: options.seed)
+        let randomHeld = grouped
+            ? LeakProofSplit.split(examples, classes: classes, fraction: options.validationFraction, groups: Array(examples.indices), rng: &randomRng)
+            : held
+        let train = examples.indices.filter { !held[$0] }.map { examples[$0] }
+        let validation = examples.indices.filter { held[$0] }.map { examples[$0] }
+        try onSplit(validation.map(\.imageId))
         let trainCounts = (0..<classes).map { c in train.count { $0.label == c } }
         guard trainCounts.allSatisfy({ $0 > 0 }) else { throw TrainingError("every label needs training images") }
         let weights = trainCounts.map { Float(train.count) / Float(classes * $0) }
+        let randomCrossing = LeakProofSplit.crossing(linked, validation: randomHeld)
 
         var history: [EpochMetrics] = []
         let fit = try fitLinear(train, validation, dims: dims, classes: classes, classWeights: weights, options: options,
@@ -164,28 +215,55 @@ public enum Trainer {
         // The folds train for the main run's best epoch count, capped: out-of-fold predictions need a good
         // model, not a perfectly converged one, and the cap bounds the cost of large datasets.
         let errors = try likelyLabelErrors(examples, labels: labels, dims: dims, classWeights: weights, options: options,
-                                           epochs: min(max(1, fit.bestEpoch), options.maxFoldEpochs))
+                                           epochs: min(max(1, fit.bestEpoch), options.maxFoldEpochs), groups: groups)
+
+        // What a random split would have claimed, where it would have put linked pairs on both sides.
+        var randomAccuracy: Double?
+        if grouped, randomCrossing > 0 {
+            let rTrain = examples.indices.filter { !randomHeld[$0] }.map { examples[$0] }
+            let rValidation = examples.indices.filter { randomHeld[$0] }.map { examples[$0] }
+            let rCounts = (0..<classes).map { c in rTrain.count { $0.label == c } }
+            if !rValidation.isEmpty, rCounts.allSatisfy({ $0 > 0 }) {
+                let rFit = try fitLinear(rTrain, rValidation, dims: dims, classes: classes,
+                                         classWeights: rCounts.map { Float(rTrain.count) / Float(classes * $0) }, options: options,
+                                         epochs: options.maxEpochs, patience: options.patience) { _ in }
+                let head = LinearClassifier(labels: labels, dimensions: dims, weights: rFit.weights, bias: rFit.bias)
+                let p = try head.probabilities(rValidation.flatMap(\.vector))
+                randomAccuracy = Double(zip(rValidation, p).count { $0.label == argmax($1) }) / Double(rValidation.count)
+            }
+        }
+        let sizes = Dictionary(grouping: groups, by: { $0 }).values.map(\.count).filter { $0 >= 2 }
+        let summary = TrainingReport.SplitSummary(
+            rule: grouped ? "grouped" : "random", groups: sizes.count, groupedImages: sizes.reduce(0, +),
+            nearDuplicatePairs: links.nearDuplicates.count, burstPairs: links.bursts.count,
+            crossingPairs: LeakProofSplit.crossing(linked, validation: held), randomSplitCrossingPairs: randomCrossing,
+            randomSplitAccuracy: randomAccuracy)
         let report = TrainingReport(
             labels: labels, accuracy: validation.isEmpty ? 0 : Double(correct) / Double(validation.count),
             macroF1: perClass.map(\.f1).reduce(0, +) / Double(classes), perClass: perClass, confusion: confusion,
             history: history, bestEpoch: fit.bestEpoch, epochsRun: fit.epochsRun, trainImages: train.count,
             validationImages: validation.count,
             deliveredModelImages: options.refitOnAllImages && !validation.isEmpty ? examples.count : train.count, trainingSeconds: (ContinuousClock.now - started).seconds,
-            likelyLabelErrors: errors, options: options, datasetVersion: nil)
+            likelyLabelErrors: errors, options: options, datasetVersion: nil, split: summary)
         return (classifier, report)
     }
 
     /// Out-of-fold predictions over stratified folds, then confident learning.
     static func likelyLabelErrors(_ examples: [Example], labels: [String], dims: Int, classWeights: [Float],
-                                  options: TrainingOptions, epochs: Int) throws -> [TrainingReport.LabelError] {
+                                  options: TrainingOptions, epochs: Int, groups: [Int]) throws -> [TrainingReport.LabelError] {
         let classes = labels.count
         let folds = min(options.folds, examples.count)
         guard folds >= 2 else { return [] }
         var rng = SeededRandom(seed: options.seed &+ 17)
+        // Folds by group, per class (a group goes with its first member's label): an image's near
+        // duplicate never sits in the folds that predict it.
         var fold = [String: Int]()
+        let members = Dictionary(grouping: examples.indices, by: { groups[$0] })
+            .mapValues { $0.sorted { examples[$0].imageId < examples[$1].imageId } }
         for c in 0..<classes {
-            let members = examples.filter { $0.label == c }.sorted { $0.imageId < $1.imageId }.shuffled(using: &rng)
-            for (i, e) in members.enumerated() { fold[e.imageId] = i % folds }
+            let own = members.values.filter { examples[$0[0]].label == c }
+                .sorted { examples[$0[0]].imageId < examples[$1[0]].imageId }.shuffled(using: &rng)
+            for (i, group) in own.enumerated() { for e in group { fold[examples[e].imageId] = i % folds } }
         }
         var outOfFold = [String: [Float]]()
         for f in 0..<folds {

@@ -129,6 +129,76 @@ struct TrainingTests {
         }
     }
 
+    @Test("resized copies a reviewer let through and bursts never cross the training split; the report and the version say so")
+    func splitsDoNotLeak() async throws {
+        let t = try TestHub(labels: ["airplanes", "flowers"], embeddings: true)
+        defer { t.remove() }
+        try await t.withClient { client in
+            let originals = [("airplanes", try photos("airplanes", 0..<16)), ("flowers", try photos("flowers", 0..<16))]
+            let ids = try await populate(t, client, originals)
+            // Resized copies (0.7×, re-encoded): the hub quarantines them as near duplicates; a reviewer
+            // accepts them anyway, so they are training images joined to their originals.
+            var uploaded: [String] = []
+            for (label, set) in originals {
+                // Copies of accepted photos (a photo quarantined for its own sake would pass its reason on).
+                var sources: [Data] = []
+                for (id, bytes) in zip(ids[label]!, set) where sources.count < 3 {
+                    if try await client.get("/v1/images/\(id)", as: t.bearer(.admin)).json["status"] as? String == "accepted" { sources.append(bytes) }
+                }
+                for source in sources {
+                    let image = try Image.load(source).autoRotated()
+                    let copy = try image.resized(width: image.width * 7 / 10, height: image.height * 7 / 10).encoded(as: .jpeg, quality: 80)
+                    uploaded.append(try #require(try await client.upload(copy, label: label, as: t.bearer(.supplier)).json["id"] as? String))
+                }
+            }
+            await t.drain()
+            var copies: [(original: String, copy: String)] = []
+            for copy in uploaded {
+                let image = try await client.get("/v1/images/\(copy)", as: t.bearer(.admin)).json
+                let original = try #require(image["duplicate_of"] as? String, "\(image)")
+                #expect(image["status"] as? String == "quarantined" && ids.values.contains { $0.contains(original) }, "\(image)")
+                let reviewed = try await client.postJSON("/v1/images/\(copy)/review", #"{"decision":"accept"}"#, as: t.bearer(.admin))
+                #expect(reviewed.status == .ok, "\(reviewed.json)")
+                copies.append((original, copy))
+            }
+            // Bursts: four photos from one phone within 3 s, per label.
+            var bursts: [[String]] = []
+            for (n, (label, folder)) in [("airplanes", "airplanes"), ("flowers", "flowers")].enumerated() {
+                var burst: [String] = []
+                for (k, bytes) in try photos(folder, 16..<20).enumerated() {
+                    let fields = ["device": "burst-phone-\(n)", "captured_at": "2026-05-0\(n + 1)T10:00:0\(k)Z"]
+                    burst.append(try #require(try await client.upload(bytes, label: label, as: t.bearer(.supplier), fields: fields).json["id"] as? String))
+                }
+                bursts.append(burst)
+            }
+            await t.drain()
+
+            let job = try await train(t, client, #"{"labels":["airplanes","flowers"],"seed":4,"validation_fraction":0.5}"#)
+            let modelId = try #require(job["model_id"] as? String, "\(job)")
+            let report = try await client.get("/v1/models/\(modelId)/report", as: t.bearer(.requester)).json
+            let split = try #require(report["split"] as? [String: Any], "\(report)")
+            print("split: \(split)")
+            #expect(split["rule"] as? String == "grouped" && split["crossing_pairs"] as? Int == 0)
+            #expect((split["near_duplicate_pairs"] as? Int ?? 0) >= copies.count && (split["burst_pairs"] as? Int ?? 0) >= 12)
+            #expect((split["random_split_crossing_pairs"] as? Int ?? 0) > 0 && split["random_split_accuracy"] is Double)
+
+            // The version records each image's side: every copy with its original, every burst on one side.
+            let model = try await client.get("/v1/models/\(modelId)", as: t.bearer(.requester)).json
+            let version = try await client.get("/v1/datasets/versions/\(model["dataset_version"] as? String ?? "")", as: t.bearer(.requester)).json
+            let side = Dictionary(uniqueKeysWithValues: ((version["images"] as? [[String: Any]]) ?? []).map { ($0["id"] as! String, $0["split"] as? String) })
+            #expect(side.count == (try t.hub.catalog.statusCounts()[.accepted] ?? 0) && side.values.allSatisfy { $0 == "train" || $0 == "validation" })
+            #expect(side.values.count { $0 == "validation" } == report["validation_images"] as? Int)
+            for (original, copy) in copies { #expect((side[original] ?? nil) != nil && side[original] == side[copy], "\(original), \(copy)") }
+            for burst in bursts {
+                let sides = burst.compactMap { side[$0] ?? nil }
+                #expect(sides.count == 4 && Set(sides).count == 1, "\(sides)")
+            }
+
+            let random = try await client.postJSON("/v1/training-jobs", #"{"labels":["airplanes","flowers"],"split":"halves"}"#, as: t.bearer(.trainer))
+            #expect(random.status.code == 400 && random.errorCode == "field.invalid")
+        }
+    }
+
     @Test("the exported ONNX file runs in onnxruntime and agrees with the hub's own predictions on real photos")
     func onnxExportAgreesWithPredict() async throws {
         let t = try TestHub(labels: ["airplanes", "flowers", "dogs"], embeddings: true)
@@ -156,10 +226,17 @@ struct TrainingTests {
             }
             try inputs.withUnsafeBytes { try Data($0).write(to: dir.appendingPathComponent("inputs.f32")) }
             try expected.withUnsafeBytes { try Data($0).write(to: dir.appendingPathComponent("expected.f32")) }
+            // The photos themselves, for the phone-side recipe the script rebuilds from the model card.
+            var files: [String] = []
+            for (i, bytes) in images.enumerated() {
+                let file = dir.appendingPathComponent("photo-\(i).jpg")
+                try bytes.write(to: file)
+                files.append(file.path)
+            }
             let (status, data) = try await runProgram(Self.root.appendingPathComponent(".venv/bin/python"), [
                 Self.root.appendingPathComponent("scripts/onnx_check.py").path, dir.appendingPathComponent("model.onnx").path,
                 dir.appendingPathComponent("inputs.f32").path, dir.appendingPathComponent("expected.f32").path, "\(images.count)",
-            ])
+            ] + files)
             #expect(status == 0)
             let result = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any], "\(String(decoding: data, as: UTF8.self))")
             print("onnxruntime check: \(result)")
@@ -168,6 +245,26 @@ struct TrainingTests {
             #expect((result["max_abs_diff"] as? Double ?? 1) < 1e-4)
             #expect(result["input_name"] as? String == "image" && result["input_size"] as? Int == 224)
             #expect(result["output_shape"] as? [Int] == [images.count, 3])
+            let spec = t.hub.embedStage!.backbone.input
+            #expect(result["mean"] as? [Double] == [spec.mean, spec.mean, spec.mean] && result["std"] as? [Double] == [spec.std, spec.std, spec.std])
+
+            // The model card: per-class figures, the dataset version, the preprocessing and the split.
+            let card = try #require(result["model_card"] as? [String: Any])
+            let model = try await client.get("/v1/models/\(modelId)", as: t.bearer(.requester)).json
+            let version = try await client.get("/v1/datasets/versions/\(model["dataset_version"] as? String ?? "")", as: t.bearer(.requester)).json
+            #expect(card["labels"] as? [String] == labels && card["model_id"] as? String == modelId)
+            let perClass = try #require(card["per_class"] as? [[String: Any]])
+            #expect(perClass.map { $0["label"] as? String } == labels)
+            #expect(perClass.allSatisfy { $0["recall"] is Double && $0["precision"] is Double && ($0["train_images"] as? Int ?? 0) > 0 })
+            let cardVersion = try #require(card["dataset_version"] as? [String: Any])
+            #expect(cardVersion["id"] as? String == version["id"] as? String && cardVersion["manifest_hash"] as? String == version["manifest_hash"] as? String)
+            let pre = try #require(card["preprocessing"] as? [String: Any])
+            #expect(pre["short_side"] as? Int == spec.resize && pre["crop_size"] as? Int == spec.size)
+            #expect((card["split"] as? [String: Any])?["rule"] as? String == "grouped" && card["backbone"] as? String == t.hub.embedStage!.backbone.id)
+            // A phone following the card with Pillow + numpy gets the hub's answers.
+            let agree = result["recipe_top1_agree"] as? Int ?? 0, diff = result["recipe_mean_abs_diff"] as? Double ?? 1
+            print("phone-side recipe: top-1 agrees on \(agree) of \(images.count), mean |Δp| \(diff), max \(result["recipe_max_abs_diff"] ?? "-")")
+            #expect(agree >= images.count - 1 && diff < 0.01)
         }
     }
 }

@@ -153,6 +153,9 @@ enum PostgresMigrations {
             "CREATE INDEX images_created ON images (createdAt)",
             "CREATE INDEX images_updated ON images (updatedAt)",
         ]),
+        ("v14_dataset_splits", [
+            "ALTER TABLE datasetVersionImages ADD COLUMN split TEXT",
+        ]),
     ]
 
     static func migrate(_ database: PostgresDatabase) throws {
