@@ -3,7 +3,7 @@ import HubCore
 
 extension Catalog {
     /// Every table a hub's state lives in, parents before children (passes are transient and not copied).
-    static let copiedTables = ["users", "labels", "batches", "images", "jobs", "embeddings", "phashBands", "labelClusters",
+    static let copiedTables = ["users", "labels", "batches", "images", "jobs", "embeddings", "phashBands", "labelClusters", "labelQuality",
                                "datasetVersions", "datasetVersionImages", "trainingJobs", "models", "watches", "deliveries",
                                "resumableUploads"]
 

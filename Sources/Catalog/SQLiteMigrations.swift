@@ -228,6 +228,13 @@ enum SQLiteMigrations {
             // Which side of the training split each image of a dataset version was on (`train`, `validation`).
             try db.execute(sql: "ALTER TABLE datasetVersionImages ADD COLUMN split TEXT")
         }
+        m.registerMigration("v15_label_quality") { db in
+            // Each label's learnt quality thresholds and why (JSON), rewritten by the maintenance pass.
+            try db.execute(sql: """
+                CREATE TABLE labelQuality (labelId INTEGER PRIMARY KEY REFERENCES labels ON DELETE CASCADE,
+                                           thresholds TEXT NOT NULL, computedAt DATETIME NOT NULL)
+                """)
+        }
         return m
     }
 }

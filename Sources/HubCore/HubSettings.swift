@@ -23,6 +23,14 @@ public struct HubSettings: Sendable, Equatable {
     public var maxBrightness = 235.0
     /// Below this luminance standard deviation an image is `quality.low_contrast` (`quality.minContrast`).
     public var minContrast = 12.0
+    /// The loosest thresholds a label may learn (`quality.floor.minSharpness`, `.minBrightness`,
+    /// `.maxBrightness`, `.minContrast`): however dark a label's photos are by nature, nothing darker passes.
+    public var qualityFloor = QualityThresholds(minSharpness: 5, minBrightness: 8, maxBrightness: 250, minContrast: 4)
+    /// Accepted images a label needs before it learns its own quality thresholds (`quality.learn.minImages`;
+    /// 0 turns learning off: every label keeps the global thresholds).
+    public var qualityLearnMinImages = 20
+    /// The share of a label's accepted images its learned thresholds may leave outside (`quality.learn.quantile`).
+    public var qualityLearnQuantile = 0.05
     /// Perceptual-hash Hamming distance at or under which two images are near duplicates (`duplicates.maxHamming`).
     public var nearDuplicateDistance = 6
     /// Long side of the canonical image (`preprocess.canonicalSide`).
@@ -136,6 +144,13 @@ public struct HubSettings: Sendable, Equatable {
         minBrightness = c.double(forKey: "quality.minBrightness", default: d.minBrightness)
         maxBrightness = c.double(forKey: "quality.maxBrightness", default: d.maxBrightness)
         minContrast = c.double(forKey: "quality.minContrast", default: d.minContrast)
+        qualityFloor = QualityThresholds(
+            minSharpness: c.double(forKey: "quality.floor.minSharpness", default: d.qualityFloor.minSharpness),
+            minBrightness: c.double(forKey: "quality.floor.minBrightness", default: d.qualityFloor.minBrightness),
+            maxBrightness: c.double(forKey: "quality.floor.maxBrightness", default: d.qualityFloor.maxBrightness),
+            minContrast: c.double(forKey: "quality.floor.minContrast", default: d.qualityFloor.minContrast))
+        qualityLearnMinImages = max(0, c.int(forKey: "quality.learn.minImages", default: d.qualityLearnMinImages))
+        qualityLearnQuantile = min(0.5, max(0, c.double(forKey: "quality.learn.quantile", default: d.qualityLearnQuantile)))
         nearDuplicateDistance = c.int(forKey: "duplicates.maxHamming", default: d.nearDuplicateDistance)
         canonicalSide = c.int(forKey: "preprocess.canonicalSide", default: d.canonicalSide)
         thumbnailSide = c.int(forKey: "preprocess.thumbnailSide", default: d.thumbnailSide)

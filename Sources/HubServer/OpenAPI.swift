@@ -455,6 +455,42 @@ public enum OpenAPI {
                         items: {type: object, properties: {id: {type: string}, distance: {type: number}}}
             '404': {$ref: '#/components/responses/Error'}
             '409': {$ref: '#/components/responses/Error'}
+      /v1/labels/{name}/quality:
+        get:
+          summary: "The label's quality thresholds in force and why: learnt from its accepted images and review decisions, within the global thresholds and the floor"
+          parameters:
+            - {name: name, in: path, required: true, schema: {type: string}}
+          responses:
+            '200':
+              description: the thresholds
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    properties:
+                      label: {type: string}
+                      learning: {type: boolean}
+                      accepted_images: {type: integer}
+                      review_accepted: {type: integer}
+                      review_rejected: {type: integer}
+                      computed_at: {type: string, format: date-time}
+                      in_force:
+                        type: object
+                        properties: {min_sharpness: {type: number}, min_brightness: {type: number}, max_brightness: {type: number}, min_contrast: {type: number}}
+                      thresholds:
+                        type: array
+                        items:
+                          type: object
+                          properties:
+                            metric: {type: string, enum: [sharpness, brightness, contrast]}
+                            bound: {type: string, enum: [min, max]}
+                            reason: {type: string}
+                            value: {type: number}
+                            global: {type: number}
+                            floor: {type: number}
+                            source: {type: string, enum: [global, learned, review]}
+                            why: {type: string}
+            '404': {$ref: '#/components/responses/Error'}
       /v1/training-jobs:
         post:
           summary: Train a classifier on the cached embeddings of some labels (trainer, admin)

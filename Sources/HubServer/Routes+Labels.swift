@@ -103,6 +103,21 @@ extension HubRoutes {
             return try JSON.response(View(label: label, imageCount: record.imageCount, computedAt: record.computedAt,
                                           outliers: outliers.map { OutlierView(id: $0.imageId, distance: $0.distance) }))
         }
+        router.get("/v1/labels/:name/quality") { _, context in
+            _ = try context.require(.supplier, .requester, .trainer)
+            let name = try Self.labelParameter(context)
+            let (label, quality) = try await offload { () throws -> (LabelRecord, LabelQuality) in
+                guard let label = try hub.catalog.label(named: name) else { throw HubError(404, "label.unknown", "label '\(name)' does not exist") }
+                return (label, try hub.workers.quality.inForce(labelId: label.id!))
+            }
+            struct View: Encodable {
+                var label: String; var learning: Bool; var acceptedImages: Int; var reviewAccepted: Int; var reviewRejected: Int
+                var computedAt: Date; var inForce: QualityThresholds; var thresholds: [LabelQuality.Threshold]
+            }
+            return try JSON.response(View(label: label.name, learning: quality.learning, acceptedImages: quality.acceptedImages,
+                                          reviewAccepted: quality.reviewAccepted, reviewRejected: quality.reviewRejected,
+                                          computedAt: quality.computedAt, inForce: quality.inForce, thresholds: quality.thresholds))
+        }
     }
 
     /// The named label's clusters, fresh (computed now when the stored ones are stale).

@@ -15,6 +15,8 @@ public struct Pipeline: Sendable {
     let preprocessor: Preprocessor
     /// When set, `process` also returns the backbone's input for accepted and quarantined images.
     public var modelInput: ModelInputSpec?
+    /// Each label's quality thresholds in force (learned per label); the global ones when nil.
+    public var quality: QualityBook?
     /// Called with each stage's name and duration (the benchmark collects them; metrics always get them).
     public var onStage: (@Sendable (String, Duration) -> Void)?
 
@@ -52,7 +54,7 @@ public struct Pipeline: Sendable {
             let renditions = try stage("encode") { try preprocessor.renditions(of: upright, thumbnail: thumbnail) }
             let keys = try stage("store") { (try blobs.put(renditions.canonical), try blobs.put(renditions.thumbnail)) }
             let input = try modelInput.map { spec in try stage("model_input") { try upright.modelInput(spec) } }
-            let reasons = warnings + verifier.qualityReasons(metrics)
+            let reasons = warnings + verifier.qualityReasons(metrics, thresholds: quality?.thresholds(for: image.labelId))
             let turned = header.orientation >= 5
             return (Verdict(status: reasons.isEmpty ? .accepted : .quarantined, reasons: reasons, format: header.format.rawValue,
                            width: turned ? header.height : header.width, height: turned ? header.width : header.height,

@@ -19,6 +19,8 @@ public final class WorkerPool: Service, Sendable {
     /// Runs training jobs on this node (nil without embeddings).
     public let training: TrainingService?
     public let webhooks: Webhooks
+    /// Each label's quality thresholds (learnt by the maintenance pass, used by the pipeline).
+    public let quality: QualityBook
     /// Other periodic chores of this node (expired resumable uploads).
     let housekeeping: @Sendable () throws -> Void
     private let stopping = Atomic<Bool>(false)
@@ -29,6 +31,10 @@ public final class WorkerPool: Service, Sendable {
                 housekeeping: @escaping @Sendable () throws -> Void = {}) {
         self.housekeeping = housekeeping
         self.catalog = catalog
+        let quality = pipeline.quality ?? QualityBook(catalog: catalog, settings: pipeline.settings)
+        self.quality = quality
+        var pipeline = pipeline
+        pipeline.quality = quality
         self.pipeline = pipeline
         self.embedStage = embedStage
         self.training = embedStage.map { TrainingService(catalog: catalog, stage: $0, pipeline: pipeline, settings: pipeline.settings) }
@@ -79,8 +85,11 @@ public final class WorkerPool: Service, Sendable {
             let holder = (try? await offloadProcessing { try self.catalog.takePass("maintenance", holder: self.name, for: ttl) }) ?? false
             if holder {
                 do { try await maintainOnce() } catch { logger.error("maintenance failed: \(error)") }
-            } else if let embedStage {
-                do { try await offloadProcessing { try embedStage.follow() } } catch { logger.error("following the catalog failed: \(error)") }
+            } else {
+                do {
+                    if let embedStage { try await offloadProcessing { try embedStage.follow() } }
+                    try await offloadProcessing { try self.quality.reload() }
+                } catch { logger.error("following the catalog failed: \(error)") }
             }
             let deadline = ContinuousClock.now + .seconds(settings.maintenanceInterval)
             while !stopping.load(ordering: .relaxed), !Task.isCancelled, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(100)) }
@@ -101,6 +110,7 @@ public final class WorkerPool: Service, Sendable {
         if let embedStage { try await offloadProcessing { try embedStage.maintain() } }
         try await webhooks.run()
         try await offloadProcessing { try self.housekeeping() }
+        try await offloadProcessing { try self.quality.learn() }
     }
 
     private func loop(worker: String, untilIdle: Bool, producing: (@Sendable () -> Bool)? = nil) async {

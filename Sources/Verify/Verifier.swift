@@ -63,13 +63,15 @@ public struct Verifier: Sendable {
         }
     }
 
-    /// Quality reason codes for measured metrics (empty when the image is fine).
-    public func qualityReasons(_ m: QualityMetrics) -> [String] {
+    /// Quality reason codes for measured metrics (empty when the image is fine), against the image's
+    /// label's thresholds (the global ones when not given).
+    public func qualityReasons(_ m: QualityMetrics, thresholds: QualityThresholds? = nil) -> [String] {
+        let t = thresholds ?? settings.globalQuality
         var reasons: [String] = []
-        if m.brightness < settings.minBrightness { reasons.append("quality.too_dark") }
-        if m.brightness > settings.maxBrightness { reasons.append("quality.overexposed") }
-        if m.contrast < settings.minContrast && reasons.isEmpty { reasons.append("quality.low_contrast") }
-        if m.sharpness < settings.minSharpness { reasons.append("quality.blurry") }
+        if m.brightness < t.minBrightness { reasons.append("quality.too_dark") }
+        if m.brightness > t.maxBrightness { reasons.append("quality.overexposed") }
+        if m.contrast < t.minContrast && reasons.isEmpty { reasons.append("quality.low_contrast") }
+        if m.sharpness < t.minSharpness { reasons.append("quality.blurry") }
         return reasons
     }
 }

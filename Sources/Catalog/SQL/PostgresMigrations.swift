@@ -156,6 +156,12 @@ enum PostgresMigrations {
         ("v14_dataset_splits", [
             "ALTER TABLE datasetVersionImages ADD COLUMN split TEXT",
         ]),
+        ("v15_label_quality", [
+            """
+            CREATE TABLE labelQuality (labelId BIGINT PRIMARY KEY REFERENCES labels ON DELETE CASCADE,
+                                       thresholds TEXT NOT NULL, computedAt TIMESTAMPTZ NOT NULL)
+            """,
+        ]),
     ]
 
     static func migrate(_ database: PostgresDatabase) throws {
