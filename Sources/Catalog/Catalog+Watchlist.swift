@@ -109,3 +109,23 @@ extension Catalog {
         }
     }
 }
+
+extension Catalog {
+    /// Watches not fired yet, each with its label's accepted count (descendants included).
+    public func openWatches() throws -> [(watch: WatchRecord, accepted: Int)] {
+        try read { db in
+            try db.all(WatchRecord.self, "SELECT * FROM watches WHERE firedAt IS NULL ORDER BY id").map { watch in
+                let ids = try [watch.labelId] + Catalog.descendantIds(db, watch.labelId)
+                let count = Int(try db.int("SELECT COUNT(*) FROM images WHERE status = 'accepted' AND labelId IN (\(ids.map(String.init).joined(separator: ",")))") ?? 0)
+                return (watch, count)
+            }
+        }
+    }
+
+    /// The newest accepted images of a label, newest first.
+    public func newestAccepted(labelId: Int64, limit: Int) throws -> [ImageRecord] {
+        try read { db in
+            try db.all(ImageRecord.self, "SELECT * FROM images WHERE labelId = ? AND status = 'accepted' ORDER BY updatedAt DESC, id LIMIT ?", [labelId, limit])
+        }
+    }
+}

@@ -455,6 +455,32 @@ public enum OpenAPI {
                         items: {type: object, properties: {id: {type: string}, distance: {type: number}}}
             '404': {$ref: '#/components/responses/Error'}
             '409': {$ref: '#/components/responses/Error'}
+      /v1/quests:
+        get:
+          summary: "Collection quests: what phones should photograph next (classes the newest model finds too rarely or confuses, a label's sparse kinds of photo, labels close to a watch-list threshold), highest priority first"
+          responses:
+            '200':
+              description: the quests
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    properties:
+                      generated_at: {type: string, format: date-time}
+                      quests:
+                        type: array
+                        items:
+                          type: object
+                          properties:
+                            label: {type: string}
+                            reason: {type: string, enum: [model.low_recall, model.confused, cluster.sparse, watchlist.near]}
+                            want: {type: integer, description: photos asked for}
+                            priority: {type: number}
+                            message: {type: string}
+                            examples: {type: array, items: {type: string}, description: 'image ids (thumbnails at /v1/images/{id}/thumbnail; a supplier gets its own uploads only)'}
+                            model_id: {type: string, nullable: true}
+                            recall: {type: number, nullable: true}
+                            confused_with: {type: string, nullable: true}
       /v1/labels/{name}/quality:
         get:
           summary: "The label's quality thresholds in force and why: learnt from its accepted images and review decisions, within the global thresholds and the floor"

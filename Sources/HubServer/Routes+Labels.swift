@@ -103,6 +103,12 @@ extension HubRoutes {
             return try JSON.response(View(label: label, imageCount: record.imageCount, computedAt: record.computedAt,
                                           outliers: outliers.map { OutlierView(id: $0.imageId, distance: $0.distance) }))
         }
+        router.get("/v1/quests") { _, context in
+            let user = try context.require(.supplier, .requester, .trainer)
+            let quests = try await offload { try Quests(catalog: hub.catalog).list { user.mayRead(ownedBy: $0.uploaderId) } }
+            struct View: Encodable { var quests: [Quest]; var generatedAt: Date }
+            return try JSON.response(View(quests: quests, generatedAt: Date()))
+        }
         router.get("/v1/labels/:name/quality") { _, context in
             _ = try context.require(.supplier, .requester, .trainer)
             let name = try Self.labelParameter(context)
