@@ -59,6 +59,17 @@ struct HubClient: Sendable {
     }
 
     /// Where the images with these ids stand: id → (status, reasons); unknown ids are absent.
+    /// The photos the hub's collection quests want, summed per label.
+    func questWants() async throws -> [String: Int] {
+        let answer = try await send(.GET, "/v1/quests")
+        guard answer.status == 200 else { throw Self.failure("GET /v1/quests", answer) }
+        var wants: [String: Int] = [:]
+        for quest in answer.json["quests"] as? [[String: Any]] ?? [] {
+            if let label = quest["label"] as? String, let want = quest["want"] as? Int { wants[label, default: 0] += want }
+        }
+        return wants
+    }
+
     func statuses(_ ids: [String]) async throws -> [String: (status: String, reasons: [String])] {
         let answer = try await send(.GET, "/v1/images?ids=" + ids.joined(separator: ","))
         guard answer.status == 200 else { throw Self.failure("GET /v1/images?ids=", answer) }

@@ -47,6 +47,12 @@ public struct SimulationOptions: Sendable {
     public var chunkSize = 0
     /// Seconds each multipart upload asks the hub to wait for its verdict (`Prefer: wait=N`); nil: none.
     public var wait: Int?
+    /// Phones read the hub's collection quests (`GET /v1/quests`, every `questInterval`) and send the
+    /// photos asked for first: each upload goes to a quest's label (chosen in proportion to what is still
+    /// wanted) while one is open and the workload has a photo of that label not sent yet; every photo is
+    /// sent at most once.
+    public var followQuests = false
+    public var questInterval = Duration.seconds(5)
 
     public init(target: String, key: String, photos: [SimulatedPhoto]) {
         self.init(targets: [target], key: key, photos: photos)
@@ -70,6 +76,13 @@ actor UploadQueue {
     }
 
     let order: [Int]
+    /// With quests: each label's photos in `order`, the photos sent, and what each label is still wanted for.
+    let byLabel: [String: [Int]]
+    let follow: Bool
+    var sentPhotos = Set<Int>()
+    var wanted: [String: Int] = [:]
+    var questUploads: [String: Int] = [:]
+    var cursor = 0
     let limit: Int?
     let deadline: ContinuousClock.Instant?
     let rate: Double?
@@ -81,6 +94,10 @@ actor UploadQueue {
     init(photos: Int, options: SimulationOptions, start: ContinuousClock.Instant) {
         var rng = SeededRandom(seed: options.seed)
         order = Array(0..<photos).shuffled(using: &rng)
+        follow = options.followQuests
+        var byLabel: [String: [Int]] = [:]
+        if follow { for i in order { byLabel[options.photos[i].label, default: []].append(i) } }
+        self.byLabel = byLabel
         self.rng = rng
         limit = options.count ?? (options.duration == nil ? photos : nil)
         deadline = options.duration.map { start + $0 }
@@ -100,7 +117,45 @@ actor UploadQueue {
             return nil
         }
         defer { next += 1 }
+        if follow { return Job(index: next, photo: questPhoto() ?? plainPhoto(), pass: 0, scheduled: scheduled) }
         return Job(index: next, photo: order[next % order.count], pass: next / order.count, scheduled: scheduled)
+    }
+
+    /// The quests' wants per label, as the hub published them (labels the workload has no photo of drop out).
+    func setQuests(_ wants: [String: Int]) {
+        wanted = wants.filter { byLabel[$0.key] != nil && $0.value > 0 }
+    }
+
+    func questCounts() -> [String: Int] { questUploads }
+
+    /// A photo not sent yet of a label a quest wants, the label drawn in proportion to what is wanted.
+    private func questPhoto() -> Int? {
+        let open = wanted.filter { label, want in want > 0 && byLabel[label]!.contains { !sentPhotos.contains($0) } }.sorted { $0.key < $1.key }
+        let total = open.reduce(0) { $0 + $1.value }
+        guard total > 0 else { return nil }
+        var pick = Int.random(in: 0..<total, using: &rng)
+        for (label, want) in open {
+            if pick < want {
+                let photo = byLabel[label]!.first { !sentPhotos.contains($0) }!
+                sentPhotos.insert(photo)
+                wanted[label] = want - 1
+                questUploads[label, default: 0] += 1
+                return photo
+            }
+            pick -= want
+        }
+        return nil
+    }
+
+    /// The next photo in the run's order not sent yet (when all were sent, the order again).
+    private func plainPhoto() -> Int {
+        for _ in 0..<order.count {
+            let photo = order[cursor % order.count]
+            cursor += 1
+            if !sentPhotos.contains(photo) { sentPhotos.insert(photo); return photo }
+        }
+        defer { cursor += 1 }
+        return order[cursor % order.count]
     }
 }
 
@@ -136,6 +191,19 @@ public enum Simulation {
         let start = ContinuousClock.now
         let queue = UploadQueue(photos: options.photos.count, options: options, start: start)
         let poller = Task { await poll(clients: clients, tally: tally, every: options.pollInterval, settle: options.settleTimeout) }
+        let questReader: Task<Void, Never>? = options.followQuests ? Task {
+            while !Task.isCancelled {
+                if let wants = try? await client.questWants() { await queue.setQuests(wants) }
+                try? await Task.sleep(for: options.questInterval)
+            }
+        } : nil
+        if options.followQuests {
+            // The first uploads already follow the quests.
+            if let wants = try? await client.questWants() {
+                await queue.setQuests(wants)
+                log("quests: " + wants.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+            }
+        }
         await withTaskGroup(of: Void.self) { group in
             for i in 0..<options.devices {
                 group.addTask {
@@ -145,11 +213,15 @@ public enum Simulation {
             }
         }
         let loadEnd = ContinuousClock.now
+        questReader?.cancel()
+        let questUploads = options.followQuests ? await queue.questCounts() : nil
         tally.update { $0.loadOver = true }
         log("uploads done in \(tenths(loadEnd - start)) s; waiting for \(tally.pendingIds.count) images to reach a final status")
         await poller.value
         let end = ContinuousClock.now
-        return report(options, tally: tally, load: loadEnd - start, settle: end - loadEnd, total: end - start)
+        var made = report(options, tally: tally, load: loadEnd - start, settle: end - loadEnd, total: end - start)
+        made.questUploads = questUploads
+        return made
     }
 
     /// Checks the key and makes sure every label the photos carry exists (creating them if asked).

@@ -74,6 +74,8 @@ public struct SimulationReport: Codable, Sendable {
     public var finalStatusLatency: Latency
     /// With `--wait`: uploads whose answer carried their final verdict (the rest were followed by polling).
     public var answeredWithVerdict: Int?
+    /// With `--follow-quests`: uploads sent for a quest, per label.
+    public var questUploads: [String: Int]? = nil
     public var pollMilliseconds: Int
 
     /// The summary as text tables.
@@ -90,6 +92,10 @@ public struct SimulationReport: Codable, Sendable {
         rows.append(("final status", "\(final)"))
         if let answeredWithVerdict {
             rows.append(("answered with the verdict (Prefer: wait)", "\(answeredWithVerdict) (\(acknowledged > 0 ? 100 * answeredWithVerdict / acknowledged : 0)% of acknowledged)"))
+        }
+        if let questUploads {
+            rows.append(("sent for collection quests", "\(questUploads.values.reduce(0, +))" + (questUploads.isEmpty ? "" : " ("
+                + questUploads.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")")))
         }
         rows.append(("lost (acknowledged, never final)", "\(lost)"))
         rows.append(("connections cut mid-body", "\(cuts)"))

@@ -31,6 +31,8 @@ struct Simulate: AsyncParsableCommand {
     @Option(help: "tus PATCH size in bytes (0: the rest of the file in one request).") var chunkSize = 0
     @Option(help: "Ask the hub to answer each multipart upload with its verdict, waiting up to this many seconds (Prefer: wait=N, N ≤ 30).")
     var wait: Int?
+    @Flag(help: "Send what the hub's collection quests ask for first (GET /v1/quests, read every 5 s); each photo is sent once.")
+    var followQuests = false
     @Flag(help: "Print the report as JSON.") var json = false
 
     func validate() throws {
@@ -69,6 +71,7 @@ struct Simulate: AsyncParsableCommand {
         options.settleTimeout = .milliseconds(Int64(settle * 1000))
         options.chunkSize = chunkSize
         options.wait = wait
+        options.followQuests = followQuests
         let report = try await Simulation.run(options) { FileHandle.standardError.write(Data("simulate: \($0)\n".utf8)) }
         print(json ? report.json : report.table)
         if report.lost > 0 { throw ExitCode(1) }

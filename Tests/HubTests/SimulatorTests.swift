@@ -49,6 +49,29 @@ struct SimulatorTests {
         #expect(seen == stored, "statuses the phones saw \(seen) vs the catalog \(stored)")
     }
 
+    @Test("--follow-quests: the phones send what the quests ask for first, each photo once, then the rest")
+    func followQuests() async throws {
+        let t = try TestHub(labels: ["Daisy", "Tulip", "Rose"])
+        defer { t.remove() }
+        let folder = try Self.photoFolder(labels: ["Daisy", "Tulip", "Rose"], count: 6, seed: 9300)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        // The newest model finds half the daisies: the quests want daisies (32 + 10), nothing else.
+        _ = try QuestsTests.model(t.hub.catalog, labels: ["Daisy", "Tulip"], recall: [0.5, 1.0], confusion: [[5, 5], [0, 10]], createdAt: Date())
+        let report = try await Self.simulate(t, folder) {
+            $0.devices = 3
+            $0.count = 9
+            $0.followQuests = true
+        }
+        try Self.expectNothingLost(report, t)
+        // The 6 daisies first (all the workload has), then photos of the other labels, none twice.
+        #expect(report.questUploads == ["Daisy": 6], "\(String(describing: report.questUploads))")
+        let tree = try t.hub.catalog.labelTree()
+        let stored = Dictionary(uniqueKeysWithValues: tree.map { ($0.name, $0.counts.values.reduce(0, +)) })
+        #expect(stored["Daisy"] == 6 && (stored["Tulip"] ?? 0) + (stored["Rose"] ?? 0) == 3, "\(stored)")
+        #expect(report.outcomes.keys.allSatisfy { !$0.contains("duplicate") } && report.acknowledgedExisting == 0)
+        #expect(report.table.contains("sent for collection quests") && report.table.contains("6 (Daisy 6)"))
+    }
+
     @Test("20 phones × 10 uploads with 10% cut connections, multipart and tus: every acknowledged image ends final, none lost",
           arguments: [SimulationOptions.Transport.multipart, .tus])
     func flakyPhonesLoseNothing(transport: SimulationOptions.Transport) async throws {
