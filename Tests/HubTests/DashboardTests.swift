@@ -405,4 +405,26 @@ struct DashboardTests {
             #expect(denied.status == .forbidden, "as GET /v1/models: no models for a supplier")
         }
     }
+
+    @Test("Quests lists what to photograph next with example thumbnails; a supplier's examples are its own")
+    func questsPage() async throws {
+        let t = try TestHub(labels: ["Daisy", "Tulip"])
+        defer { t.remove() }
+        let supplier = try #require(try t.hub.catalog.user(forKey: t.keys[.supplier]!))
+        let daisy = try #require(try t.hub.catalog.labelId(named: "Daisy"))
+        try t.hub.catalog.insertSyntheticEmbeddedImages(labelId: daisy, uploaderId: supplier.id!, model: "test", vectors: [Data(count: 16)])
+        let example = try #require(try t.hub.catalog.newestAccepted(labelId: daisy, limit: 1).first?.id)
+        try await t.withClient { client in
+            let (cookie, _) = try await Self.signIn(client, key: t.keys[.requester]!)
+            let (_, empty) = try await Self.page(client, "/quests", cookie: cookie)
+            #expect(empty.contains("No quest is open.") && empty.contains("<a href=\"/quests\" aria-current=\"page\">Quests</a>"))
+            _ = try QuestsTests.model(t.hub.catalog, labels: ["Daisy", "Tulip"], recall: [0.5, 1.0], confusion: [[5, 5], [0, 10]], createdAt: Date())
+            let (_, page) = try await Self.page(client, "/quests", cookie: cookie)
+            #expect(page.contains("<td><a href=\"/labels/Daisy\">Daisy</a></td><td>More photos of Daisy: the model finds 50% of them.</td><td class=\"num\">32</td>"))
+            #expect(page.contains("<code>model.confused</code>") && page.contains("<img src=\"/v1/images/\(example)/thumbnail\""))
+            let (mine, _) = try await Self.signIn(client, key: t.keys[.supplier]!)
+            let (_, supplierPage) = try await Self.page(client, "/quests", cookie: mine)
+            #expect(supplierPage.contains("/v1/images/\(example)/thumbnail"), "the supplier's own upload is its example")
+        }
+    }
 }

@@ -30,7 +30,7 @@ enum Dashboard {
     static func isPage(_ path: String) -> Bool {
         path == "/" || path == "/login" || path == "/logout" || path == "/labels" || path.hasPrefix("/labels/")
             || path == "/review" || path.hasPrefix("/review/") || path.hasPrefix("/images/") || path == "/upload" || path == "/batches" || path == "/training" || path.hasPrefix("/training/")
-            || path == "/models" || path.hasPrefix("/assets/")
+            || path == "/models" || path == "/quests" || path.hasPrefix("/assets/")
     }
 
     /// The session token the request's cookie holds, if any.
@@ -90,7 +90,7 @@ enum Dashboard {
         let pages = [("Overview", "/", "overview"), ("Labels", "/labels", "labels")]
             + (user.role == .admin ? [("Review", "/review", "review")] : [])
             + ([.admin, .supplier].contains(user.role) ? [("Upload", "/upload", "upload")] : [])
-            + [("Batches", "/batches", "batches")]
+            + [("Batches", "/batches", "batches"), ("Quests", "/quests", "quests")]
             + ([.admin, .trainer].contains(user.role) ? [("Training", "/training", "training")] : [])
             + ([.admin, .trainer, .requester].contains(user.role) ? [("Models", "/models", "models")] : [])
         return pages.map { name, href, template in

@@ -3,7 +3,7 @@
 /// a user typed — the layout's `{{{body}}}` is a page these templates rendered.
 enum DashboardTemplates {
     static let all: [(String, String)] = [
-        ("layout", layout), ("login", login), ("overview", overview), ("labels", labels), ("label", label), ("review", review), ("image", image), ("upload", upload), ("batches", batches), ("training", training), ("trainingJob", trainingJob), ("models", models), ("imported", imported), ("error", error),
+        ("layout", layout), ("login", login), ("overview", overview), ("labels", labels), ("label", label), ("review", review), ("image", image), ("upload", upload), ("batches", batches), ("training", training), ("trainingJob", trainingJob), ("models", models), ("quests", quests), ("imported", imported), ("error", error),
     ]
 
     static let layout = """
@@ -300,6 +300,18 @@ enum DashboardTemplates {
         <tbody>{{#watches}}<tr><td>{{label}}</td><td class="num">{{threshold}}</td><td>{{#webhook}}<code>{{webhook}}</code>{{/webhook}}{{^webhook}}–{{/webhook}}</td>
         <td>{{fired}}</td><td>{{since}}</td></tr>{{/watches}}</tbody></table>{{/noWatches}}
         </section>
+        """
+
+    static let quests = """
+        <h1>Quests</h1>
+        <p>What to photograph next, most needed first: classes the newest model finds too rarely or confuses,
+        kinds of photo a label has few of, labels close to a watch-list threshold. Phones read the same list at
+        <code>GET /v1/quests</code>.</p>
+        {{#none}}<p>No quest is open. Train a model, and the classes it is weak at will appear here.</p>{{/none}}
+        {{^none}}<table class="quests"><thead><tr><th scope="col">label</th><th scope="col">what to photograph</th>
+        <th scope="col" class="num">wanted</th><th scope="col">reason</th><th scope="col">examples</th></tr></thead>
+        <tbody>{{#quests}}<tr><td><a href="{{labelHref}}">{{label}}</a></td><td>{{message}}</td><td class="num">{{want}}</td>
+        <td><code>{{reason}}</code></td><td>{{#examples}}<a href="/images/{{id}}"><img src="/v1/images/{{id}}/thumbnail" alt="example of {{label}}" loading="lazy" width="64" height="64"></a>{{/examples}}</td></tr>{{/quests}}</tbody></table>{{/none}}
         """
 
     static let error = """

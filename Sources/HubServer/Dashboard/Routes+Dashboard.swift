@@ -345,6 +345,16 @@ extension HubRoutes {
             return Dashboard.page("trainingJob", title: "Training \(job.id.prefix(8))", user: user, session: context.session, values)
         }
 
+        router.get("/quests") { _, context in
+            guard let user = context.user else { return Dashboard.redirect("/login") }
+            let quests = try await offload { try Quests(catalog: hub.catalog).list { user.mayRead(ownedBy: $0.uploaderId) } }
+            let rows: [[String: Any]] = quests.map { q in
+                ["label": q.label, "labelHref": Dashboard.labelHref(q.label),
+                 "message": q.message, "want": q.want, "reason": q.reason, "examples": q.examples.map { ["id": $0, "label": q.label] }]
+            }
+            return Dashboard.page("quests", title: "Quests", user: user, session: context.session, ["quests": rows, "none": rows.isEmpty])
+        }
+
         router.get("/models") { _, context in
             guard let user = context.user else { return Dashboard.redirect("/login") }
             guard [.admin, .trainer, .requester].contains(user.role) else { return forbidden(context) }
