@@ -108,7 +108,7 @@ def main():
 
             def simulate(folder, count, *extra):
                 subprocess.run([hub, "simulate", "--target", base, "--key", key, "--images", os.path.join(work, folder),
-                                "--create-labels", "--devices", "4", "--count", str(count), "--seed", str(a.seed), *extra],
+                                "--create-labels", "--devices", "1", "--count", str(count), "--seed", str(a.seed), *extra],
                                check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
             simulate("first", a.first * len(classes))

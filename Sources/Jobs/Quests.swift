@@ -64,16 +64,22 @@ public struct Quests: Sendable {
         var covered = Set<String>()
         for model in try catalog.models().sorted(by: { $0.createdAt > $1.createdAt }) {
             guard let report = try? decoder.decode(TrainingReport.self, from: Data(model.report.utf8)) else { continue }
-            for (i, c) in report.perClass.enumerated() where !covered.contains(c.label) {
-                guard let label = labels[c.label] else { continue }
+            // Out-of-fold figures (every image, judged by a model that never saw it) when the report has
+            // them; else the validation split's.
+            let matrix = report.crossValidatedConfusion ?? report.confusion
+            for (i, reported) in report.perClass.enumerated() where !covered.contains(reported.label) && i < matrix.count {
+                guard let label = labels[reported.label] else { continue }
+                let support = matrix[i].reduce(0, +)
+                let c = (label: reported.label, support: support, trainImages: reported.trainImages,
+                         recall: support > 0 && i < matrix[i].count ? Double(matrix[i][i]) / Double(support) : reported.recall)
                 if c.support > 0, c.recall < targetRecall {
-                    let want = min(200, max(5, Int((Double(c.trainImages) * (targetRecall - c.recall) * 2).rounded(.up))))
+                    let want = min(200, max(5, Int((Double(c.trainImages) * (targetRecall - c.recall) * 2 - 1e-9).rounded(.up))))
                     quests.append(Quest(label: c.label, reason: "model.low_recall", want: want, priority: 1 + targetRecall - c.recall,
                                         message: "More photos of \(c.label): the model finds \(Int((c.recall * 100).rounded()))% of them.",
                                         examples: try examples(label), modelId: model.id, recall: c.recall, confusedWith: nil))
                 }
-                if i < report.confusion.count, c.support > 0 {
-                    for (j, n) in report.confusion[i].enumerated() where j != i && j < report.labels.count {
+                if c.support > 0 {
+                    for (j, n) in matrix[i].enumerated() where j != i && j < report.labels.count {
                         let share = Double(n) / Double(c.support)
                         guard n >= 2, share >= confusedShare else { continue }
                         let other = report.labels[j]

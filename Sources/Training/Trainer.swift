@@ -126,6 +126,10 @@ public struct TrainingReport: Sendable, Codable {
     public var datasetVersion: String?
     /// How the split kept near duplicates apart (absent in reports made before it).
     public var split: SplitSummary?
+    /// Rows: true label; columns: the label predicted out of fold by the cross-validation that looks for
+    /// label errors — every image judged by a model that never saw it (or its near duplicates). Steadier
+    /// per-class figures than the validation split's few images (collection quests read it).
+    public var crossValidatedConfusion: [[Int]]?
 
     /// What the split did about leaks: the linked pairs it found, how many of them cross the split (0 for a
     /// grouped split), and what a plain random split of the same seed would have had and claimed.
@@ -214,8 +218,8 @@ public enum Trainer {
 
         // The folds train for the main run's best epoch count, capped: out-of-fold predictions need a good
         // model, not a perfectly converged one, and the cap bounds the cost of large datasets.
-        let errors = try likelyLabelErrors(examples, labels: labels, dims: dims, classWeights: weights, options: options,
-                                           epochs: min(max(1, fit.bestEpoch), options.maxFoldEpochs), groups: groups)
+        let (errors, cvConfusion) = try likelyLabelErrors(examples, labels: labels, dims: dims, classWeights: weights, options: options,
+                                                          epochs: min(max(1, fit.bestEpoch), options.maxFoldEpochs), groups: groups)
 
         // What a random split would have claimed, where it would have put linked pairs on both sides.
         var randomAccuracy: Double?
@@ -244,16 +248,17 @@ public enum Trainer {
             history: history, bestEpoch: fit.bestEpoch, epochsRun: fit.epochsRun, trainImages: train.count,
             validationImages: validation.count,
             deliveredModelImages: options.refitOnAllImages && !validation.isEmpty ? examples.count : train.count, trainingSeconds: (ContinuousClock.now - started).seconds,
-            likelyLabelErrors: errors, options: options, datasetVersion: nil, split: summary)
+            likelyLabelErrors: errors, options: options, datasetVersion: nil, split: summary,
+            crossValidatedConfusion: cvConfusion)
         return (classifier, report)
     }
 
     /// Out-of-fold predictions over stratified folds, then confident learning.
     static func likelyLabelErrors(_ examples: [Example], labels: [String], dims: Int, classWeights: [Float],
-                                  options: TrainingOptions, epochs: Int, groups: [Int]) throws -> [TrainingReport.LabelError] {
+                                  options: TrainingOptions, epochs: Int, groups: [Int]) throws -> ([TrainingReport.LabelError], [[Int]]?) {
         let classes = labels.count
         let folds = min(options.folds, examples.count)
-        guard folds >= 2 else { return [] }
+        guard folds >= 2 else { return ([], nil) }
         var rng = SeededRandom(seed: options.seed &+ 17)
         // Folds by group, per class (a group goes with its first member's label): an image's near
         // duplicate never sits in the folds that predict it.
@@ -298,7 +303,9 @@ public enum Trainer {
             errors.append(.init(imageId: e.imageId, givenLabel: labels[e.label], suggestedLabel: labels[k],
                                 confidence: Double(p[k]), givenProbability: Double(p[e.label])))
         }
-        return errors.sorted { ($0.confidence - $0.givenProbability) > ($1.confidence - $1.givenProbability) }
+        var confusion = [[Int]](repeating: [Int](repeating: 0, count: classes), count: classes)
+        for e in examples { if let p = outOfFold[e.imageId] { confusion[e.label][argmax(p)] += 1 } }
+        return (errors.sorted { ($0.confidence - $0.givenProbability) > ($1.confidence - $1.givenProbability) }, confusion)
     }
 
     struct Fit { let weights: [Float]; let bias: [Float]; let epochsRun: Int; let bestEpoch: Int }

@@ -11,7 +11,8 @@ import Testing
 @Suite("Collection quests", .serialized)
 struct QuestsTests {
     /// A finished training job whose model's report says what `perClass` and `confusion` say.
-    static func model(_ catalog: Catalog, labels: [String], recall: [Double], confusion: [[Int]], createdAt: Date) throws -> String {
+    static func model(_ catalog: Catalog, labels: [String], recall: [Double], confusion: [[Int]], createdAt: Date,
+                      crossValidated: [[Int]]? = nil) throws -> String {
         let trainer = try catalog.createUser(name: "trainer-\(UUID().uuidString.prefix(6))", role: .trainer).user
         let job = try catalog.createTrainingJob(requesterId: trainer.id!, request: "{}")
         _ = try #require(try catalog.claimTrainingJob(worker: "w", lease: 60))
@@ -22,7 +23,8 @@ struct QuestsTests {
         let report = """
             {"labels":\(String(decoding: try JSONEncoder().encode(labels), as: UTF8.self)),"accuracy":0.8,"macro_f1":0.8,"per_class":[\(perClass)],
              "confusion":\(String(decoding: try JSONEncoder().encode(confusion), as: UTF8.self)),"history":[],"best_epoch":1,"epochs_run":1,
-             "train_images":80,"validation_images":20,"training_seconds":1,"likely_label_errors":[],"options":{}}
+             "train_images":80,"validation_images":20,"training_seconds":1,"likely_label_errors":[],"options":{}
+             \(crossValidated.map { ",\"cross_validated_confusion\":" + String(decoding: try! JSONEncoder().encode($0), as: UTF8.self) } ?? "")}
             """
         let id = UUID().uuidString.lowercased()
         try catalog.finishTrainingJob(id: job.id, worker: "w", model: ModelRecord(
@@ -79,6 +81,13 @@ struct QuestsTests {
             let after = try #require(try await client.get("/v1/quests", as: t.bearer(.trainer)).json["quests"] as? [[String: Any]])
             #expect(after.map { "\($0["label"]!) \($0["reason"]!)" } == ["Rose watchlist.near", "Tulip cluster.sparse"])
             #expect(try await client.get("/v1/quests", as: nil).status.code == 401)
+
+            // The out-of-fold figures, where a report has them, speak over its few validation images.
+            _ = try Self.model(catalog, labels: ["Daisy", "Tulip"], recall: [1.0, 1.0], confusion: [[10, 0], [0, 10]], createdAt: Date().addingTimeInterval(1),
+                               crossValidated: [[48, 2], [20, 30]])
+            let cv = try #require(try await client.get("/v1/quests", as: t.bearer(.trainer)).json["quests"] as? [[String: Any]])
+            #expect(cv.map { "\($0["label"]!) \($0["reason"]!) \($0["want"]!)" }.prefix(2) == ["Tulip model.low_recall 24", "Tulip model.confused 40"])
+            #expect(cv.first?["recall"] as? Double == 0.6)
         }
     }
 }

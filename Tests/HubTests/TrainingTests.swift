@@ -64,6 +64,8 @@ struct TrainingTests {
             #expect((report["history"] as? [Any])?.count == report["epochs_run"] as? Int)
             #expect((report["best_epoch"] as? Int ?? 0) >= 1 && report["training_seconds"] is Double)
             #expect(report["likely_label_errors"] is [Any])
+            let cv = try #require(report["cross_validated_confusion"] as? [[Int]], "every image judged out of fold")
+            #expect(cv.flatMap { $0 }.reduce(0, +) == (report["train_images"] as? Int ?? 0) + (report["validation_images"] as? Int ?? 0))
 
             let svg = try await client.get("/v1/models/\(modelId)/report.svg", as: t.bearer(.requester))
             #expect(svg.headers[.contentType] == "image/svg+xml")
