@@ -91,54 +91,66 @@ def main():
             for f in files:
                 os.symlink(f, os.path.join(work, name, c, os.path.basename(f)))
 
+    def start(data):
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        server = subprocess.Popen([hub, "serve", "--data", data, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        return server, base
+
+    def stop(server):
+        server.terminate()
+        server.wait(timeout=60)
+
+    def simulate(base, key, folder, count, *extra):
+        subprocess.run([hub, "simulate", "--target", base, "--key", key, "--images", os.path.join(work, folder),
+                        "--create-labels", "--devices", "1", "--count", str(count), "--seed", str(a.seed), *extra],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    # The first collection and model, once: both arms start from a copy of this hub.
+    first_data = os.path.join(work, "first-hub")
+    key = subprocess.run([hub, "keys", "create", "--role", "admin", "--data", first_data],
+                         check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    server, base = start(first_data)
+    try:
+        simulate(base, key, "first", a.first * len(classes))
+        first = train(base, key, classes, a.seed)
+        before = recall(base, key, first, holdout)
+        _, quests = call(base, key, "GET", "/v1/quests")
+    finally:
+        stop(server)
     results = {}
     for arm in ("quests", "plain"):
-        data, port = os.path.join(work, arm + "-hub"), free_port()
-        base = f"http://127.0.0.1:{port}"
-        key = subprocess.run([hub, "keys", "create", "--role", "admin", "--data", data],
-                             check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
-        server = subprocess.Popen([hub, "serve", "--data", data, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        data = os.path.join(work, arm + "-hub")
+        shutil.copytree(first_data, data, symlinks=True)
+        server, base = start(data)
         try:
-            for _ in range(600):
-                try:
-                    urllib.request.urlopen(base + "/healthz", timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.1)
-
-            def simulate(folder, count, *extra):
-                subprocess.run([hub, "simulate", "--target", base, "--key", key, "--images", os.path.join(work, folder),
-                                "--create-labels", "--devices", "1", "--count", str(count), "--seed", str(a.seed), *extra],
-                               check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-            simulate("first", a.first * len(classes))
-            first = train(base, key, classes, a.seed)
-            before = recall(base, key, first, holdout)
-            _, quests = call(base, key, "GET", "/v1/quests")
-            simulate("rest", a.more, *(["--follow-quests"] if arm == "quests" else []))
+            simulate(base, key, "rest", a.more, *(["--follow-quests"] if arm == "quests" else []))
             second = train(base, key, classes, a.seed)
             after = recall(base, key, second, holdout)
             _, tree = call(base, key, "GET", "/v1/labels")
             counts = {n["name"]: n["counts"].get("accepted", 0) for n in tree["labels"]}
-            results[arm] = (before, after, quests["quests"], counts)
+            results[arm] = (after, counts)
         finally:
-            server.terminate()
-            server.wait(timeout=60)
+            stop(server)
     shutil.rmtree(work, ignore_errors=True)
 
-    before = results["quests"][0]
     weakest = min(classes, key=lambda c: (before[c], c))
+    mean_b = sum(before.values()) / len(before)
     print(f"quest loop on {a.photos}: {len(classes)} classes, {a.first} photos each, then {a.more} more; "
           f"{a.holdout} held-out photos per class, seed {a.seed}")
-    print("quests after the first model: " + "; ".join(f"{q['label']} {q['reason']} {q['want']}" for q in results["quests"][2]) or "none")
-    print(f"weakest class on the held-out photos: {weakest} (recall {before[weakest]:.2f})")
-    print(f"{'arm':<28} {'accepted per class':<48} {'weakest recall before → after':<30} accuracy before → after")
+    print("quests after the first model: " + ("; ".join(f"{q['label']} {q['reason']} {q['want']}" for q in quests["quests"]) or "none"))
+    print(f"first model on the held-out photos: accuracy {mean_b:.3f}, weakest class {weakest} (recall {before[weakest]:.2f})")
+    print(f"{'second collection':<28} {'accepted per class':<56} {'weakest recall':<16} accuracy")
     for arm, title in (("quests", "simulate --follow-quests"), ("plain", "simulate (seeded order)")):
-        b, after, _, counts = results[arm]
-        mean_b = sum(b.values()) / len(b)
-        mean_a = sum(after.values()) / len(after)
+        after, counts = results[arm]
         per_class = ", ".join(f"{c} {counts.get(c, 0)}" for c in classes)
-        print(f"{title:<28} {per_class:<48} {b[weakest]:.2f} → {after[weakest]:.2f}{'':<18} {mean_b:.3f} → {mean_a:.3f}")
+        print(f"{title:<28} {per_class:<56} {before[weakest]:.2f} → {after[weakest]:.2f}   {mean_b:.3f} → {sum(after.values()) / len(after):.3f}")
 
 
 if __name__ == "__main__":

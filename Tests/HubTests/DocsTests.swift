@@ -33,6 +33,19 @@ import Testing
         #expect(checked >= 10)
     }
 
+    @Test("every reason code the README lists is produced and checked by some test")
+    func everyReasonCodeIsTested() throws {
+        let readme = try String(contentsOf: Self.root.appendingPathComponent("README.md"), encoding: .utf8)
+        let table = readme.components(separatedBy: "### Reason codes").dropFirst().first?.components(separatedBy: "\n## ").first ?? ""
+        let codes = Set(table.matches(of: /`([a-z_]+\.[a-z_]+)`/).map { String($0.1) })
+        #expect(codes.count >= 25, "\(codes.sorted())")
+        let tests = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        let text = try FileManager.default.contentsOfDirectory(atPath: tests.path).filter { $0.hasSuffix(".swift") && $0 != "DocsTests.swift" }
+            .map { try String(contentsOf: tests.appendingPathComponent($0), encoding: .utf8) }.joined(separator: "\n")
+        let untested = codes.filter { !text.contains("\"\($0)\"") }.sorted()
+        #expect(untested.isEmpty, "reason codes no test checks: \(untested)")
+    }
+
     @Test("every route of the API is mentioned in README.md or docs/")
     func everyRouteIsDocumented() throws {
         let t = try TestHub()
