@@ -9,7 +9,8 @@ import Jobs
 
 struct Ingest: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Import a folder of images through the same pipeline as uploads, then print a summary by outcome.")
+        abstract: "Import a folder of images through the same pipeline as uploads, then print a summary by outcome.",
+        discussion: "Exits with status 1 when any file was refused (not stored: the summary says why), 0 otherwise.")
 
     @OptionGroup var data: DataOption
     @Argument(help: "Folder of images.") var directory: String
@@ -89,6 +90,8 @@ struct Ingest: AsyncParsableCommand {
         print("\(files.count) files: \(created.count) new, \(existing) already in the hub, \(refused.values.reduce(0, +)) refused")
         Table(headers: ["outcome", "images"], rows: (outcomes.sorted { $0.key < $1.key } + refused.map { ("refused \($0.key)", $0.value) }.sorted { $0.0 < $1.0 })
             .map { [$0.0, String($0.1)] }).print()
+        // Files that could not be stored are a failure a script must see; verdicts (rejected, quarantined) are not.
+        if !refused.isEmpty { throw ExitCode(1) }
     }
 }
 

@@ -20,14 +20,17 @@ import Testing
         }
         try Data("not an image".utf8).write(to: photos.appendingPathComponent("Apple/notes.jpg"))
 
-        let refused = try await HubProcess.run(["ingest", photos.path, "--labels-from-folders", "--data", data.path], environment: Self.plain)
+        // A usage error (neither --label nor --labels-from-folders) exits 64, as ArgumentParser's validation errors do.
+        _ = try await HubProcess.run(["ingest", photos.path, "--data", data.path], environment: Self.plain, status: 64)
+        let refused = try await HubProcess.run(["ingest", photos.path, "--labels-from-folders", "--data", data.path], environment: Self.plain, status: 1)
         #expect(refused.contains("refused label.unknown"), "labels must exist unless --create-labels: \(refused)")
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: data.appendingPathComponent("blobs/tmp").path)
         #expect(leftovers.isEmpty, "a refused file leaves nothing behind")
-        let summary = try await HubProcess.run(["ingest", photos.path, "--labels-from-folders", "--create-labels", "--data", data.path], environment: Self.plain)
+        let summary = try await HubProcess.run(["ingest", photos.path, "--labels-from-folders", "--create-labels", "--data", data.path],
+                                               environment: Self.plain, status: 1)  // notes.jpg is refused
         #expect(summary.contains("6 files: 5 new"), "\(summary)")
         #expect(summary.contains("accepted") && summary.contains("refused format.unsupported"), "\(summary)")
-        let again = try await HubProcess.run(["ingest", photos.path, "--labels-from-folders", "--data", data.path], environment: Self.plain)
+        let again = try await HubProcess.run(["ingest", photos.path, "--labels-from-folders", "--data", data.path], environment: Self.plain, status: 1)
         #expect(again.contains("0 new, 5 already in the hub"), "re-running is idempotent: \(again)")
 
         let catalog = try Catalog(path: data.appendingPathComponent("catalog.sqlite").path)

@@ -26,8 +26,14 @@ final class HubProcess {
         child = try ChildProcess(Self.binary, ["serve", "--data", data.path, "--port", "\(port)"] + arguments, environment: environment)
     }
 
-    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> String {
-        String(decoding: try await runProgram(binary, arguments, environment: environment).output, as: UTF8.self)
+    /// Runs the CLI to its end; its exit status must be `status` (0 unless said), else this throws with the output.
+    static func run(_ arguments: [String], environment: [String: String] = [:], status expected: Int32 = 0) async throws -> String {
+        let (status, output) = try await runProgram(binary, arguments, environment: environment)
+        let text = String(decoding: output, as: UTF8.self)
+        guard status == expected else {
+            throw HubError(500, "test.exit_status", "imagehub \(arguments.joined(separator: " ")) exited with \(status), expected \(expected): \(text.suffix(2000))")
+        }
+        return text
     }
 
     var base: String { "http://127.0.0.1:\(port ?? 0)" }
