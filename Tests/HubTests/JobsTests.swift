@@ -34,10 +34,11 @@ import Testing
         try await t.withClient { client in
             let id = try await client.upload(try Fixtures.image(seed: 72), label: "Banana", as: t.bearer(.supplier)).json["id"] as! String
             let c = t.hub.catalog
-            let first = try #require(try c.claimJob(worker: "a", lease: 0.05))
-            #expect(try c.claimJob(worker: "b", lease: 60) == nil, "a held lease is respected")
-            try await Task.sleep(for: .milliseconds(100))
-            let second = try #require(try c.claimJob(worker: "b", lease: 60), "an expired lease is taken over")
+            // The clock is passed in, not waited out: a loaded machine cannot make the lease run out early.
+            let now = Date()
+            let first = try #require(try c.claimJob(worker: "a", lease: 30, now: now))
+            #expect(try c.claimJob(worker: "b", lease: 60, now: now.addingTimeInterval(29)) == nil, "a held lease is respected")
+            let second = try #require(try c.claimJob(worker: "b", lease: 60, now: now.addingTimeInterval(31)), "an expired lease is taken over")
             #expect(second.job.id == first.job.id && second.job.attempts == 2)
             let (verdict, _) = try t.hub.pipeline.process(first.image)
             #expect(try c.complete(job: first.job, worker: "a", verdict: verdict, nearDistance: 6) == nil)
