@@ -102,6 +102,7 @@ let package = Package(
             name: "Jobs",
             dependencies: [
                 "Catalog", "BlobStore", "Verify", "Preprocess", "HubCore", "Embedding", "Imaging", "Training", "ONNX",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

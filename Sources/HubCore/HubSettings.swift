@@ -104,6 +104,8 @@ public struct HubSettings: Sendable, Equatable {
     public var webhookAllowedHosts: [String] = []
     /// Delivery attempts before a webhook is given up (`webhooks.maxAttempts`).
     public var webhookMaxAttempts = 6
+    /// Longest wait for a webhook receiver's answer before the attempt counts as failed (`webhooks.timeoutSeconds`).
+    public var webhookTimeoutSeconds = 10.0
 
     /// Seconds an unfinished resumable upload is kept (`uploads.expireSeconds`, default a day).
     public var uploadExpirySeconds = 86_400.0
@@ -182,6 +184,7 @@ public struct HubSettings: Sendable, Equatable {
         trainingBurstSeconds = max(0, c.double(forKey: "training.burstSeconds", default: d.trainingBurstSeconds))
         webhookAllowedHosts = c.stringArray(forKey: "webhooks.allowedHosts", default: d.webhookAllowedHosts)
         webhookMaxAttempts = max(1, c.int(forKey: "webhooks.maxAttempts", default: d.webhookMaxAttempts))
+        webhookTimeoutSeconds = max(0.1, c.double(forKey: "webhooks.timeoutSeconds", default: d.webhookTimeoutSeconds))
         uploadExpirySeconds = c.double(forKey: "uploads.expireSeconds", default: d.uploadExpirySeconds)
         backlogHighWater = max(1, c.int(forKey: "backpressure.highWater", default: d.backlogHighWater))
         retryAfterSeconds = max(1, c.int(forKey: "backpressure.retryAfterSeconds", default: d.retryAfterSeconds))

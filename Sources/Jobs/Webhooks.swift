@@ -1,10 +1,9 @@
+import AsyncHTTPClient
 import Catalog
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import HubCore
 import Logging
+import NIOCore
 
 /// Watch-list notifications: fires watches whose label reached its threshold and delivers their webhooks
 /// (JSON POST, retried with exponential backoff, every attempt recorded). Targets must pass `check`.
@@ -54,13 +53,15 @@ public struct Webhooks: Sendable {
             var failure: String?
             do {
                 let url = try check(target)  // the policy may have changed since the watch was made
-                var request = URLRequest(url: url, timeoutInterval: 10)
-                request.httpMethod = "POST"
-                request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-                request.setValue("deep-images-hub", forHTTPHeaderField: "User-Agent")
-                request.httpBody = Data(delivery.payload.utf8)
-                let (_, response) = try await URLSession.shared.data(for: request)
-                status = (response as? HTTPURLResponse)?.statusCode
+                var request = HTTPClientRequest(url: url.absoluteString)
+                request.method = .POST
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.headers.add(name: "User-Agent", value: "deep-images-hub")
+                request.body = .bytes(ByteBuffer(string: delivery.payload))
+                // The whole exchange within webhooks.timeoutSeconds: a receiver that never answers is a failed attempt.
+                let response = try await HTTPClient.shared.execute(request, timeout: .milliseconds(Int64(settings.webhookTimeoutSeconds * 1000)))
+                _ = try? await response.body.collect(upTo: 1 << 16)
+                status = Int(response.status.code)
                 if let s = status, !(200..<300).contains(s) { failure = "HTTP \(s)" }
             } catch {
                 failure = "\(error)"

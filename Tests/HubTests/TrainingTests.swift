@@ -7,6 +7,7 @@ import HubTesting
 import Hummingbird
 import HummingbirdTesting
 import Imaging
+import Jobs
 import NIOCore
 import Simulator
 import Testing
@@ -289,6 +290,75 @@ struct WatchlistTests {
             Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
                         onServerRunning: { await listening($0.localAddress?.port ?? 0) })
         }) { base in try await watchAndUpload(hook: base + "/hook", received: received) }
+    }
+
+    actor Attempts {
+        var times: [Date] = []
+        func next() -> Int { times.append(Date()); return times.count }
+    }
+
+    @Test("a receiver that answers 500, then times out, then succeeds: retried with growing delays, every attempt recorded")
+    func webhookRetries() async throws {
+        let attempts = Attempts()
+        let router = Router()
+        router.post("/hook") { _, _ -> HTTPResponse.Status in
+            switch await attempts.next() {
+            case 1: return .internalServerError
+            case 2: try await Task.sleep(for: .seconds(3)); return .ok  // past webhooks.timeoutSeconds
+            default: return .ok
+            }
+        }
+        try await serving({ listening in
+            Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                        onServerRunning: { await listening($0.localAddress?.port ?? 0) })
+        }) { base in
+            let t = try TestHub(labels: ["Banana"]) {
+                $0.webhookAllowedHosts = ["127.0.0.1"]
+                $0.backoffSeconds = 0.4
+                $0.webhookTimeoutSeconds = 0.5
+                $0.webhookMaxAttempts = 5
+            }
+            defer { t.remove() }
+            let requester = try #require(try t.hub.catalog.user(forKey: t.keys[.requester]!))
+            let watch = try t.hub.catalog.watch(labelId: try #require(try t.hub.catalog.labelId(named: "Banana")), threshold: 1,
+                                                webhookUrl: base + "/hook", userId: requester.id!)
+            try await t.withClient { client in
+                _ = try await client.upload(try Fixtures.image(seed: 8301), label: "Banana", as: t.bearer(.supplier))
+                await t.drain()
+            }
+            let deadline = ContinuousClock.now + .seconds(20)
+            while ContinuousClock.now < deadline, try t.hub.catalog.deliveries(watchId: watch.id!).first?.state != .delivered {
+                try await t.hub.webhooks.run()
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            let delivery = try #require(try t.hub.catalog.deliveries(watchId: watch.id!).first)
+            #expect(delivery.state == .delivered && delivery.attempts == 3 && delivery.responseStatus == 200, "\(delivery)")
+            let times = await attempts.times
+            #expect(times.count == 3)
+            if times.count == 3 {
+                // Backoff 0.4 s after the first failure, 0.8 s after the second (which itself waited 0.5 s).
+                let first = times[1].timeIntervalSince(times[0]), second = times[2].timeIntervalSince(times[1])
+                print("webhook attempts \(first) s and \(second) s apart")
+                #expect(first >= 0.4 && second >= 0.5 + 0.8 && second > first)
+            }
+        }
+    }
+
+    @Test("with `*`, hosts resolving to loopback, private, link-local or unique-local addresses are refused through the resolver")
+    func publicHostsOnly() throws {
+        var settings = HubSettings()
+        settings.webhookAllowedHosts = ["*"]
+        let t = try TestHub(labels: [])
+        defer { t.remove() }
+        let webhooks = Webhooks(catalog: t.hub.catalog, settings: settings)
+        for refused in ["http://localhost/hook", "http://127.0.0.1/hook", "http://10.1.2.3/x", "http://172.16.0.9/x", "http://192.168.1.1/x",
+                        "http://169.254.169.254/latest/meta-data", "http://100.64.0.1/x", "http://[::1]/x", "http://[fd00::1]/x",
+                        "http://[fe80::1]/x", "http://[::ffff:10.0.0.1]/x", "http://0.0.0.0/x"] {
+            #expect(throws: HubError.self, "\(refused)") { try webhooks.check(refused) }
+        }
+        #expect(try webhooks.check("https://93.184.216.34/hook").host == "93.184.216.34")
+        #expect(try webhooks.check("https://[2606:2800:220:1::1]/hook").host != nil)
+        #expect(throws: HubError.self) { try webhooks.check("ftp://93.184.216.34/") }
     }
 
     func watchAndUpload(hook: String, received: Received) async throws {
