@@ -27,6 +27,31 @@ import Testing
         }
     }
 
+    @Test("a failing job waits jobs.backoffSeconds × 2^(attempt − 1) before each retry")
+    func retryBackoffGrows() async throws {
+        let t = try TestHub { $0.maxAttempts = 4; $0.backoffSeconds = 0.15 }
+        defer { t.remove() }
+        try await t.withClient { client in
+            let id = try await client.upload(try Fixtures.image(seed: 73), label: "Banana", as: t.bearer(.supplier)).json["id"] as! String
+            try FileManager.default.removeItem(at: t.hub.blobs.path(for: try #require(try t.hub.catalog.image(id: id)).sha256))
+            let drain = Task { await t.drain() }
+            // Each failure queues the job again with its next run time: watch the waits as they are written.
+            var waits: [Int: Double] = [:]
+            while !(try t.hub.catalog.jobs(imageId: id).first.map { $0.state == .dead } ?? false) {
+                if let job = try t.hub.catalog.jobs(imageId: id).first, job.state == .queued, job.attempts > 0 {
+                    waits[job.attempts] = job.runAfter.timeIntervalSince(job.updatedAt)
+                }
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            await drain.value
+            print("retry waits by attempt: \(waits.sorted { $0.key < $1.key })")
+            for (attempt, expected) in [(1, 0.15), (2, 0.3), (3, 0.6)] {
+                #expect(abs((waits[attempt] ?? -1) - expected) < 0.01, "attempt \(attempt): \(waits)")
+            }
+            #expect(try t.hub.catalog.jobs(imageId: id).first?.attempts == 4)
+        }
+    }
+
     @Test(arguments: TestCatalogs.engines)
     func anExpiredLeaseIsTakenOverAndTheStaleWorkerCannotCommit(engine: CatalogEngine) async throws {
         let t = try TestHub(engine: engine)
