@@ -22,6 +22,14 @@ extension HTTPField.Name {
 
 @Suite("tus resumable uploads and backpressure")
 struct ResumableUploadTests {
+    static func httpDate(_ text: String) -> Date? {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "GMT")
+        f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        return f.date(from: text)
+    }
+
     static func metadata(_ fields: [String: String]) -> String {
         fields.sorted { $0.key < $1.key }.map { "\($0.key) \(Data($0.value.utf8).base64EncodedString())" }.joined(separator: ",")
     }
@@ -82,11 +90,33 @@ struct ResumableUploadTests {
             #expect(state.headers[.cacheControl] == "no-store")
             let tooMuch = try await patch(client, t, location, offset: half, photo[half...] + [0, 0, 0])
             #expect(tooMuch.status.code == 413)
-            let rest = try await patch(client, t, location, offset: half, photo[half...])
+            let sha256 = Data(SHA256.hash(data: photo[half...])).base64EncodedString()
+            let rest = try await patch(client, t, location, offset: half, photo[half...], checksum: "sha256 \(sha256)")
             #expect(rest.status == .noContent && rest.headers[.uploadOffset] == "\(photo.count)")
+            // Every answer, errors included, says which tus it speaks; an upload in progress says when it expires.
+            for answer in [created, wrongOffset, wrongType, badSum, first, state, tooMuch, rest] {
+                #expect(answer.headers[.tusResumable] == "1.0.0", "\(answer.status)")
+            }
+            for answer in [created, first, state] {
+                let expires = try #require(answer.headers[HTTPField.Name("Upload-Expires")!], "\(answer.status)")
+                let date = try #require(Self.httpDate(expires), "\(expires)")
+                #expect(date > Date() && date < Date().addingTimeInterval(t.hub.settings.uploadExpirySeconds + 60))
+            }
             let imageId = try #require(rest.headers[.uploadImageId])
             await t.drain()
             #expect(try t.hub.catalog.image(id: imageId)?.status == .accepted)
+
+            // Creation-with-upload: the creation carries the first bytes (with a checksum) and answers their offset.
+            let second = [UInt8](try Fixtures.image(seed: 612))
+            let withBytes = try await client.execute(uri: "/v1/uploads", method: .post, headers: [
+                .authorization: t.bearer(.supplier), .tusResumable: "1.0.0", .uploadLength: "\(second.count)",
+                HTTPField.Name("Upload-Metadata")!: "label \(Data("Banana".utf8).base64EncodedString())",
+                .contentType: "application/offset+octet-stream",
+                .uploadChecksum: "sha256 \(Data(SHA256.hash(data: second[..<1000])).base64EncodedString())",
+            ], body: ByteBuffer(bytes: Array(second[..<1000])))
+            #expect(withBytes.status == .created && withBytes.headers[.uploadOffset] == "1000", "\(withBytes.status)")
+            let secondLocation = try #require(withBytes.headers[.location])
+            #expect(try await patch(client, t, secondLocation, offset: 1000, second[1000...]).status == .noContent)
 
             // Sniffed from the first bytes: a GIF is refused at once and the upload is gone.
             let gif = [UInt8](try Fixtures.image(.gif))
