@@ -178,6 +178,47 @@ struct ResumableUploadTests {
         }
     }
 
+    @Test("a PATCH cut mid-body keeps the bytes that arrived, unless it carried a checksum: then it keeps nothing")
+    func cutPatches() async throws {
+        let t = try TestHub()
+        defer { t.remove() }
+        let key = t.keys[.supplier]!
+        try await t.serving { base in
+            let port = base.split(separator: ":").last.map(String.init) ?? "0"
+            // Creates an upload of 100 kB, sends 40 kB of a PATCH announcing all of it and drops the connection,
+            // then prints the offset the server kept.
+            let script = """
+                import base64, http.client, socket, sys, time
+                checksum = sys.argv[1] == "checksum"
+                headers = {"Authorization": "Bearer \(key)", "Tus-Resumable": "1.0.0"}
+                c = http.client.HTTPConnection("127.0.0.1", \(port))
+                c.request("POST", "/v1/uploads", headers=dict(headers, **{"Upload-Length": "100000",
+                          "Upload-Metadata": "label " + base64.b64encode(b"Banana").decode()}))
+                r = c.getresponse(); r.read(); location = r.getheader("Location")
+                s = socket.create_connection(("127.0.0.1", \(port)))
+                head = (f"PATCH {location} HTTP/1.1\\r\\nHost: hub\\r\\nAuthorization: Bearer \(key)\\r\\nTus-Resumable: 1.0.0\\r\\n"
+                        "Upload-Offset: 0\\r\\nContent-Type: application/offset+octet-stream\\r\\nContent-Length: 100000\\r\\n")
+                if checksum:
+                    head += "Upload-Checksum: sha1 " + base64.b64encode(b"x" * 20).decode() + "\\r\\n"
+                s.sendall((head + "\\r\\n").encode() + b"\\xff\\xd8\\xff" + b"x" * 40000)
+                time.sleep(0.3)
+                s.close()
+                for _ in range(50):
+                    time.sleep(0.1)
+                    c.request("HEAD", location, headers=headers)
+                    r = c.getresponse(); r.read()
+                    if r.status == 200 and r.getheader("Upload-Offset") != "0" or checksum and _ > 10:
+                        break
+                print(r.getheader("Upload-Offset"))
+                """
+            for (mode, expected) in [("plain", "40003"), ("checksum", "0")] {
+                let (status, output) = try await runProgram(DocsTests.root.appendingPathComponent(".venv/bin/python"), ["-c", script, mode])
+                let offset = String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                #expect(status == 0 && offset == expected, "\(mode): offset \(offset)")
+            }
+        }
+    }
+
     @Test("a partial upload survives a restart and resumes from the durable offset")
     func survivesRestart() async throws {
         let t = try TestHub()
@@ -196,6 +237,13 @@ struct ResumableUploadTests {
             #expect(state.headers[.uploadOffset] == "1000")
             let rest = try await patch(client, t, location, offset: 1000, photo[1000...])
             #expect(rest.status == .noContent && rest.headers[.uploadImageId] != nil)
+            // The bytes put back together are the original's, byte for byte, and the image ends final.
+            let id = try #require(rest.headers[.uploadImageId])
+            await restarted.workers.drain()
+            let image = try #require(try restarted.catalog.image(id: id))
+            #expect(image.sha256 == SHA256.hash(data: photo).map { String(format: "%02x", $0) }.joined())
+            #expect(try Data(contentsOf: restarted.blobs.path(for: image.sha256)) == Data(photo))
+            #expect(image.status == .accepted)
         }
     }
 
