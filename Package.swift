@@ -136,6 +136,8 @@ let package = Package(
                 .product(name: "CSV", package: "CSV.swift"),
             ]
         ),
+        // The fuzz target over sniff → header → strict decode (scripts/fuzz.sh builds it with libFuzzer).
+        .executableTarget(name: "ImageFuzz", dependencies: ["Imaging"]),
         .executableTarget(
             name: "imagehub",
             dependencies: [
