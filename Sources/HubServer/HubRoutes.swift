@@ -43,9 +43,10 @@ public func buildRouter(hub: Hub) -> Router<HubContext> {
 /// The router of a worker node: `/healthz`, `/metrics` and `/openapi.yaml` only.
 public func buildSystemRouter(hub: Hub) -> Router<HubContext> {
     let router = Router(context: HubContext.self)
-    router.add(middleware: ErrorMiddleware())
+    let errors = ErrorMiddleware()
+    router.add(middleware: errors)
     router.add(middleware: AuthMiddleware(catalog: hub.catalog))
-    HubRoutes(hub: hub).addSystemRoutes(to: RouteRecorder(router: router))
+    HubRoutes(hub: hub).addSystemRoutes(to: RouteRecorder(router: router, known: errors.routes))
     return router
 }
 
@@ -56,9 +57,10 @@ public func routeTable(hub: Hub) -> [(method: String, path: String)] {
 
 func buildRoutes(hub: Hub) -> RouteRecorder {
     let router = Router(context: HubContext.self)
-    router.add(middleware: ErrorMiddleware())
+    let errors = ErrorMiddleware()
+    router.add(middleware: errors)
     router.add(middleware: AuthMiddleware(catalog: hub.catalog))
-    let recorder = RouteRecorder(router: router)
+    let recorder = RouteRecorder(router: router, known: errors.routes)
     let routes = HubRoutes(hub: hub)
     routes.addSystemRoutes(to: recorder)
     routes.addImageRoutes(to: recorder)
@@ -77,12 +79,17 @@ final class RouteRecorder {
     typealias Handler = @Sendable (Request, HubContext) async throws -> Response
     let router: Router<HubContext>
     private(set) var entries: [(method: String, path: String)] = []
+    let known: KnownRoutes
 
-    init(router: Router<HubContext>) { self.router = router }
+    init(router: Router<HubContext>, known: KnownRoutes) {
+        self.router = router
+        self.known = known
+    }
 
     /// Registers `handler` for `method` on `path` and remembers the pair.
     func on(_ method: HTTPRequest.Method, _ path: String, _ handler: @escaping Handler) {
         entries.append((method.rawValue.lowercased(), path))
+        known.add(method.rawValue, path)
         router.on(RouterPath(path), method: method, use: handler)
     }
 

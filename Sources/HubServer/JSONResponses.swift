@@ -1,3 +1,4 @@
+import Synchronization
 import Foundation
 import HTTPTypes
 import HubCore
@@ -40,6 +41,9 @@ enum JSON {
 /// Turns every error into `{"error":{"code","message",...}}` with the right status; nothing escapes as a 500 page.
 struct ErrorMiddleware: RouterMiddleware {
     typealias Context = HubContext
+    /// The routes the router serves, to tell a path served with other methods (405 + `Allow`) from an
+    /// unknown one (404).
+    var routes = KnownRoutes()
 
     func handle(_ request: Request, context: HubContext, next: (Request, HubContext) async throws -> Response) async throws -> Response {
         do {
@@ -55,6 +59,12 @@ struct ErrorMiddleware: RouterMiddleware {
             Counter(label: "imagehub_requests_cut_total").increment()
             context.logger.info("request body cut off: the client disconnected")
             return Self.response(status: 400, code: "request.incomplete", message: "the request body ended early", details: [:])
+        } catch let e as HTTPError where e.status == .notFound && !routes.methods(for: request.uri.path).isEmpty {
+            let allowed = routes.methods(for: request.uri.path)
+            var response = Self.response(status: 405, code: "method.not_allowed",
+                                         message: "\(request.method.rawValue) is not served here; allowed: \(allowed.joined(separator: ", "))", details: [:])
+            response.headers[.allow] = allowed.joined(separator: ", ")
+            return response
         } catch let e as HTTPError {
             let code = e.status == .notFound ? "route.not_found" : e.status == .contentTooLarge ? "upload.too_large" : "request.invalid"
             return Self.response(status: Int(e.status.code), code: code, message: e.body ?? e.status.reasonPhrase, details: [:])
@@ -71,5 +81,25 @@ struct ErrorMiddleware: RouterMiddleware {
         let data = (try? JSON.encoder.encode(["error": error])) ?? Data()
         return Response(status: .init(code: status), headers: [.contentType: "application/json"],
                         body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// The (method, path) pairs a router serves, `:name` segments matching any one segment.
+final class KnownRoutes: Sendable {
+    private let routes = Mutex<[(method: String, segments: [String])]>([])
+
+    func add(_ method: String, _ path: String) {
+        routes.withLock { $0.append((method.uppercased(), path.split(separator: "/").map(String.init))) }
+    }
+
+    /// The methods served for `path` (empty when no route has its shape).
+    func methods(for path: String) -> [String] {
+        let parts = path.split(separator: "/").map(String.init)
+        let found = routes.withLock { routes in
+            routes.filter { route in
+                route.segments.count == parts.count && zip(route.segments, parts).allSatisfy { $0.hasPrefix(":") || $0 == $1 }
+            }.map(\.method)
+        }
+        return Array(Set(found)).sorted()
     }
 }

@@ -1,6 +1,48 @@
 /// The OpenAPI 3 description of the API, served at `/openapi.yaml`; a test checks that every route is in it.
 public enum OpenAPI {
-    public static let document = """
+    /// The document as served: `written` with the error answers every operation can give added where they
+    /// are not written out (see `withCommonErrors`).
+    public static let document = withCommonErrors(written)
+
+    /// Adds to each operation the error answers that follow from its shape, all with the one error schema:
+    /// 401 and 403 (the key and its role) and 503 (`catalog.unavailable`, `backpressure.busy`) unless it is
+    /// public; 400 where it takes parameters or a body (a malformed value); 404 where its path names a
+    /// resource; 413 and 415 where it takes a body (too large, another media type). An operation that
+    /// writes a code out keeps its own description.
+    static func withCommonErrors(_ text: String) -> String {
+        let lines = text.components(separatedBy: "\n")
+        var out: [String] = []
+        var path = ""
+        var i = 0
+        let method = /^    (get|post|put|patch|delete|head|options):$/
+        while i < lines.count {
+            let line = lines[i]
+            if line.hasPrefix("  /"), line.hasSuffix(":"), !line.hasPrefix("   ") { path = String(line.dropFirst(2).dropLast()) }
+            guard line.wholeMatch(of: method) != nil else { out.append(line); i += 1; continue }
+            // One operation: its lines up to the next operation or path.
+            var end = i + 1
+            while end < lines.count, lines[end].hasPrefix("      ") || lines[end].isEmpty { end += 1 }
+            var block = Array(lines[i..<end])
+            let isPublic = block.contains("      security: []")
+            let hasBody = block.contains("      requestBody:")
+            let hasParameters = block.contains("      parameters:") || path.contains("{")
+            let written = Set(block.compactMap { $0.wholeMatch(of: /^        '([0-9]{3})':.*/).map { String($0.1) } })
+            var codes: [String] = []
+            if !isPublic { codes += ["401", "403", "503"] }
+            if hasBody || hasParameters { codes.append("400") }
+            if path.contains("{") { codes.append("404") }
+            if hasBody { codes += ["413", "415"] }
+            if let at = block.firstIndex(of: "      responses:") {
+                let added = Set(codes).subtracting(written).sorted().map { "        '\($0)': {$ref: '#/components/responses/Error'}" }
+                block.insert(contentsOf: added, at: at + 1)
+            }
+            out += block
+            i = end
+        }
+        return out.joined(separator: "\n")
+    }
+
+    static let written = """
     openapi: 3.0.3
     info:
       title: Deep Images Hub

@@ -22,7 +22,18 @@ import Testing
         try await t.withClient { client in
             let served = try await client.get("/openapi.yaml", as: t.bearer(.requester))
             #expect(served.status == .ok && String(decoding: served.bytes, as: UTF8.self).hasPrefix("openapi: 3."))
+            // A path served with other methods answers 405 and says which; an unknown path 404.
+            let trace = try await client.execute(uri: "/v1/labels", method: .init("TRACE")!, headers: [.authorization: t.bearer(.admin)])
+            #expect(trace.status.code == 405 && trace.errorCode == "method.not_allowed" && trace.headers[.allow] == "GET, POST")
+            let put = try await client.execute(uri: "/v1/images/some-id", method: .put, headers: [.authorization: t.bearer(.admin)])
+            #expect(put.status.code == 405 && put.headers[.allow] == "GET")
+            #expect(try await client.get("/v1/nothing-here", as: t.bearer(.admin)).status.code == 404)
         }
+        // Every operation lists the errors its shape can give, with the one error schema.
+        let upload = String(doc[doc.range(of: "\n  /v1/images:\n")!.upperBound...]).components(separatedBy: "\n  /").first ?? ""
+        for code in ["400", "401", "403", "413", "415", "503"] { #expect(upload.contains("'\(code)': {$ref: '#/components/responses/Error'}"), "\(code)") }
+        let health = String(doc[doc.range(of: "\n  /healthz:\n")!.upperBound...]).components(separatedBy: "\n  /").first ?? ""
+        #expect(!health.contains("'401'"), "a public route asks for no key")
     }
 
     @Test func metricsShowUploadsOutcomesBacklogAndStageLatencies() async throws {
