@@ -103,3 +103,23 @@ final class KnownRoutes: Sendable {
         return Array(Set(found)).sorted()
     }
 }
+
+/// Query parameters read strictly: a value the OpenAPI document does not allow is a 400, never clamped or
+/// taken for the default.
+enum Query {
+    static func integer(_ text: String?, name: String, default value: Int, in range: ClosedRange<Int>) throws -> Int {
+        guard let text else { return value }
+        guard let n = Int(text), range.contains(n) else {
+            throw HubError(400, "field.invalid", "`\(name)` must be an integer from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return n
+    }
+
+    static func boolean(_ text: String?, name: String) throws -> Bool {
+        switch text {
+        case nil, "false": return false
+        case "true": return true
+        default: throw HubError(400, "field.invalid", "`\(name)` must be true or false")
+        }
+    }
+}

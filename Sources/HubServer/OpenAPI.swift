@@ -7,7 +7,8 @@ public enum OpenAPI {
     /// Adds to each operation the error answers that follow from its shape, all with the one error schema:
     /// 401 and 403 (the key and its role) and 503 (`catalog.unavailable`, `backpressure.busy`) unless it is
     /// public; 400 where it takes parameters or a body (a malformed value); 404 where its path names a
-    /// resource; 413 and 415 where it takes a body (too large, another media type). An operation that
+    /// resource; 413 and 415 where it takes a body (too large, another media type); 412 where it speaks tus
+    /// (`Tus-Resumable` missing or another version). An operation that
     /// writes a code out keeps its own description.
     static func withCommonErrors(_ text: String) -> String {
         let lines = text.components(separatedBy: "\n")
@@ -32,6 +33,7 @@ public enum OpenAPI {
             if hasBody || hasParameters { codes.append("400") }
             if path.contains("{") { codes.append("404") }
             if hasBody { codes += ["413", "415"] }
+            if block.contains(where: { $0.contains("{name: Tus-Resumable,") }) { codes.append("412") }
             if let at = block.firstIndex(of: "      responses:") {
                 let added = Set(codes).subtracting(written).sorted().map { "        '\($0)': {$ref: '#/components/responses/Error'}" }
                 block.insert(contentsOf: added, at: at + 1)
@@ -229,7 +231,7 @@ public enum OpenAPI {
         get:
           summary: This document
           responses:
-            '200': {description: OpenAPI 3 YAML, content: {application/yaml: {schema: {type: string}}}}
+            '200': {description: OpenAPI 3 YAML, content: {application/yaml: {schema: {type: object}}}}
       /v1/images:
         post:
           summary: Upload one labelled image (supplier, admin)
@@ -243,8 +245,8 @@ public enum OpenAPI {
                   type: object
                   required: [file, label]
                   properties:
-                    file: {type: string, format: binary}
-                    label: {type: string}
+                    file: {type: string, format: binary, description: 'JPEG, PNG, WebP or HEIF bytes (verify.formats); other formats are refused 415 format.not_allowed'}
+                    label: {type: string, minLength: 1, pattern: '[^\\s]'}
                     batch: {type: string}
                     device: {type: string}
                     lat: {type: number}
@@ -264,7 +266,7 @@ public enum OpenAPI {
         get:
           summary: Where several images stand (status, reasons), by id; images the caller may not see are left out
           parameters:
-            - {name: ids, in: query, required: true, description: 1–200 comma-separated image ids, schema: {type: string}}
+            - {name: ids, in: query, required: true, description: 1–200 comma-separated image ids, schema: {type: string, pattern: '^ *[A-Za-z0-9-]+ *(, *[A-Za-z0-9-]+ *)*$'}}
           responses:
             '200':
               description: the statuses
@@ -316,7 +318,14 @@ public enum OpenAPI {
           summary: The uploaded bytes as received (admin only; may carry GPS)
           parameters: [{$ref: '#/components/parameters/id'}]
           responses:
-            '200': {description: original bytes, content: {application/octet-stream: {schema: {type: string, format: binary}}}}
+            '200':
+              description: the original bytes, with the media type of their format
+              content:
+                image/jpeg: {schema: {type: string, format: binary}}
+                image/png: {schema: {type: string, format: binary}}
+                image/webp: {schema: {type: string, format: binary}}
+                image/heif: {schema: {type: string, format: binary}}
+                application/octet-stream: {schema: {type: string, format: binary}}
             '403': {$ref: '#/components/responses/Error'}
             '404': {$ref: '#/components/responses/Error'}
       /v1/images/{id}/review:
@@ -328,12 +337,17 @@ public enum OpenAPI {
             content:
               application/json:
                 schema:
-                  type: object
-                  required: [decision]
-                  properties:
-                    decision: {type: string, enum: [accept, reject, relabel]}
-                    reason: {type: string, description: 'with reject: the reason code recorded (default review.rejected)'}
-                    label: {type: string, description: 'with relabel: the label the image shows'}
+                  oneOf:
+                    - type: object
+                      required: [decision]
+                      properties:
+                        decision: {type: string, enum: [accept, reject]}
+                        reason: {type: string, description: 'with reject: the reason code recorded (default review.rejected)'}
+                    - type: object
+                      required: [decision, label]
+                      properties:
+                        decision: {type: string, enum: [relabel]}
+                        label: {type: string, minLength: 1, description: the label the image shows}
           responses:
             '200': {description: the reviewed image, content: {application/json: {schema: {$ref: '#/components/schemas/Image'}}}}
             '400': {$ref: '#/components/responses/Error'}
@@ -349,9 +363,9 @@ public enum OpenAPI {
                 schema:
                   type: object
                   properties:
-                    device: {type: string}
-                    lat: {type: number}
-                    lon: {type: number}
+                    device: {type: string, nullable: true}
+                    lat: {type: number, minimum: -90, maximum: 90, nullable: true}
+                    lon: {type: number, minimum: -180, maximum: 180, nullable: true}
           responses:
             '201': {description: the batch, content: {application/json: {schema: {$ref: '#/components/schemas/Batch'}}}}
       /v1/batches/{id}:
@@ -383,12 +397,13 @@ public enum OpenAPI {
                   type: object
                   required: [name]
                   properties:
-                    name: {type: string}
-                    display_name: {type: string}
-                    parent: {type: string}
-                    mid: {type: string}
+                    name: {type: string, minLength: 1, maxLength: 200, pattern: '^[^,]*[^,\\s][^,]*$', description: no commas}
+                    display_name: {type: string, nullable: true}
+                    parent: {type: string, nullable: true, description: an existing label's name (404 label.unknown otherwise)}
+                    mid: {type: string, nullable: true}
           responses:
             '201': {description: the label}
+            '404': {$ref: '#/components/responses/Error'}
             '409': {$ref: '#/components/responses/Error'}
       /v1/labels/import:
         post:
@@ -570,10 +585,10 @@ public enum OpenAPI {
                   type: object
                   required: [labels]
                   properties:
-                    labels: {type: array, items: {type: string}, minItems: 2}
+                    labels: {type: array, items: {type: string, minLength: 1, pattern: '[^\\s]'}, minItems: 2, uniqueItems: true}
                     descendants: {type: boolean, default: true}
                     min_images_per_label: {type: integer, default: 10}
-                    validation_fraction: {type: number, default: 0.2}
+                    validation_fraction: {type: number, default: 0.2, minimum: 0, exclusiveMinimum: true, maximum: 1, exclusiveMaximum: true}
                     seed: {type: integer}
                     max_epochs: {type: integer, default: 200}
                     split: {type: string, enum: [grouped, random], default: grouped, description: 'grouped: near duplicates (embedding cosine ≥ duplicates.minCosine or pHash distance ≤ duplicates.maxHamming) and bursts (one device, captured_at within training.burstSeconds) stay on one side of the split and of the cross-validation folds'}
@@ -701,9 +716,9 @@ public enum OpenAPI {
                   type: object
                   required: [label, threshold]
                   properties:
-                    label: {type: string}
+                    label: {type: string, minLength: 1}
                     threshold: {type: integer, minimum: 1}
-                    webhook_url: {type: string, description: 'http(s) URL to a host allowed by webhooks.allowedHosts'}
+                    webhook_url: {type: string, nullable: true, pattern: '^https?://[^/\\s]+', description: 'http(s) URL to a host allowed by webhooks.allowedHosts'}
           responses:
             '201': {description: the watch, content: {application/json: {schema: {$ref: '#/components/schemas/Watch'}}}}
             '400': {$ref: '#/components/responses/Error'}
@@ -718,8 +733,8 @@ public enum OpenAPI {
           summary: 'tus creation (and creation-with-upload): Upload-Length, Upload-Metadata (label, filename, batch, device, lat, lon, captured_at; base64 values)'
           parameters:
             - {name: Tus-Resumable, in: header, required: true, schema: {type: string, enum: ['1.0.0']}}
-            - {name: Upload-Length, in: header, required: true, schema: {type: integer}}
-            - {name: Upload-Metadata, in: header, schema: {type: string}}
+            - {name: Upload-Length, in: header, required: true, schema: {type: integer, minimum: 1}}
+            - {name: Upload-Metadata, in: header, required: true, description: 'comma-separated `key base64(value)` pairs; `label` is required', schema: {type: string, pattern: '(^|,) *label +[A-Za-z0-9+/]+=*'}}
           responses:
             '201': {description: created; Location and Upload-Offset headers}
             '400': {$ref: '#/components/responses/Error'}
@@ -732,6 +747,7 @@ public enum OpenAPI {
           summary: tus offset (Upload-Offset, Upload-Length, Upload-Metadata, Upload-Expires; Upload-Image-Id once complete)
           parameters:
             - {name: id, in: path, required: true, schema: {type: string}}
+            - {name: Tus-Resumable, in: header, required: true, schema: {type: string, enum: ['1.0.0']}}
           responses:
             '200': {description: offset in headers}
             '404': {description: unknown upload}
@@ -740,7 +756,8 @@ public enum OpenAPI {
           summary: tus append at Upload-Offset (application/offset+octet-stream; optional Upload-Checksum sha1|sha256)
           parameters:
             - {name: id, in: path, required: true, schema: {type: string}}
-            - {name: Upload-Offset, in: header, required: true, schema: {type: integer}}
+            - {name: Tus-Resumable, in: header, required: true, schema: {type: string, enum: ['1.0.0']}}
+            - {name: Upload-Offset, in: header, required: true, schema: {type: integer, minimum: 0}}
             - {name: Prefer, in: header, required: false, description: 'wait=N (N ≤ 30): on the request that completes the upload, answer with the verdict once the image is final within N seconds', schema: {type: string}}
           requestBody:
             content:
@@ -758,6 +775,7 @@ public enum OpenAPI {
           summary: tus termination
           parameters:
             - {name: id, in: path, required: true, schema: {type: string}}
+            - {name: Tus-Resumable, in: header, required: true, schema: {type: string, enum: ['1.0.0']}}
           responses:
             '204': {description: terminated}
             '404': {$ref: '#/components/responses/Error'}
@@ -765,7 +783,7 @@ public enum OpenAPI {
         get:
           summary: Download accepted images of labels as a streamed tar (requester, trainer, admin)
           parameters:
-            - {name: labels, in: query, required: true, schema: {type: string}, description: comma-separated label names}
+            - {name: labels, in: query, required: true, schema: {type: string, minLength: 1, pattern: '[^,\\s]'}, description: comma-separated label names}
             - {name: descendants, in: query, schema: {type: boolean}}
             - {name: format, in: query, schema: {type: string, enum: [imagefolder, openimages]}}
           responses:

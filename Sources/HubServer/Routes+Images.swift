@@ -18,7 +18,7 @@ extension HubRoutes {
         router.get("/v1/images/:id/similar") { request, context in
             let image = try await visibleImage(context)
             let stage = try embedStage()
-            let k = min(max(Int(request.uri.queryParameters.get("k") ?? "10") ?? 10, 1), 100)
+            let k = try Query.integer(request.uri.queryParameters.get("k").map { String($0) }, name: "k", default: 10, in: 1...100)
             let (found, names) = try await offload { (try stage.similar(to: image.id, k: k), try hub.catalog.labelsById()) }
             guard let found else {
                 throw HubError(409, "image.not_embedded", "image \(image.id) has no embedding (status \(image.status.rawValue))")
@@ -126,7 +126,9 @@ extension HubRoutes {
     func statuses(_ request: Request, _ context: HubContext) async throws -> Response {
         let user = try context.require(.supplier, .requester, .trainer)
         let ids = (request.uri.queryParameters.get("ids") ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        guard !ids.isEmpty, ids.count <= Self.maxStatusIds else {
+        // Image ids are letters, digits and dashes: anything else is not an id (and not a blank).
+        let shaped = ids.allSatisfy { id in id.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || $0 == "-") } }
+        guard !ids.isEmpty, shaped, ids.count <= Self.maxStatusIds else {
             throw HubError(400, "field.invalid", "`ids` must list 1–\(Self.maxStatusIds) comma-separated image ids")
         }
         let found = try await offload { try hub.catalog.images(ids: Array(Set(ids))) }

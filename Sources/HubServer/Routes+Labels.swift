@@ -54,7 +54,7 @@ extension HubRoutes {
                 guard let st = ImageStatus(rawValue: String(s)) else { throw HubError(400, "field.invalid", "unknown status '\(s)'") }
                 return st
             }
-            let limit = min(max(Int(q.get("limit") ?? "100") ?? 100, 1), 1000)
+            let limit = try Query.integer(q.get("limit").map { String($0) }, name: "limit", default: 100, in: 1...1000)
             let cursor: String? = q.get("cursor").map { String($0) }
             let page = try await offload { () throws -> [ImageRecord] in
                 guard let label = try hub.catalog.label(named: name) else {
@@ -83,7 +83,7 @@ extension HubRoutes {
             _ = try context.require(.requester, .trainer)
             let (label, record) = try await clusters(context)
             let clusters = try JSONDecoder().decode([Clustering.Cluster].self, from: Data(record.clusters.utf8))
-            let withMembers = request.uri.queryParameters.get("members") == "true"
+            let withMembers = try Query.boolean(request.uri.queryParameters.get("members").map { String($0) }, name: "members")
             struct ClusterView: Encodable { var size: Int; var representatives: [String]; var members: [String]? }
             struct View: Encodable {
                 var label: String; var k: Int; var silhouette: Double; var imageCount: Int; var model: String

@@ -28,6 +28,14 @@ import Testing
             let put = try await client.execute(uri: "/v1/images/some-id", method: .put, headers: [.authorization: t.bearer(.admin)])
             #expect(put.status.code == 405 && put.headers[.allow] == "GET")
             #expect(try await client.get("/v1/nothing-here", as: t.bearer(.admin)).status.code == 404)
+            // Query values outside what the document allows are refused, not clamped.
+            for uri in ["/v1/labels/Banana/images?limit=0", "/v1/labels/Banana/images?limit=1001", "/v1/labels/Banana/images?limit=ten",
+                        "/v1/labels/Banana/clusters?members=null", "/v1/images/x/similar?k=101"] {
+                let answer = try await client.get(uri, as: t.bearer(.admin))
+                #expect([400, 404, 503].contains(answer.status.code) && answer.status.code != 200, "\(uri): \(answer.status)")
+            }
+            #expect(try await client.get("/v1/labels/Banana/images?limit=1001", as: t.bearer(.admin)).errorCode == "field.invalid")
+            #expect(try await client.get("/v1/labels/Banana/images?limit=1000", as: t.bearer(.admin)).status == .ok)
         }
         // Every operation lists the errors its shape can give, with the one error schema.
         let upload = String(doc[doc.range(of: "\n  /v1/images:\n")!.upperBound...]).components(separatedBy: "\n  /").first ?? ""
