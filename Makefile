@@ -32,11 +32,13 @@ run: build-release
 
 ## Build everything (the CLI too: some tests run it as a real process) and run every test, with a
 ## private PostgreSQL cluster for the catalog tests (started and stopped around them), under a time limit
-## that prints where a hung test is stuck (scripts/run-tests.sh).
+## that prints where a hung test is stuck (scripts/run-tests.sh); then the API contract: schemathesis
+## against a hub the script starts with real data (scripts/api-contract.sh).
 test: setup
 	@scripts/test-setup.sh
 	swift build --build-tests
 	scripts/run-tests.sh scripts/with-postgres.sh swift test --skip-build $(SWIFT_TEST_FLAGS)
+	scripts/api-contract.sh
 
 ## Ingest benchmark in release mode on $(BENCH_DIR).
 bench: build-release

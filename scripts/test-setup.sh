@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Independent checkers the tests run (never used by the hub itself): onnxruntime + numpy + Pillow, the tus client
-# tuspy and selenium (with Debian's chromium and chromium-driver, for the dashboard) from PyPI in a
+# tuspy, selenium (with Debian's chromium and chromium-driver, for the dashboard) and schemathesis (the API contract run,
+# scripts/api-contract.sh) from PyPI in a
 # project-local, git-ignored virtual environment. Quiet and quick when already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=.venv
-if ! "$venv/bin/python" -c "import onnxruntime, numpy, PIL, tusclient, selenium" >/dev/null 2>&1; then
-  echo "test-setup: installing onnxruntime, numpy, Pillow, tuspy and selenium into $venv"
+if ! "$venv/bin/python" -c "import onnxruntime, numpy, PIL, tusclient, selenium, schemathesis" >/dev/null 2>&1; then
+  echo "test-setup: installing onnxruntime, numpy, Pillow, tuspy, selenium and schemathesis into $venv"
   python3 -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check onnxruntime numpy pillow tuspy selenium
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check onnxruntime numpy pillow tuspy selenium "schemathesis==4.32.5"
 fi
 
 # The dashboard's browser test drives Debian's headless Chromium through its WebDriver.

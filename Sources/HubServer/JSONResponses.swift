@@ -30,9 +30,11 @@ enum JSON {
     }
 
     /// Decodes a small JSON request body, refusing bad JSON with `request.invalid_json`.
-    static func decode<T: Decodable>(_ type: T.Type, from request: Request, context: HubContext) async throws -> T {
+    /// The request's JSON body as `T`; with `emptyIsObject`, no body at all reads as `{}` (an optional body).
+    static func decode<T: Decodable>(_ type: T.Type, from request: Request, context: HubContext, emptyIsObject: Bool = false) async throws -> T {
         let buffer = try await request.body.collect(upTo: context.maxUploadSize)
-        do { return try decoder.decode(T.self, from: Data(buffer.readableBytesView)) } catch {
+        let data = buffer.readableBytes == 0 && emptyIsObject ? Data("{}".utf8) : Data(buffer.readableBytesView)
+        do { return try decoder.decode(T.self, from: data) } catch {
             throw HubError(400, "request.invalid_json", "the body is not the expected JSON: \(error)")
         }
     }

@@ -236,7 +236,7 @@ public enum OpenAPI {
         post:
           summary: Upload one labelled image (supplier, admin)
           parameters:
-            - {name: Prefer, in: header, required: false, description: 'wait=N (N ≤ 30, RFC 7240): answer with the verdict once the image is final, if that takes at most N seconds (then 200 with Preference-Applied: wait=N); else 202 as without it', schema: {type: string, pattern: '^wait=[0-9]+$'}}
+            - {name: Prefer, in: header, required: false, description: 'wait=N (N ≤ 30, RFC 7240): answer with the verdict once the image is final, if that takes at most N seconds (then 200 with Preference-Applied: wait=N); else 202 as without it; other preferences are ignored, as RFC 7240 asks', schema: {type: string}}
           requestBody:
             required: true
             content:
@@ -245,15 +245,21 @@ public enum OpenAPI {
                   type: object
                   required: [file, label]
                   properties:
-                    file: {type: string, format: binary, description: 'JPEG, PNG, WebP or HEIF bytes (verify.formats); other formats are refused 415 format.not_allowed'}
+                    file: {type: string, format: binary, minLength: 1, description: 'JPEG, PNG, WebP or HEIF bytes (verify.formats); other formats are refused 415 format.not_allowed'}
                     label: {type: string, minLength: 1, pattern: '[^\\s]'}
                     batch: {type: string}
                     device: {type: string}
-                    lat: {type: number}
-                    lon: {type: number}
+                    lat: {type: number, minimum: -90, maximum: 90, description: with lon (a place is both or neither)}
+                    lon: {type: number, minimum: -180, maximum: 180, description: with lat}
                     captured_at: {type: string, format: date-time}
           responses:
-            '202': {description: Stored durably; processing is pending, content: {application/json: {schema: {$ref: '#/components/schemas/Ack'}}}}
+            '202':
+              description: Stored durably; processing is pending
+              content: {application/json: {schema: {$ref: '#/components/schemas/Ack'}}}
+              links:
+                GetImage: {operationRef: '#/paths/~1v1~1images~1{id}/get', parameters: {id: '$response.body#/id'}}
+                GetSimilar: {operationRef: '#/paths/~1v1~1images~1{id}~1similar/get', parameters: {id: '$response.body#/id'}}
+                GetThumbnail: {operationRef: '#/paths/~1v1~1images~1{id}~1thumbnail/get', parameters: {id: '$response.body#/id'}}
             '200': {description: 'The image with its verdict: the same bytes under the same label were already uploaded, or Prefer: wait=N was honoured (Preference-Applied: wait=N)', headers: {Preference-Applied: {schema: {type: string}}}, content: {application/json: {schema: {$ref: '#/components/schemas/Image'}}}}
             '400': {$ref: '#/components/responses/Error'}
             '401': {$ref: '#/components/responses/Error'}
@@ -293,7 +299,12 @@ public enum OpenAPI {
           summary: An image's status, reasons, label, size, quality and hashes
           parameters: [{$ref: '#/components/parameters/id'}]
           responses:
-            '200': {description: the image, content: {application/json: {schema: {$ref: '#/components/schemas/Image'}}}}
+            '200':
+              description: the image
+              content: {application/json: {schema: {$ref: '#/components/schemas/Image'}}}
+              links:
+                GetSimilar: {operationRef: '#/paths/~1v1~1images~1{id}~1similar/get', parameters: {id: '$response.body#/id'}}
+                GetCanonical: {operationRef: '#/paths/~1v1~1images~1{id}~1canonical/get', parameters: {id: '$response.body#/id'}}
             '404': {$ref: '#/components/responses/Error'}
       /v1/images/{id}/canonical:
         get:
@@ -367,7 +378,11 @@ public enum OpenAPI {
                     lat: {type: number, minimum: -90, maximum: 90, nullable: true}
                     lon: {type: number, minimum: -180, maximum: 180, nullable: true}
           responses:
-            '201': {description: the batch, content: {application/json: {schema: {$ref: '#/components/schemas/Batch'}}}}
+            '201':
+              description: the batch
+              content: {application/json: {schema: {$ref: '#/components/schemas/Batch'}}}
+              links:
+                GetBatch: {operationRef: '#/paths/~1v1~1batches~1{id}/get', parameters: {id: '$response.body#/id'}}
       /v1/batches/{id}:
         get:
           summary: A batch's counts and quality score (accepted share of decided images)
@@ -593,7 +608,11 @@ public enum OpenAPI {
                     max_epochs: {type: integer, default: 200}
                     split: {type: string, enum: [grouped, random], default: grouped, description: 'grouped: near duplicates (embedding cosine ≥ duplicates.minCosine or pHash distance ≤ duplicates.maxHamming) and bursts (one device, captured_at within training.burstSeconds) stay on one side of the split and of the cross-validation folds'}
           responses:
-            '202': {description: the queued job, content: {application/json: {schema: {$ref: '#/components/schemas/TrainingJob'}}}}
+            '202':
+              description: the queued job
+              content: {application/json: {schema: {$ref: '#/components/schemas/TrainingJob'}}}
+              links:
+                GetTrainingJob: {operationRef: '#/paths/~1v1~1training-jobs~1{id}/get', parameters: {id: '$response.body#/id'}}
             '400': {$ref: '#/components/responses/Error'}
             '404': {$ref: '#/components/responses/Error'}
             '409': {description: 'labels short of images (error.details: label → count); the requester is put on the watch-list', content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
@@ -603,7 +622,12 @@ public enum OpenAPI {
           parameters:
             - {name: id, in: path, required: true, schema: {type: string}}
           responses:
-            '200': {description: the job, content: {application/json: {schema: {$ref: '#/components/schemas/TrainingJob'}}}}
+            '200':
+              description: the job
+              content: {application/json: {schema: {$ref: '#/components/schemas/TrainingJob'}}}
+              links:
+                GetModel: {operationRef: '#/paths/~1v1~1models~1{id}/get', parameters: {id: '$response.body#/model_id'}}
+                GetDatasetVersion: {operationRef: '#/paths/~1v1~1datasets~1versions~1{id}/get', parameters: {id: '$response.body#/dataset_version'}}
             '404': {$ref: '#/components/responses/Error'}
       /v1/models:
         get:
@@ -616,7 +640,15 @@ public enum OpenAPI {
           parameters:
             - {name: id, in: path, required: true, schema: {type: string}}
           responses:
-            '200': {description: the model, content: {application/json: {schema: {$ref: '#/components/schemas/Model'}}}}
+            '200':
+              description: the model
+              content: {application/json: {schema: {$ref: '#/components/schemas/Model'}}}
+              links:
+                GetReport: {operationRef: '#/paths/~1v1~1models~1{id}~1report/get', parameters: {id: '$response.body#/id'}}
+                GetReportSVG: {operationRef: '#/paths/~1v1~1models~1{id}~1report.svg/get', parameters: {id: '$response.body#/id'}}
+                Download: {operationRef: '#/paths/~1v1~1models~1{id}~1download/get', parameters: {id: '$response.body#/id'}}
+                Predict: {operationRef: '#/paths/~1v1~1models~1{id}~1predict/post', parameters: {id: '$response.body#/id'}}
+                GetDatasetVersion: {operationRef: '#/paths/~1v1~1datasets~1versions~1{id}/get', parameters: {id: '$response.body#/dataset_version'}}
             '404': {$ref: '#/components/responses/Error'}
       /v1/models/{id}/report:
         get:
@@ -643,7 +675,7 @@ public enum OpenAPI {
             required: true
             content:
               multipart/form-data:
-                schema: {type: object, required: [file], properties: {file: {type: string, format: binary}}}
+                schema: {type: object, required: [file], properties: {file: {type: string, format: binary, minLength: 1}}}
           responses:
             '200':
               description: predictions
@@ -673,6 +705,8 @@ public enum OpenAPI {
           responses:
             '200':
               description: the version
+              links:
+                Export: {operationRef: '#/paths/~1v1~1datasets~1versions~1{id}~1export/get', parameters: {id: '$response.body#/id'}}
               content:
                 application/json:
                   schema:

@@ -8,7 +8,7 @@ extension HubRoutes {
         router.post("/v1/batches") { request, context in
             let user = try context.require(.supplier)
             struct NewBatch: Decodable { var device: String?; var lat: Double?; var lon: Double? }
-            let body = try await JSON.decode(NewBatch.self, from: request, context: context)
+            let body = try await JSON.decode(NewBatch.self, from: request, context: context, emptyIsObject: true)
             if let lat = body.lat, abs(lat) > 90 { throw HubError(400, "field.invalid", "`lat` must be within ±90") }
             if let lon = body.lon, abs(lon) > 180 { throw HubError(400, "field.invalid", "`lon` must be within ±180") }
             let batch = try await offload { try hub.catalog.createBatch(userId: user.id!, device: body.device, lat: body.lat, lon: body.lon) }

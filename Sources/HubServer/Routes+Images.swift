@@ -125,7 +125,8 @@ extension HubRoutes {
     /// that do not exist, are left out.
     func statuses(_ request: Request, _ context: HubContext) async throws -> Response {
         let user = try context.require(.supplier, .requester, .trainer)
-        let ids = (request.uri.queryParameters.get("ids") ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        // `+` is a space in a query string (form encoding), as clients send it.
+        let ids = (request.uri.queryParameters.get("ids") ?? "").replacingOccurrences(of: "+", with: " ").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         // Image ids are letters, digits and dashes: anything else is not an id (and not a blank).
         let shaped = ids.allSatisfy { id in id.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || $0 == "-") } }
         guard !ids.isEmpty, shaped, ids.count <= Self.maxStatusIds else {
