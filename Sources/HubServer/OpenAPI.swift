@@ -3,6 +3,30 @@ public enum OpenAPI {
     /// The document as served: `written` with the error answers every operation can give added where they
     /// are not written out (see `withCommonErrors`).
     public static let document = withCommonErrors(written)
+        .replacingOccurrences(of: "code: {type: string, example: label.unknown}",
+                              with: "code: {type: string, example: label.unknown, description: 'the reason code: \(errorCodes.joined(separator: ", "))'}")
+
+    /// Every reason code an error answer may carry (`SystemTests` checks it against the code literals in
+    /// the sources, both ways).
+    public static let errorCodes = [
+        "auth.csrf", "auth.forbidden", "auth.invalid", "auth.missing", "auth.session_expired",
+        "backpressure.busy", "batch.unknown", "catalog.copy_source", "catalog.not_empty",
+        "catalog.unavailable", "catalog.url_invalid", "dataset.unknown", "decode.corrupt", "decode.truncated",
+        "duplicate.exact", "embedding.disabled", "embedding.engine_invalid", "export.backbone_missing",
+        "field.invalid", "field.missing", "field.too_long", "format.empty", "format.not_allowed",
+        "format.unsupported", "image.exists", "image.no_rendition", "image.not_embedded", "image.pending",
+        "image.unknown", "internal.error", "internal.io", "internal.missing_image", "internal.record",
+        "internal.vips", "label.exists", "label.too_small", "label.unknown", "labels.invalid_csv",
+        "labels.invalid_hierarchy", "labels.missing", "method.not_allowed", "model.backbone_changed",
+        "model.unknown", "multipart.malformed", "multipart.missing_file", "predict.undecodable",
+        "request.incomplete", "request.invalid", "request.invalid_json", "review.not_quarantined",
+        "review.not_relabellable", "route.not_found", "size.too_large", "size.too_small",
+        "training.not_enough_images", "training.unknown", "tus.bad_checksum_header", "tus.bad_content_type",
+        "tus.bad_length", "tus.bad_metadata", "tus.bad_offset", "tus.busy", "tus.checksum_mismatch",
+        "tus.complete", "tus.defer_length_unsupported", "tus.exceeds_length", "tus.expired", "tus.incomplete",
+        "tus.offset_mismatch", "tus.unknown_upload", "tus.unsupported_checksum", "tus.version",
+        "upload.too_large", "webhook.host_not_allowed", "webhook.invalid_url"
+    ]
 
     /// Adds to each operation the error answers that follow from its shape, all with the one error schema:
     /// 401 and 403 (the key and its role) and 503 (`catalog.unavailable`, `backpressure.busy`) unless it is

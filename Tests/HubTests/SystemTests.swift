@@ -42,6 +42,25 @@ import Testing
         for code in ["400", "401", "403", "413", "415", "503"] { #expect(upload.contains("'\(code)': {$ref: '#/components/responses/Error'}"), "\(code)") }
         let health = String(doc[doc.range(of: "\n  /healthz:\n")!.upperBound...]).components(separatedBy: "\n  /").first ?? ""
         #expect(!health.contains("'401'"), "a public route asks for no key")
+        #expect(doc.contains("description: 'the reason code: auth.csrf, auth.forbidden,"))
+    }
+
+    @Test("the document's list of error reason codes is exactly the codes the sources throw")
+    func errorCodesMatchTheSources() throws {
+        let sources = DocsTests.root.appendingPathComponent("Sources")
+        var found = Set<String>()
+        let patterns = [/HubError\([0-9]{3}, "([a-z_]+\.[a-z_]+)"/, /Rejection\("([a-z_]+\.[a-z_]+)"/, /code: "([a-z_]+\.[a-z_]+)"/,
+                        /"(route\.not_found|upload\.too_large|request\.invalid|decode\.truncated|decode\.corrupt)"/]
+        for module in ["HubServer", "Ingest", "Jobs", "Catalog", "Verify", "Imaging", "Organize", "Embedding", "Training", "BlobStore", "Preprocess"] {
+            let dir = sources.appendingPathComponent(module)
+            for case let file as URL in FileManager.default.enumerator(at: dir, includingPropertiesForKeys: nil)! where file.pathExtension == "swift" {
+                let text = try String(contentsOf: file, encoding: .utf8)
+                for pattern in patterns { for match in text.matches(of: pattern) { found.insert(String(match.1)) } }
+            }
+        }
+        #expect(found.count >= 60)
+        #expect(found.subtracting(OpenAPI.errorCodes).sorted() == [], "thrown but not in OpenAPI.errorCodes")
+        #expect(Set(OpenAPI.errorCodes).subtracting(found).sorted() == [], "listed but thrown nowhere")
     }
 
     @Test func metricsShowUploadsOutcomesBacklogAndStageLatencies() async throws {
