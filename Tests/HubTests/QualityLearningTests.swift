@@ -95,6 +95,10 @@ struct QualityLearningTests {
             let day = try await client.get("/v1/labels/Day/quality", as: t.bearer(.requester)).json
             #expect((day["in_force"] as? [String: Any])?["min_brightness"] as? Double == t.hub.settings.minBrightness, "\(day)")
             #expect(try await client.get("/v1/labels/Nowhere/quality", as: t.bearer(.requester)).status.code == 404)
+            // The label's page shows the same, for people.
+            let (cookie, _) = try await DashboardTests.signIn(client, key: t.keys[.requester]!)
+            let (_, page) = try await DashboardTests.page(client, "/labels/Night", cookie: cookie)
+            #expect(page.contains("Quality thresholds for this label") && page.contains("<td>brightness at least</td>") && page.contains("<td>learned</td>"))
         }
     }
 }

@@ -138,6 +138,11 @@ enum DashboardTemplates {
           {{#representatives}}<a href="/images/{{id}}"><img src="/v1/images/{{id}}/thumbnail" alt="{{alt}}" loading="lazy" width="96" height="96"></a>{{/representatives}}</li>{{/clusters}}</ul>
         {{#hasOutliers}}<h3>Outliers</h3><ul class="clusters"><li>{{#outliers}}<a href="/images/{{id}}" title="distance {{distance}}"><img src="/v1/images/{{id}}/thumbnail" alt="{{alt}}, distance {{distance}}" loading="lazy" width="96" height="96"></a>{{/outliers}}</li></ul>{{/hasOutliers}}
         </section>{{/clustered}}
+        {{#hasQuality}}<details class="card"><summary>Quality thresholds for this label</summary>
+        <table><thead><tr><th scope="col">threshold</th><th scope="col" class="num">in force</th><th scope="col" class="num">global</th>
+        <th scope="col">source</th><th scope="col">why</th></tr></thead>
+        <tbody>{{#quality}}<tr><td>{{what}}</td><td class="num">{{value}}</td><td class="num">{{global}}</td><td>{{source}}</td><td>{{why}}</td></tr>{{/quality}}</tbody></table>
+        </details>{{/hasQuality}}
         {{#empty}}<p>No {{status}} images{{#reason}} with reason {{reason}}{{/reason}}.</p>{{/empty}}
         <ul class="grid">
           {{#tiles}}<li class="tile status-{{status}}">

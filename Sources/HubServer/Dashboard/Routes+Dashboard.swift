@@ -191,6 +191,15 @@ extension HubRoutes {
                 values["clustered"] = ["images": stored.imageCount, "at": ISO8601DateFormatter().string(from: stored.computedAt),
                                        "hasOutliers": !outliers.isEmpty] as [String: Any]
             }
+            // The quality thresholds this label's photos are held to, and why (as GET /v1/labels/{name}/quality).
+            if after == nil {
+                let quality = try await offload { try hub.workers.quality.inForce(labelId: labelId) }
+                values["hasQuality"] = true
+                values["quality"] = quality.thresholds.map { t -> [String: Any] in
+                    ["what": "\(t.metric) \(t.bound == "min" ? "at least" : "at most")", "value": String(format: "%.1f", t.value),
+                     "global": String(format: "%.1f", t.global), "source": t.source, "why": t.why]
+                }
+            }
             return Dashboard.page("label", title: label.displayName, user: user, session: context.session, values)
         }
 
