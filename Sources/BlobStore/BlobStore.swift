@@ -12,6 +12,11 @@ public protocol BlobStore: Sendable {
     func contains(_ key: String) -> Bool
     /// A fresh path for a temporary file on the same filesystem as the store, for streaming uploads.
     func temporaryFile() -> URL
+    /// Stores `data`; with `durable: false` its bytes and directory entry wait for `syncAll()`, so a group
+    /// of puts shares one sync (a bulk import's group commit).
+    func put(_ data: Data, durable: Bool) throws -> String
+    /// Makes every blob stored so far durable.
+    func syncAll() throws
 }
 
 /// Errors of the blob store.

@@ -55,7 +55,21 @@ extension Catalog {
         if let postgres = database as? PostgresDatabase, try postgres.autocommit({ db in try Catalog.insertUploadWithJob(db, image) }) {
             return .created(image)
         }
-        return try write { db in
+        return try write { db in try Catalog.record(db, image) }
+    }
+
+    /// Records a group of uploads whose bytes are already durable, with their jobs, in one transaction: one
+    /// commit (one fsync) for the group. Each gets the outcome `recordUpload` would give it.
+    public func recordUploads(_ images: [ImageRecord]) throws -> [Result<UploadOutcome, HubError>] {
+        try write { db in
+            try images.map { image in
+                do { return .success(try Catalog.record(db, image)) } catch let e as HubError { return .failure(e) }
+            }
+        }
+    }
+
+    static func record(_ db: Tx, _ image: ImageRecord) throws -> UploadOutcome {
+        do {
             // The insert is tried first (one statement fewer for a new image, the common case).
             if try db.insertIfAbsent(image) {
                 try db.insert(JobRecord(id: nil, imageId: image.id, kind: Catalog.pipelineJob, state: .queued, attempts: 0,

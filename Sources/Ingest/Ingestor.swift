@@ -88,6 +88,38 @@ public struct Ingestor: Sendable {
         return try record(sha256: sha256, size: data.count, labelId: labelId, meta: meta, user: user)
     }
 
+    /// A bulk import's group commit: every file is checked and its bytes written, then one sync makes all
+    /// of them durable and one transaction records every image and job. Outcomes come in the order given;
+    /// a file refused (format, label) is a failure of its own and does not stop the group. A crash before
+    /// the transaction commits leaves blobs without rows, which a new import adopts (same bytes, same key).
+    public func accept(group: [(data: Data, meta: Metadata)], user: UserRecord) throws -> [Result<UploadOutcome, HubError>] {
+        var results = [Result<UploadOutcome, HubError>?](repeating: nil, count: group.count)
+        var pending: [(index: Int, image: ImageRecord)] = []
+        for (index, item) in group.enumerated() {
+            do {
+                do { _ = try verifier.checkFormat(leadingBytes: item.data.prefix(64)) } catch let r as Rejection {
+                    throw HubError(415, r.code, r.message)
+                }
+                let labelId = try resolve(item.meta, user: user)
+                let sha256 = try blobs.put(item.data, durable: false)
+                let meta = item.meta
+                pending.append((index, ImageRecord.newUpload(sha256: sha256, labelId: labelId, uploaderId: user.id!, batchId: meta.batch,
+                                                             device: meta.device, lat: meta.lat, lon: meta.lon, capturedAt: meta.capturedAt,
+                                                             bytes: item.data.count)))
+            } catch let e as HubError {
+                results[index] = .failure(e)
+            }
+        }
+        if !pending.isEmpty {
+            try blobs.syncAll()
+            for (entry, outcome) in zip(pending, try catalog.recordUploads(pending.map(\.image))) {
+                if case .success(.created) = outcome { Counter(label: "imagehub_uploads_total").increment() }
+                results[entry.index] = outcome
+            }
+        }
+        return results.map { $0! }
+    }
+
     /// The id of the upload's label, once the label and the batch are known to exist.
     func resolve(_ meta: Metadata, user: UserRecord) throws -> Int64 {
         guard let labelId = try catalog.labelId(named: meta.label) else {

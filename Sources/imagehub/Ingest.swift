@@ -17,6 +17,9 @@ struct Ingest: AsyncParsableCommand {
     @Option(help: "Label every image with this label.") var label: String?
     @Flag(help: "Use each image's parent folder name as its label.") var labelsFromFolders = false
     @Flag(help: "Create labels that do not exist yet.") var createLabels = false
+    /// Files a group commit takes at once (one blob-store sync, one transaction), and the most bytes it holds.
+    static let groupSize = 32
+    static let groupBytes = 48 << 20
 
     func validate() throws {
         guard (label == nil) != !labelsFromFolders else {
@@ -39,21 +42,38 @@ struct Ingest: AsyncParsableCommand {
                 defer { storing.finish() }
                 var stored = Stored()
                 let progress = Progress(title: "storing", total: files.count)
+                // Group commit: each group of files (at most `groupSize`, or `groupBytes` of them) shares one
+                // sync of the blob store and one transaction.
+                var group: [(data: Data, meta: Ingestor.Metadata)] = []
+                var groupBytes = 0
+                func commit() throws {
+                    for outcome in try hub.ingestor.accept(group: group, user: user) {
+                        switch outcome {
+                        case .success(.created(let image)): stored.created.append(image.id)
+                        case .success(.existing): stored.existing += 1
+                        case .failure(let e): stored.refused[e.code, default: 0] += 1
+                        }
+                    }
+                    group.removeAll(keepingCapacity: true)
+                    groupBytes = 0
+                }
                 for (index, file) in files.enumerated() {
                     let name = label ?? file.deletingLastPathComponent().lastPathComponent
                     do {
                         if createLabels, try hub.catalog.label(named: name) == nil { try hub.catalog.createLabel(name: name) }
-                        switch try hub.ingestor.accept(fileAt: file, meta: .init(label: name), user: user) {
-                        case .created(let image): stored.created.append(image.id)
-                        case .existing: stored.existing += 1
-                        }
+                        let data = try Data(contentsOf: file)
+                        group.append((data, .init(label: name)))
+                        groupBytes += data.count
                     } catch let e as HubError {
                         stored.refused[e.code, default: 0] += 1
                     } catch let e as CocoaError where e.code == .fileReadNoPermission || e.code == .fileReadUnknown || e.code == .fileReadNoSuchFile {
                         // A file that cannot be read is skipped and counted; a store that cannot write stops the run.
                         stored.refused["file.unreadable", default: 0] += 1
                     }
-                    progress.update(index + 1)
+                    if group.count >= Self.groupSize || groupBytes >= Self.groupBytes || index == files.count - 1 {
+                        try commit()
+                        progress.update(index + 1)
+                    }
                 }
                 progress.finish()
                 return stored

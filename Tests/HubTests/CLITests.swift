@@ -1,4 +1,6 @@
+import BlobStore
 import Catalog
+import Crypto
 import Foundation
 import HubCore
 import HubTesting
@@ -8,6 +10,7 @@ import Testing
 @Suite struct CLITests {
     /// Generated images are noise to the backbone (each other's semantic duplicates): embed nothing here.
     static let plain = ["IMAGEHUB_EMBEDDING_ENABLED": "false"]
+    static let quickLeases = ["IMAGEHUB_EMBEDDING_ENABLED": "false", "IMAGEHUB_JOBS_LEASE_SECONDS": "2"]
 
     @Test func ingestAFolderThenExportIt() async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-cli-\(UUID().uuidString)")
@@ -40,6 +43,46 @@ import Testing
         #expect(exported.contains("wrote 5 images"))
         let names = try untar(try Data(contentsOf: tar)).map(\.name)
         #expect(names.filter { $0.hasPrefix("Banana/") }.count == 3 && names.filter { $0.hasPrefix("Apple/") }.count == 2)
+    }
+
+    @Test("a bulk import killed with kill -9 inside its group commits and run again stores every file once, each with its bytes")
+    func killedImportResumes() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-kill-import-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let photos = root.appendingPathComponent("photos/Banana"), data = root.appendingPathComponent("hub")
+        try FileManager.default.createDirectory(at: photos, withIntermediateDirectories: true)
+        // Enough files for several groups (32 a group).
+        for seed in 0..<100 { try Fixtures.image(.png, width: 240, height: 180, seed: 7000 + seed).write(to: photos.appendingPathComponent("\(seed).png")) }
+        let child = try ChildProcess(HubProcess.binary, ["ingest", photos.deletingLastPathComponent().path, "--labels-from-folders",
+                                                          "--create-labels", "--data", data.path], environment: Self.quickLeases)
+        // Killed once the first group has committed and before the import ends.
+        var committed = 0
+        for _ in 0..<600 where child.isRunning {
+            if let catalog = try? Catalog(path: data.appendingPathComponent("catalog.sqlite").path) {
+                committed = (try? catalog.statusCounts().values.reduce(0, +)) ?? 0
+            }
+            if committed > 0 { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        child.kill9()
+        #expect(child.waitUntilExit(timeout: 30))
+        print("killed after \(committed) images were committed")
+        #expect(committed > 0 && committed < 100, "the kill fell inside the import")
+        // The killed process's leased jobs are taken over once their (short) leases end.
+        let again = try await HubProcess.run(["ingest", photos.deletingLastPathComponent().path, "--labels-from-folders", "--data", data.path],
+                                             environment: Self.quickLeases)
+        #expect(again.contains("100 files:"), "\(again)")
+        let catalog = try Catalog(path: data.appendingPathComponent("catalog.sqlite").path)
+        let counts = try catalog.statusCounts()
+        #expect(counts.values.reduce(0, +) == 100 && (counts[.pending] ?? 0) == 0, "\(counts)")
+        // Every image's original is there, byte for byte what its hash says.
+        let blobs = try FileBlobStore(root: data.appendingPathComponent("blobs"))
+        let banana = try #require(try catalog.labelId(named: "Banana"))
+        let images = try catalog.images(labelIds: [banana], status: nil, after: nil, limit: 1000)
+        #expect(images.count == 100)
+        for image in images {
+            #expect(SHA256.hash(data: try blobs.read(image.sha256)).hexString == image.sha256)
+        }
     }
 
     @Test("the binary does not load libtorch at start-up: TorchBridge opens libTorchKernels.so beside it when training starts")
