@@ -25,7 +25,7 @@ key=$("$bin" keys create --role admin --data "$work/hub" | tail -1)
 "$bin" serve --data "$work/hub" --port 0 > "$work/serve.log" 2>&1 &
 pid=$!
 base=
-for _ in $(seq 300); do
+for _ in $(seq 600); do
   base=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/serve.log" | head -1 || true)
   [ -n "$base" ] && curl -sf "$base/healthz" > /dev/null && break
   sleep 0.1
