@@ -68,25 +68,24 @@ extension Catalog {
         }
     }
 
+    /// One upload's row and job inside `db`'s transaction (see `recordUpload` for the outcomes).
     static func record(_ db: Tx, _ image: ImageRecord) throws -> UploadOutcome {
-        do {
-            // The insert is tried first (one statement fewer for a new image, the common case).
-            if try db.insertIfAbsent(image) {
-                try db.insert(JobRecord(id: nil, imageId: image.id, kind: Catalog.pipelineJob, state: .queued, attempts: 0,
-                                        runAfter: image.createdAt, leaseUntil: nil, leasedBy: nil, lastError: nil,
-                                        createdAt: image.createdAt, updatedAt: image.createdAt))
-                return .created(image)
-            }
-            if let existing = try db.find(ImageRecord.self, image.sha256, column: "sha256") {
-                // A retry is the same uploader's: it gets its image back. Another uploader's copy is refused,
-                // since an id it may not look at would be no acknowledgement.
-                if existing.labelId == image.labelId, existing.uploaderId == image.uploaderId { return .existing(existing) }
-                let whose = existing.labelId == image.labelId ? "by another uploader" : "under another label"
-                throw HubError(409, "duplicate.exact", "these bytes were already uploaded as image \(existing.id) \(whose)",
-                               details: ["existing_id": existing.id])
-            }
-            throw HubError(409, "image.exists", "image \(image.id) already exists")
+        // The insert is tried first (one statement fewer for a new image, the common case).
+        if try db.insertIfAbsent(image) {
+            try db.insert(JobRecord(id: nil, imageId: image.id, kind: Catalog.pipelineJob, state: .queued, attempts: 0,
+                                    runAfter: image.createdAt, leaseUntil: nil, leasedBy: nil, lastError: nil,
+                                    createdAt: image.createdAt, updatedAt: image.createdAt))
+            return .created(image)
         }
+        if let existing = try db.find(ImageRecord.self, image.sha256, column: "sha256") {
+            // A retry is the same uploader's: it gets its image back. Another uploader's copy is refused,
+            // since an id it may not look at would be no acknowledgement.
+            if existing.labelId == image.labelId, existing.uploaderId == image.uploaderId { return .existing(existing) }
+            let whose = existing.labelId == image.labelId ? "by another uploader" : "under another label"
+            throw HubError(409, "duplicate.exact", "these bytes were already uploaded as image \(existing.id) \(whose)",
+                           details: ["existing_id": existing.id])
+        }
+        throw HubError(409, "image.exists", "image \(image.id) already exists")
     }
 
     /// Inserts a new image and its pipeline job in one PostgreSQL statement; false when the bytes (or

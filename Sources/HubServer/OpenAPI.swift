@@ -3,8 +3,6 @@ public enum OpenAPI {
     /// The document as served: `written` with the error answers every operation can give added where they
     /// are not written out (see `withCommonErrors`).
     public static let document = withCommonErrors(written)
-        .replacingOccurrences(of: "code: {type: string, example: label.unknown}",
-                              with: "code: {type: string, example: label.unknown, description: 'the reason code: \(errorCodes.joined(separator: ", "))'}")
 
     /// Every reason code an error answer may carry (`SystemTests` checks it against the code literals in
     /// the sources, both ways).
@@ -92,7 +90,7 @@ public enum OpenAPI {
               type: object
               required: [code, message]
               properties:
-                code: {type: string, example: label.unknown}
+                code: {type: string, example: label.unknown, description: 'the reason code: \(errorCodes.joined(separator: ", "))'}
                 message: {type: string}
               additionalProperties: {type: string}
         TrainingJob:

@@ -16,9 +16,9 @@ extension HubRoutes {
             return try JSON.response(ImageView(image, label: names[image.labelId]?.name ?? "?", labelName: { names[$0]?.name }))
         }
         router.get("/v1/images/:id/similar") { request, context in
+            let k = try Query.integer(request.uri.queryParameters.get("k").map { String($0) }, name: "k", default: 10, in: 1...100)
             let image = try await visibleImage(context)
             let stage = try embedStage()
-            let k = try Query.integer(request.uri.queryParameters.get("k").map { String($0) }, name: "k", default: 10, in: 1...100)
             let (found, names) = try await offload { (try stage.similar(to: image.id, k: k), try hub.catalog.labelsById()) }
             guard let found else {
                 throw HubError(409, "image.not_embedded", "image \(image.id) has no embedding (status \(image.status.rawValue))")

@@ -81,9 +81,9 @@ extension HubRoutes {
     func addClusterRoutes(to router: RouteRecorder) {
         router.get("/v1/labels/:name/clusters") { request, context in
             _ = try context.require(.requester, .trainer)
+            let withMembers = try Query.boolean(request.uri.queryParameters.get("members").map { String($0) }, name: "members")
             let (label, record) = try await clusters(context)
             let clusters = try JSONDecoder().decode([Clustering.Cluster].self, from: Data(record.clusters.utf8))
-            let withMembers = try Query.boolean(request.uri.queryParameters.get("members").map { String($0) }, name: "members")
             struct ClusterView: Encodable { var size: Int; var representatives: [String]; var members: [String]? }
             struct View: Encodable {
                 var label: String; var k: Int; var silhouette: Double; var imageCount: Int; var model: String

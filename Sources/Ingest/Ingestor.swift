@@ -2,6 +2,7 @@ import BlobStore
 import Catalog
 import Foundation
 import HubCore
+import Imaging
 import Metrics
 import Verify
 
@@ -80,12 +81,17 @@ public struct Ingestor: Sendable {
 
     /// Stores bytes held in memory (benchmarks, imports) through the same checks as an HTTP upload.
     public func accept(_ data: Data, meta: Metadata, user: UserRecord) throws -> UploadOutcome {
-        do { _ = try verifier.checkFormat(leadingBytes: data.prefix(64)) } catch let r as Rejection {
-            throw HubError(415, r.code, r.message)
-        }
+        try checkFormat(data)
         let labelId = try resolve(meta, user: user)
         let sha256 = try blobs.put(data)
         return try record(sha256: sha256, size: data.count, labelId: labelId, meta: meta, user: user)
+    }
+
+    /// Refuses bytes of a format outside the allow-list (415), from their first bytes.
+    func checkFormat(_ data: Data) throws {
+        do { _ = try verifier.checkFormat(leadingBytes: data.prefix(ImageFormat.sniffLength)) } catch let r as Rejection {
+            throw HubError(415, r.code, r.message)
+        }
     }
 
     /// A bulk import's group commit: every file is checked and its bytes written, then one sync makes all
@@ -97,15 +103,10 @@ public struct Ingestor: Sendable {
         var pending: [(index: Int, image: ImageRecord)] = []
         for (index, item) in group.enumerated() {
             do {
-                do { _ = try verifier.checkFormat(leadingBytes: item.data.prefix(64)) } catch let r as Rejection {
-                    throw HubError(415, r.code, r.message)
-                }
+                try checkFormat(item.data)
                 let labelId = try resolve(item.meta, user: user)
                 let sha256 = try blobs.put(item.data, durable: false)
-                let meta = item.meta
-                pending.append((index, ImageRecord.newUpload(sha256: sha256, labelId: labelId, uploaderId: user.id!, batchId: meta.batch,
-                                                             device: meta.device, lat: meta.lat, lon: meta.lon, capturedAt: meta.capturedAt,
-                                                             bytes: item.data.count)))
+                pending.append((index, Self.newImage(sha256: sha256, size: item.data.count, labelId: labelId, meta: item.meta, user: user)))
             } catch let e as HubError {
                 results[index] = .failure(e)
             }
@@ -135,10 +136,14 @@ public struct Ingestor: Sendable {
 
     /// Commits the image and its pipeline job; the bytes are already durable in the blob store.
     private func record(sha256: String, size: Int, labelId: Int64, meta: Metadata, user: UserRecord) throws -> UploadOutcome {
-        let image = ImageRecord.newUpload(sha256: sha256, labelId: labelId, uploaderId: user.id!, batchId: meta.batch,
-                                          device: meta.device, lat: meta.lat, lon: meta.lon, capturedAt: meta.capturedAt, bytes: size)
-        let outcome = try catalog.recordUpload(image)
+        let outcome = try catalog.recordUpload(Self.newImage(sha256: sha256, size: size, labelId: labelId, meta: meta, user: user))
         if case .created = outcome { Counter(label: "imagehub_uploads_total").increment() }
         return outcome
+    }
+
+    /// The new image row of an upload whose bytes are stored.
+    static func newImage(sha256: String, size: Int, labelId: Int64, meta: Metadata, user: UserRecord) -> ImageRecord {
+        ImageRecord.newUpload(sha256: sha256, labelId: labelId, uploaderId: user.id!, batchId: meta.batch,
+                              device: meta.device, lat: meta.lat, lon: meta.lon, capturedAt: meta.capturedAt, bytes: size)
     }
 }

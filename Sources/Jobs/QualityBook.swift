@@ -132,9 +132,7 @@ public final class QualityBook: Sendable {
 
     /// Reads every label's stored thresholds into memory.
     public func reload() throws {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        let stored = try catalog.labelQualities().compactMapValues { try? decoder.decode(LabelQuality.self, from: Data($0.utf8)).inForce }
+        let stored = try catalog.labelQualities().compactMapValues { Self.decode($0)?.inForce }
         inForce.withLock { $0 = stored }
     }
 
@@ -158,11 +156,7 @@ public final class QualityBook: Sendable {
 
     /// The thresholds in force for a label and why: as the last pass stored them, or the global ones.
     public func inForce(labelId: Int64) throws -> LabelQuality {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        if let json = try catalog.labelQuality(labelId: labelId), let stored = try? decoder.decode(LabelQuality.self, from: Data(json.utf8)) {
-            return stored
-        }
+        if let json = try catalog.labelQuality(labelId: labelId), let stored = Self.decode(json) { return stored }
         var fresh = QualityLearning.learn(accepted: [], rejected: [], settings: settings)
         fresh.thresholds = fresh.thresholds.map { var t = $0; t.why = "not learnt yet: the global threshold"; return t }
         return fresh
@@ -172,5 +166,12 @@ public final class QualityBook: Sendable {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         try catalog.storeLabelQuality(labelId: labelId, json: String(decoding: try encoder.encode(quality), as: UTF8.self))
+    }
+
+    /// A stored `LabelQuality` (as `store` wrote it), or nil when it cannot be read.
+    static func decode(_ json: String) -> LabelQuality? {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try? decoder.decode(LabelQuality.self, from: Data(json.utf8))
     }
 }

@@ -46,13 +46,14 @@ public struct Quests: Sendable {
         var quests: [Quest] = []
         let labels = Dictionary(try catalog.labelsById().values.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let clusters = try catalog.allLabelClusters()
+        // Each label's stored clusters, read once for the examples and the sparse-cluster quests.
+        let groups = clusters.compactMapValues { try? JSONDecoder().decode([Clustering.Cluster].self, from: Data($0.clusters.utf8)) }
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
 
         func examples(_ label: LabelRecord, preferring ids: [String] = []) throws -> [String] {
             var pool = ids
-            if pool.isEmpty, let record = clusters[label.id!],
-               let found = try? JSONDecoder().decode([Clustering.Cluster].self, from: Data(record.clusters.utf8)) {
+            if pool.isEmpty, let found = groups[label.id!] {
                 pool = found.flatMap { $0.representatives.prefix(2) }
             }
             if pool.isEmpty { pool = try catalog.newestAccepted(labelId: label.id!, limit: 8).map(\.id) }
@@ -94,8 +95,7 @@ public struct Quests: Sendable {
 
         // Kinds of photo a label has few of: its small clusters, with their representatives as examples.
         for label in labels.values {
-            guard let record = clusters[label.id!], record.imageCount > 0,
-                  let found = try? JSONDecoder().decode([Clustering.Cluster].self, from: Data(record.clusters.utf8)), found.count >= 2 else { continue }
+            guard let record = clusters[label.id!], record.imageCount > 0, let found = groups[label.id!], found.count >= 2 else { continue }
             let typical = found.map(\.members.count).sorted()[found.count / 2]
             for cluster in found where Double(cluster.members.count) < sparseShare * Double(record.imageCount) {
                 quests.append(Quest(label: label.name, reason: "cluster.sparse", want: max(3, typical - cluster.members.count),
