@@ -123,7 +123,7 @@ func waitUntil(seconds: Double, _ condition: () throws -> Bool) async throws {
         // Graceful shutdown: SIGTERM drains and exits cleanly.
         second.process.terminate()
         #expect(second.process.waitUntilExit(timeout: 60), "the node ends")
-        #expect(second.process.exitStatus != nil, "a SIGTERM drain ends with an exit, not a signal")
+        #expect(second.process.exitStatus != nil, "a SIGTERM drain ends with an exit, not a signal: \(second.process.logText.suffix(1500))")
     }
 
     @Test("SIGTERM while a client holds an upload open without finishing its body: the drain ends after server.drainSeconds, exit 0")
