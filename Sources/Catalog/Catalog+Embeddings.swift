@@ -40,14 +40,40 @@ public struct LabelClustersRecord: Codable, Sendable, CatalogRecord {
 
 extension Catalog {
     static func embeddingRows(_ db: Tx, after seq: Int64) throws -> [EmbeddingRow] {
-        try db.rows("""
-            SELECT e.seq, e.imageId, i.labelId, i.status, e.model, e.vector FROM embeddings e
-            JOIN images i ON i.id = e.imageId WHERE e.seq > ? ORDER BY e.seq
-            """, [seq]).map { row in
-            EmbeddingRow(seq: row.int("seq") ?? 0, imageId: row.string("imageId") ?? "", labelId: row.int("labelId") ?? 0,
-                         status: ImageStatus(rawValue: row.string("status") ?? "") ?? .pending, model: row.string("model") ?? "",
-                         vector: row.data("vector") ?? Data())
+        try db.rows(embeddingRowsQuery, [seq]).map(embeddingRow)
+    }
+
+    static let embeddingRowsQuery = """
+        SELECT e.seq, e.imageId, i.labelId, i.status, e.model, e.vector FROM embeddings e
+        JOIN images i ON i.id = e.imageId WHERE e.seq > ? ORDER BY e.seq
+        """
+
+    static func embeddingRow(_ row: SQLRow) -> EmbeddingRow {
+        EmbeddingRow(seq: row.int("seq") ?? 0, imageId: row.string("imageId") ?? "", labelId: row.int("labelId") ?? 0,
+                     status: ImageStatus(rawValue: row.string("status") ?? "") ?? .pending, model: row.string("model") ?? "",
+                     vector: row.data("vector") ?? Data())
+    }
+
+    /// PostgreSQL, after the commit lock: the accepted near duplicate of `nearHash` (when given) and the
+    /// embeddings committed after `rowsAfter` (when given), in one statement. The near duplicate comes as
+    /// a row without a sequence number.
+    static func commitLookups(_ db: Tx, nearHash: UInt64?, distance: Int, imageId: String,
+                              rowsAfter: Int64?) throws -> (near: String?, rows: [EmbeddingRow]?) {
+        var parts: [String] = []
+        var arguments: [any SQLBindable] = []
+        if let nearHash {
+            let near = nearDuplicateQuery(db, nearHash, distance, imageId)
+            parts.append("SELECT NULL::bigint AS seq, (\(near.sql)) AS imageId, NULL::bigint AS labelId, NULL::text AS status, NULL::text AS model, NULL::bytea AS vector")
+            arguments += near.arguments
         }
+        if let rowsAfter {
+            parts.append("(\(embeddingRowsQuery))")
+            arguments.append(rowsAfter)
+        }
+        guard !parts.isEmpty else { return (nil, nil) }
+        let rows = try db.rows(parts.joined(separator: " UNION ALL "), arguments)
+        let near = rows.first { $0.int("seq") == nil }?.string("imageId")
+        return (near, rowsAfter == nil ? nil : rows.filter { $0.int("seq") != nil }.map(embeddingRow).sorted { $0.seq < $1.seq })
     }
 
     /// An image whose stored embedding another backbone made, with where its canonical rendition is.
@@ -122,12 +148,17 @@ extension Catalog {
 
     /// Ancestors and descendants of a label (an image of "Dalmatian" that looks like "Dog" is no mismatch).
     static func relatedLabels(_ db: Tx, _ labelId: Int64) throws -> Set<Int64> {
-        Set(try db.rows("""
-            WITH RECURSIVE sub(id) AS (SELECT id FROM labels WHERE parentId = ? UNION SELECT l.id FROM labels l JOIN sub ON l.parentId = sub.id),
-                up(id) AS (SELECT parentId FROM labels WHERE id = ? AND parentId IS NOT NULL
-                           UNION SELECT l.parentId FROM labels l JOIN up ON l.id = up.id WHERE l.parentId IS NOT NULL)
-            SELECT id FROM sub UNION SELECT id FROM up
-            """, [labelId, labelId]).compactMap { $0.int("id") })
+        Set(try db.rows(relatedLabelsQuery(of: "?"), [labelId, labelId]).compactMap { $0.int("id") })
+    }
+
+    /// Ancestors and descendants of the label `id` (SQL: a placeholder bound twice, or a column of an outer query).
+    static func relatedLabelsQuery(of id: String) -> String {
+        """
+        WITH RECURSIVE sub(id) AS (SELECT id FROM labels WHERE parentId = \(id) UNION SELECT l.id FROM labels l JOIN sub ON l.parentId = sub.id),
+            up(id) AS (SELECT parentId FROM labels WHERE id = \(id) AND parentId IS NOT NULL
+                       UNION SELECT l.parentId FROM labels l JOIN up ON l.id = up.id WHERE l.parentId IS NOT NULL)
+        SELECT id FROM sub UNION SELECT id FROM up
+        """
     }
 
     /// Ancestors and descendants of a label.

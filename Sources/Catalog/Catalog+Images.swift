@@ -210,19 +210,25 @@ extension Catalog {
     /// Larger distances scan. (On SQLite, `+status` keeps the planner from walking the status index, every
     /// accepted image, instead of looking the candidates up by id.)
     static func nearDuplicate(_ db: Tx, _ phash: UInt64, _ distance: Int, _ id: String) throws -> String? {
+        let query = nearDuplicateQuery(db, phash, distance, id)
+        return try db.scalar(query.sql, query.arguments).string
+    }
+
+    /// The statement `nearDuplicate` runs.
+    static func nearDuplicateQuery(_ db: Tx, _ phash: UInt64, _ distance: Int, _ id: String) -> Statement {
         let hash = Int64(bitPattern: phash)
         guard distance < phashBands else {
-            return try db.scalar("""
+            return Statement("""
                 SELECT id FROM images WHERE status = 'accepted' AND phash IS NOT NULL AND id != ?
                 AND hamming(phash, ?) <= ? ORDER BY hamming(phash, ?), id LIMIT 1
-                """, [id, hash, distance, hash]).string
+                """, [id, hash, distance, hash])
         }
         let bands = (0..<phashBands).map { "(band = \($0) AND value = ?)" }.joined(separator: " OR ")
         let status = db.dialect == .sqlite ? "+status" : "status"
-        return try db.scalar("""
+        return Statement("""
             SELECT id FROM images WHERE id IN (SELECT imageId FROM phashBands WHERE \(bands))
             AND \(status) = 'accepted' AND id != ? AND hamming(phash, ?) <= ? ORDER BY hamming(phash, ?), id LIMIT 1
-            """, bandValues(phash) + [id, hash, distance, hash]).string
+            """, bandValues(phash) + [id, hash, distance, hash])
     }
 
     /// The bytes of a perceptual hash, band 0 the lowest.

@@ -93,30 +93,46 @@ extension Catalog {
     static func complete(_ db: Tx, job: JobRecord, worker: String, verdict: Verdict, nearDistance: Int, watermark: Int64,
                          decide: (@Sendable (inout Verdict, CommitContext) throws -> Void)?) throws -> (image: ImageRecord, embedding: EmbeddingRow?)? {
         // The job is marked done first, if the worker still holds it, which locks its row; then its image is
-        // read and locked (on PostgreSQL in the same statement).
+        // read and locked. From then to the commit, verdicts are serialised: on SQLite by its one writer, on
+        // PostgreSQL by the commit lock, taken in the same statement (each statement there costs a round
+        // trip, most of a verdict's catalog time) with the label's relatives when the checks need them. The
+        // lookups that must see every commit made before the lock come in the next statement: a statement's
+        // snapshot is taken when it starts.
         guard let jobId = job.id else { return nil }
         let done = "UPDATE jobs SET state = 'done', leaseUntil = NULL, updatedAt = ? WHERE id = ? AND state = 'running' AND leasedBy = ?"
         let arguments: [any SQLBindable] = [Date(), jobId, worker]
+        let nearHash = verdict.status == .accepted ? verdict.phash : nil
+        let checks = verdict.embedding != nil && decide != nil
+        let lookups: (near: String?, context: CommitContext?)
         var found: ImageRecord?
         if db.dialect == .postgres {
-            found = try db.one(ImageRecord.self, "WITH j AS (\(done) RETURNING imageId) SELECT i.* FROM images i JOIN j ON i.id = j.imageId FOR UPDATE OF i",
-                               arguments)
-        } else if try !db.rows(done + " RETURNING id", arguments).isEmpty {
-            found = try db.find(ImageRecord.self, job.imageId, forUpdate: true)
+            let related = checks ? ", array_to_string(ARRAY(\(relatedLabelsQuery(of: "i.labelId"))), ',') AS related_labels" : ""
+            guard let row = try db.row("""
+                WITH j AS (\(done) RETURNING imageId) SELECT i.*\(related)
+                FROM pg_advisory_xact_lock(\(Tx.commitLock)) AS commit_lock, images i JOIN j ON i.id = j.imageId FOR UPDATE OF i
+                """, arguments) else { return nil }
+            let image = try ImageRecord(from: RowDecoder(row: row))
+            let relatives = Set((row.string("related_labels") ?? "").split(separator: ",").compactMap { Int64($0) })
+            let seen = try Catalog.commitLookups(db, nearHash: nearHash, distance: nearDistance, imageId: image.id,
+                                                 rowsAfter: checks ? watermark : nil)
+            found = image
+            lookups = (seen.near, seen.rows.map { CommitContext(image: image, newRows: $0, watermark: watermark, relatedLabels: relatives) })
+        } else {
+            guard try !db.rows(done + " RETURNING id", arguments).isEmpty,
+                  let image = try db.find(ImageRecord.self, job.imageId, forUpdate: true) else { return nil }
+            found = image
+            lookups = (try nearHash.flatMap { try Catalog.nearDuplicate(db, $0, nearDistance, image.id) },
+                       checks ? CommitContext(image: image, newRows: try Catalog.embeddingRows(db, after: watermark),
+                                              watermark: watermark, relatedLabels: try Catalog.relatedLabels(db, image.labelId)) : nil)
         }
         guard var image = found else { return nil }
-        // From here to the commit, verdicts are serialised (on SQLite by its one writer).
-        try db.serializeCommits()
         var v = verdict
-        if v.status == .accepted, let phash = v.phash,
-           let original = try Catalog.nearDuplicate(db, phash, nearDistance, image.id) {
+        if let original = lookups.near {
             v.status = .quarantined
             v.reasons.append("duplicate.near")
             v.duplicateOf = original
         }
-        if v.embedding != nil, let decide {
-            let context = CommitContext(image: image, newRows: try Catalog.embeddingRows(db, after: watermark),
-                                        watermark: watermark, relatedLabels: try Catalog.relatedLabels(db, image.labelId))
+        if let context = lookups.context, let decide {
             try decide(&v, context)
         }
         image.apply(v)

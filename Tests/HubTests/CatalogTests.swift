@@ -306,6 +306,23 @@ import Testing
         }
         #expect(seen.withLock { $0 } == [0, 1, 2], "each commit sees the embeddings committed before it")
         let rows = try c.embeddingRows(after: 0)
+
+        // The commit also sees the label's ancestors and descendants, and finds a near duplicate by hash in
+        // the same pass (on PostgreSQL the lookups after the commit lock are one statement).
+        let fruit = try #require(try c.createLabel(name: "Fruit").id)
+        let plantain = try #require(try c.createLabel(name: "Plantain", parent: "Fruit").id)
+        let cavendish = try #require(try c.createLabel(name: "Cavendish", parent: "Plantain").id)
+        let unrelated = try #require(try c.createLabel(name: "Cherry").id)
+        #expect(try c.relatedLabelIds(plantain) == [fruit, cavendish])
+        let copy = try f.upload(3, label: plantain)
+        let context = Mutex<CommitContext?>(nil)
+        var copied = Verdict(status: .accepted, phash: UInt64(1) << 40 | 0xFFFF)
+        copied.embedding = vector + Data([9])
+        copied.embeddingModel = "test/1"
+        let stored = try f.process(copied) { _, seen in context.withLock { $0 = seen } }
+        #expect(stored?.id == copy.id && stored?.status == .quarantined && stored?.duplicateOf == rows[1].imageId)
+        #expect(context.withLock { $0?.relatedLabels } == [fruit, cavendish], "not \(unrelated), the unrelated label")
+        #expect(context.withLock { $0?.newRows.map(\.seq) } == rows.map(\.seq), "every embedding in order, beside the duplicate")
         #expect(rows.count == 3 && rows.map(\.seq) == rows.map(\.seq).sorted() && rows.allSatisfy { $0.model == "test/1" })
         #expect(rows.map { $0.vector.last! } == [0, 1, 2] && rows.allSatisfy { $0.status == .accepted && $0.labelId == f.label })
         let last = rows[2]
@@ -316,7 +333,7 @@ import Testing
         // (Oldest first; two uploads in the same millisecond may come in either order.)
         #expect(try Set(c.unverifiedImages(labelId: f.label).map(\.id)) == [rows[0].imageId, rows[1].imageId])
         #expect(try c.labelsWithUnverifiedImages().map { [$0.labelId, Int64($0.accepted)] } == [[f.label, 3]])
-        let watermark = rows.last!.seq
+        let watermark = try #require(try c.embeddingRows(after: 0).last?.seq)
         #expect(try c.applyLabelCheck(imageId: rows[0].imageId, state: "mismatch", score: 0.1, suggestedLabelId: nil, suggestedScore: nil))
         #expect(try c.applyLabelCheck(imageId: rows[0].imageId, state: "mismatch", score: 0.1, suggestedLabelId: nil, suggestedScore: nil) == false,
                 "only an accepted, unverified image is re-checked")
