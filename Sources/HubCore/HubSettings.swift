@@ -83,9 +83,9 @@ public struct HubSettings: Sendable, Equatable {
     public var nearDuplicateMinInliers = 25
     /// Accepted images a label needs before uploads to it are checked against it (`labels.verifyMinImages`).
     public var verifyMinImages = 20
-    /// The share of a label's own accepted images the label check would flag (`labels.flagRate`): each
-    /// label's cut-off for `label.mismatch` is set so that its own images stay under it but for this share.
-    public var labelFlagRate = 0.02
+    /// The share of uploads expected to carry a wrong label before any is looked at (`labels.wrongPrior`):
+    /// the label check quarantines an upload when, after looking, a wrong label is more likely than not.
+    public var labelWrongPrior = 0.1
     /// Accepted images a label needs before it is clustered (`clusters.minImages`).
     public var clusterMinImages = 8
     /// Largest k tried when clustering (`clusters.maxK`).
@@ -175,7 +175,7 @@ public struct HubSettings: Sendable, Equatable {
         nearDuplicateMaxCandidates = max(0, c.int(forKey: "duplicates.maxCandidates", default: d.nearDuplicateMaxCandidates))
         nearDuplicateMinInliers = max(4, c.int(forKey: "duplicates.minInliers", default: d.nearDuplicateMinInliers))
         verifyMinImages = max(1, c.int(forKey: "labels.verifyMinImages", default: d.verifyMinImages))
-        labelFlagRate = min(0.5, max(0, c.double(forKey: "labels.flagRate", default: d.labelFlagRate)))
+        labelWrongPrior = min(0.5, max(0.001, c.double(forKey: "labels.wrongPrior", default: d.labelWrongPrior)))
         clusterMinImages = max(4, c.int(forKey: "clusters.minImages", default: d.clusterMinImages))
         clusterMaxK = max(2, c.int(forKey: "clusters.maxK", default: d.clusterMaxK))
         clusterRecomputeFraction = c.double(forKey: "clusters.recomputeFraction", default: d.clusterRecomputeFraction)

@@ -254,7 +254,7 @@ public final class EmbedStage: Sendable {
             members[label] = index.members(label: label)
             related[label] = try catalog.relatedLabelIds(label)
         }
-        let model = try LabelModel.fit(members, minImages: minImages, related: related, flagRate: settings.labelFlagRate)
+        let model = try LabelModel.fit(members, minImages: minImages, related: related, wrongPrior: settings.labelWrongPrior)
         labelModel.withLock { $0 = model }
         if let model {
             logger.info("label model refitted: \(model.labelIds.count) labels, \(model.counts.values.reduce(0, +)) images, out-of-fold accuracy \(String(format: "%.3f", model.outOfFoldAccuracy)), \(String(format: "%.2f", model.seconds)) s")

@@ -122,7 +122,7 @@ struct VerifyLabelsBench: AsyncParsableCommand {
     @Option(help: "Fraction of stream uploads given a wrong label.") var flip: Double = 0.1
     @Option(help: "Seed for the order and the flips.") var seed: UInt64 = 7
     @Option(help: "Accepted images a label needs before uploads are checked (labels.verifyMinImages).") var minImages: Int?
-    @Option(help: "Share of a label's own images its cut-off lets through (labels.flagRate).") var flagRate: Double?
+    @Option(help: "Share of uploads expected to carry a wrong label, the label check's prior (labels.wrongPrior).") var wrongPrior: Double?
 
     func run() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-bench-\(UUID().uuidString)").path
@@ -134,7 +134,7 @@ struct VerifyLabelsBench: AsyncParsableCommand {
         let perLabel = min(bootstrap, byClass.values.map(\.count).min()! * 2 / 3)
         var settings = try await HubSettings.load(dataDirectory: dir)
         settings.verifyMinImages = min(minImages ?? settings.verifyMinImages, perLabel)
-        if let flagRate { settings.labelFlagRate = flagRate }
+        if let wrongPrior { settings.labelWrongPrior = wrongPrior }
         let hub = try Hub(dataDirectory: URL(fileURLWithPath: dir), settings: settings)
         guard let stage = hub.embedStage else { throw ValidationError("embedding is disabled") }
         for name in classes { try hub.catalog.createLabel(name: name) }
@@ -176,9 +176,9 @@ struct VerifyLabelsBench: AsyncParsableCommand {
         let flipped = truth.filter { $0.value.given != $0.value.actual }.count, honest = truth.count - flipped
         let model = stage.currentLabelModel
         print("bench verify-labels: \(classes.count) labels, \(perLabel) honest photos each, then a stream of \(truth.count) "
-              + "with \(flipped) wrong labels (flip \(flip), seed \(seed)); min images \(settings.verifyMinImages), flag rate \(settings.labelFlagRate)")
+              + "with \(flipped) wrong labels (flip \(flip), seed \(seed)); min images \(settings.verifyMinImages), wrong-label prior \(settings.labelWrongPrior)")
         if let model {
-            print("label model: \(model.labelIds.count) labels, out-of-fold accuracy \(String(format: "%.3f", model.outOfFoldAccuracy)), "
+            print("label model: \(model.labelIds.count) labels, out-of-fold accuracy \(String(format: "%.3f", model.outOfFoldAccuracy)), temperature \(String(format: "%.2f", model.temperature)), "
                   + "fitted in \(String(format: "%.2f", fit.seconds)) s")
         }
         var rows: [[String]] = []

@@ -81,7 +81,7 @@ struct LabelModelTests {
         #expect(try LabelModel.fit(data, minImages: 20, related: [:]) == nil)
     }
 
-    @Test("each label's cut-off is calibrated on its own images: overlapping labels flag few honest images, distinct ones catch swaps")
+    @Test("calibrated on held-out images: overlapping labels flag few honest images, distinct ones catch swaps; the prior sets how sure")
     func calibration() throws {
         // Labels 1 and 2 overlap heavily (look-alikes); 3 is far from both.
         var data = Self.clusters([1, 2, 3], count: 60, spread: 0.2, seed: 17)
@@ -89,21 +89,44 @@ struct LabelModelTests {
         let near = Self.unit(zip(data.centres[1]!, (0..<Self.dims).map { _ in Self.gaussian(&rng) * 0.15 }).map { $0 + $1 })
         data.centres[2] = near
         data.members[2] = (0..<60).map { i in ("2-\(i)", Self.unit(zip(near, (0..<Self.dims).map { _ in Self.gaussian(&rng) * 0.2 }).map { $0 + $1 })) }
-        let model = try #require(try LabelModel.fit(data.members, minImages: 20, related: [:], flagRate: 0.02))
-        #expect(model.cutoffs[0] >= 0 && model.cutoffs[2] >= 0)
-        // Honest uploads of the look-alike labels: few flagged (the cut-off is set for 2% of their own images).
-        var honest = 0, flagged = 0
-        for label: Int64 in [1, 2] {
-            for v in data.members[label]!.map(\.vector) {
-                honest += 1
-                if model.judge(v, label: label, related: [])?.state == .mismatch { flagged += 1 }
+        func flags(_ model: LabelModel) -> (honest: Int, flagged: Int, caught: Int) {
+            var honest = 0, flagged = 0, caught = 0
+            for label: Int64 in [1, 2] {
+                for v in data.members[label]!.map(\.vector) {
+                    honest += 1
+                    if model.judge(v, label: label, related: [])?.state == .mismatch { flagged += 1 }
+                }
             }
+            for v in data.members[3]!.prefix(20).map(\.vector) where model.judge(v, label: 1, related: [])?.state == .mismatch { caught += 1 }
+            return (honest, flagged, caught)
         }
-        #expect(Double(flagged) / Double(honest) <= 0.05, "\(flagged) of \(honest)")
-        // A photo of the distinct label 3 uploaded as 1 or 2 is caught.
-        var caught = 0
-        for v in data.members[3]!.prefix(20).map(\.vector) where model.judge(v, label: 1, related: [])?.state == .mismatch { caught += 1 }
-        #expect(caught == 20)
+        let model = try #require(try LabelModel.fit(data.members, minImages: 20, related: [:], wrongPrior: 0.1))
+        #expect(model.temperature > 0 && model.temperature.isFinite && model.wrongPrior == 0.1)
+        // Honest uploads of the look-alike labels: few flagged; a photo of the distinct label 3 uploaded as 1 is caught.
+        let usual = flags(model)
+        #expect(Double(usual.flagged) / Double(usual.honest) <= 0.05, "\(usual.flagged) of \(usual.honest)")
+        #expect(usual.caught == 20)
+        // Bayes' rule: a wrong label must be more likely than not; a larger prior needs less evidence.
+        #expect(model.wrongProbability(own: 0.5, alternatives: 2) < 0.1)
+        #expect(model.wrongProbability(own: 0.001, alternatives: 2) > 0.9)
+        #expect(model.wrongProbability(own: 0.9, alternatives: 0) == 0, "no unrelated label: never a mismatch")
+        let suspicious = try #require(try LabelModel.fit(data.members, minImages: 20, related: [:], wrongPrior: 0.5))
+        #expect(suspicious.wrongProbability(own: 0.2, alternatives: 2) > model.wrongProbability(own: 0.2, alternatives: 2))
+        #expect(flags(suspicious).flagged >= usual.flagged)
+    }
+
+    @Test("the temperature softens over-confident held-out probabilities and sharpens timid ones")
+    func temperature() {
+        // Says 0.95 for its first choice but is right 70% of the time: softened (T > 1) towards 0.7.
+        let overconfident = (0..<100).map { i in (p: [Float(0.95), 0.05], label: i % 10 < 7 ? 0 : 1) }
+        // Says 0.6 and is always right: sharpened (T < 1).
+        let timid = (0..<100).map { _ in (p: [Float(0.6), 0.4], label: 0) }
+        let soft = LabelModel.temperature(overconfident), sharp = LabelModel.temperature(timid)
+        #expect(soft > 1.5 && sharp < 0.5, "\(soft), \(sharp)")
+        // 0.95 at T: 1 / (1 + (0.05/0.95)^(1/T)) should come out near the 0.7 it earns.
+        let calibrated = 1 / (1 + powf(0.05 / 0.95, 1 / soft))
+        #expect(abs(calibrated - 0.7) < 0.02, "\(calibrated)")
+        #expect(LabelModel.temperature([]) == 1)
     }
 
     @Test("the delivered model is trained again on every image, validation split included: it does better on unseen images")
