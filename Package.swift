@@ -37,7 +37,7 @@ let package = Package(
         ),
         .target(
             name: "Imaging",
-            dependencies: ["CVips", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CVips", "FeatureMatch", .product(name: "Logging", package: "swift-log")]
         ),
         // libtorch behind a narrow C API: TorchBridge forwards to TorchKernels, a shared library of its own
         // (libTorchKernels.so beside the binary) opened on first use, so that start-up never loads libtorch.
@@ -52,11 +52,12 @@ let package = Package(
             cxxSettings: [.unsafeFlags(["-I/usr/include/torch/csrc/api/include", "-Wno-deprecated-declarations"])],
             linkerSettings: [.linkedLibrary("torch_cpu"), .linkedLibrary("c10")]
         ),
-        // OpenCV's ORB and RANSAC behind a narrow C API: geometric verification of near duplicates.
+        // OpenCV behind a narrow C API: ORB and RANSAC for the geometric verification of near duplicates, and the
+        // downscale that makes thumbnails.
         .target(
             name: "FeatureMatch",
             cxxSettings: [.unsafeFlags(["-I/usr/include/opencv4"])],
-            linkerSettings: [.linkedLibrary("opencv_core"), .linkedLibrary("opencv_features2d"), .linkedLibrary("opencv_calib3d")]
+            linkerSettings: [.linkedLibrary("opencv_core"), .linkedLibrary("opencv_imgproc"), .linkedLibrary("opencv_features2d"), .linkedLibrary("opencv_calib3d")]
         ),
         // OpenVINO's C API, opened at run time from the wheel `make setup` installs (models/openvino).
         .target(name: "OpenVINOBridge"),

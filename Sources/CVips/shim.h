@@ -334,6 +334,18 @@ static inline void cvips_set_int(VipsImage *image, const char *name, int value) 
 static inline VipsImage *cvips_new_from_memory_copy(const void *data, size_t len, int width, int height, int bands) {
     return vips_image_new_from_memory_copy(data, len, width, height, bands, VIPS_FORMAT_UCHAR);
 }
+/// The pixels of `in` when they sit in memory (packed rows), else NULL.
+static inline unsigned char *cvips_pixels(VipsImage *in) { return in->data; }
+/// A new 8-bit image in memory, its pixels allocated and not yet written (the interpretation of `like`).
+static inline VipsImage *cvips_new_uchar_memory(VipsImage *like, int width, int height, int bands) {
+    VipsImage *out = vips_image_new_memory();
+    vips_image_init_fields(out, width, height, bands, VIPS_FORMAT_UCHAR, VIPS_CODING_NONE, vips_image_get_interpretation(like), 1.0, 1.0);
+    if (vips_image_write_prepare(out)) {
+        g_object_unref(out);
+        return NULL;
+    }
+    return out;
+}
 /// The pixels of `in` as one packed buffer (free with `g_free`), computed on the calling thread.
 static inline void *cvips_write_to_memory(VipsImage *in, size_t *len) {
     VipsImage *memory = cvips_memory_image(in);

@@ -3,6 +3,7 @@
 #include <opencv2/calib3d.hpp>
 #include <opencv2/core.hpp>
 #include <opencv2/features2d.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include <cmath>
 #include <cstdlib>
@@ -131,3 +132,27 @@ extern "C" int dih_features_match(const dih_features *a, const dih_features *b, 
 }
 
 extern "C" void dih_features_string_free(char *string) { std::free(string); }
+
+int dih_resize_down(const uint8_t *src, int width, int height, int channels, uint8_t *dst, int dst_width, int dst_height) {
+    if (!src || !dst || channels < 1 || channels > 4 || dst_width < 1 || dst_height < 1 || dst_width > width || dst_height > height) return -1;
+    static const bool serial = (cv::setNumThreads(0), true);  // on the calling thread, as the rest of a job
+    (void)serial;
+    try {
+        const cv::Mat in(height, width, CV_8UC(channels), const_cast<uint8_t *>(src));
+        cv::Mat out(dst_height, dst_width, CV_8UC(channels), dst);
+        const int factor = std::min(width / dst_width, height / dst_height);
+        cv::Mat boxed = in;
+        if (factor >= 2) {
+            const int w = width / factor, h = height / factor;
+            cv::resize(in(cv::Rect(0, 0, w * factor, h * factor)), boxed, cv::Size(w, h), 0, 0, cv::INTER_AREA);
+        }
+        if (boxed.cols == dst_width && boxed.rows == dst_height) {
+            boxed.copyTo(out);
+        } else {
+            cv::resize(boxed, out, cv::Size(dst_width, dst_height), 0, 0, cv::INTER_LINEAR);
+        }
+        return out.data == dst ? 0 : -1;
+    } catch (...) {
+        return -1;
+    }
+}

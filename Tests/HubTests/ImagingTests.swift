@@ -19,6 +19,25 @@ import Testing
         #expect(ImageFormat.sniff(Data()) == nil)
     }
 
+    @Test("thumbnails of pixels in memory (OpenCV) match libvips's reduce of the same image: sizes exact, pixels within a few levels")
+    func thumbnailsMatchLibvips() throws {
+        for (width, height) in [(512, 384), (700, 500), (1024, 683), (300, 1000), (257, 256)] {
+            let lazy = try Synthetic.photo(width: width, height: height, seed: width)
+            let inMemory = try lazy.materialized()
+            let fast = try inMemory.reduced(longSide: 256), reference = try lazy.reduced(longSide: 256)
+            #expect(fast.longSide == 256 && fast.width == reference.width && fast.height == reference.height, "\(width)×\(height)")
+            let a = try fast.bytes(), b = try reference.bytes()
+            #expect(a.count == b.count && a.count == fast.width * fast.height * 3)
+            let mean = zip(a, b).reduce(0.0) { $0 + abs(Double($1.0) - Double($1.1)) } / Double(max(1, a.count))
+            // The photo's grain is averaged by either filter; a shifted or point-sampled result differs by far more.
+            #expect(mean < 6, "\(width)×\(height): mean difference \(mean)")
+            let grey = try inMemory.grey().materialized().reduced(longSide: 128)
+            #expect(grey.bands == 1 && grey.longSide == 128)
+        }
+        let small = try Synthetic.photo(width: 200, height: 100, seed: 1).materialized()
+        #expect(try small.reduced(longSide: 256) === small, "never scaled up")
+    }
+
     @Test func headerIsReadWithoutDecoding() throws {
         let header = try Image.header(of: try Fixtures.pngDeclaring(width: 50_000, height: 50_000))
         #expect(header.width == 50_000 && header.height == 50_000 && header.format == .png)

@@ -31,6 +31,12 @@ int dih_features_match(const dih_features *a, const dih_features *b, int limit, 
 
 void dih_features_string_free(char *string);
 
+/// Scales 8-bit interleaved pixels (`channels` 1–4) from `width`×`height` down to `dst_width`×`dst_height`
+/// (each at most the source's): an exact box average by the largest whole factor both sides share
+/// (OpenCV's INTER_AREA fast path; up to factor − 1 edge rows and columns are left out), then bilinear for
+/// the rest, which is then under 2. `dst` holds `dst_width`×`dst_height`×`channels` bytes. 0 on success.
+int dih_resize_down(const uint8_t *src, int width, int height, int channels, uint8_t *dst, int dst_width, int dst_height);
+
 #ifdef __cplusplus
 }
 #endif
