@@ -336,10 +336,16 @@ static inline VipsImage *cvips_new_from_memory_copy(const void *data, size_t len
 }
 /// The pixels of `in` when they sit in memory (packed rows), else NULL.
 static inline unsigned char *cvips_pixels(VipsImage *in) { return in->data; }
-/// A new 8-bit image in memory, its pixels allocated and not yet written (the interpretation of `like`).
+/// A new image in memory with the fields and metadata of `like` (8-bit, its band count, its EXIF
+/// orientation and profile) at `width` × `height`, its pixels allocated and not yet written.
 static inline VipsImage *cvips_new_uchar_memory(VipsImage *like, int width, int height, int bands) {
     VipsImage *out = vips_image_new_memory();
-    vips_image_init_fields(out, width, height, bands, VIPS_FORMAT_UCHAR, VIPS_CODING_NONE, vips_image_get_interpretation(like), 1.0, 1.0);
+    if (like->BandFmt != VIPS_FORMAT_UCHAR || like->Bands != bands || vips_image_pipelinev(out, VIPS_DEMAND_STYLE_THINSTRIP, like, NULL)) {
+        g_object_unref(out);
+        return NULL;
+    }
+    out->Xsize = width;
+    out->Ysize = height;
     if (vips_image_write_prepare(out)) {
         g_object_unref(out);
         return NULL;
