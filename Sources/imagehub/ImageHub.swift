@@ -1,4 +1,5 @@
 import ArgumentParser
+import HubCore
 import Imaging
 
 @main
@@ -6,6 +7,7 @@ enum Entry {
     static func main() async {
         // Before any thread exists (NIO, libvips, libtorch), so the allocator's arena limit covers them all.
         Vips.tuneAllocator()
+        BLASThreads.stopIdle()
         await ImageHub.main()
     }
 }

@@ -8,15 +8,16 @@ import Testing
         FileManager.default.temporaryDirectory.appendingPathComponent("blobs-\(UUID().uuidString)")
     }
 
-    @Test("blobs are stored once under root/ab/<sha256>, whole, with the fan-out made at open")
+    @Test("blobs are stored once under root/ab/<sha256>, whole, each fan-out directory made when first needed")
     func storesContentAddressedFiles() throws {
         let root = temporaryRoot()
         defer { try? FileManager.default.removeItem(at: root) }
         let store = try FileBlobStore(root: root)
-        let dirs = try FileManager.default.contentsOfDirectory(atPath: root.path).filter { $0 != "tmp" }
-        #expect(dirs.count == 256 && dirs.allSatisfy { $0.count == 2 })
+        func fanOut() throws -> [String] { try FileManager.default.contentsOfDirectory(atPath: root.path).filter { $0 != "tmp" }.sorted() }
+        #expect(try fanOut().isEmpty)
         let data = Data((0..<100_000).map { UInt8($0 % 251) })
         let key = try store.put(data)
+        #expect(try fanOut() == [String(key.prefix(2))])
         #expect(key == SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined())
         #expect(store.path(for: key).path == root.appendingPathComponent(String(key.prefix(2))).appendingPathComponent(key).path)
         #expect(try store.read(key) == data)
@@ -24,17 +25,18 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("tmp").path).isEmpty)
         #expect(throws: BlobStoreError.self) { try store.read(String(repeating: "0", count: 64)) }
         // A fan-out directory removed behind the store's back is made again.
+        try FileManager.default.removeItem(at: root.appendingPathComponent(String(key.prefix(2))))
+        #expect(try store.put(data) == key && store.read(key) == data)
         let other = Data("another blob".utf8)
         let otherKey = SHA256.hash(data: other).map { String(format: "%02x", $0) }.joined()
-        try FileManager.default.removeItem(at: root.appendingPathComponent(String(otherKey.prefix(2))))
         #expect(try store.put(other) == otherKey)
         #expect(try store.read(otherKey) == other)
         // A put that cannot land (its fan-out directory is a file) fails and leaves no temporary file behind.
         let third = Data("a third blob".utf8)
         let thirdKey = SHA256.hash(data: third).map { String(format: "%02x", $0) }.joined()
-        let fanOut = root.appendingPathComponent(String(thirdKey.prefix(2)))
-        try FileManager.default.removeItem(at: fanOut)
-        try Data().write(to: fanOut)
+        let blocked = root.appendingPathComponent(String(thirdKey.prefix(2)))
+        try? FileManager.default.removeItem(at: blocked)
+        try Data().write(to: blocked)
         #expect(throws: BlobStoreError.self) { try store.put(third) }
         #expect(try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("tmp").path).isEmpty)
     }
