@@ -289,6 +289,10 @@ static inline int cvips_jpegsave(VipsImage *in, void **buf, size_t *len, int qua
     if (in->BandFmt == VIPS_FORMAT_UCHAR && (in->Bands == 1 || in->Bands == 3)) return cvips_jpeg_encode(in, buf, len, quality);
     return vips_jpegsave_buffer(in, buf, len, "Q", quality, "strip", TRUE, NULL);
 }
+/// Progressive, metadata-free: test fixtures.
+static inline int cvips_jpegsave_progressive(VipsImage *in, void **buf, size_t *len, int quality) {
+    return vips_jpegsave_buffer(in, buf, len, "Q", quality, "interlace", TRUE, "strip", TRUE, NULL);
+}
 /// Keeps metadata (EXIF orientation, GPS): only test fixtures use it, to build realistic phone files.
 static inline int cvips_jpegsave_keep(VipsImage *in, void **buf, size_t *len, int quality) {
     return vips_jpegsave_buffer(in, buf, len, "Q", quality, NULL);

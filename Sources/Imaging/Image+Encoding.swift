@@ -22,6 +22,11 @@ extension Image {
         try save("jpeg") { cvips_jpegsave_keep($0, $1, $2, Int32(quality)) }
     }
 
+    /// A progressive JPEG without metadata: for fixtures.
+    public func jpegProgressive(quality: Int = 85) throws -> Data {
+        try save("jpeg") { cvips_jpegsave_progressive($0, $1, $2, Int32(quality)) }
+    }
+
     private func save(_ name: String, _ op: (UnsafeMutablePointer<VipsImage>, UnsafeMutablePointer<UnsafeMutableRawPointer?>, UnsafeMutablePointer<Int>) -> Int32) throws -> Data {
         var buffer: UnsafeMutableRawPointer?
         var length = 0

@@ -51,7 +51,10 @@ public struct Pipeline: Sendable {
             let measured = thumbnail.longSide < min(Image.measureSide, upright.longSide) ? upright : thumbnail
             let measures = try stage("measure") { try measured.measures() }
             let (metrics, phash) = (measures.quality, measures.hash)
-            let renditions = try stage("encode") { try preprocessor.renditions(of: upright, thumbnail: thumbnail) }
+            let renditions = try stage("encode") {
+                try preprocessor.renditions(of: upright, thumbnail: thumbnail,
+                                            canonical: preprocessor.passThrough(bytes, header: header, warnings: warnings))
+            }
             let keys = try stage("store") { (try blobs.put(renditions.canonical), try blobs.put(renditions.thumbnail)) }
             let input = try modelInput.map { spec in try stage("model_input") { try upright.modelInput(spec) } }
             let reasons = warnings + verifier.qualityReasons(metrics, thresholds: quality?.thresholds(for: image.labelId))

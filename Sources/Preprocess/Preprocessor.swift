@@ -33,10 +33,12 @@ public struct Renditions: Sendable {
 /// is encoded with all metadata stripped (EXIF, GPS, XMP, ICC), so nothing the uploader's phone knew leaks.
 public struct Preprocessor: Sendable {
     public let steps: [PreprocessStep]
+    public let canonicalSide: Int
     public let thumbnailSide: Int
     public let quality: Int
 
     public init(canonicalSide: Int, thumbnailSide: Int, quality: Int) {
+        self.canonicalSide = canonicalSide
         // Fit first: the long side does not depend on orientation, and rotating or colour-managing
         // a quarter of the pixels costs a quarter as much.
         self.steps = [.fit(canonicalSide), .autoRotate, .toSRGB]
@@ -57,9 +59,19 @@ public struct Preprocessor: Sendable {
         try normalized.reduced(longSide: thumbnailSide).materialized()
     }
 
-    /// Encodes a normalized image as the canonical JPEG and its thumbnail (made here when not given).
-    public func renditions(of normalized: Image, thumbnail: Image? = nil) throws -> Renditions {
-        Renditions(canonical: try normalized.encoded(as: .jpeg, quality: quality),
+    /// Encodes a normalized image as the canonical JPEG (unless `canonical` is given: the upload's own JPEG
+    /// data without metadata, see `passThrough`) and its thumbnail (made here when not given).
+    public func renditions(of normalized: Image, thumbnail: Image? = nil, canonical: Data? = nil) throws -> Renditions {
+        Renditions(canonical: try canonical ?? normalized.encoded(as: .jpeg, quality: quality),
                    thumbnail: try (thumbnail ?? self.thumbnail(of: normalized)).encoded(as: .jpeg, quality: quality))
+    }
+
+    /// The upload's bytes as its canonical rendition, without metadata (`JPEGStrip`), when decoding and
+    /// normalising changed nothing: a JPEG within the canonical size, upright (no EXIF turn), without a
+    /// colour profile, 8-bit with three components, decoded without warnings. Nil otherwise.
+    public func passThrough(_ bytes: Data, header: ImageHeader, warnings: [String]) -> Data? {
+        guard header.format == .jpeg, header.orientation == 1, max(header.width, header.height) <= canonicalSide,
+              warnings.isEmpty else { return nil }
+        return JPEGStrip.metadataFree(bytes)
     }
 }

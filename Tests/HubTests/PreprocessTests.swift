@@ -90,3 +90,64 @@ import Testing
         }
     }
 }
+
+/// The canonical rendition of a photo that needs no pixel change is the upload's own JPEG data without
+/// its metadata (`JPEGStrip`).
+@Suite struct PassThroughTests {
+    init() { Vips.start() }
+
+    /// `jpeg` with EXIF (orientation 1), XMP naming a place, IPTC and a comment after its SOI, and bytes
+    /// after its EOI, as phones and editors leave them.
+    static func withMetadata(_ jpeg: Data) throws -> Data {
+        func segment(_ code: UInt8, _ payload: Data) -> Data {
+            Data([0xFF, code, UInt8((payload.count + 2) >> 8), UInt8((payload.count + 2) & 0xFF)]) + payload
+        }
+        let exif = try Image.load(jpeg).withOrientation(1).jpegKeepingMetadata()
+        #expect(exif.range(of: Data("Exif".utf8)) != nil)
+        let xmp = segment(0xE1, Data("http://ns.adobe.com/xap/1.0/\u{0}<x:xmpmeta>GPSLatitude 52.5163 GPSLongitude 13.3777</x:xmpmeta>".utf8))
+        let iptc = segment(0xED, Data("Photoshop 3.0\u{0}8BIM secret caption".utf8))
+        let comment = segment(0xFE, Data("taken at home".utf8))
+        return exif.prefix(2) + xmp + iptc + comment + exif.dropFirst(2) + Data("trailing thumbnail bytes".utf8)
+    }
+
+    @Test("metadata, comments and trailing bytes are left out; the compressed pixels are kept exactly")
+    func stripsEverythingButThePixels() throws {
+        for progressive in [false, true] {
+            let plain = try Fixtures.image(.jpeg, width: 640, height: 480, seed: 3)
+            let source = progressive ? try Image.load(plain).jpegProgressive() : plain
+            let uploaded = try Self.withMetadata(source)
+            let stripped = try #require(JPEGStrip.metadataFree(uploaded))
+            for secret in ["Exif", "GPSLatitude", "secret caption", "taken at home", "trailing", "http://ns.adobe.com"] {
+                #expect(stripped.range(of: Data(secret.utf8)) == nil, "\(secret) left in (progressive: \(progressive))")
+            }
+            #expect(stripped.count < uploaded.count && stripped.suffix(2) == Data([0xFF, 0xD9]))
+            let a = try Image.load(stripped), b = try Image.load(uploaded)
+            #expect(!a.hasMetadata && a.width == 640 && a.height == 480)
+            #expect(try a.bytes() == b.bytes(), "the same pixels, bit for bit")
+        }
+    }
+
+    @Test("not for what needs the pixels changed or cannot be read: ICC profiles, grey, PNG, damage")
+    func refusesWhatItCannotKeep() throws {
+        let photo = try Synthetic.photo(width: 320, height: 240, seed: 5)
+        let p3 = try photo.converted(toProfile: "p3").jpegKeepingMetadata()
+        #expect(try Image.load(p3).hasMetadata && JPEGStrip.metadataFree(p3) == nil, "a profile to convert from")
+        #expect(JPEGStrip.metadataFree(try photo.grey().encoded(as: .jpeg)) == nil, "one component")
+        #expect(JPEGStrip.metadataFree(try Fixtures.image(.png)) == nil)
+        let jpeg = try Fixtures.image(.jpeg)
+        #expect(JPEGStrip.metadataFree(jpeg.prefix(jpeg.count / 2)) == nil, "cut short")
+        #expect(JPEGStrip.metadataFree(Data([0xFF, 0xD8, 0xFF, 0xD9])) == nil, "no frame")
+    }
+
+    @Test("the pipeline keeps a small upright JPEG's data as its canonical rendition and encodes the others")
+    func pipelineUsesItWhereNothingChanges() throws {
+        let p = Preprocessor(canonicalSide: 1024, thumbnailSide: 256, quality: 85)
+        let small = try Self.withMetadata(try Fixtures.image(.jpeg, width: 640, height: 480, seed: 9))
+        #expect(p.passThrough(small, header: try Image.header(of: small), warnings: []) == JPEGStrip.metadataFree(small))
+        #expect(p.passThrough(small, header: try Image.header(of: small), warnings: ["decode.warning"]) == nil)
+        let large = try Fixtures.image(.jpeg, width: 1600, height: 1200)
+        #expect(p.passThrough(large, header: try Image.header(of: large), warnings: []) == nil, "over the canonical size")
+        let turned = try Fixtures.rotatedJPEG(orientation: 6)
+        #expect(p.passThrough(turned, header: try Image.header(of: turned), warnings: []) == nil, "an EXIF turn")
+    }
+}
