@@ -26,7 +26,9 @@ public struct FileBlobStore: BlobStore {
 
     /// Where the blob `key` is stored (current layout first, then the two-level one), or nil.
     func storedPath(for key: String) -> URL? {
-        [place(for: key), legacyPlace(for: key)].compactMap { $0 }.first { access($0.path, F_OK) == 0 }
+        let current = place(for: key)
+        if access(current.path, F_OK) == 0 { return current }
+        return legacyPlace(for: key).flatMap { access($0.path, F_OK) == 0 ? $0 : nil }
     }
 
     /// Where a new blob goes: `root/ab/<key>`.
@@ -74,7 +76,7 @@ public struct FileBlobStore: BlobStore {
             // The descriptor is gone whatever close says: it is never closed twice.
             descriptorOpen = false
             guard close(fd) == 0 else { throw Self.failure("close", path) }
-            return try adopt(temporaryFile: file, sha256: key, durable: durable)
+            return try adopt(temporaryFile: file, sha256: key, durable: durable, checked: true)
         } catch {
             if descriptorOpen { close(fd) }
             unlink(path)
@@ -89,8 +91,9 @@ public struct FileBlobStore: BlobStore {
         try adopt(temporaryFile: temporaryFile, sha256: key, durable: true)
     }
 
-    func adopt(temporaryFile: URL, sha256 key: String, durable: Bool) throws -> String {
-        if contains(key) {
+    /// `checked`: the caller has just found the key missing (`put`), so it is not looked up again.
+    func adopt(temporaryFile: URL, sha256 key: String, durable: Bool, checked: Bool = false) throws -> String {
+        if !checked, contains(key) {
             unlink(temporaryFile.path)
             return key
         }
