@@ -17,9 +17,14 @@ struct Ingest: AsyncParsableCommand {
     @Option(help: "Label every image with this label.") var label: String?
     @Flag(help: "Use each image's parent folder name as its label.") var labelsFromFolders = false
     @Flag(help: "Create labels that do not exist yet.") var createLabels = false
-    /// Files a group commit takes at once (one blob-store sync, one transaction), and the most bytes it holds.
+    /// Files a group commit takes at once (one blob-store sync, one transaction), and the most bytes it
+    /// holds. The first group is the smallest and each next one twice as large up to these, so that the
+    /// workers have their first photos at once (15 phone photos are 37 MB: one 48 MB group kept every worker
+    /// waiting until all were stored).
     static let groupSize = 32
     static let groupBytes = 48 << 20
+    static let firstGroupSize = 2
+    static let firstGroupBytes = 8 << 20
 
     func validate() throws {
         guard (label == nil) != !labelsFromFolders else {
@@ -46,7 +51,9 @@ struct Ingest: AsyncParsableCommand {
                 // sync of the blob store and one transaction.
                 var group: [(data: Data, meta: Ingestor.Metadata)] = []
                 var groupBytes = 0
+                var limits = (files: Self.firstGroupSize, bytes: Self.firstGroupBytes)
                 func commit() throws {
+                    limits = (min(Self.groupSize, 2 * limits.files), min(Self.groupBytes, 2 * limits.bytes))
                     for outcome in try hub.ingestor.accept(group: group, user: user) {
                         switch outcome {
                         case .success(.created(let image)): stored.created.append(image.id)
@@ -70,7 +77,7 @@ struct Ingest: AsyncParsableCommand {
                         // A file that cannot be read is skipped and counted; a store that cannot write stops the run.
                         stored.refused["file.unreadable", default: 0] += 1
                     }
-                    if group.count >= Self.groupSize || groupBytes >= Self.groupBytes || index == files.count - 1 {
+                    if group.count >= limits.files || groupBytes >= limits.bytes || index == files.count - 1 {
                         try commit()
                         progress.update(index + 1)
                     }
