@@ -54,9 +54,15 @@ public struct FileBlobStore: BlobStore {
 
     /// `durable: false` skips the file's and the directory's fsync: `syncAll()` makes a whole group durable
     /// at once (one `syncfs` instead of two fsyncs a blob).
+    ///
+    /// A blob already stored under the key is kept when it has the data's size. One of another size can only
+    /// be a copy a power cut left short (written without its fsync, renamed, never synced): it is replaced.
     public func put(_ data: Data, durable: Bool) throws -> String {
         let key = SHA256.hash(data: data).hexString
-        if contains(key) { return key }
+        if let existing = storedPath(for: key) {
+            var info = stat()
+            if stat(existing.path, &info) == 0, Int(info.st_size) == data.count { return key }
+        }
         let file = temporaryFile()
         let path = file.path
         let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o644)

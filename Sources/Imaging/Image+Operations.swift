@@ -75,7 +75,7 @@ extension Image {
             }
             let out = Image(made)
             guard dih_resize_down(pixels, Int32(width), Int32(height), Int32(bands), cvips_pixels(made), Int32(w), Int32(h)) == 0 else {
-                throw ImagingError(code: "internal.resize", message: "thumbnail: \(width)×\(height) to \(w)×\(h) failed")
+                throw ImagingError(code: "internal.vips", message: "downscale: \(width)×\(height) to \(w)×\(h) failed")
             }
             return out
         }

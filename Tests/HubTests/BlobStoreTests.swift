@@ -1,6 +1,7 @@
 import BlobStore
 import Crypto
 import Foundation
+import Synchronization
 import Testing
 
 @Suite struct BlobStoreTests {
@@ -57,5 +58,21 @@ import Testing
         // Storing the same bytes again finds them there and writes no second copy.
         #expect(try store.put(data) == key)
         #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent(String(key.prefix(2))).appendingPathComponent(key).path))
+    }
+}
+
+/// What a bulk import's unsynced puts leave after a power cut.
+@Suite struct UnsyncedPutTests {
+    @Test("a blob a power cut left short is replaced by the next put of its bytes")
+    func shortCopiesAreReplaced() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("groupsync-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let store = try FileBlobStore(root: root)
+        let data = Data((0..<50_000).map { UInt8($0 % 199) })
+        let key = try store.put(data, durable: false)
+        try Data().write(to: store.path(for: key))
+        #expect(try store.read(key).isEmpty)
+        #expect(try store.put(data, durable: false) == key)
+        #expect(try store.read(key) == data)
     }
 }

@@ -55,14 +55,15 @@ import Testing
         for seed in 0..<100 { try Fixtures.image(.png, width: 240, height: 180, seed: 7000 + seed).write(to: photos.appendingPathComponent("\(seed).png")) }
         let child = try ChildProcess(HubProcess.binary, ["ingest", photos.deletingLastPathComponent().path, "--labels-from-folders",
                                                           "--create-labels", "--data", data.path], environment: Self.quickLeases)
-        // Killed once the first group has committed and before the import ends.
+        // Killed once the first group has committed and before the import ends: its progress line counts
+        // the files of every group committed. (Opening the catalog from here while the child creates and
+        // migrates it could fail the child's own start.)
         var committed = 0
-        for _ in 0..<600 where child.isRunning {
-            if let catalog = try? Catalog(path: data.appendingPathComponent("catalog.sqlite").path) {
-                committed = (try? catalog.statusCounts().values.reduce(0, +)) ?? 0
-            }
+        for _ in 0..<3000 where child.isRunning {
+            let counts = child.logText.matches(of: /storing \[[# ]*\] (\d+)\//).compactMap { Int($0.output.1) }
+            committed = counts.last ?? 0
             if committed > 0 { break }
-            try await Task.sleep(for: .milliseconds(10))
+            try await Task.sleep(for: .milliseconds(2))
         }
         child.kill9()
         #expect(child.waitUntilExit(timeout: 30))
