@@ -1,7 +1,6 @@
 import BlobStore
 import Crypto
 import Foundation
-import Synchronization
 import Testing
 
 @Suite struct BlobStoreTests {
