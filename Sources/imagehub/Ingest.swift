@@ -109,10 +109,9 @@ struct Ingest: AsyncParsableCommand {
         // Re-check images accepted before their label could be judged, and cluster the labels.
         try hub.embedStage?.maintain()
         var outcomes: [String: Int] = [:]
-        for id in created {
-            if let image = try hub.catalog.image(id: id) {
-                outcomes["\(image.status.rawValue) \(image.reasonCodes.joined(separator: ","))".trimmingCharacters(in: .whitespaces), default: 0] += 1
-            }
+        // 500 images a query (a query an image was 2% of importing 600 small photos).
+        for image in try hub.catalog.images(ids: created) {
+            outcomes["\(image.status.rawValue) \(image.reasonCodes.joined(separator: ","))".trimmingCharacters(in: .whitespaces), default: 0] += 1
         }
         print("\(files.count) files: \(created.count) new, \(existing) already in the hub, \(refused.values.reduce(0, +)) refused")
         Table(headers: ["outcome", "images"], rows: (outcomes.sorted { $0.key < $1.key } + refused.map { ("refused \($0.key)", $0.value) }.sorted { $0.0 < $1.0 })
