@@ -75,7 +75,8 @@ public final class Backbone: @unchecked Sendable {
 
     /// Loads the backbone from `directory` (`manifest.json`, `imagenet_classes.txt`, and `embedder.onnx` for
     /// OpenVINO or `features.pt` + `head.pt` for libtorch). `threads` is the engine's thread count (0: every
-    /// core); `precision` OpenVINO's inference precision (`f32`; `bf16` where the CPU has it);
+    /// core); `precision` OpenVINO's inference precision (`f32`; `bf16`; `auto`: bf16 where the CPU has it
+    /// natively, else f32);
     /// `openVINOLibrary` the path of libopenvino_c (default: `openVINOLibrary(near:)`).
     public init(directory: URL, threads: Int = 0, channelsLast: Bool = true, engine: InferenceEngine = .auto,
                 precision: String = "f32", openVINOLibrary: URL? = nil) throws {

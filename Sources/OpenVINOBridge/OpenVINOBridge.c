@@ -36,6 +36,7 @@ struct api {
                                             const ov_property_t *, ov_compiled_model_t **);
     void (*compiled_model_free)(ov_compiled_model_t *);
     ov_status_e (*compiled_model_get_property)(const ov_compiled_model_t *, const char *, char **);
+    ov_status_e (*core_get_property)(const ov_core_t *, const char *, const char *, char **);
     ov_status_e (*compiled_model_create_infer_request)(const ov_compiled_model_t *, ov_infer_request_t **);
     void (*infer_request_free)(ov_infer_request_t *);
     ov_status_e (*shape_create)(int64_t, const int64_t *, ov_shape_t *);
@@ -100,6 +101,7 @@ static int resolve(void *lib, struct api *api, char **error) {
     SYM(core_compile_model_props, "ov_core_compile_model_props");
     SYM(compiled_model_free, "ov_compiled_model_free");
     SYM(compiled_model_get_property, "ov_compiled_model_get_property");
+    SYM(core_get_property, "ov_core_get_property");
     SYM(compiled_model_create_infer_request, "ov_compiled_model_create_infer_request");
     SYM(infer_request_free, "ov_infer_request_free");
     SYM(shape_create, "ov_shape_create");
@@ -162,8 +164,20 @@ static void *load_on_thread(void *p) {
     ov_model_t *model = NULL;
     char threads[16];
     snprintf(threads, sizeof threads, "%d", a->threads > 0 ? a->threads : 1);
+    CHECK(api->core_create(&m->core), "creating the OpenVINO core");
+    // `auto`: bf16 where the CPU computes it natively (OpenVINO lists BF16 among the CPU's optimisation
+    // capabilities only with AVX-512 BF16 or AMX), f32 elsewhere, where bf16 would be emulated and slower.
+    const char *precision_hint = a->precision;
+    if (strcmp(a->precision, "auto") == 0) {
+        char *capabilities = NULL;
+        precision_hint = "f32";
+        if (api->core_get_property(m->core, "CPU", "OPTIMIZATION_CAPABILITIES", &capabilities) == OV_OK && capabilities) {
+            if (strstr(capabilities, "BF16")) precision_hint = "bf16";
+            api->free(capabilities);
+        }
+    }
     ov_property_t properties[] = {
-        {"INFERENCE_PRECISION_HINT", a->precision},
+        {"INFERENCE_PRECISION_HINT", precision_hint},
         {"PERFORMANCE_HINT", "LATENCY"},
         {"INFERENCE_NUM_THREADS", threads},
         {"NUM_STREAMS", "1"},
@@ -175,7 +189,6 @@ static void *load_on_thread(void *p) {
         snprintf(m->version, sizeof m->version, "%s", version.buildNumber ? version.buildNumber : "?");
         api->version_free(&version);
     }
-    CHECK(api->core_create(&m->core), "creating the OpenVINO core");
     CHECK(api->core_read_model(m->core, a->model_path, NULL, &model), "reading the model");
     size_t outputs = 0;
     CHECK(api->model_outputs_size(model, &outputs), "counting the model's outputs");

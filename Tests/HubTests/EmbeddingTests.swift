@@ -58,6 +58,21 @@ struct EmbeddingTests {
         #expect(Vectors.dot(alone.vector, a[1].vector) > 0.99999)
     }
 
+    @Test("precision auto: bf16 exactly where the CPU computes it natively, and its vectors stay comparable with f32's")
+    func automaticPrecision() throws {
+        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let native = cpuinfo.contains("avx512_bf16") || cpuinfo.contains("amx_bf16")
+        let auto = try Backbone(directory: backbone.directory, threads: 2, precision: "auto")
+        #expect(auto.isOpenVINO && auto.engineDescription.contains(native ? " bf16," : " f32,"), "\(auto.engineDescription)")
+        #expect(auto.id == backbone.id, "one backbone whatever the precision: vectors are compared across nodes")
+        let inputs = try ["chelsea.png", "coffee.png"].map { try Image.modelInput(try TestModels.skimagePhoto($0), spec: backbone.input) }
+        let a = try auto.embed(inputs.flatMap { $0 }, count: 2), b = try backbone.embed(inputs.flatMap { $0 }, count: 2)
+        for (x, y) in zip(a, b) {
+            #expect(Vectors.dot(x.vector, y.vector) > 0.99, "far above every threshold the checks use (0.9 at most)")
+            #expect(x.tags.first?.name == y.tags.first?.name)
+        }
+    }
+
     @Test("OpenVINO's threads run at the processing threads' lower priority, not at request handling's")
     func engineThreadsAreNice() throws {
         func threads() -> [Int: Int] {
