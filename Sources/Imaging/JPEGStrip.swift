@@ -44,7 +44,9 @@ public enum JPEGStrip {
                     return nil
                 case 0xE2 where length >= 14 && memcmp(b.baseAddress! + i + 2, "ICC_PROFILE", 11) == 0:
                     return nil
-                case 0xE0, 0xEE, 0xC4, 0xCC, 0xDB, 0xDD:  // JFIF, Adobe, Huffman and arithmetic tables, quantisation, restart interval
+                case 0xE0 where length >= 7 && memcmp(b.baseAddress! + i + 2, "JFIF\0", 5) == 0,
+                     0xEE where length >= 7 && memcmp(b.baseAddress! + i + 2, "Adobe", 5) == 0,
+                     0xC4, 0xCC, 0xDB, 0xDD:  // JFIF (not its JFXX thumbnail), Adobe's colour transform, tables, restart interval
                     out.append(contentsOf: segment)
                 case 0xDA:  // start of scan: the header, then entropy-coded bytes up to the next marker
                     guard frame else { return nil }
@@ -55,7 +57,7 @@ public enum JPEGStrip {
                     out.append(contentsOf: UnsafeBufferPointer(rebasing: b[(i + length)..<j]))
                     i = j
                     continue
-                case 0xE1, 0xE3...0xED, 0xEF, 0xFE, 0xE2:  // other APPn (EXIF, XMP, IPTC, MPF, …) and comments
+                case 0xE0...0xEF, 0xFE:  // other APPn (EXIF, XMP, IPTC, MPF, JFXX thumbnails, …) and comments
                     break
                 default:
                     return nil

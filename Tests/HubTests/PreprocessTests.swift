@@ -107,7 +107,8 @@ import Testing
         let xmp = segment(0xE1, Data("http://ns.adobe.com/xap/1.0/\u{0}<x:xmpmeta>GPSLatitude 52.5163 GPSLongitude 13.3777</x:xmpmeta>".utf8))
         let iptc = segment(0xED, Data("Photoshop 3.0\u{0}8BIM secret caption".utf8))
         let comment = segment(0xFE, Data("taken at home".utf8))
-        return exif.prefix(2) + xmp + iptc + comment + exif.dropFirst(2) + Data("trailing thumbnail bytes".utf8)
+        let jfxx = segment(0xE0, Data("JFXX\u{0}\u{13}a JFXX thumbnail".utf8))
+        return exif.prefix(2) + xmp + iptc + comment + jfxx + exif.dropFirst(2) + Data("trailing thumbnail bytes".utf8)
     }
 
     @Test("metadata, comments and trailing bytes are left out; the compressed pixels are kept exactly")
@@ -117,7 +118,7 @@ import Testing
             let source = progressive ? try Image.load(plain).jpegProgressive() : plain
             let uploaded = try Self.withMetadata(source)
             let stripped = try #require(JPEGStrip.metadataFree(uploaded))
-            for secret in ["Exif", "GPSLatitude", "secret caption", "taken at home", "trailing", "http://ns.adobe.com"] {
+            for secret in ["Exif", "GPSLatitude", "secret caption", "taken at home", "trailing", "http://ns.adobe.com", "JFXX"] {
                 #expect(stripped.range(of: Data(secret.utf8)) == nil, "\(secret) left in (progressive: \(progressive))")
             }
             #expect(stripped.count < uploaded.count && stripped.suffix(2) == Data([0xFF, 0xD9]))
