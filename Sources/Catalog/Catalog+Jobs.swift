@@ -103,29 +103,28 @@ extension Catalog {
         let arguments: [any SQLBindable] = [Date(), jobId, worker]
         let nearHash = verdict.status == .accepted ? verdict.phash : nil
         let checks = verdict.embedding != nil && decide != nil
+        var image: ImageRecord
         let lookups: (near: String?, context: CommitContext?)
-        var found: ImageRecord?
         if db.dialect == .postgres {
             let related = checks ? ", array_to_string(ARRAY(\(relatedLabelsQuery(of: "i.labelId"))), ',') AS related_labels" : ""
             guard let row = try db.row("""
                 WITH j AS (\(done) RETURNING imageId) SELECT i.*\(related)
                 FROM pg_advisory_xact_lock(\(Tx.commitLock)) AS commit_lock, images i JOIN j ON i.id = j.imageId FOR UPDATE OF i
                 """, arguments) else { return nil }
-            let image = try ImageRecord(from: RowDecoder(row: row))
+            let locked = try ImageRecord(from: RowDecoder(row: row))
             let relatives = Set((row.string("related_labels") ?? "").split(separator: ",").compactMap { Int64($0) })
-            let seen = try Catalog.commitLookups(db, nearHash: nearHash, distance: nearDistance, imageId: image.id,
+            let seen = try Catalog.commitLookups(db, nearHash: nearHash, distance: nearDistance, imageId: locked.id,
                                                  rowsAfter: checks ? watermark : nil)
-            found = image
-            lookups = (seen.near, seen.rows.map { CommitContext(image: image, newRows: $0, watermark: watermark, relatedLabels: relatives) })
+            image = locked
+            lookups = (seen.near, seen.rows.map { CommitContext(image: locked, newRows: $0, watermark: watermark, relatedLabels: relatives) })
         } else {
             guard try !db.rows(done + " RETURNING id", arguments).isEmpty,
-                  let image = try db.find(ImageRecord.self, job.imageId, forUpdate: true) else { return nil }
-            found = image
-            lookups = (try nearHash.flatMap { try Catalog.nearDuplicate(db, $0, nearDistance, image.id) },
-                       checks ? CommitContext(image: image, newRows: try Catalog.embeddingRows(db, after: watermark),
-                                              watermark: watermark, relatedLabels: try Catalog.relatedLabels(db, image.labelId)) : nil)
+                  let locked = try db.find(ImageRecord.self, job.imageId, forUpdate: true) else { return nil }
+            image = locked
+            lookups = (try nearHash.flatMap { try Catalog.nearDuplicate(db, $0, nearDistance, locked.id) },
+                       checks ? CommitContext(image: locked, newRows: try Catalog.embeddingRows(db, after: watermark),
+                                              watermark: watermark, relatedLabels: try Catalog.relatedLabels(db, locked.labelId)) : nil)
         }
-        guard var image = found else { return nil }
         var v = verdict
         if let original = lookups.near {
             v.status = .quarantined

@@ -130,18 +130,16 @@ public struct LabelModel: Sendable {
         return e.map { $0 / sum }
     }
 
-    /// The best unrelated label for probabilities `p` of an image labelled `label` and the evidence for it:
-    /// log p(other) − log p(own), own counting the related labels too.
-    static func evidence(_ p: [Float], label: Int, related: Set<Int>) -> (other: Int?, value: Float, own: Float) {
+    /// For probabilities `p` of an image labelled `label`: the probability of its own label, the related
+    /// labels counted in, and the most probable unrelated label (nil when every label is related).
+    static func ownAndRival(_ p: [Float], label: Int, related: Set<Int>) -> (own: Float, rival: Int?) {
         var own = p[label]
         for r in related where r != label { own += p[r] }
-        var other: Int?
+        var rival: Int?
         for j in p.indices where j != label && !related.contains(j) {
-            if other.map({ p[j] > p[$0] }) ?? true { other = j }
+            if rival.map({ p[j] > p[$0] }) ?? true { rival = j }
         }
-        guard let other else { return (nil, -.infinity, own) }
-        let tiny: Float = 1e-12
-        return (other, logf(max(p[other], tiny)) - logf(max(own, tiny)), own)
+        return (own, rival)
     }
 
     /// Whether an image with this unit vector looks like `label` (`verified` or `mismatch`); `related` holds
@@ -150,11 +148,11 @@ public struct LabelModel: Sendable {
         guard let c = labelIds.firstIndex(of: label), let raw = try? classifier.probabilities(vector).first else { return nil }
         let p = calibrated(raw)
         let relatedIndices = Set(labelIds.indices.filter { related.contains(labelIds[$0]) && $0 != c })
-        let e = Self.evidence(p, label: c, related: relatedIndices)
-        guard let other = e.other else { return LabelCheck(state: .verified, score: e.own) }
+        let (own, rival) = Self.ownAndRival(p, label: c, related: relatedIndices)
+        guard let rival else { return LabelCheck(state: .verified, score: own) }
         let alternatives = Float(labelIds.count - 1 - relatedIndices.count)
-        let mismatch = wrongProbability(own: e.own, alternatives: alternatives) > 0.5
-        return LabelCheck(state: mismatch ? .mismatch : .verified, score: e.own, suggestedLabel: labelIds[other], suggestedScore: p[other])
+        let mismatch = wrongProbability(own: own, alternatives: alternatives) > 0.5
+        return LabelCheck(state: mismatch ? .mismatch : .verified, score: own, suggestedLabel: labelIds[rival], suggestedScore: p[rival])
     }
 
     /// The probability that the given label is wrong, by Bayes' rule, when the calibrated probability of

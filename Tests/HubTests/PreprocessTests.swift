@@ -140,8 +140,8 @@ import Testing
         #expect(JPEGStrip.metadataFree(Data([0xFF, 0xD8, 0xFF, 0xD9])) == nil, "no frame")
     }
 
-    @Test("the pipeline keeps a small upright JPEG's data as its canonical rendition and encodes the others")
-    func pipelineUsesItWhereNothingChanges() throws {
+    @Test("the preprocessor passes a small upright JPEG's data through and nothing that needs changing")
+    func passThroughOnlyWhereNothingChanges() throws {
         let p = Preprocessor(canonicalSide: 1024, thumbnailSide: 256, quality: 85)
         let small = try Self.withMetadata(try Fixtures.image(.jpeg, width: 640, height: 480, seed: 9))
         #expect(p.passThrough(small, header: try Image.header(of: small), warnings: []) == JPEGStrip.metadataFree(small))

@@ -50,8 +50,10 @@ import Testing
         defer { t.remove() }
         try await t.withClient { client in
             var ids: [ImageFormat: String] = [:]
+            var uploaded: [ImageFormat: Data] = [:]
             for (i, format) in [ImageFormat.jpeg, .png, .webp, .heif].enumerated() {
-                let r = try await client.upload(try Fixtures.image(format, seed: 10 + i * 13), label: "Banana", as: t.bearer(.supplier))
+                uploaded[format] = try Fixtures.image(format, seed: 10 + i * 13)
+                let r = try await client.upload(uploaded[format]!, label: "Banana", as: t.bearer(.supplier))
                 #expect(r.status == .accepted, "\(format): \(r.json)")
                 #expect(r.json["status"] as? String == "pending")
                 ids[format] = r.json["id"] as? String
@@ -65,6 +67,8 @@ import Testing
                 let canonical = try await client.get("/v1/images/\(id)/canonical", as: t.bearer(.supplier))
                 #expect(canonical.status == .ok)
                 #expect(ImageFormat.sniff(canonical.bytes) == .jpeg)
+                // A 640 × 480 JPEG needs no change: its own data is its canonical rendition (`JPEGStrip`).
+                #expect((canonical.bytes == JPEGStrip.metadataFree(uploaded[format]!)) == (format == .jpeg), "\(format)")
                 let etag = try #require(canonical.headers[.eTag])
                 let cached = try await client.execute(uri: "/v1/images/\(id)/canonical", method: .get,
                                                       headers: [.authorization: t.bearer(.supplier), .ifNoneMatch: etag])
