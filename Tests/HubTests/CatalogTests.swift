@@ -458,6 +458,38 @@ import Testing
         #expect(try c.batchSummary(id: "missing") == nil && (try c.batch(id: "missing") == nil))
         #expect(try c.batch(id: batch.id)?.userId == f.user.id)
     }
+    @Test("a statement that comes again on a connection runs prepared, typed as its arguments; one run once does not", arguments: TestCatalogs.engines.filter { $0 == .postgres })
+    func statementsArePrepared(engine: CatalogEngine) throws {
+        let f = try Fixture(engine)
+        defer { f.remove() }
+        let prepared = try #require(try f.catalog.statementsPrepared(running: [
+            ("SELECT count(*) FROM images WHERE status = ? AND labelId = ?", [SQLValue.text("accepted"), .integer(f.label)], 2),
+            ("SELECT count(*) FROM images WHERE status = ? AND labelId = ?", [.text("accepted"), .null], 2),
+            ("SELECT count(*) FROM labels WHERE name = ?", [.text("Banana")], 1),
+        ]))
+        let counted = prepared.filter { $0.contains("FROM images WHERE status = $1 AND labelId = $2") }
+        // Once with a typed second argument, once with an untyped NULL: two statements.
+        #expect(counted.count == 2, "\(prepared)")
+        #expect(!prepared.contains { $0.contains("FROM labels") }, "\(prepared)")
+    }
+
+    @Test("a prepared statement whose table changed on another node is run again unnamed, in reads and in writes", arguments: TestCatalogs.engines.filter { $0 == .postgres })
+    func stalePreparedStatements(engine: CatalogEngine) throws {
+        let f = try Fixture(engine)
+        defer { f.remove() }
+        let image = try f.upload(1)
+        try f.process(Verdict(status: .accepted))
+        for _ in 0..<3 { #expect(try f.catalog.image(id: image.id)?.id == image.id) }
+        // `SELECT *` now returns another row type: PostgreSQL refuses the cached plan (0A000).
+        try f.catalog.executeForTests("ALTER TABLE images ADD COLUMN addedByAnotherNode BIGINT")
+        for _ in 0..<3 { #expect(try f.catalog.image(id: image.id)?.id == image.id) }
+        // A write: its transaction fails on the stale statement and runs again.
+        let other = try #require(try f.catalog.createLabel(name: "Cherry").id)
+        for target in [other, f.label, other] { #expect(try f.catalog.relabel(imageId: image.id, to: target).labelId == target) }
+        try f.catalog.executeForTests("ALTER TABLE images ADD COLUMN addedLater BIGINT")
+        #expect(try f.catalog.relabel(imageId: image.id, to: f.label).labelId == f.label)
+        #expect(try f.catalog.image(id: image.id)?.labelId == f.label)
+    }
 }
 
 /// Two nodes on one PostgreSQL catalog: what must hold when they work at the same moment.
