@@ -5,7 +5,9 @@ import Foundation
 extension Image {
     /// The image turned upright according to its EXIF orientation (the tag is removed).
     public func autoRotated() throws -> Image {
-        try apply("autorot") { cvips_autorot($0, &$1) }
+        // Upright already: no operation (each one is a GObject built, and a stage in the pass into memory).
+        guard orientation > 1 else { return self }
+        return try apply("autorot") { cvips_autorot($0, &$1) }
     }
 
     /// The image turned clockwise by `quarterTurns` × 90°.
@@ -20,10 +22,13 @@ extension Image {
         if cvips_has_field(image.pointer, "icc-profile-data") != 0, !image.hasSRGBProfile {
             image = (try? image.apply("icc_transform") { cvips_icc_to_srgb($0, &$1) }) ?? image
         }
-        image = try image.apply("colourspace") { cvips_colourspace($0, &$1, VIPS_INTERPRETATION_sRGB) }
+        // An 8-bit sRGB image with three bands (most JPEGs) is left as it is: no operation to build and run.
+        if vips_image_get_interpretation(image.pointer) != VIPS_INTERPRETATION_sRGB || image.bands != 3 {
+            image = try image.apply("colourspace") { cvips_colourspace($0, &$1, VIPS_INTERPRETATION_sRGB) }
+        }
         if image.bands == 4 { image = try image.apply("flatten") { cvips_flatten_white($0, &$1) } }
         if image.bands > 3 { image = try image.apply("extract_band") { cvips_extract_band($0, &$1, 0, 3) } }
-        return try image.apply("cast") { cvips_cast_uchar($0, &$1) }
+        return image.isUChar ? image : try image.apply("cast") { cvips_cast_uchar($0, &$1) }
     }
 
     /// True when the embedded ICC profile describes sRGB itself (its colorants and tone curves, whatever

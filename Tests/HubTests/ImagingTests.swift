@@ -38,6 +38,20 @@ import Testing
         #expect(try small.reduced(longSide: 256) === small, "never scaled up")
     }
 
+    @Test("an upright 8-bit sRGB JPEG goes through normalisation without a libvips operation; others are turned and converted")
+    func normalisationSkipsNoOps() throws {
+        let jpeg = try Synthetic.photo(width: 320, height: 240, seed: 3).encoded(as: .jpeg, quality: 90)
+        let decoded = try Image.decode(jpeg, longSide: 1024, strictness: .error)
+        #expect(try decoded.autoRotated() === decoded, "upright: no autorot")
+        #expect(try decoded.sRGB() === decoded, "8-bit sRGB with three bands: no colourspace, no cast")
+        let grey = try decoded.grey().materialized()
+        let widened = try grey.sRGB()
+        #expect(widened.bands == 3 && widened.isUChar && widened !== grey)
+        let turned = try Image.decode(try Fixtures.rotatedJPEG(orientation: 6), longSide: 1024, strictness: .error)
+        let upright = try turned.autoRotated()
+        #expect(upright !== turned && upright.width == turned.height && upright.height == turned.width)
+    }
+
     @Test func headerIsReadWithoutDecoding() throws {
         let header = try Image.header(of: try Fixtures.pngDeclaring(width: 50_000, height: 50_000))
         #expect(header.width == 50_000 && header.height == 50_000 && header.format == .png)
