@@ -24,8 +24,7 @@
 static inline void cvips_keep_freed_memory(void) {
 #ifdef __GLIBC__
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    const char *arenas = getenv("IMAGEHUB_EXP_ARENAS");
-    mallopt(M_ARENA_MAX, arenas ? atoi(arenas) : (cores > 1 ? (int)cores : 1));
+    mallopt(M_ARENA_MAX, cores > 1 ? (int)cores : 1);
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
     mallopt(M_TRIM_THRESHOLD, 128 << 20);
 #endif
