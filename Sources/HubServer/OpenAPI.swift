@@ -813,7 +813,7 @@ public enum OpenAPI {
           parameters:
             - {name: id, in: path, required: true, schema: {type: string}}
             - {name: Tus-Resumable, in: header, required: true, schema: {type: string, enum: ['1.0.0']}}
-            - {name: Upload-Offset, in: header, required: true, schema: {type: integer, minimum: 0}}
+            - {name: Upload-Offset, in: header, required: true, schema: {type: integer, format: int64, minimum: 0}}
             - {name: Prefer, in: header, required: false, description: 'wait=N (N ≤ 30): on the request that completes the upload, answer with the verdict once the image is final within N seconds', schema: {type: string}}
           requestBody:
             content:

@@ -84,8 +84,8 @@ extension HubRoutes {
             guard request.headers[.contentType]?.hasPrefix("application/offset+octet-stream") == true else {
                 throw HubError(415, "tus.bad_content_type", "PATCH bodies are application/offset+octet-stream")
             }
-            guard let offset = request.headers[TusHeader.uploadOffset].flatMap(Int.init) else {
-                throw HubError(400, "tus.bad_offset", "Upload-Offset is required")
+            guard let offset = request.headers[TusHeader.uploadOffset].flatMap(Self.offset) else {
+                throw HubError(400, "tus.bad_offset", "Upload-Offset is required: a whole number of bytes")
             }
             let id = try context.parameters.require("id")
             let upload = try await hub.uploads.append(id, offset: offset, checksum: request.headers[TusHeader.uploadChecksum], user: user,
@@ -110,6 +110,14 @@ extension HubRoutes {
               var answer = try await verdict(of: imageId, within: wait) else { return nil }
         for field in Self.uploadHeaders(upload) { answer.headers.append(field) }
         return answer.with(wait: wait)
+    }
+
+    /// An `Upload-Offset` value: digits only. One too large for any upload is kept as `Int.max`, so that it
+    /// is answered as any other offset that does not match (409, or 404 for an unknown upload), not as a
+    /// malformed header.
+    static func offset(_ text: String) -> Int? {
+        guard !text.isEmpty, text.utf8.allSatisfy({ (0x30...0x39).contains($0) }) else { return nil }
+        return Int(text) ?? Int.max
     }
 
     static func checkTusVersion(_ request: Request) throws {

@@ -76,6 +76,19 @@ struct ResumableUploadTests {
             let half = photo.count / 2
             let wrongOffset = try await patch(client, t, location, offset: 5, photo[..<half])
             #expect(wrongOffset.status.code == 409 && wrongOffset.errorCode == "tus.offset_mismatch")
+            // An offset past any upload is a mismatch like another (an unknown upload's is 404); one that is not
+            // a whole number is malformed.
+            for (offset, status, code) in [("185156718365556240266186513711104", 409, "tus.offset_mismatch"), ("-5", 400, "tus.bad_offset"),
+                                           ("12abc", 400, "tus.bad_offset")] {
+                let answer = try await client.execute(uri: location, method: .patch, headers: [
+                    .authorization: t.bearer(.supplier), .tusResumable: "1.0.0", .uploadOffset: offset,
+                    .contentType: "application/offset+octet-stream"], body: ByteBuffer(bytes: photo[..<10]))
+                #expect(answer.status.code == status && answer.errorCode == code, "\(offset)")
+            }
+            let unknownUpload = try await client.execute(uri: "/v1/uploads/no-such-upload", method: .patch, headers: [
+                .authorization: t.bearer(.supplier), .tusResumable: "1.0.0", .uploadOffset: "185156718365556240266186513711104",
+                .contentType: "application/offset+octet-stream"], body: ByteBuffer(bytes: photo[..<10]))
+            #expect(unknownUpload.status.code == 404)
             let wrongType = try await patch(client, t, location, offset: 0, photo[..<half], contentType: "application/octet-stream")
             #expect(wrongType.status.code == 415)
             let badSum = try await patch(client, t, location, offset: 0, photo[..<half], checksum: "sha1 \(Data(repeating: 1, count: 20).base64EncodedString())")
