@@ -10,6 +10,7 @@
 #include <jpeglib.h>
 #include <jerror.h>
 #include <math.h>
+#include <string.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #include <unistd.h>
@@ -365,6 +366,125 @@ static inline void *cvips_write_to_memory(VipsImage *in, size_t *len) {
     g_object_unref(memory);
     *len = size;
     return data;
+}
+
+
+/// Decoding a JPEG straight into memory with libjpeg, for what libvips's loader cannot do: scale by any
+/// M/8 in the IDCT (libvips shrinks by 2, 4 or 8 only, so a 4032-pixel photo fitted to 1024 is decoded at
+/// 2016; at 3/8 it is 1512, half the pixels to transform, upsample and convert), and fill an image without
+/// building a libvips pipeline (for a 512-pixel photo those operations cost as much as the pixels).
+/// Strictness as libvips's `fail_on`: truncation always fails; with `fail_on_warning` so does any libjpeg
+/// warning (corrupt entropy data), otherwise a hundred warnings do.
+struct cvips_jpeg_decode_error {
+    struct jpeg_error_mgr manager;
+    jmp_buf escape;
+    int fail_on_warning;
+    char message[JMSG_LENGTH_MAX + 8];
+    char first_warning[JMSG_LENGTH_MAX];
+};
+
+static inline void cvips_jpeg_decode_fail(j_common_ptr cinfo) {
+    struct cvips_jpeg_decode_error *error = (struct cvips_jpeg_decode_error *)cinfo->err;
+    char text[JMSG_LENGTH_MAX];
+    (*cinfo->err->format_message)(cinfo, text);
+    snprintf(error->message, sizeof(error->message), "jpeg: %s", text);
+    longjmp(error->escape, 1);
+}
+
+/// Warnings: the data ran out (truncation, told in the words libvips uses for it, "Premature end of input
+/// file", unless corrupt data was met before: then that is the fault), or any other when strict, or the
+/// hundredth.
+static inline void cvips_jpeg_decode_emit(j_common_ptr cinfo, int level) {
+    if (level >= 0) return;                                   // trace messages
+    struct cvips_jpeg_decode_error *error = (struct cvips_jpeg_decode_error *)cinfo->err;
+    long warnings = ++cinfo->err->num_warnings;
+    if (cinfo->err->msg_code == JWRN_JPEG_EOF) {
+        if (!error->first_warning[0]) snprintf(error->message, sizeof(error->message), "jpeg: Premature end of input file");
+        else snprintf(error->message, sizeof(error->message), "jpeg: %s", error->first_warning);
+        longjmp(error->escape, 1);
+    }
+    if (!error->first_warning[0]) (*cinfo->err->format_message)(cinfo, error->first_warning);
+    if (error->fail_on_warning || warnings >= 100) cvips_jpeg_decode_fail(cinfo);
+}
+
+/// Decodes `buf` (a JPEG with three YCbCr components) into a new 8-bit sRGB memory image whose long side is
+/// the smallest M/8 of the picture's that is at least `long_side` (the whole picture when it is smaller),
+/// carrying its ICC profile (APP2) and `orientation`. `*taken` is 0 for a JPEG this path leaves to libvips
+/// (greyscale, CMYK, anything but three YCbCr components); then NULL is returned and nothing is set. On
+/// failure NULL, with `message` holding libjpeg's words.
+static inline VipsImage *cvips_jpeg_decode(const void *buf, size_t len, int long_side, int fail_on_warning,
+                                           int orientation, char *message, size_t message_size, int *taken) {
+    struct jpeg_decompress_struct cinfo;
+    struct cvips_jpeg_decode_error error;
+    VipsImage *volatile out = NULL;
+    unsigned char *volatile profile = NULL;
+    *taken = 1;
+    message[0] = 0;
+    cinfo.err = jpeg_std_error(&error.manager);
+    error.manager.error_exit = cvips_jpeg_decode_fail;
+    error.manager.emit_message = cvips_jpeg_decode_emit;
+    error.fail_on_warning = fail_on_warning;
+    error.message[0] = 0;
+    error.first_warning[0] = 0;
+    jpeg_create_decompress(&cinfo);
+    if (setjmp(error.escape)) {
+        snprintf(message, message_size, "%s", error.message);
+        jpeg_destroy_decompress(&cinfo);
+        if (out) g_object_unref(out);
+        g_free(profile);
+        return NULL;
+    }
+    jpeg_mem_src(&cinfo, (const unsigned char *)buf, (unsigned long)len);
+    jpeg_save_markers(&cinfo, JPEG_APP0 + 2, 0xFFFF);
+    jpeg_read_header(&cinfo, TRUE);
+    if (cinfo.num_components != 3 || cinfo.jpeg_color_space != JCS_YCbCr) {
+        *taken = 0;
+        jpeg_destroy_decompress(&cinfo);
+        return NULL;
+    }
+    cinfo.out_color_space = JCS_RGB;
+    unsigned int whole = cinfo.image_width > cinfo.image_height ? cinfo.image_width : cinfo.image_height;
+    unsigned int scale = 8;
+    while (scale > 1 && (whole * (scale - 1) + 7) / 8 >= (unsigned int)long_side) scale--;
+    cinfo.scale_num = scale;
+    cinfo.scale_denom = 8;
+    jpeg_start_decompress(&cinfo);
+    out = vips_image_new_memory();
+    vips_image_init_fields(out, (int)cinfo.output_width, (int)cinfo.output_height, 3, VIPS_FORMAT_UCHAR,
+                           VIPS_CODING_NONE, VIPS_INTERPRETATION_sRGB, 1.0, 1.0);
+    if (vips_image_write_prepare(out)) {
+        snprintf(error.message, sizeof(error.message), "jpeg: no memory for %ux%u", cinfo.output_width, cinfo.output_height);
+        longjmp(error.escape, 1);
+    }
+    while (cinfo.output_scanline < cinfo.output_height) {
+        JSAMPROW row = (JSAMPROW)VIPS_IMAGE_ADDR(out, 0, cinfo.output_scanline);
+        jpeg_read_scanlines(&cinfo, &row, 1);
+    }
+    // The ICC profile, from its APP2 chunks in sequence order (each "ICC_PROFILE\0", its number, the count).
+    size_t sizes[256] = {0};
+    const unsigned char *parts[256] = {0};
+    int count = 0;
+    for (jpeg_saved_marker_ptr m = cinfo.marker_list; m; m = m->next) {
+        if (m->marker != JPEG_APP0 + 2 || m->data_length <= 14 || memcmp(m->data, "ICC_PROFILE", 12) != 0) continue;
+        int seq = m->data[12];
+        count = m->data[13];
+        if (seq >= 1 && seq <= count) { parts[seq] = m->data + 14; sizes[seq] = m->data_length - 14; }
+    }
+    size_t total = 0;
+    int complete = count > 0;
+    for (int i = 1; i <= count; i++) { if (!parts[i]) complete = 0; total += sizes[i]; }
+    if (complete && total > 0) {
+        profile = g_malloc(total);
+        size_t at = 0;
+        for (int i = 1; i <= count; i++) { memcpy(profile + at, parts[i], sizes[i]); at += sizes[i]; }
+        vips_image_set_blob_copy(out, VIPS_META_ICC_NAME, profile, total);
+        g_free(profile);
+        profile = NULL;
+    }
+    jpeg_finish_decompress(&cinfo);
+    jpeg_destroy_decompress(&cinfo);
+    if (orientation > 1) vips_image_set_int(out, VIPS_META_ORIENTATION, orientation);
+    return out;
 }
 
 #endif

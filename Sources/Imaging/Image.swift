@@ -71,8 +71,12 @@ public final class Image: @unchecked Sendable {
     /// (`vips_thumbnail_buffer` ignores `fail_on` in libvips 8.14, so the strict load is done here.)
     /// Pass the `header` already read to skip reading it again.
     public static func decode(_ bytes: Data, header known: ImageHeader? = nil, longSide: Int, strictness: Strictness,
-                              then transform: (Image) throws -> Image = { $0 }) throws -> Image {
+                              direct: Bool = false, then transform: (Image) throws -> Image = { $0 }) throws -> Image {
         let header = try known ?? header(of: bytes)
+        if direct, header.format == .jpeg,
+           let image = try decodeDirectly(bytes, orientation: header.orientation, longSide: longSide, strictness: strictness, then: transform) {
+            return image
+        }
         var options = "fail_on=\(strictness.rawValue)"
         if header.format == .jpeg {
             let shrink = [8, 4, 2].first { max(header.width, header.height) / $0 >= longSide } ?? 1
@@ -107,6 +111,28 @@ public final class Image: @unchecked Sendable {
             }
             return try retry.get()
         }
+    }
+
+    /// A JPEG of three YCbCr components decoded by libjpeg straight into memory (`cvips_jpeg_decode`): scaled
+    /// in the IDCT by the smallest M/8 that keeps `longSide`, then fitted exactly through OpenCV, then
+    /// `transform`. Nil for a JPEG this path leaves to libvips (greyscale, CMYK). Only the pixels, the ICC
+    /// profile and the orientation are kept (no EXIF or XMP fields): for the pipeline, not for inspection.
+    static func decodeDirectly(_ bytes: Data, orientation: Int, longSide: Int, strictness: Strictness,
+                               then transform: (Image) throws -> Image) throws -> Image? {
+        var message = [CChar](repeating: 0, count: 256)
+        var taken: Int32 = 0
+        let decoded = bytes.withUnsafeBytes { raw in
+            cvips_jpeg_decode(raw.baseAddress, raw.count, Int32(longSide), strictness == .warning ? 1 : 0, Int32(orientation),
+                              &message, message.count, &taken)
+        }
+        guard taken != 0 else { return nil }
+        guard let decoded else { throw decodeError(String(cString: message)) }
+        let image = try Image(decoded).reduced(longSide: longSide)
+        let steps = try transform(image)
+        guard let memory = cvips_memory_image(steps.pointer) else {
+            throw ImagingError(code: "internal.vips", message: "normalise: \(Vips.takeError())")
+        }
+        return Image(memory)
     }
 
     /// Loads bytes without shrinking (tests and fixtures use it to inspect what the hub serves).

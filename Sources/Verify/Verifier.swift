@@ -48,11 +48,11 @@ public struct Verifier: Sendable {
     public func decode(_ bytes: Data, header: ImageHeader, longSide: Int,
                        then transform: (Image) throws -> Image = { $0 }) throws -> (image: Image, warnings: [String]) {
         do {
-            return (try Image.decode(bytes, header: header, longSide: longSide, strictness: .warning, then: transform), [])
+            return (try Image.decode(bytes, header: header, longSide: longSide, strictness: .warning, direct: true, then: transform), [])
         } catch let strict as ImagingError {
             let lenient: Image
             do {
-                lenient = try Image.decode(bytes, header: header, longSide: longSide, strictness: .error, then: transform)
+                lenient = try Image.decode(bytes, header: header, longSide: longSide, strictness: .error, direct: true, then: transform)
             } catch let e as ImagingError {
                 throw Rejection(e.code, e.message)
             }

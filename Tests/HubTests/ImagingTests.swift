@@ -52,6 +52,47 @@ import Testing
         #expect(upright !== turned && upright.width == turned.height && upright.height == turned.width)
     }
 
+    @Test("a colour JPEG decoded by libjpeg directly: scaled by M/8 then fitted, the same picture as libvips's, with its profile and orientation; grey goes to libvips")
+    func directJPEGDecode() throws {
+        let photo = try Synthetic.photo(width: 1200, height: 900, seed: 8)
+        let jpeg = try photo.encoded(as: .jpeg, quality: 92)
+        let direct = try Image.decode(jpeg, longSide: 1024, strictness: .warning, direct: true)
+        let viaVips = try Image.decode(jpeg, longSide: 1024, strictness: .warning)
+        #expect(direct.width == 1024 && direct.height == viaVips.height && direct.bands == 3 && direct.isUChar)
+        // The photo's grain is filtered differently (IDCT scaling then bilinear, against a box average then
+        // bilinear); the picture is the same: compared at 64 pixels, within a grey level or two.
+        let a = try direct.reduced(longSide: 64).bytes(), b = try viaVips.reduced(longSide: 64).bytes()
+        let mean = zip(a, b).reduce(0.0) { $0 + abs(Double($1.0) - Double($1.1)) } / Double(max(1, a.count))
+        #expect(a.count == b.count && mean < 2, "mean difference \(mean)")
+        // Smaller than the long side: decoded whole, pixel for pixel as libvips decodes it.
+        let small = try Synthetic.photo(width: 320, height: 240, seed: 9).encoded(as: .jpeg, quality: 90)
+        #expect(try Image.decode(small, longSide: 1024, strictness: .warning, direct: true).bytes()
+                == Image.decode(small, longSide: 1024, strictness: .warning).bytes())
+        // The profile and the orientation come along, for sRGB() and autoRotated().
+        let p3 = try photo.converted(toProfile: "p3").jpegKeepingMetadata()
+        let withProfile = try Image.decode(p3, longSide: 1024, strictness: .warning, direct: true)
+        let profile = try Image.decode(p3, longSide: 1024, strictness: .warning).iccProfile
+        #expect(withProfile.iccProfile != nil && withProfile.iccProfile == profile)
+        let turned = try Image.decode(try Fixtures.rotatedJPEG(orientation: 6), longSide: 1024, strictness: .warning, direct: true)
+        let upright = try turned.autoRotated()
+        #expect(turned.orientation == 6 && upright.height == turned.width)
+        let grey = try Image.decode(try photo.grey().encoded(as: .jpeg), longSide: 1024, strictness: .warning, direct: true)
+        #expect(grey.bands == 1 && grey.longSide == 1024)
+        // Damage: cut short is truncation at either strictness; flipped bits are corrupt when strict.
+        for strictness in [Strictness.warning, .error] {
+            #expect(throws: ImagingError.self) { try Image.decode(jpeg.prefix(jpeg.count / 2), longSide: 1024, strictness: strictness, direct: true) }
+            do { _ = try Image.decode(jpeg.prefix(jpeg.count / 2), longSide: 1024, strictness: strictness, direct: true) } catch let e as ImagingError {
+                #expect(e.code == "decode.truncated", "\(e.message)")
+            }
+        }
+        do {
+            _ = try Image.decode(Fixtures.flippedScan(jpeg), longSide: 1024, strictness: .warning, direct: true)
+            Issue.record("flipped bits decoded strictly")
+        } catch let e as ImagingError {
+            #expect(e.code == "decode.corrupt", "\(e.message)")
+        }
+    }
+
     @Test func headerIsReadWithoutDecoding() throws {
         let header = try Image.header(of: try Fixtures.pngDeclaring(width: 50_000, height: 50_000))
         #expect(header.width == 50_000 && header.height == 50_000 && header.format == .png)
