@@ -144,6 +144,7 @@ let package = Package(
             dependencies: [
                 "HubServer", "Ingest", "Jobs", "Organize", "Catalog", "HubCore", "Imaging", "Embedding", "Training", "Simulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
         .target(name: "HubTesting", dependencies: ["Imaging", "HubServer", "HubCore", "Embedding", "Catalog"]),

@@ -113,9 +113,9 @@ public final class Image: @unchecked Sendable {
         }
     }
 
-    /// A JPEG of three YCbCr components decoded by libjpeg straight into memory (`cvips_jpeg_decode`): scaled
-    /// in the IDCT by the smallest M/8 that keeps `longSide`, then fitted exactly through OpenCV, then
-    /// `transform`. Nil for a JPEG this path leaves to libvips (greyscale, CMYK). Only the pixels, the ICC
+    /// A JPEG of three YCbCr components decoded by libjpeg straight into memory (`cvips_jpeg_decode`), without
+    /// a libvips pipeline: shrunk in the IDCT as libvips would (1/2, 1/4, 1/8, keeping `longSide`), then
+    /// fitted exactly through OpenCV, then `transform`. Nil for a JPEG this path leaves to libvips (greyscale, CMYK). Only the pixels, the ICC
     /// profile and the orientation are kept (no EXIF or XMP fields): for the pipeline, not for inspection.
     static func decodeDirectly(_ bytes: Data, orientation: Int, longSide: Int, strictness: Strictness,
                                then transform: (Image) throws -> Image) throws -> Image? {

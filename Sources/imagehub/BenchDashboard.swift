@@ -1,9 +1,7 @@
+import AsyncHTTPClient
 import ArgumentParser
 import Catalog
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import HubCore
 
 struct DashboardBench: AsyncParsableCommand {
@@ -49,17 +47,17 @@ struct DashboardBench: AsyncParsableCommand {
         defer { node.stop() }
         try await node.waitUntilListening()
         let base = "http://127.0.0.1:\(node.listeningPort ?? 0)"
-        let session = URLSession(configuration: .ephemeral)
+        // AsyncHTTPClient, as the simulator uses (URLSession would link FoundationNetworking, and with it
+        // libcurl and some twenty libraries every start of the binary has to load).
         func fetch(_ path: String) async throws -> (bytes: Int, seconds: Double) {
-            var request = URLRequest(url: URL(string: base + path)!)
-            request.setValue("imagehub_session=\(token)", forHTTPHeaderField: "Cookie")
+            var request = HTTPClientRequest(url: base + path)
+            request.headers.add(name: "Cookie", value: "imagehub_session=\(token)")
             let start = ContinuousClock.now
-            let (data, response) = try await session.data(for: request)
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+            let body = try await response.body.collect(upTo: 64 << 20)
             let seconds = (ContinuousClock.now - start).seconds
-            guard (response as? HTTPURLResponse)?.statusCode == 200 else {
-                throw ValidationError("\(path) answered \((response as? HTTPURLResponse)?.statusCode ?? 0)")
-            }
-            return (data.count, seconds)
+            guard response.status.code == 200 else { throw ValidationError("\(path) answered \(response.status.code)") }
+            return (body.readableBytes, seconds)
         }
         let assets = try await fetch("/assets/app.css").bytes + (try await fetch("/assets/app.js").bytes)
         let pages = ["/", "/labels", "/labels/Small", "/labels/Large", "/labels/Large?status=all&after=\(middle)", "/images/\(sample)",
