@@ -21,6 +21,13 @@ public enum Vips {
         if let concurrency { cvips_concurrency_set(Int32(concurrency)) }
     }
 
+    /// Whether libvips has the operation `name` (for example `heifload_buffer`): the loaders of modules it
+    /// did not open are missing (`cvips_only_heif_module`).
+    public static func hasOperation(_ name: String) -> Bool {
+        start()
+        return vips_type_find("VipsOperation", name) != 0
+    }
+
     /// Sets the allocator up for image buffers (see `cvips_keep_freed_memory`). Call it first thing in
     /// `main`: the arena limit only holds for threads started after it. `start` calls it too.
     public static func tuneAllocator() { cvips_keep_freed_memory() }

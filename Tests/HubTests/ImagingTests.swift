@@ -93,6 +93,18 @@ import Testing
         }
     }
 
+    @Test("libvips opens its HEIF module and none of the others (ImageMagick, poppler, OpenSlide, JPEG XL)")
+    func onlyTheHEIFModule() throws {
+        #expect(Vips.hasOperation("heifload_buffer") && Vips.hasOperation("jpegload_buffer"))
+        // Where the process may keep its module directory (a user's own ~/.cache) and no VIPSHOME is given.
+        let home = ProcessInfo.processInfo.environment["HOME"] ?? ""
+        if ProcessInfo.processInfo.environment["VIPSHOME"] == nil, !home.isEmpty, FileManager.default.isWritableFile(atPath: home) {
+            for other in ["magickload_buffer", "pdfload_buffer", "openslideload", "jxlload_buffer"] {
+                #expect(!Vips.hasOperation(other), "\(other) is loaded")
+            }
+        }
+    }
+
     @Test func headerIsReadWithoutDecoding() throws {
         let header = try Image.header(of: try Fixtures.pngDeclaring(width: 50_000, height: 50_000))
         #expect(header.width == 50_000 && header.height == 50_000 && header.format == .png)
