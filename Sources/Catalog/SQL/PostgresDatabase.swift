@@ -77,8 +77,9 @@ final class PostgresDatabase: CatalogDatabase {
     func read<T: Sendable>(_ body: (Tx) throws -> T) throws -> T {
         do {
             return try withConnection(commit: .any) { connection in try body(Tx(connection: connection)) }
-        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "0A000" {
-            // A prepared statement's plan went stale (see `Connection.query`): once more, unnamed.
+        } catch let error as PSQLError where ["0A000", "26000"].contains(error.serverInfo?[.sqlState] ?? "") {
+            // A prepared statement's plan went stale or its session lost it (see `Connection.query`): once
+            // more, unnamed.
             return try withConnection(commit: .any) { connection in try body(Tx(connection: connection)) }
         }
     }
@@ -316,8 +317,9 @@ final class PostgresDatabase: CatalogDatabase {
         /// The names of the statements prepared on this connection, by argument types and text
         /// (PostgresNIO keeps the connection's prepared statements by name).
         var prepared: [String: String] = [:]
-        /// Statements whose plan went stale (0A000: a migration on another node changed a table they read):
-        /// run unnamed from then on, since a statement is prepared once a connection.
+        /// Statements whose plan went stale (0A000: a migration on another node changed a table they read) or
+        /// that the session lost (26000): run unnamed from then on, since PostgresNIO prepares a name once a
+        /// connection.
         var stale: Set<String> = []
         /// A connection prepares at most this many (statements built for one call, such as an `IN` list of
         /// that call's length, mostly run once and are never prepared).
@@ -355,8 +357,9 @@ final class PostgresDatabase: CatalogDatabase {
             if let name = preparedName(query.sql, arguments) {
                 do {
                     rows = try runPrepared(name, query)
-                } catch let error as PSQLError where error.serverInfo?[.sqlState] == "0A000" {
-                    // Retried by the caller (`isConflict`), unnamed.
+                } catch let error as PSQLError where ["0A000", "26000"].contains(error.serverInfo?[.sqlState] ?? "") {
+                    // A stale plan, or a statement the session lost (a pooler between us and the server):
+                    // retried by the caller (`isConflict`), unnamed.
                     statements.stale.insert(name)
                     throw error
                 }
