@@ -69,7 +69,9 @@ public final class Image: @unchecked Sendable {
     /// `strictness` instead of coming out as grey garbage; the failure is reported as a decode error even
     /// when it surfaces in a later step, since only the input's pixels can make that pass fail.
     /// (`vips_thumbnail_buffer` ignores `fail_on` in libvips 8.14, so the strict load is done here.)
-    /// Pass the `header` already read to skip reading it again.
+    /// Pass the `header` already read to skip reading it again. With `direct`, a colour JPEG is decoded by
+    /// libjpeg straight into memory (`decodeDirectly`; the pipeline's path), keeping only what the steps after
+    /// it need.
     public static func decode(_ bytes: Data, header known: ImageHeader? = nil, longSide: Int, strictness: Strictness,
                               direct: Bool = false, then transform: (Image) throws -> Image = { $0 }) throws -> Image {
         let header = try known ?? header(of: bytes)
@@ -115,8 +117,9 @@ public final class Image: @unchecked Sendable {
 
     /// A JPEG of three YCbCr components decoded by libjpeg straight into memory (`cvips_jpeg_decode`), without
     /// a libvips pipeline: shrunk in the IDCT as libvips would (1/2, 1/4, 1/8, keeping `longSide`), then
-    /// fitted exactly through OpenCV, then `transform`. Nil for a JPEG this path leaves to libvips (greyscale, CMYK). Only the pixels, the ICC
-    /// profile and the orientation are kept (no EXIF or XMP fields): for the pipeline, not for inspection.
+    /// fitted exactly through OpenCV, then `transform`. Nil for a JPEG this path leaves to libvips
+    /// (greyscale, CMYK). Only the pixels, the ICC profile and the orientation are kept (no EXIF or XMP
+    /// fields): for the pipeline, not for inspecting a file.
     static func decodeDirectly(_ bytes: Data, orientation: Int, longSide: Int, strictness: Strictness,
                                then transform: (Image) throws -> Image) throws -> Image? {
         var message = [CChar](repeating: 0, count: 256)

@@ -420,7 +420,7 @@ final class PostgresDatabase: CatalogDatabase {
         statementsByConnection.withLock { _ = $0.removeValue(forKey: connection) }
     }
 
-    /// `?` placeholders become `$1`, `$2`, … (outside quoted text), 
+    /// `?` placeholders become `$1`, `$2`, … (outside quoted text).
     static func numbered(_ sql: String) -> String {
         var text = ""
         var index = 0
