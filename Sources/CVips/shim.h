@@ -521,7 +521,8 @@ static inline VipsImage *cvips_jpeg_decode(const void *buf, size_t len, int long
         g_free(profile);
         profile = NULL;
     }
-    jpeg_finish_decompress(&cinfo);
+    // Not `jpeg_finish_decompress`: like libvips, the decode ends with the last scanline, so bytes after the
+    // last scan (junk before EOI, a missing EOI) are not judged.
     jpeg_destroy_decompress(&cinfo);
     if (orientation > 1) vips_image_set_int(out, VIPS_META_ORIENTATION, orientation);
     return out;

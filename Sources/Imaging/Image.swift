@@ -130,12 +130,15 @@ public final class Image: @unchecked Sendable {
         }
         guard taken != 0 else { return nil }
         guard let decoded else { throw decodeError(String(cString: message)) }
-        let image = try Image(decoded).reduced(longSide: longSide)
-        let steps = try transform(image)
-        guard let memory = cvips_memory_image(steps.pointer) else {
-            throw ImagingError(code: "internal.vips", message: "normalise: \(Vips.takeError())")
+        // The steps after it use libvips, whose error buffer a failed decode elsewhere may be reading alone.
+        return try DecodeLock.shared.reading {
+            let image = try Image(decoded).reduced(longSide: longSide)
+            let steps = try transform(image)
+            guard let memory = cvips_memory_image(steps.pointer) else {
+                throw ImagingError(code: "internal.vips", message: "normalise: \(Vips.takeError())")
+            }
+            return Image(memory)
         }
-        return Image(memory)
     }
 
     /// Loads bytes without shrinking (tests and fixtures use it to inspect what the hub serves).

@@ -30,7 +30,12 @@ public enum Vips {
 
     /// Sets the allocator up for image buffers (see `cvips_keep_freed_memory`). Call it first thing in
     /// `main`: the arena limit only holds for threads started after it. `start` calls it too.
-    public static func tuneAllocator() { cvips_keep_freed_memory() }
+    /// It also points libvips at its HEIF module alone (`cvips_only_heif_module`), before any other thread
+    /// can read the environment it changes.
+    public static func tuneAllocator() {
+        cvips_keep_freed_memory()
+        cvips_only_heif_module()
+    }
 
     /// Takes the process-global libvips error buffer as a trimmed string.
     static func takeError() -> String {

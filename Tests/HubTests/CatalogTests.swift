@@ -479,10 +479,13 @@ import Testing
         defer { f.remove() }
         let image = try f.upload(1)
         try f.process(Verdict(status: .accepted))
-        for _ in 0..<3 { #expect(try f.catalog.image(id: image.id)?.id == image.id) }
-        // `SELECT *` now returns another row type: PostgreSQL refuses the cached plan (0A000).
+        // Several connections at once, each preparing the statement on its second run.
+        let catalog = f.catalog, id = image.id
+        for _ in 0..<3 { #expect(try Array(0..<6).concurrentMap { _ in try catalog.image(id: id)?.id }.allSatisfy { $0 == id }) }
+        // `SELECT *` now returns another row type: PostgreSQL refuses the cached plans (0A000), on every one
+        // of those connections.
         try f.catalog.executeForTests("ALTER TABLE images ADD COLUMN addedByAnotherNode BIGINT")
-        for _ in 0..<3 { #expect(try f.catalog.image(id: image.id)?.id == image.id) }
+        for _ in 0..<3 { #expect(try Array(0..<6).concurrentMap { _ in try catalog.image(id: id)?.id }.allSatisfy { $0 == id }) }
         // A write: its transaction fails on the stale statement and runs again.
         let other = try #require(try f.catalog.createLabel(name: "Cherry").id)
         for target in [other, f.label, other] { #expect(try f.catalog.relabel(imageId: image.id, to: target).labelId == target) }

@@ -21,6 +21,9 @@ final class PostgresDatabase: CatalogDatabase {
     private let relaxedConnections = Mutex<Set<PostgresConnection.ID>>([])
     /// Each pooled connection's named prepared statements (see `Connection.query`).
     private let statementsByConnection = Mutex<[PostgresConnection.ID: PreparedStatements]>([:])
+    /// Statements (argument types and text) that run unnamed on every connection: their prepared plan went
+    /// stale or a session lost them (see `Connection.query`).
+    private let staleStatements = StaleStatements()
     var dialect: SQLDialect { .postgres }
 
     /// Connects to `url` (`postgres://user:password@host:port/database`) and migrates the schema; the
@@ -75,12 +78,22 @@ final class PostgresDatabase: CatalogDatabase {
     /// trips. No read of the catalog needs two statements to agree (a label tree and its counts a moment apart
     /// are both true).
     func read<T: Sendable>(_ body: (Tx) throws -> T) throws -> T {
-        do {
-            return try withConnection(commit: .any) { connection in try body(Tx(connection: connection)) }
-        } catch let error as PSQLError where ["0A000", "26000"].contains(error.serverInfo?[.sqlState] ?? "") {
-            // A prepared statement's plan went stale or its session lost it (see `Connection.query`): once
-            // more, unnamed.
-            return try withConnection(commit: .any) { connection in try body(Tx(connection: connection)) }
+        try againIfStale { try withConnection(commit: .any) { connection in try body(Tx(connection: connection)) } }
+    }
+
+    /// Runs `body`, again (up to four times) while it fails on a prepared statement gone stale: that statement
+    /// runs unnamed from then on, on every connection (see `Connection.query`).
+    private func againIfStale<T>(_ body: () throws -> T) throws -> T {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try body()
+            } catch let stale as StalePreparedStatement where attempt < 5 {
+                logger.debug("running a statement unnamed again: \(String(reflecting: stale.error))")
+            } catch let stale as StalePreparedStatement {
+                throw stale.error
+            }
         }
     }
 
@@ -110,6 +123,11 @@ final class PostgresDatabase: CatalogDatabase {
             } catch let error as PSQLError where attempt < 5 && PostgresDatabase.isConflict(error) {
                 logger.debug("retrying a write after a conflict: \(String(reflecting: error))")
                 continue
+            } catch let stale as StalePreparedStatement where attempt < 5 {
+                logger.debug("retrying a write unnamed: \(String(reflecting: stale.error))")
+                continue
+            } catch let stale as StalePreparedStatement {
+                throw stale.error
             }
         }
     }
@@ -117,15 +135,12 @@ final class PostgresDatabase: CatalogDatabase {
     /// Runs `body` without an explicit transaction: each statement is its own, durable when it returns.
     /// For a write that is one statement (the catalog says which).
     func autocommit<T>(_ body: (Tx) throws -> T) throws -> T {
-        try withConnection { connection in try body(Tx(connection: connection)) }
+        try againIfStale { try withConnection { connection in try body(Tx(connection: connection)) } }
     }
 
     static func isConflict(_ error: PSQLError) -> Bool {
         guard let state = error.serverInfo?[.sqlState] else { return false }
-        // 0A000 and 26000: a prepared statement outlived its plan (a migration on another node changed a
-        // table) or vanished from the session; the connection's statements are forgotten and the retry
-        // prepares them anew.
-        return ["40001", "40P01", "23505", "0A000", "26000"].contains(state)
+        return ["40001", "40P01", "23505"].contains(state)
     }
 
     func ping() throws {
@@ -228,11 +243,16 @@ final class PostgresDatabase: CatalogDatabase {
         do {
             let prepared = statementsByConnection.withLock { statements in
                 if let known = statements[connection.id] { return known }
+                // The pool closes idle connections and opens others under new ids: rather than track which are
+                // gone, start afresh now and then (PostgresNIO keeps what each live connection prepared, and
+                // the names are the same for all).
+                if statements.count >= 4 * 32 { statements.removeAll() }
                 let new = PreparedStatements()
                 statements[connection.id] = new
                 return new
             }
-            let leased = Connection(connection: connection, logger: logger, answered: answered, statements: prepared)
+            let leased = Connection(connection: connection, logger: logger, answered: answered, statements: prepared,
+                                    stale: staleStatements)
             try setCommitMode(commit, of: leased)
             return try body(leased)
         } catch let error as PSQLError where PostgresDatabase.isConnectionLost(error) {
@@ -317,10 +337,9 @@ final class PostgresDatabase: CatalogDatabase {
         /// The names of the statements prepared on this connection, by argument types and text
         /// (PostgresNIO keeps the connection's prepared statements by name).
         var prepared: [String: String] = [:]
-        /// Statements whose plan went stale (0A000: a migration on another node changed a table they read) or
-        /// that the session lost (26000): run unnamed from then on, since PostgresNIO prepares a name once a
-        /// connection.
-        var stale: Set<String> = []
+        /// Statements that failed the first time they ran by name here: PostgresNIO keeps a failed
+        /// preparation for the life of the connection, so they run unnamed on it from then on.
+        var failed: Set<String> = []
         /// A connection prepares at most this many (statements built for one call, such as an `IN` list of
         /// that call's length, mostly run once and are never prepared).
         static let limit = 128
@@ -334,6 +353,7 @@ final class PostgresDatabase: CatalogDatabase {
         /// How many statements the server answered on this lease (see `withConnection`).
         let answered: Answered
         let statements: PreparedStatements
+        let stale: StaleStatements
         var dialect: SQLDialect { .postgres }
 
         /// Statements sent and answered on one lease; used by the thread that holds it only.
@@ -354,13 +374,17 @@ final class PostgresDatabase: CatalogDatabase {
             answered.sent = true
             let query = try PostgresDatabase.query(sql, arguments)
             let rows: [PostgresRow]
-            if let name = preparedName(query.sql, arguments) {
+            if let (key, name, first) = preparedName(query.sql, arguments) {
                 do {
                     rows = try runPrepared(name, query)
                 } catch let error as PSQLError where ["0A000", "26000"].contains(error.serverInfo?[.sqlState] ?? "") {
-                    // A stale plan, or a statement the session lost (a pooler between us and the server):
-                    // retried by the caller (`isConflict`), unnamed.
-                    statements.stale.insert(name)
+                    // A plan gone stale (another node's migration changed a table: "cached plan must not change
+                    // result type"), or a statement the session lost (a pooler between us and the server): every
+                    // connection runs it unnamed from now on, and the caller runs its work again.
+                    stale.insert(key)
+                    throw StalePreparedStatement(error: error)
+                } catch {
+                    if first { statements.failed.insert(key) }
                     throw error
                 }
             } else {
@@ -374,17 +398,19 @@ final class PostgresDatabase: CatalogDatabase {
             _ = try query(sql, arguments)
         }
 
-        /// The name `text` runs under on this connection with these arguments; nil while it runs unnamed.
-        private func preparedName(_ text: String, _ arguments: [SQLValue]) -> String? {
+        /// The name `text` runs under on this connection with these arguments (its key, its name, and whether
+        /// this is its first run by name here); nil while it runs unnamed.
+        private func preparedName(_ text: String, _ arguments: [SQLValue]) -> (key: String, name: String, first: Bool)? {
             guard !arguments.isEmpty else { return nil }
             let key = String(arguments.map(\.typeTag)) + ":" + text
-            if let name = statements.prepared[key] { return statements.stale.contains(name) ? nil : name }
+            guard !statements.failed.contains(key), !stale.contains(key) else { return nil }
+            if let name = statements.prepared[key] { return (key, name, false) }
             guard statements.prepared.count < PreparedStatements.limit else { return nil }
             if statements.seen.count >= PreparedStatements.seenLimit { statements.seen.removeAll() }
             guard !statements.seen.insert(key).inserted else { return nil }
             let name = NamedStatement.name(for: key)
             statements.prepared[key] = name
-            return name
+            return (key, name, true)
         }
 
         /// Runs `query` as the prepared statement `name` (PostgresNIO prepares it on the connection's first
@@ -415,7 +441,7 @@ final class PostgresDatabase: CatalogDatabase {
         }
     }
 
-    /// Forgets every prepared statement of `connection` (its session lost them, or their plans went stale).
+    /// Forgets what `connection` prepared (it is gone).
     func forgetStatements(of connection: PostgresConnection.ID) {
         statementsByConnection.withLock { _ = $0.removeValue(forKey: connection) }
     }
@@ -460,6 +486,20 @@ final class PostgresDatabase: CatalogDatabase {
     }
 
     static let executor = CatalogExecutor()
+}
+
+/// A prepared statement that can no longer run by name (see `Connection.query`); the work it was part of runs
+/// again.
+struct StalePreparedStatement: Error {
+    let error: PSQLError
+}
+
+/// The statements every connection runs unnamed.
+final class StaleStatements: Sendable {
+    private let keys = Mutex<Set<String>>([])
+
+    func insert(_ key: String) { _ = keys.withLock { $0.insert(key) } }
+    func contains(_ key: String) -> Bool { keys.withLock { $0.contains(key) } }
 }
 
 /// A statement run by name on a pooled connection: PostgresNIO prepares it on the connection's first use
