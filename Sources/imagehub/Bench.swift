@@ -111,9 +111,14 @@ struct IngestBench: AsyncParsableCommand {
             for round in 1...max(1, rounds) {
                 let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-compare-\(UUID().uuidString)")
                 scratches.append(scratch)
+                // Each timed process starts with nothing left to write back on the file system: neither pays for
+                // the other's (the script never syncs what it writes; the hub's group commit is one `syncfs`,
+                // which would flush the script's files too).
+                sync()
                 let ours = try ChildProcess.measure(ChildProcess.imagehub, ["ingest", folder, "--labels-from-folders", "--create-labels",
                                                                             "--data", scratch.appendingPathComponent("hub").path],
                                                     environment: ["IMAGEHUB_EMBEDDING_ENABLED": "false"])
+                sync()
                 let theirs = try ChildProcess.measure(URL(fileURLWithPath: python), [script, folder, scratch.appendingPathComponent("script").path])
                 guard ours.status == 0, theirs.status == 0 else {
                     throw ValidationError("a run failed (imagehub ingest: \(ours.status), script: \(theirs.status))")
