@@ -13,12 +13,16 @@ import os
 import sys
 
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException, TimeoutException
+from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
+
+# htmx swaps parts of a page while a wait looks at them: an element found a moment ago may be gone when
+# its attribute is read. A wait looks again instead of failing.
+STALE = (StaleElementReferenceException,)
 
 
 def check(condition, message):
@@ -49,7 +53,7 @@ def train(base, trainer, shots, labels):
     """A trainer picks two labels on the Training page, follows the job live, reads the report and
     fetches the ONNX model; the Models page lists it."""
     driver = browser()
-    wait = WebDriverWait(driver, 90)
+    wait = WebDriverWait(driver, 90, ignored_exceptions=STALE)
     try:
         sign_in(driver, wait, base, trainer)
         check(driver.find_elements(By.LINK_TEXT, "Review") == [] and driver.find_elements(By.LINK_TEXT, "Training") != [],
@@ -87,7 +91,7 @@ def relabel(base, admin, shots):
     """An admin relabels, with the keyboard, a photo uploaded under the wrong label: the Review page has
     chosen the label it looks like beside it."""
     driver = browser()
-    wait = WebDriverWait(driver, 20)
+    wait = WebDriverWait(driver, 20, ignored_exceptions=STALE)
     try:
         sign_in(driver, wait, base, admin)
         driver.get(base + "/review")
@@ -127,7 +131,7 @@ def main():
     photos = sys.argv[5:]
     os.makedirs(shots, exist_ok=True)
     driver = browser()
-    wait = WebDriverWait(driver, 20)
+    wait = WebDriverWait(driver, 20, ignored_exceptions=STALE)
 
     def shot(name):
         driver.save_screenshot(os.path.join(shots, f"{name}.png"))
