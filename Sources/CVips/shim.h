@@ -19,7 +19,6 @@
 #include <unistd.h>
 #ifdef __GLIBC__
 #include <malloc.h>
-#include <unistd.h>
 #endif
 
 /// Keeps freed image buffers in the process instead of handing each back to the kernel. Every image
@@ -447,12 +446,12 @@ static inline void cvips_jpeg_decode_emit(j_common_ptr cinfo, int level) {
     if (error->fail_on_warning || warnings >= 100) cvips_jpeg_decode_fail(cinfo);
 }
 
-/// Decodes `buf` (a JPEG with three YCbCr components) into a new 8-bit sRGB memory image whose long side is
-/// the smallest of the picture's 1/8, 1/4, 1/2 that is at least `long_side` (else the whole picture),
-/// carrying its ICC profile (APP2) and `orientation`. `*taken` is 0 for a JPEG this path leaves to libvips
+/// Decodes `buf` (a JPEG with three YCbCr components) into a new 8-bit sRGB memory image at 1/`shrink` of
+/// its size (1, 2, 4 or 8: the caller's choice, libvips's rule), carrying its ICC profile (APP2) and
+/// `orientation`. `*taken` is 0 for a JPEG this path leaves to libvips
 /// (greyscale, CMYK, anything but three YCbCr components); then NULL is returned and nothing is set. On
 /// failure NULL, with `message` holding libjpeg's words.
-static inline VipsImage *cvips_jpeg_decode(const void *buf, size_t len, int long_side, int fail_on_warning,
+static inline VipsImage *cvips_jpeg_decode(const void *buf, size_t len, int shrink, int fail_on_warning,
                                            int orientation, char *message, size_t message_size, int *taken) {
     struct jpeg_decompress_struct cinfo;
     struct cvips_jpeg_decode_error error;
@@ -483,11 +482,8 @@ static inline VipsImage *cvips_jpeg_decode(const void *buf, size_t len, int long
         return NULL;
     }
     cinfo.out_color_space = JCS_RGB;
-    unsigned int whole = cinfo.image_width > cinfo.image_height ? cinfo.image_width : cinfo.image_height;
-    unsigned int scale = 8;
-    while (scale > 1 && (whole * (scale / 2) + 7) / 8 >= (unsigned int)long_side) scale /= 2;
-    cinfo.scale_num = scale;
-    cinfo.scale_denom = 8;
+    cinfo.scale_num = 1;
+    cinfo.scale_denom = (unsigned int)shrink;
     jpeg_start_decompress(&cinfo);
     out = vips_image_new_memory();
     vips_image_init_fields(out, (int)cinfo.output_width, (int)cinfo.output_height, 3, VIPS_FORMAT_UCHAR,

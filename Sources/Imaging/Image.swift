@@ -76,14 +76,11 @@ public final class Image: @unchecked Sendable {
                               direct: Bool = false, then transform: (Image) throws -> Image = { $0 }) throws -> Image {
         let header = try known ?? header(of: bytes)
         if direct, header.format == .jpeg,
-           let image = try decodeDirectly(bytes, orientation: header.orientation, longSide: longSide, strictness: strictness, then: transform) {
+           let image = try decodeDirectly(bytes, header: header, longSide: longSide, strictness: strictness, then: transform) {
             return image
         }
         var options = "fail_on=\(strictness.rawValue)"
-        if header.format == .jpeg {
-            let shrink = [8, 4, 2].first { max(header.width, header.height) / $0 >= longSide } ?? 1
-            options += ",shrink=\(shrink)"
-        }
+        if header.format == .jpeg { options += ",shrink=\(jpegShrink(header, longSide: longSide))" }
         // Turning the picture reads the decoder's output out of order (columns, or bottom-up), which a
         // sequential decode refuses ("out of order read"): such images are decoded with random access, which
         // holds the shrunk decode in memory while the rest of the pass reads it.
@@ -96,12 +93,9 @@ public final class Image: @unchecked Sendable {
             var image = Image(lazy)
             if image.longSide > longSide, image.isUChar, (1...4).contains(image.bands) {
                 guard let decoded = cvips_memory_image(lazy) else { return nil }
-                image = try Image(decoded).reduced(longSide: longSide)
-            } else {
-                image = try image.fitted(longSide: longSide)
+                image = Image(decoded)
             }
-            let steps = try transform(image)
-            return cvips_memory_image(steps.pointer).map(Image.init)
+            return try finish(image, longSide: longSide, transform)
         }
         return try bytes.withUnsafeBytes { raw in
             if let image = try DecodeLock.shared.reading({ try pass(raw) }) { return image }
@@ -120,25 +114,39 @@ public final class Image: @unchecked Sendable {
     /// fitted exactly through OpenCV, then `transform`. Nil for a JPEG this path leaves to libvips
     /// (greyscale, CMYK). Only the pixels, the ICC profile and the orientation are kept (no EXIF or XMP
     /// fields): for the pipeline, not for inspecting a file.
-    static func decodeDirectly(_ bytes: Data, orientation: Int, longSide: Int, strictness: Strictness,
+    static func decodeDirectly(_ bytes: Data, header: ImageHeader, longSide: Int, strictness: Strictness,
                                then transform: (Image) throws -> Image) throws -> Image? {
         var message = [CChar](repeating: 0, count: 256)
         var taken: Int32 = 0
         let decoded = bytes.withUnsafeBytes { raw in
-            cvips_jpeg_decode(raw.baseAddress, raw.count, Int32(longSide), strictness == .warning ? 1 : 0, Int32(orientation),
-                              &message, message.count, &taken)
+            cvips_jpeg_decode(raw.baseAddress, raw.count, Int32(jpegShrink(header, longSide: longSide)), strictness == .warning ? 1 : 0,
+                              Int32(header.orientation), &message, message.count, &taken)
         }
         guard taken != 0 else { return nil }
         guard let decoded else { throw decodeError(String(cString: message)) }
         // The steps after it use libvips, whose error buffer a failed decode elsewhere may be reading alone.
         return try DecodeLock.shared.reading {
-            let image = try Image(decoded).reduced(longSide: longSide)
-            let steps = try transform(image)
-            guard let memory = cvips_memory_image(steps.pointer) else {
+            guard let image = try finish(Image(decoded), longSide: longSide, transform) else {
                 throw ImagingError(code: "internal.vips", message: "normalise: \(Vips.takeError())")
             }
-            return Image(memory)
+            return image
         }
+    }
+
+    /// The IDCT shrink of a JPEG decode (libvips's `shrink` on load, libjpeg's 1/`shrink` scale): the largest
+    /// of 8, 4, 2 that keeps the long side at least `longSide`, else 1.
+    static func jpegShrink(_ header: ImageHeader, longSide: Int) -> Int {
+        [8, 4, 2].first { max(header.width, header.height) / $0 >= longSide } ?? 1
+    }
+
+    /// The end of every decode: `decoded` fitted to `longSide` (pixels in memory through OpenCV, `reduced`;
+    /// a lazy image through libvips, `fitted`), then `transform`, computed into memory. Nil when libvips
+    /// fails (its error buffer says why).
+    private static func finish(_ decoded: Image, longSide: Int, _ transform: (Image) throws -> Image) throws -> Image? {
+        let fitted = cvips_pixels(decoded.pointer) != nil ? try decoded.reduced(longSide: longSide) : try decoded.fitted(longSide: longSide)
+        let steps = try transform(fitted)
+        // `steps` owns the libvips image its pointer names: it must outlive the computation.
+        return withExtendedLifetime(steps) { cvips_memory_image(steps.pointer).map(Image.init) }
     }
 
     /// Loads bytes without shrinking (tests and fixtures use it to inspect what the hub serves).

@@ -78,17 +78,20 @@ final class PostgresDatabase: CatalogDatabase {
     /// trips. No read of the catalog needs two statements to agree (a label tree and its counts a moment apart
     /// are both true).
     func read<T: Sendable>(_ body: (Tx) throws -> T) throws -> T {
-        try againIfStale { try withConnection(commit: .any) { connection in try body(Tx(connection: connection)) } }
+        try again { try withConnection(commit: .any) { connection in try body(Tx(connection: connection)) } }
     }
 
-    /// Runs `body`, again (up to four times) while it fails on a prepared statement gone stale: that statement
-    /// runs unnamed from then on, on every connection (see `Connection.query`).
-    private func againIfStale<T>(_ body: () throws -> T) throws -> T {
+    /// Runs `body`, again (five runs in all) while it fails on a prepared statement gone stale, which runs
+    /// unnamed from then on, on every connection (see `Connection.query`), or, with `onConflict`, on a conflict
+    /// another node raced (`isConflict`).
+    private func again<T>(onConflict: Bool = false, _ body: () throws -> T) throws -> T {
         var attempt = 0
         while true {
             attempt += 1
             do {
                 return try body()
+            } catch let error as PSQLError where onConflict && attempt < 5 && PostgresDatabase.isConflict(error) {
+                logger.debug("retrying a write after a conflict: \(String(reflecting: error))")
             } catch let stale as StalePreparedStatement where attempt < 5 {
                 logger.debug("running a statement unnamed again: \(String(reflecting: stale.error))")
             } catch let stale as StalePreparedStatement {
@@ -105,29 +108,17 @@ final class PostgresDatabase: CatalogDatabase {
     /// A write that need not be durable runs on a session set to `synchronous_commit = off` (a setting a
     /// pooled connection keeps, so a worker's claims and verdicts pay for it once, not with a statement each).
     func write<T: Sendable>(durable: Bool, _ body: (Tx) throws -> T) throws -> T {
-        var attempt = 0
-        while true {
-            attempt += 1
-            do {
-                return try withConnection(commit: durable ? .durable : .relaxed) { connection in
-                    try connection.execute("BEGIN", [])
-                    do {
-                        let value = try body(Tx(connection: connection))
-                        try connection.execute("COMMIT", [])
-                        return value
-                    } catch {
-                        try? connection.execute("ROLLBACK", [])
-                        throw error
-                    }
+        try again(onConflict: true) {
+            try withConnection(commit: durable ? .durable : .relaxed) { connection in
+                try connection.execute("BEGIN", [])
+                do {
+                    let value = try body(Tx(connection: connection))
+                    try connection.execute("COMMIT", [])
+                    return value
+                } catch {
+                    try? connection.execute("ROLLBACK", [])
+                    throw error
                 }
-            } catch let error as PSQLError where attempt < 5 && PostgresDatabase.isConflict(error) {
-                logger.debug("retrying a write after a conflict: \(String(reflecting: error))")
-                continue
-            } catch let stale as StalePreparedStatement where attempt < 5 {
-                logger.debug("retrying a write unnamed: \(String(reflecting: stale.error))")
-                continue
-            } catch let stale as StalePreparedStatement {
-                throw stale.error
             }
         }
     }
@@ -135,7 +126,7 @@ final class PostgresDatabase: CatalogDatabase {
     /// Runs `body` without an explicit transaction: each statement is its own, durable when it returns.
     /// For a write that is one statement (the catalog says which).
     func autocommit<T>(_ body: (Tx) throws -> T) throws -> T {
-        try againIfStale { try withConnection { connection in try body(Tx(connection: connection)) } }
+        try again { try withConnection { connection in try body(Tx(connection: connection)) } }
     }
 
     static func isConflict(_ error: PSQLError) -> Bool {
