@@ -3,9 +3,8 @@
 // function here. Nothing outside the Imaging module imports this.
 #ifndef CVIPS_SHIM_H
 #define CVIPS_SHIM_H
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
+// No _GNU_SOURCE here: it changes glibc's struct definitions (fd_set and others), and a clean build then
+// fails where this module and Swift's Glibc module both define them.
 #include <vips/vips.h>
 #include <lcms2.h>
 #include <stdio.h>
@@ -41,11 +40,20 @@ static inline void cvips_keep_freed_memory(void) {
 /// upload). The hub reads HEIC alone among them. Unless `VIPSHOME` is set already, libvips is pointed at a
 /// directory of the user's own (`~/.cache/imagehub/vips-X.Y`) whose module directory holds only a link to
 /// the system's HEIF module; where that cannot be made, libvips starts as it would have.
+/// glibc's `Dl_info` and `dladdr`, which <dlfcn.h> declares only under _GNU_SOURCE.
+typedef struct {
+    const char *dli_fname;
+    void *dli_fbase;
+    const char *dli_sname;
+    void *dli_saddr;
+} cvips_dl_info;
+extern int cvips_dladdr(const void *address, cvips_dl_info *info) __asm__("dladdr");
+
 static inline void cvips_only_heif_module(void) {
     if (getenv("VIPSHOME")) return;
     const char *home = getenv("HOME");
-    Dl_info info;
-    if (!home || !home[0] || !dladdr((void *)vips_init, &info) || !info.dli_fname) return;
+    cvips_dl_info info;
+    if (!home || !home[0] || !cvips_dladdr((void *)vips_init, &info) || !info.dli_fname) return;
     char *libdir = g_path_get_dirname(info.dli_fname);                       // e.g. /usr/lib/x86_64-linux-gnu
     char *base = g_path_get_basename(libdir);
     char version[32];
