@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .executable(name: "imagehub", targets: ["imagehub"]),
         .library(name: "TorchKernels", type: .dynamic, targets: ["TorchKernels"]),
+        .library(name: "FeatureKernels", type: .dynamic, targets: ["FeatureKernels"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -43,8 +44,11 @@ let package = Package(
         // (libTorchKernels.so beside the binary) opened on first use, so that start-up never loads libtorch.
         .target(
             name: "TorchBridge",
+            dependencies: ["KernelLibraries"],
             linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("pthread")]
         ),
+        // Where the bridges find their shared libraries (beside the binary, or a path from the environment).
+        .target(name: "KernelLibraries", linkerSettings: [.linkedLibrary("dl")]),
         // The libtorch side (C++17: the 1.13 headers break under C++20).
         .target(
             name: "TorchKernels",
@@ -53,9 +57,17 @@ let package = Package(
             linkerSettings: [.linkedLibrary("torch_cpu"), .linkedLibrary("c10")]
         ),
         // OpenCV behind a narrow C API: ORB and RANSAC for the geometric verification of near duplicates, and the
-        // downscale that makes thumbnails.
+        // downscale that makes thumbnails. FeatureMatch forwards to FeatureKernels (libFeatureKernels.so beside the
+        // binary), which a thread of its own opens while the process starts: OpenCV, with the OpenBLAS and TBB it
+        // brings, is off the start's path.
         .target(
             name: "FeatureMatch",
+            dependencies: ["KernelLibraries"],
+            linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("pthread")]
+        ),
+        .target(
+            name: "FeatureKernels",
+            dependencies: ["FeatureMatch"],
             cxxSettings: [.unsafeFlags(["-I/usr/include/opencv4"])],
             linkerSettings: [.linkedLibrary("opencv_core"), .linkedLibrary("opencv_imgproc"), .linkedLibrary("opencv_features2d"), .linkedLibrary("opencv_calib3d")]
         ),

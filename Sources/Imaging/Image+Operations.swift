@@ -79,10 +79,11 @@ extension Image {
                 throw ImagingError(code: "internal.vips", message: "thumbnail: \(Vips.takeError())")
             }
             let out = Image(made)
-            guard dih_resize_down(pixels, Int32(width), Int32(height), Int32(bands), cvips_pixels(made), Int32(w), Int32(h)) == 0 else {
-                throw ImagingError(code: "internal.vips", message: "downscale: \(width)×\(height) to \(w)×\(h) failed")
+            switch dih_resize_down(pixels, Int32(width), Int32(height), Int32(bands), cvips_pixels(made), Int32(w), Int32(h)) {
+            case 0: return out
+            case -2: break  // OpenCV could not be loaded (libFeatureKernels.so): libvips's reduce below, slower
+            default: throw ImagingError(code: "internal.vips", message: "downscale: \(width)×\(height) to \(w)×\(h) failed")
             }
-            return out
         }
         return try apply("reduce") { cvips_reduce($0, &$1, factor, factor) }
     }

@@ -1,4 +1,5 @@
 import CVips
+import FeatureMatch
 import Foundation
 import Logging
 
@@ -12,6 +13,9 @@ public enum Vips {
             let dom = domain.map { String(cString: $0) } ?? "VIPS"
             Vips.logger.debug("\(dom): \(text)")
         }
+        // OpenCV loads on a thread of its own while the process goes on (after libvips opened its modules:
+        // a load holds the dynamic loader's lock).
+        dih_features_preload()
         return true
     }()
 

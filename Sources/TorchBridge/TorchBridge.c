@@ -4,15 +4,13 @@
 // executable (where `swift build` puts it), then by the dynamic loader's own search.
 #define _GNU_SOURCE
 #include "TorchBridge.h"
+#include "KernelLibraries.h"
 
 #include <dlfcn.h>
-#include <libgen.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 static struct {
     int (*set_threads)(int);
@@ -29,23 +27,8 @@ static struct {
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static char failure[1024];
 
-static void *open_kernels(void) {
-    const char *named = getenv("IMAGEHUB_TORCH_KERNELS");
-    if (named && *named) return dlopen(named, RTLD_NOW | RTLD_LOCAL);
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = 0;
-        char path[PATH_MAX + 32];
-        snprintf(path, sizeof path, "%s/libTorchKernels.so", dirname(exe));
-        void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-        if (lib) return lib;
-    }
-    return dlopen("libTorchKernels.so", RTLD_NOW | RTLD_LOCAL);
-}
-
 static void load(void) {
-    void *lib = open_kernels();
+    void *lib = dih_open_kernel_library("IMAGEHUB_TORCH_KERNELS", "libTorchKernels.so");
     if (!lib) {
         const char *why = dlerror();
         snprintf(failure, sizeof failure, "libtorch is not available (libTorchKernels.so: %s)", why ? why : "not found");

@@ -7,7 +7,6 @@ enum Entry {
     static func main() async {
         // Before any thread exists (NIO, libvips, libtorch), so the allocator's arena limit covers them all.
         Vips.tuneAllocator()
-        BLASThreads.stopIdle()
         await ImageHub.main()
     }
 }

@@ -34,7 +34,9 @@ struct Ingest: AsyncParsableCommand {
 
     func run() async throws {
         let hub = try await Hub.open(path: data.data)
-        let files = try ImageFiles.find(in: directory, say: ImageFiles.toStandardError)
+        // Largest first, so that both cores finish together (the summary is by outcome: the order shows
+        // nowhere else).
+        let files = ImageFiles.largestFirst(try ImageFiles.find(in: directory, say: ImageFiles.toStandardError))
         guard !files.isEmpty else { throw ValidationError("no files under \(directory)") }
         let user = try hub.catalog.localUser()
         // The workers start on the first upload while the rest are still being stored (storing runs on the

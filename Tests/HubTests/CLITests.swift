@@ -86,13 +86,36 @@ import Testing
         }
     }
 
-    @Test("the binary does not load libtorch at start-up: TorchBridge opens libTorchKernels.so beside it when training starts")
+    @Test("the binary links neither libtorch nor OpenCV: libTorchKernels.so opens when training starts, libFeatureKernels.so on a thread of its own at start")
     func libtorchIsNotLinked() async throws {
         let (status, output) = try await runProgram(URL(fileURLWithPath: "/usr/bin/ldd"), [HubProcess.binary.path])
         let libraries = String(decoding: output, as: UTF8.self)
         #expect(status == 0 && libraries.contains("libvips"))
         #expect(!libraries.contains("libtorch") && !libraries.contains("libc10"), "\(libraries)")
-        #expect(FileManager.default.fileExists(atPath: HubProcess.binary.deletingLastPathComponent().appendingPathComponent("libTorchKernels.so").path))
+        #expect(!libraries.contains("libopencv") && !libraries.contains("openblas"), "\(libraries)")
+        for library in ["libTorchKernels.so", "libFeatureKernels.so"] {
+            #expect(FileManager.default.fileExists(atPath: HubProcess.binary.deletingLastPathComponent().appendingPathComponent(library).path))
+        }
+    }
+
+    @Test("without libFeatureKernels.so (OpenCV) an import still makes every rendition, through libvips")
+    func withoutOpenCV() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-no-opencv-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let photos = root.appendingPathComponent("photos/Banana"), data = root.appendingPathComponent("hub")
+        try FileManager.default.createDirectory(at: photos, withIntermediateDirectories: true)
+        try Fixtures.image(.jpeg, width: 1600, height: 1200, seed: 431).write(to: photos.appendingPathComponent("431.jpg"))
+        let environment = Self.plain.merging(["IMAGEHUB_FEATURE_KERNELS": root.appendingPathComponent("missing/libFeatureKernels.so").path]) { $1 }
+        let summary = try await HubProcess.run(["ingest", photos.deletingLastPathComponent().path, "--labels-from-folders", "--create-labels",
+                                                "--data", data.path], environment: environment)
+        #expect(summary.contains("1 files: 1 new") && summary.contains("accepted"), "\(summary)")
+        let catalog = try Catalog(path: data.appendingPathComponent("catalog.sqlite").path)
+        let banana = try #require(try catalog.labelId(named: "Banana"))
+        let image = try #require(try catalog.images(labelIds: [banana], status: nil, after: nil, limit: 10).first)
+        let blobs = try FileBlobStore(root: data.appendingPathComponent("blobs"))
+        let thumbnail = try Image.load(try blobs.read(try #require(image.thumbnailKey)))
+        let canonical = try Image.load(try blobs.read(try #require(image.canonicalKey)))
+        #expect(max(thumbnail.width, thumbnail.height) == 256 && max(canonical.width, canonical.height) == 1024)
     }
 
     @Test("a folder of links to a dataset is the dataset: links to folders and files are followed, a cycle once, and what is skipped is said")
@@ -119,6 +142,16 @@ import Testing
         #expect(why["Banana/README.md"] == "not an image file name" && why["Apple/gone.jpg"] == "broken link")
         #expect(why["Apple/again"]?.hasPrefix("folder already walked") == true, "\(why)")
         #expect(scan.skippedSummary.contains { $0.hasPrefix("skipped 1 (broken link): ") })
+
+        // A bulk import stores (and so processes) the largest files first; equal sizes keep the path order.
+        try Data(count: 10).write(to: real.appendingPathComponent("loose/small.jpg"))
+        try Data(count: 10).write(to: real.appendingPathComponent("loose/a-small.jpg"))
+        let ordered = ImageFiles.largestFirst(try ImageFiles.scan(real.path).files)
+        let sizes = try ordered.map { try Data(contentsOf: $0).count }
+        #expect(ordered.map(\.lastPathComponent).suffix(2) == ["a-small.jpg", "small.jpg"] && sizes.count == 5, "\(ordered)")
+        #expect(sizes == sizes.sorted(by: >), "\(sizes)")
+        try fm.removeItem(at: real.appendingPathComponent("loose/small.jpg"))
+        try fm.removeItem(at: real.appendingPathComponent("loose/a-small.jpg"))
 
         let data = root.appendingPathComponent("hub")
         let (status, output) = try await runProgram(HubProcess.binary, ["ingest", linked.path, "--labels-from-folders", "--create-labels", "--data", data.path],

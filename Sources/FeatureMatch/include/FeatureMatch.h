@@ -3,6 +3,10 @@
 // similarity transform (rotation, uniform scale, translation): what a crop, a resize and a recompression
 // preserve, and two photos of the same scene from different places do not.
 // Errors come back as malloc'd strings the caller frees with dih_features_string_free.
+// OpenCV itself lives in libFeatureKernels.so (Sources/FeatureKernels), opened at run time: loading OpenCV
+// with the OpenBLAS and TBB it brings costs a process about 20 ms, which `dih_features_preload` moves off
+// the start's path. Until it is loaded every call waits for it; where it cannot be loaded, calls fail with
+// a message that says why.
 #ifndef FEATURE_MATCH_H
 #define FEATURE_MATCH_H
 
@@ -31,10 +35,16 @@ int dih_features_match(const dih_features *a, const dih_features *b, int limit, 
 
 void dih_features_string_free(char *string);
 
+/// Starts loading libFeatureKernels.so on a thread of its own and returns at once (the first call of any
+/// function below loads it otherwise). Call it once libvips has opened its modules: a load holds the
+/// dynamic loader's lock, which another thread's dlopen would wait for.
+void dih_features_preload(void);
+
 /// Scales 8-bit interleaved pixels (`channels` 1–4) from `width`×`height` down to `dst_width`×`dst_height`
 /// (each at most the source's): an exact box average by the largest whole factor both sides share
 /// (OpenCV's INTER_AREA fast path; up to factor − 1 edge rows and columns are left out), then bilinear for
-/// the rest, which is then under 2. `dst` holds `dst_width`×`dst_height`×`channels` bytes. 0 on success.
+/// the rest, which is then under 2. `dst` holds `dst_width`×`dst_height`×`channels` bytes. 0 on success, -2
+/// where libFeatureKernels.so cannot be loaded, -1 on other failures.
 int dih_resize_down(const uint8_t *src, int width, int height, int channels, uint8_t *dst, int dst_width, int dst_height);
 
 #ifdef __cplusplus

@@ -1,4 +1,6 @@
-#include "FeatureMatch.h"
+// FeatureMatch.h's functions on OpenCV (as dihf_*), built as libFeatureKernels.so: the FeatureMatch bridge
+// opens it on a thread of its own while the process starts (see dih_features_preload).
+#include "FeatureKernels.h"
 
 #include <opencv2/calib3d.hpp>
 #include <opencv2/core.hpp>
@@ -42,7 +44,7 @@ static const bool single_threaded = [] {
     return true;
 }();
 
-extern "C" dih_features *dih_features_detect(const uint8_t *grey, int width, int height, int max_features, char **error) {
+extern "C" dih_features *dihf_features_detect(const uint8_t *grey, int width, int height, int max_features, char **error) {
     (void)single_threaded;
     dih_features *out = nullptr;
     guarded(error, [&] {
@@ -76,11 +78,11 @@ extern "C" dih_features *dih_features_detect(const uint8_t *grey, int width, int
     return out;
 }
 
-extern "C" int dih_features_count(const dih_features *features) { return static_cast<int>(features->keypoints.size()); }
+extern "C" int dihf_features_count(const dih_features *features) { return static_cast<int>(features->keypoints.size()); }
 
-extern "C" void dih_features_free(dih_features *features) { delete features; }
+extern "C" void dihf_features_free(dih_features *features) { delete features; }
 
-extern "C" int dih_features_match(const dih_features *a, const dih_features *b, int limit, double ratio, double max_error,
+extern "C" int dihf_features_match(const dih_features *a, const dih_features *b, int limit, double ratio, double max_error,
                                   int *matches, int *inliers, double *scale, int *overlapping, char **error) {
     *matches = 0;
     *inliers = 0;
@@ -131,9 +133,7 @@ extern "C" int dih_features_match(const dih_features *a, const dih_features *b, 
     return ok ? 0 : 1;
 }
 
-extern "C" void dih_features_string_free(char *string) { std::free(string); }
-
-int dih_resize_down(const uint8_t *src, int width, int height, int channels, uint8_t *dst, int dst_width, int dst_height) {
+extern "C" int dihf_resize_down(const uint8_t *src, int width, int height, int channels, uint8_t *dst, int dst_width, int dst_height) {
     if (!src || !dst || channels < 1 || channels > 4 || dst_width < 1 || dst_height < 1 || dst_width > width || dst_height > height) return -1;
     static const bool serial = (cv::setNumThreads(0), true);  // on the calling thread, as the rest of a job
     (void)serial;
