@@ -32,6 +32,8 @@ public final class Image: @unchecked Sendable {
     public var longSide: Int { max(width, height) }
     /// True for 8-bit unsigned samples.
     public var isUChar: Bool { vips_image_get_format(pointer) == VIPS_FORMAT_UCHAR }
+    /// Whether the pixels are computed and held in memory (a decoded upload), not a libvips pipeline.
+    public var isInMemory: Bool { cvips_pixels(pointer) != nil }
     public var orientation: Int { Int(cvips_get_orientation(pointer)) }
     /// True when the image carries EXIF, XMP, IPTC or an ICC profile.
     public var hasMetadata: Bool {
@@ -143,7 +145,7 @@ public final class Image: @unchecked Sendable {
     /// a lazy image through libvips, `fitted`), then `transform`, computed into memory. Nil when libvips
     /// fails (its error buffer says why).
     private static func finish(_ decoded: Image, longSide: Int, _ transform: (Image) throws -> Image) throws -> Image? {
-        let fitted = cvips_pixels(decoded.pointer) != nil ? try decoded.reduced(longSide: longSide) : try decoded.fitted(longSide: longSide)
+        let fitted = decoded.isInMemory ? try decoded.reduced(longSide: longSide) : try decoded.fitted(longSide: longSide)
         let steps = try transform(fitted)
         // `steps` owns the libvips image its pointer names: it must outlive the computation.
         return withExtendedLifetime(steps) { cvips_memory_image(steps.pointer).map(Image.init) }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Catalog
+import Embedding
 import Foundation
 import HubCore
 import HubServer
@@ -21,10 +22,12 @@ struct IngestBench: AsyncParsableCommand {
     @Option(help: "Data directory for the throw-away hub (default: a new temporary one).") var data: String?
     @Flag(help: "Leave the embed stage out (verify + preprocess only).") var noEmbed = false
     @Option(help: ArgumentHelp(
-        "Instead: whole processes, as a user would time them. `imagehub ingest` with embeddings off against this script (run as PYTHON SCRIPT DIR OUTDIR, e.g. ../shared/bench/py_ingest_baseline.py) on the same folder, alternating, in the same run.",
+        "Instead: whole processes, as a user would time them. `imagehub ingest` with embeddings off (see --embeddings) against this script (run as PYTHON SCRIPT DIR OUTDIR, e.g. ../shared/bench/py_ingest_baseline.py) on the same folder, alternating, in the same run.",
         valueName: "script")) var compareScript: String?
     @Option(help: "With --compare-script: another folder to compare on (e.g. small phone photos and full-size camera photos).")
     var and: [String] = []
+    @Flag(help: "With --compare-script: embeddings on in the hub, and the script run as PYTHON SCRIPT FEATURES DIR, FEATURES being the set-up's TorchScript feature extractor (for ../shared/bench/py_embed_baseline.py).")
+    var embeddings = false
     @Option(help: "With --compare-script: the Python that runs it.") var python = "/usr/bin/python3"
     @Option(help: "With --compare-script: runs of each, alternating; the median is shown.") var rounds = 3
 
@@ -98,6 +101,12 @@ struct IngestBench: AsyncParsableCommand {
     func compare(script: String) throws {
         guard FileManager.default.isExecutableFile(atPath: python) else { throw ValidationError("no Python at \(python)") }
         guard FileManager.default.fileExists(atPath: script) else { throw ValidationError("no script at \(script)") }
+        // The hub's own configuration decides its engine and precision; the script gets the TorchScript
+        // features the set-up converted from the same weights.
+        let features = embeddings ? Backbone.defaultDirectory(configured: nil).appendingPathComponent("features.pt").path : nil
+        if let features, !FileManager.default.fileExists(atPath: features) {
+            throw ValidationError("no TorchScript features at \(features) (make setup converts them)")
+        }
         var rows: [[String]] = []
         for folder in [directory] + and {
             let files = try ImageFiles.find(in: folder, say: ImageFiles.toStandardError)
@@ -117,9 +126,10 @@ struct IngestBench: AsyncParsableCommand {
                 sync()
                 let ours = try ChildProcess.measure(ChildProcess.imagehub, ["ingest", folder, "--labels-from-folders", "--create-labels",
                                                                             "--data", scratch.appendingPathComponent("hub").path],
-                                                    environment: ["IMAGEHUB_EMBEDDING_ENABLED": "false"])
+                                                    environment: ["IMAGEHUB_EMBEDDING_ENABLED": embeddings ? "true" : "false"])
                 sync()
-                let theirs = try ChildProcess.measure(URL(fileURLWithPath: python), [script, folder, scratch.appendingPathComponent("script").path])
+                let arguments = features.map { [script, $0, folder] } ?? [script, folder, scratch.appendingPathComponent("script").path]
+                let theirs = try ChildProcess.measure(URL(fileURLWithPath: python), arguments)
                 guard ours.status == 0, theirs.status == 0 else {
                     throw ValidationError("a run failed (imagehub ingest: \(ours.status), script: \(theirs.status))")
                 }
@@ -139,7 +149,7 @@ struct IngestBench: AsyncParsableCommand {
                          String(format: "%.1f", 1000 * median(hub) { $0.cpuSeconds } / n), String(format: "%.1f", 1000 * median(baseline) { $0.cpuSeconds } / n),
                          "\(Int(median(hub) { Double($0.peakRSS) }) / 1_048_576)", "\(Int(median(baseline) { Double($0.peakRSS) }) / 1_048_576)"])
         }
-        print("bench ingest --compare-script: whole processes, median of \(max(1, rounds)) alternating runs; imagehub ingest with embeddings off; "
+        print("bench ingest --compare-script: whole processes, median of \(max(1, rounds)) alternating runs; imagehub ingest with embeddings \(embeddings ? "on" : "off"); "
               + "\(ProcessInfo.processInfo.activeProcessorCount) cores; ratio = script time / hub time")
         Table(headers: ["photos", "images", "hub s", "script s", "hub img/s", "script img/s", "ratio", "hub CPU ms/img", "script CPU ms/img",
                         "hub peak MB", "script peak MB"], rows: rows).print()

@@ -98,6 +98,31 @@ import Testing
         }
     }
 
+    @Test("bench ingest --compare-script runs whole imagehub ingest processes against the script, embeddings off, or on with the TorchScript features for the script")
+    func compareScript() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-compare-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let photos = root.appendingPathComponent("photos/Banana")
+        try FileManager.default.createDirectory(at: photos, withIntermediateDirectories: true)
+        for seed in [441, 442] { try Fixtures.image(.jpeg, seed: seed).write(to: photos.appendingPathComponent("\(seed).jpg")) }
+        // A stand-in for the Pillow scripts: it notes the arguments it was given.
+        let script = root.appendingPathComponent("script.py"), calls = root.appendingPathComponent("calls.txt")
+        try Data("import sys\nopen(\"\(calls.path)\", \"a\").write(\" \".join(sys.argv[1:]) + \"\\n\")\n".utf8).write(to: script)
+        let off = try await HubProcess.run(["bench", "ingest", photos.deletingLastPathComponent().path, "--compare-script", script.path, "--rounds", "2"],
+                                           environment: Self.plain)
+        #expect(off.contains("imagehub ingest with embeddings off") && off.contains("ratio"), "\(off)")
+        let on = try await HubProcess.run(["bench", "ingest", photos.deletingLastPathComponent().path, "--compare-script", script.path, "--rounds", "1",
+                                           "--embeddings"], environment: Self.plain)
+        #expect(on.contains("imagehub ingest with embeddings on"), "\(on)")
+        let lines = try String(contentsOf: calls, encoding: .utf8).split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+        #expect(lines.count == 3, "\(lines)")
+        #expect(lines.prefix(2).allSatisfy { $0.count == 2 && $0[0] == photos.deletingLastPathComponent().path }, "embeddings off: DIR OUTDIR")
+        #expect(lines.last?.count == 2 && lines.last?[0].hasSuffix("/features.pt") == true && lines.last?[1] == photos.deletingLastPathComponent().path,
+                "embeddings on: FEATURES DIR")
+        let rows = on.split(separator: "\n").filter { $0.hasPrefix("photos ") && $0.contains("×") }
+        #expect(rows.count == 1 && rows[0].contains(" 2 "), "one row, two images: \(on)")
+    }
+
     @Test("without libFeatureKernels.so (OpenCV) an import still makes every rendition, through libvips")
     func withoutOpenCV() async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-no-opencv-\(UUID().uuidString)")
