@@ -123,7 +123,7 @@ static int resolve(void *lib, struct api *api, char **error) {
 }
 
 struct load_args {
-    const char *library, *model_path, *precision;
+    const char *library, *model_path, *precision, *cache_dir;
     int threads, niceness;
     dih_ov_model *model;
     char *error;
@@ -183,7 +183,11 @@ static void *load_on_thread(void *p) {
         {"NUM_STREAMS", "1"},
         // Several processes (an API node, workers, tests) may share the machine's cores.
         {"ENABLE_CPU_PINNING", "NO"},
+        // Last, so that it can be left out: a compiled model read back from the cache instead of compiled
+        // again (OpenVINO compiles afresh when an entry cannot be read).
+        {"CACHE_DIR", a->cache_dir ? a->cache_dir : ""},
     };
+    const size_t property_count = sizeof properties / sizeof properties[0] - (a->cache_dir && *a->cache_dir ? 0 : 1);
     ov_version_t version = {0};
     if (api->get_openvino_version(&version) == OV_OK) {
         snprintf(m->version, sizeof m->version, "%s", version.buildNumber ? version.buildNumber : "?");
@@ -193,7 +197,7 @@ static void *load_on_thread(void *p) {
     size_t outputs = 0;
     CHECK(api->model_outputs_size(model, &outputs), "counting the model's outputs");
     m->outputs = (int)outputs;
-    CHECK(api->core_compile_model_props(m->core, model, "CPU", sizeof properties / sizeof properties[0], properties,
+    CHECK(api->core_compile_model_props(m->core, model, "CPU", property_count, properties,
                                         &m->compiled),
           "compiling the model for the CPU");
     api->model_free(model);
@@ -216,8 +220,8 @@ fail:
 }
 
 dih_ov_model *dih_ov_load(const char *library, const char *model_path, const char *precision, int threads,
-                          int niceness, char **error) {
-    struct load_args a = {library, model_path, precision, threads, niceness, NULL, NULL};
+                          int niceness, const char *cache_dir, char **error) {
+    struct load_args a = {library, model_path, precision, cache_dir, threads, niceness, NULL, NULL};
     pthread_t thread;
     if (pthread_create(&thread, NULL, load_on_thread, &a) != 0) {
         *error = format("cannot start a thread to load OpenVINO");

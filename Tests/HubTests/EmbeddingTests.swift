@@ -144,6 +144,25 @@ struct EmbeddingTests {
         #expect(!GeometricMatch(matches: 115, inliers: 82, scale: 0, overlapping: 300).isCopy(), "a degenerate fit")
     }
 
+    @Test("a model OpenVINO reads back from its cache embeds exactly as a fresh compile does")
+    func compiledModelCache() throws {
+        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-ov-cache-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: cache) }
+        try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)
+        let input = try Synthetic.photo(width: 320, height: 240, seed: 451).modelInput(backbone.input)
+        let uncached = try Backbone(directory: TestModels.directory, threads: 2, engine: .openvino, compiledModels: nil)
+        let first = try Backbone(directory: TestModels.directory, threads: 2, engine: .openvino, compiledModels: cache)
+        let blobs = try FileManager.default.contentsOfDirectory(atPath: cache.path).filter { $0.hasSuffix(".blob") }
+        #expect(blobs.count == 1, "the compiled model is kept: \(blobs)")
+        let second = try Backbone(directory: TestModels.directory, threads: 2, engine: .openvino, compiledModels: cache)
+        let vectors = try [uncached, first, second].map { try $0.embed(input, count: 1)[0].vector }
+        #expect(vectors[0] == vectors[1] && vectors[1] == vectors[2])
+
+        #expect(Backbone.compiledModelCache(environment: ["XDG_CACHE_HOME": cache.path])?.path == cache.appendingPathComponent("imagehub/openvino").path)
+        #expect(Backbone.compiledModelCache(environment: ["HOME": cache.path])?.path == cache.appendingPathComponent(".cache/imagehub/openvino").path)
+        #expect(Backbone.compiledModelCache(environment: [:]) == nil)
+    }
+
     @Test("a resized, re-encoded, slightly cropped copy stays close; other photos of the class do not", needsSharedData)
     func copiesAreClose() throws {
         let photos = try SharedData.photos(in: "photos/dogs")

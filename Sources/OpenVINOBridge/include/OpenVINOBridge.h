@@ -16,8 +16,10 @@ typedef struct dih_ov_model dih_ov_model;
 /// for the CPU with `precision` ("f32", "bf16", ...), `threads` inference threads, the latency hint and
 /// no CPU pinning. Everything runs on a thread of nice `niceness`, so the engine's worker threads (TBB,
 /// created then) inherit it. The model's first input must be N×C×H×W floats; its outputs N×K floats.
+/// `cache_dir` (NULL for none): OpenVINO's model cache, where the compiled model is kept and read back by
+/// the next load with the same model, settings and OpenVINO version.
 dih_ov_model *dih_ov_load(const char *library, const char *model_path, const char *precision, int threads,
-                          int niceness, char **error);
+                          int niceness, const char *cache_dir, char **error);
 
 /// Number of outputs and the width K of output `index` (0 when unknown until the first inference).
 int dih_ov_outputs(const dih_ov_model *model);
