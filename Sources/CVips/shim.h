@@ -13,7 +13,6 @@
 #include <jerror.h>
 #include <math.h>
 #include <string.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <unistd.h>
 #ifdef __GLIBC__
@@ -35,11 +34,6 @@ static inline void cvips_keep_freed_memory(void) {
 #endif
 }
 
-/// libvips opens every module in its module directory at start: ImageMagick, poppler, OpenSlide, JPEG XL and
-/// HEIF, with their libraries (about 20 of the 27 ms `vips_init` takes here, and more code reachable from an
-/// upload). The hub reads HEIC alone among them. Unless `VIPSHOME` is set already, libvips is pointed at a
-/// directory of the user's own (`~/.cache/imagehub/vips-X.Y`) whose module directory holds only a link to
-/// the system's HEIF module; where that cannot be made, libvips starts as it would have.
 /// glibc's `Dl_info` and `dladdr`, which <dlfcn.h> declares only under _GNU_SOURCE.
 typedef struct {
     const char *dli_fname;
@@ -49,17 +43,23 @@ typedef struct {
 } cvips_dl_info;
 extern int cvips_dladdr(const void *address, cvips_dl_info *info) __asm__("dladdr");
 
+/// libvips opens every module in its module directory at start: ImageMagick, poppler, OpenSlide, JPEG XL and
+/// HEIF, with their libraries (about 20 of the 27 ms `vips_init` takes here, and more code reachable from an
+/// upload). The hub reads HEIC alone among them. Unless `VIPSHOME` is set already, libvips is pointed at a
+/// directory of the user's own (`imagehub/vips-X.Y` in the user's cache directory: `XDG_CACHE_HOME`, else
+/// `~/.cache`, as for OpenVINO's compiled models) whose module directory holds only a link to the system's
+/// HEIF module; where that cannot be made, libvips starts as it would have.
 static inline void cvips_only_heif_module(void) {
     if (getenv("VIPSHOME")) return;
-    const char *home = getenv("HOME");
+    const char *cache = g_get_user_cache_dir();
     cvips_dl_info info;
-    if (!home || !home[0] || !cvips_dladdr((void *)vips_init, &info) || !info.dli_fname) return;
+    if (!cache || cache[0] != '/' || !cvips_dladdr((void *)vips_init, &info) || !info.dli_fname) return;
     char *libdir = g_path_get_dirname(info.dli_fname);                       // e.g. /usr/lib/x86_64-linux-gnu
     char *base = g_path_get_basename(libdir);
     char version[32];
     snprintf(version, sizeof(version), "%d.%d", vips_version(0), vips_version(1));
     char *system_module = g_strdup_printf("%s/vips-modules-%s/vips-heif.so", libdir, version);
-    char *root = g_strdup_printf("%s/.cache/imagehub/vips-%s", home, version);
+    char *root = g_strdup_printf("%s/imagehub/vips-%s", cache, version);
     // libvips finds its modules under VIPSHOME's `lib` or, as Debian builds it, under the name of its own
     // library directory (`x86_64-linux-gnu`): both are made.
     int ready = g_file_test(system_module, G_FILE_TEST_EXISTS);
@@ -464,7 +464,6 @@ static inline VipsImage *cvips_jpeg_decode(const void *buf, size_t len, int shri
     struct jpeg_decompress_struct cinfo;
     struct cvips_jpeg_decode_error error;
     VipsImage *volatile out = NULL;
-    unsigned char *volatile profile = NULL;
     *taken = 1;
     message[0] = 0;
     cinfo.err = jpeg_std_error(&error.manager);
@@ -478,7 +477,6 @@ static inline VipsImage *cvips_jpeg_decode(const void *buf, size_t len, int shri
         snprintf(message, message_size, "%s", error.message);
         jpeg_destroy_decompress(&cinfo);
         if (out) g_object_unref(out);
-        g_free(profile);
         return NULL;
     }
     jpeg_mem_src(&cinfo, (const unsigned char *)buf, (unsigned long)len);
@@ -504,27 +502,15 @@ static inline VipsImage *cvips_jpeg_decode(const void *buf, size_t len, int shri
         JSAMPROW row = (JSAMPROW)VIPS_IMAGE_ADDR(out, 0, cinfo.output_scanline);
         jpeg_read_scanlines(&cinfo, &row, 1);
     }
-    // The ICC profile, from its APP2 chunks in sequence order (each "ICC_PROFILE\0", its number, the count).
-    size_t sizes[256] = {0};
-    const unsigned char *parts[256] = {0};
-    int count = 0;
-    for (jpeg_saved_marker_ptr m = cinfo.marker_list; m; m = m->next) {
-        if (m->marker != JPEG_APP0 + 2 || m->data_length <= 14 || memcmp(m->data, "ICC_PROFILE", 12) != 0) continue;
-        int seq = m->data[12];
-        count = m->data[13];
-        if (seq >= 1 && seq <= count) { parts[seq] = m->data + 14; sizes[seq] = m->data_length - 14; }
+    // The ICC profile (libjpeg-turbo joins its APP2 chunks). A malformed one is left out, as libvips leaves
+    // it, not counted as a fault of the picture.
+    JOCTET *icc = NULL;
+    unsigned int icc_length = 0;
+    error.fail_on_warning = 0;
+    if (jpeg_read_icc_profile(&cinfo, &icc, &icc_length) && icc_length > 0) {
+        vips_image_set_blob_copy(out, VIPS_META_ICC_NAME, icc, icc_length);
     }
-    size_t total = 0;
-    int complete = count > 0;
-    for (int i = 1; i <= count; i++) { if (!parts[i]) complete = 0; total += sizes[i]; }
-    if (complete && total > 0) {
-        profile = g_malloc(total);
-        size_t at = 0;
-        for (int i = 1; i <= count; i++) { memcpy(profile + at, parts[i], sizes[i]); at += sizes[i]; }
-        vips_image_set_blob_copy(out, VIPS_META_ICC_NAME, profile, total);
-        g_free(profile);
-        profile = NULL;
-    }
+    free(icc);
     // Not `jpeg_finish_decompress`: like libvips, the decode ends with the last scanline, so bytes after the
     // last scan (junk before EOI, a missing EOI) are not judged.
     jpeg_destroy_decompress(&cinfo);

@@ -229,8 +229,6 @@ public final class Backbone: @unchecked Sendable {
         return String(cString: error)
     }
 
-    /// Where the set-up puts the backbone: `$IMAGEHUB_MODELS` or `embedding.models`, else
-    /// `models/efficientnet-lite0` under the working directory, else next to the executable's checkout.
     /// Where OpenVINO keeps compiled models between processes: `imagehub/openvino` in the user's cache
     /// directory (`XDG_CACHE_HOME`, else `~/.cache`), made on first use; nil where it cannot be made, and
     /// then every process compiles the model itself. Reading the compiled model back takes a start with
@@ -250,6 +248,8 @@ public final class Backbone: @unchecked Sendable {
         return cache
     }
 
+    /// Where the set-up puts the backbone: `$IMAGEHUB_MODELS` or `embedding.models`, else
+    /// `models/efficientnet-lite0` under the working directory, else next to the executable's checkout.
     public static func defaultDirectory(configured: String?) -> URL {
         if let configured, !configured.isEmpty { return URL(fileURLWithPath: configured) }
         let local = URL(fileURLWithPath: "models/efficientnet-lite0")

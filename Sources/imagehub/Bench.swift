@@ -32,7 +32,13 @@ struct IngestBench: AsyncParsableCommand {
     @Option(help: "With --compare-script: runs of each, alternating; the median is shown.") var rounds = 3
 
     func run() async throws {
-        if let compareScript { return try compare(script: compareScript) }
+        if let compareScript {
+            // The hub runs on fresh data directories: its settings (the backbone's directory among them) are
+            // the environment's alone, and the script gets the TorchScript features of that same backbone.
+            let settings = try await HubSettings.load(dataDirectory: FileManager.default.temporaryDirectory
+                .appendingPathComponent("imagehub-compare-\(UUID().uuidString)").path)
+            return try compare(script: compareScript, models: Backbone.defaultDirectory(configured: settings.modelsDirectory))
+        }
         let dir = data ?? FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-bench-\(UUID().uuidString)").path
         defer { if data == nil { try? FileManager.default.removeItem(atPath: dir) } }
         var settings = try await HubSettings.load(dataDirectory: dir)
@@ -98,12 +104,12 @@ struct IngestBench: AsyncParsableCommand {
 
     /// `imagehub ingest` (embeddings off, a fresh data directory each run) against the script, whole
     /// processes alternating on each folder: median wall time, CPU time and peak memory of each, and the ratio.
-    func compare(script: String) throws {
+    func compare(script: String, models: URL) throws {
         guard FileManager.default.isExecutableFile(atPath: python) else { throw ValidationError("no Python at \(python)") }
         guard FileManager.default.fileExists(atPath: script) else { throw ValidationError("no script at \(script)") }
         // The hub's own configuration decides its engine and precision; the script gets the TorchScript
         // features the set-up converted from the same weights.
-        let features = embeddings ? Backbone.defaultDirectory(configured: nil).appendingPathComponent("features.pt").path : nil
+        let features = embeddings ? models.appendingPathComponent("features.pt").path : nil
         if let features, !FileManager.default.fileExists(atPath: features) {
             throw ValidationError("no TorchScript features at \(features) (make setup converts them)")
         }

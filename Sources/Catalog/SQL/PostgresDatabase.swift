@@ -237,7 +237,7 @@ final class PostgresDatabase: CatalogDatabase {
                 // The pool closes idle connections and opens others under new ids: rather than track which are
                 // gone, start afresh now and then (PostgresNIO keeps what each live connection prepared, and
                 // the names are the same for all).
-                if statements.count >= 4 * 32 { statements.removeAll() }
+                if statements.count >= PreparedStatements.connectionsRemembered { statements.removeAll() }
                 let new = PreparedStatements()
                 statements[connection.id] = new
                 return new
@@ -325,9 +325,9 @@ final class PostgresDatabase: CatalogDatabase {
     final class PreparedStatements: @unchecked Sendable {
         /// Statements run once on this connection: a statement is prepared the second time it comes.
         var seen: Set<String> = []
-        /// The names of the statements prepared on this connection, by argument types and text
-        /// (PostgresNIO keeps the connection's prepared statements by name).
-        var prepared: [String: String] = [:]
+        /// The statements (argument types and text) prepared on this connection; their names are
+        /// `NamedStatement.name(for:)`'s, the same on every connection.
+        var prepared: Set<String> = []
         /// Statements that failed the first time they ran by name here: PostgresNIO keeps a failed
         /// preparation for the life of the connection, so they run unnamed on it from then on.
         var failed: Set<String> = []
@@ -336,6 +336,9 @@ final class PostgresDatabase: CatalogDatabase {
         static let limit = 128
         /// Statements remembered as run once, at most (then forgotten, all together).
         static let seenLimit = 4096
+        /// Connections whose statements are remembered, at most (the pool's connections, and those it closed
+        /// and replaced; then all are forgotten together).
+        static let connectionsRemembered = 128
     }
 
     struct Connection: SQLConnection {
@@ -395,13 +398,12 @@ final class PostgresDatabase: CatalogDatabase {
             guard !arguments.isEmpty else { return nil }
             let key = String(arguments.map(\.typeTag)) + ":" + text
             guard !statements.failed.contains(key), !stale.contains(key) else { return nil }
-            if let name = statements.prepared[key] { return (key, name, false) }
+            if statements.prepared.contains(key) { return (key, NamedStatement.name(for: key), false) }
             guard statements.prepared.count < PreparedStatements.limit else { return nil }
             if statements.seen.count >= PreparedStatements.seenLimit { statements.seen.removeAll() }
             guard !statements.seen.insert(key).inserted else { return nil }
-            let name = NamedStatement.name(for: key)
-            statements.prepared[key] = name
-            return (key, name, true)
+            statements.prepared.insert(key)
+            return (key, NamedStatement.name(for: key), true)
         }
 
         /// Runs `query` as the prepared statement `name` (PostgresNIO prepares it on the connection's first
@@ -578,7 +580,7 @@ extension Catalog {
         }
     }
 
-    /// Runs `sql` on its own (`autocommit`), for tests that change the schema behind a running catalog.
+    /// Runs `sql` in a transaction of its own, for tests that change the schema behind a running catalog.
     package func executeForTests(_ sql: String) throws {
         try write { db in try db.execute(sql) }
     }
