@@ -57,7 +57,8 @@ let package = Package(
             linkerSettings: [.linkedLibrary("torch_cpu"), .linkedLibrary("c10")]
         ),
         // OpenCV behind a narrow C API: ORB and RANSAC for the geometric verification of near duplicates, and the
-        // downscale that makes thumbnails. FeatureMatch forwards to FeatureKernels (libFeatureKernels.so beside the
+        // downscale that makes thumbnails; and the label model's softmax regression (OpenBLAS's sgemm, libLBFGS's
+        // minimiser), so that refitting it never loads libtorch. FeatureMatch forwards to FeatureKernels (libFeatureKernels.so beside the
         // binary), which a thread of its own opens while the process starts: OpenCV, with the OpenBLAS and TBB it
         // brings, is off the start's path.
         .target(
@@ -69,7 +70,8 @@ let package = Package(
             name: "FeatureKernels",
             dependencies: ["FeatureMatch"],
             cxxSettings: [.unsafeFlags(["-I/usr/include/opencv4"])],
-            linkerSettings: [.linkedLibrary("opencv_core"), .linkedLibrary("opencv_imgproc"), .linkedLibrary("opencv_features2d"), .linkedLibrary("opencv_calib3d")]
+            linkerSettings: [.linkedLibrary("opencv_core"), .linkedLibrary("opencv_imgproc"), .linkedLibrary("opencv_features2d"), .linkedLibrary("opencv_calib3d"),
+                             .linkedLibrary("openblas"), .linkedLibrary("lbfgs")]
         ),
         // OpenVINO's C API, opened at run time from the wheel `make setup` installs (models/openvino).
         .target(name: "OpenVINOBridge"),
@@ -77,7 +79,7 @@ let package = Package(
             name: "Embedding",
             dependencies: ["TorchBridge", "OpenVINOBridge", "FeatureMatch", "Imaging", "HubCore", .product(name: "Logging", package: "swift-log")]
         ),
-        .target(name: "Training", dependencies: ["TorchBridge", "HubCore", "Embedding"]),
+        .target(name: "Training", dependencies: ["TorchBridge", "FeatureMatch", "HubCore", "Embedding"]),
         // ONNX export: Sources/ONNX/onnx.pb.swift is generated once from the official onnx.proto
         // (protoc + protoc-gen-swift 1.39.0, Visibility=Public) and committed.
         .target(name: "ONNX", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),

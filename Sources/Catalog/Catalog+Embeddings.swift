@@ -186,26 +186,46 @@ extension Catalog {
         }
     }
 
+    /// A background re-check's verdict on one image.
+    public struct LabelCheckResult: Sendable {
+        public var imageId: String, state: String, score: Double?, suggestedLabelId: Int64?, suggestedScore: Double?
+        public init(imageId: String, state: String, score: Double?, suggestedLabelId: Int64?, suggestedScore: Double?) {
+            (self.imageId, self.state, self.score, self.suggestedLabelId, self.suggestedScore) = (imageId, state, score, suggestedLabelId, suggestedScore)
+        }
+    }
+
     /// Stores a background re-check: a mismatch moves the accepted image to quarantine with
     /// `label.mismatch`. Only applies while the image is still accepted and unverified.
     @discardableResult
     public func applyLabelCheck(imageId: String, state: String, score: Double?, suggestedLabelId: Int64?, suggestedScore: Double?) throws -> Bool {
-        try write { db in
+        try applyLabelChecks([LabelCheckResult(imageId: imageId, state: state, score: score, suggestedLabelId: suggestedLabelId,
+                                               suggestedScore: suggestedScore)]) == 1
+    }
+
+    /// Stores many re-checks in one transaction; returns how many applied (see `applyLabelCheck`).
+    @discardableResult
+    public func applyLabelChecks(_ results: [LabelCheckResult]) throws -> Int {
+        guard !results.isEmpty else { return 0 }
+        return try write { db in
             try db.serializeCommits()
-            guard var image = try db.find(ImageRecord.self, imageId, forUpdate: true), image.status == .accepted,
-                  image.labelCheck == "unverified" else { return false }
-            image.labelCheck = state
-            image.labelScore = score
-            image.suggestedLabelId = suggestedLabelId
-            image.suggestedScore = suggestedScore
-            if state == "mismatch" {
-                image.status = .quarantined
-                image.reasons = ImageRecord.encodeReasons(image.reasonCodes + ["label.mismatch"])
+            var applied = 0
+            for result in results {
+                guard var image = try db.find(ImageRecord.self, result.imageId, forUpdate: true), image.status == .accepted,
+                      image.labelCheck == "unverified" else { continue }
+                image.labelCheck = result.state
+                image.labelScore = result.score
+                image.suggestedLabelId = result.suggestedLabelId
+                image.suggestedScore = result.suggestedScore
+                if result.state == "mismatch" {
+                    image.status = .quarantined
+                    image.reasons = ImageRecord.encodeReasons(image.reasonCodes + ["label.mismatch"])
+                }
+                image.updatedAt = Date()
+                try db.update(image)
+                if result.state == "mismatch" { try Catalog.touchEmbedding(db, imageId: result.imageId) }
+                applied += 1
             }
-            image.updatedAt = Date()
-            try db.update(image)
-            if state == "mismatch" { try Catalog.touchEmbedding(db, imageId: imageId) }
-            return true
+            return applied
         }
     }
 

@@ -16,6 +16,8 @@ static struct {
     void (*free)(dih_features *);
     int (*match)(const dih_features *, const dih_features *, int, double, double, int *, int *, double *, int *, char **);
     int (*resize_down)(const uint8_t *, int, int, int, uint8_t *, int, int);
+    int (*softmax_fit)(const float *, const int32_t *, int, int, int, const float *, double, int, float *, float *, int *, char **);
+    void (*softmax_probabilities)(const float *, int, int, const float *, const float *, int, float *);
 } kernels;
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -39,6 +41,8 @@ static void load(void) {
     FIND(free, "dihf_features_free")
     FIND(match, "dihf_features_match")
     FIND(resize_down, "dihf_resize_down")
+    FIND(softmax_fit, "dihf_softmax_fit")
+    FIND(softmax_probabilities, "dihf_softmax_probabilities")
 #undef FIND
     // OpenBLAS, which Debian's OpenCV reaches through libblas.so.3, starts a worker thread per core when it is
     // loaded, and each spins on sched_yield for about 2^28 cycles (0.1 s) before it sleeps: measured with perf
@@ -95,4 +99,17 @@ void dih_features_string_free(char *string) { free(string); }
 
 int dih_resize_down(const uint8_t *src, int width, int height, int channels, uint8_t *dst, int dst_width, int dst_height) {
     return ready(NULL) ? kernels.resize_down(src, width, height, channels, dst, dst_width, dst_height) : -2;
+}
+
+int dih_softmax_fit(const float *x, const int32_t *y, int n, int dims, int classes, const float *class_weights, double decay,
+                    int max_iterations, float *weights, float *bias, int *iterations, char **error) {
+    if (!ready(error)) return -2;
+    return kernels.softmax_fit(x, y, n, dims, classes, class_weights, decay, max_iterations, weights, bias, iterations, error);
+}
+
+int dih_softmax_probabilities(const float *x, int n, int dims, const float *weights, const float *bias, int classes,
+                              float *probabilities, char **error) {
+    if (!ready(error)) return -2;
+    kernels.softmax_probabilities(x, n, dims, weights, bias, classes, probabilities);
+    return 0;
 }

@@ -225,12 +225,14 @@ public final class EmbedStage: Sendable {
 
     /// Whether a picture with this vector shows `label` (`related`: the label's ancestors and descendants).
     /// Unverified while the label has fewer than `labels.verifyMinImages` accepted images, or while the
-    /// label model predates it (the background re-check judges it once the model is refitted).
-    public func labelCheck(_ vector: [Float], label: Int64, related: Set<Int64>) -> LabelCheck {
+    /// label model predates it (the background re-check judges it once the model is refitted). An image the
+    /// model was fitted on (`imageId`) is judged by the fold that did not see it.
+    public func labelCheck(_ vector: [Float], label: Int64, related: Set<Int64>, imageId: String? = nil) -> LabelCheck {
         guard index.count(label: label) >= settings.verifyMinImages else { return LabelCheck(state: .unverified) }
-        if let judged = labelModel.withLock({ $0 })?.judge(vector, label: label, related: related) { return judged }
-        // No other label to tell it from: nothing speaks against it.
-        let others = index.labels().filter { $0 != label && !related.contains($0) && index.count(label: $0) >= settings.verifyMinImages }
+        if let judged = labelModel.withLock({ $0 })?.judge(vector, label: label, related: related, imageId: imageId) { return judged }
+        // No other label at all to tell it from: nothing speaks against it. Another label that cannot be judged
+        // yet (too few images, or the model not refitted since) leaves it unverified for the re-check.
+        let others = index.labels().filter { $0 != label && !related.contains($0) }
         return LabelCheck(state: others.isEmpty ? .verified : .unverified)
     }
 
@@ -257,7 +259,9 @@ public final class EmbedStage: Sendable {
         let model = try LabelModel.fit(members, minImages: minImages, related: related, wrongPrior: settings.labelWrongPrior)
         labelModel.withLock { $0 = model }
         if let model {
-            logger.info("label model refitted: \(model.labelIds.count) labels, \(model.counts.values.reduce(0, +)) images, out-of-fold accuracy \(String(format: "%.3f", model.outOfFoldAccuracy)), \(String(format: "%.2f", model.seconds)) s")
+            let figures = "out-of-fold accuracy \(String(format: "%.3f", model.outOfFoldAccuracy)), temperature \(String(format: "%.2f", model.temperature)), "
+                + "wrong labels among them about \(String(format: "%.0f", 100 * model.labelNoise))%"
+            logger.info("label model refitted: \(model.labelIds.count) labels, \(model.counts.values.reduce(0, +)) images, \(figures), \(String(format: "%.2f", model.seconds)) s")
         }
     }
 
@@ -267,14 +271,17 @@ public final class EmbedStage: Sendable {
         guard !labels.isEmpty else { return }
         for (labelId, _) in labels {
             let related = try catalog.relatedLabelIds(labelId)
+            var results: [Catalog.LabelCheckResult] = []
             for image in try catalog.unverifiedImages(labelId: labelId) {
                 guard let vector = index.vector(of: image.id) else { continue }
-                let check = labelCheck(vector, label: labelId, related: related)
+                let check = labelCheck(vector, label: labelId, related: related, imageId: image.id)
                 guard check.state != .unverified else { continue }
-                try catalog.applyLabelCheck(imageId: image.id, state: check.state.rawValue, score: check.score.map(Double.init),
-                                            suggestedLabelId: check.suggestedLabel, suggestedScore: check.suggestedScore.map(Double.init))
+                results.append(.init(imageId: image.id, state: check.state.rawValue, score: check.score.map(Double.init),
+                                     suggestedLabelId: check.suggestedLabel, suggestedScore: check.suggestedScore.map(Double.init)))
                 if check.state == .mismatch { logger.info("image \(image.id) re-checked: label.mismatch") }
             }
+            // One transaction a label: a commit each was most of a re-check of a whole import.
+            try catalog.applyLabelChecks(results)
         }
         try sync()
     }

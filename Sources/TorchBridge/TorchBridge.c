@@ -21,7 +21,6 @@ static struct {
     void (*backbone_free)(dih_backbone *);
     int (*train_linear)(const float *, const int32_t *, int, const float *, const int32_t *, int, int, int, const float *,
                         dih_train_options, dih_epoch_callback, void *, float *, float *, float *, int *, int *, char **);
-    int (*linear_probabilities)(const float *, int, int, const float *, const float *, int, float *, char **);
 } kernels;
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -47,7 +46,6 @@ static void load(void) {
     FIND(backbone_embed, "dihk_backbone_embed")
     FIND(backbone_free, "dihk_backbone_free")
     FIND(train_linear, "dihk_train_linear")
-    FIND(linear_probabilities, "dihk_linear_probabilities")
 #undef FIND
 }
 
@@ -85,12 +83,6 @@ int dih_train_linear(const float *train_x, const int32_t *train_y, int n_train, 
     if (!ready(error)) return 1;
     return kernels.train_linear(train_x, train_y, n_train, val_x, val_y, n_val, dims, classes, class_weights, options, on_epoch,
                                 context, weights, bias, history, epochs_run, best_epoch, error);
-}
-
-int dih_linear_probabilities(const float *x, int n, int dims, const float *weights, const float *bias, int classes,
-                             float *probabilities, char **error) {
-    if (!ready(error)) return 1;
-    return kernels.linear_probabilities(x, n, dims, weights, bias, classes, probabilities, error);
 }
 
 // Strings from either side come from the same C library's malloc.

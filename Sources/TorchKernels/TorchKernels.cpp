@@ -186,18 +186,5 @@ extern "C" int dihk_train_linear(const float *train_x, const int32_t *train_y, i
     return ok ? 0 : 1;
 }
 
-extern "C" int dihk_linear_probabilities(const float *x, int n, int dims, const float *weights, const float *bias,
-                                        int classes, float *probabilities, char **error) {
-    bool ok = guarded(error, [&] {
-        c10::InferenceMode guard;
-        auto features = torch::from_blob(const_cast<float *>(x), {n, dims}, torch::kFloat32);
-        auto w = torch::from_blob(const_cast<float *>(weights), {classes, dims}, torch::kFloat32);
-        auto b = torch::from_blob(const_cast<float *>(bias), {classes}, torch::kFloat32);
-        auto p = torch::softmax(torch::addmm(b, features, w.t()), 1).contiguous();
-        std::memcpy(probabilities, p.data_ptr<float>(), sizeof(float) * n * classes);
-    });
-    return ok ? 0 : 1;
-}
-
 extern "C" void dihk_backbone_free(dih_backbone *model) { delete model; }
 extern "C" void dihk_string_free(char *string) { std::free(string); }

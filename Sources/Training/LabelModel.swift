@@ -1,6 +1,8 @@
 import Embedding
+import FeatureMatch
 import Foundation
 import HubCore
+import Synchronization
 
 /// A calibrated, per-label check of "does this picture show its label": softmax regression on the cached
 /// embeddings of every label with enough accepted images, refitted in the background as labels grow.
@@ -17,22 +19,33 @@ import HubCore
 /// (1 − q)·π/m > q·(1 − π), q the calibrated probability of the given label (its ancestors and descendants
 /// included), π the prior, m the number of unrelated labels. Related labels (ancestors, descendants) count
 /// as the given label: a dog labelled "animal" is not a mismatch.
+///
+/// An image the model was fitted on is judged by the fold that did not see it (its out-of-fold
+/// probabilities, kept with the model): the final fit has learnt its label, right or wrong, so it would
+/// vouch for a mislabelled photo it was trained on. This is what re-checks a whole import fairly.
 public struct LabelModel: Sendable {
     /// Label ids in output order.
     public let labelIds: [Int64]
     let classifier: LinearClassifier
     /// The calibration temperature (probabilities are softmax(log p / T)).
     public let temperature: Float
+    /// The share of its own images that the calibration found carrying a wrong label (see `calibration`).
+    public let labelNoise: Float
     /// The share of uploads expected to carry a wrong label, before any is looked at.
     public let wrongPrior: Float
     /// Accepted images it was fitted on, per label (after the per-label cap).
     public let counts: [Int64: Int]
     /// Out-of-fold accuracy of the cross-validation (how separable the labels are).
     public let outOfFoldAccuracy: Double
+    /// The out-of-fold probabilities of the images it was fitted on, by image id.
+    let heldOut: [String: [Float]]
     public let seconds: Double
 
     /// Images per label a fit uses at most (a seeded sample): the cost of a refit stays bounded.
     public static let maxPerLabel = 400
+
+    /// The fit's penalty on the squared weights (the trainer's weight decay).
+    static let decay = 1e-4
 
     /// Fits a model on `members` (label id → its accepted images' unit vectors); labels with fewer than
     /// `minImages` are left out. Nil when fewer than two labels qualify. `related` gives each label's
@@ -46,8 +59,15 @@ public struct LabelModel: Sendable {
         var rng = SeededRandom(seed: seed)
         var examples: [Example] = []
         var counts: [Int64: Int] = [:]
+        // Ordered by content before the seeded shuffle (image ids are random): the same images make the same
+        // sample, the same folds and the same model in every run.
+        func key(_ vector: [Float]) -> UInt64 {
+            vector.reduce(14_695_981_039_346_656_037 as UInt64) { ($0 ^ UInt64($1.bitPattern)) &* 1_099_511_628_211 }
+        }
         for (c, id) in labelIds.enumerated() {
-            let chosen = members[id]!.sorted { $0.imageId < $1.imageId }.shuffled(using: &rng).prefix(maxPerLabel)
+            let chosen = members[id]!.map { (key: key($0.vector), member: $0) }
+                .sorted { ($0.key, $0.member.imageId) < ($1.key, $1.member.imageId) }.map(\.member)
+                .shuffled(using: &rng).prefix(maxPerLabel)
             counts[id] = chosen.count
             examples += chosen.map { Example(imageId: $0.imageId, label: c, vector: $0.vector) }
         }
@@ -55,25 +75,31 @@ public struct LabelModel: Sendable {
         let classes = labelIds.count
         let perClass = (0..<classes).map { c in examples.count { $0.label == c } }
         let weights = perClass.map { Float(examples.count) / Float(classes * $0) }
-        var options = TrainingOptions()
-        options.seed = seed
-        options.batchSize = max(32, examples.count / 10)
-        options.learningRate = 0.02
-        let epochs = 60
         let names = labelIds.map(String.init)
 
         // Out-of-fold probabilities over stratified folds.
         let k = max(2, min(folds, perClass.min() ?? 2))
-        var fold: [String: Int] = [:]
-        for c in 0..<classes {
+        let fold: [String: Int] = (0..<classes).reduce(into: [:]) { fold, c in
             for (i, e) in examples.filter({ $0.label == c }).enumerated() { fold[e.imageId] = i % k }
         }
+        // The folds are independent fits: they run side by side.
+        let all = examples
+        let foldFits = Mutex([Int: (weights: [Float], bias: [Float])]())
+        let failure = Mutex<(any Error)?>(nil)
+        DispatchQueue.concurrentPerform(iterations: k) { f in
+            let train = all.filter { fold[$0.imageId] != f }
+            guard train.count < all.count else { return }
+            do {
+                let fit = try SoftmaxRegression.fit(train, dims: dims, classes: classes, classWeights: weights, decay: decay)
+                foldFits.withLock { $0[f] = (fit.weights, fit.bias) }
+            } catch {
+                failure.withLock { $0 = error }
+            }
+        }
+        if let error = failure.withLock({ $0 }) { throw error }
         var outOfFold: [String: [Float]] = [:]
-        for f in 0..<k {
-            let train = examples.filter { fold[$0.imageId] != f }, held = examples.filter { fold[$0.imageId] == f }
-            guard !held.isEmpty else { continue }
-            let fit = try Trainer.fitLinear(train, [], dims: dims, classes: classes, classWeights: weights, options: options,
-                                            epochs: epochs, patience: 0) { _ in }
+        for (f, fit) in foldFits.withLock({ $0 }) {
+            let held = examples.filter { fold[$0.imageId] == f }
             let head = LinearClassifier(labels: names, dimensions: dims, weights: fit.weights, bias: fit.bias)
             for (e, p) in zip(held, try head.probabilities(held.flatMap(\.vector))) { outOfFold[e.imageId] = p }
         }
@@ -85,39 +111,69 @@ public struct LabelModel: Sendable {
             if Trainer.argmax(p) == e.label || relatedIndices[e.label].contains(Trainer.argmax(p)) { correct += 1 }
             held.append((p, e.label))
         }
-        let final = try Trainer.fitLinear(examples, [], dims: dims, classes: classes, classWeights: weights, options: options,
-                                          epochs: epochs, patience: 0) { _ in }
+        let calibrated = calibration(held)
+        let final = try SoftmaxRegression.fit(examples, dims: dims, classes: classes, classWeights: weights, decay: decay)
         return LabelModel(labelIds: labelIds, classifier: LinearClassifier(labels: names, dimensions: dims, weights: final.weights, bias: final.bias),
-                          temperature: temperature(held), wrongPrior: Float(min(0.5, max(0.001, wrongPrior))), counts: counts,
-                          outOfFoldAccuracy: outOfFold.isEmpty ? 0 : Double(correct) / Double(outOfFold.count),
+                          temperature: calibrated.temperature, labelNoise: calibrated.noise, wrongPrior: Float(min(0.5, max(0.001, wrongPrior))), counts: counts,
+                          outOfFoldAccuracy: outOfFold.isEmpty ? 0 : Double(correct) / Double(outOfFold.count), heldOut: outOfFold,
                           seconds: (ContinuousClock.now - started).seconds)
     }
 
-    /// The temperature that makes held-out probabilities most likely: golden-section search on log T in
-    /// [1/8, 8] (the negative log-likelihood is unimodal in it). 1 when nothing was held out.
+    /// The temperature that makes held-out probabilities most likely, every label taken as right (see
+    /// `calibration` for the fit that allows for wrong labels): golden-section search on log T in [1/64, 8]
+    /// (the negative log-likelihood is unimodal in it). 1 when nothing was held out.
     public static func temperature(_ held: [(p: [Float], label: Int)]) -> Float {
-        guard !held.isEmpty else { return 1 }
+        calibration(held, noise: 0).temperature
+    }
+
+    /// The temperature T and the share ε of wrongly labelled images that together make the held-out labels
+    /// most likely, when an image's label is its true class with probability 1 − ε and otherwise any of the
+    /// other classes alike: P(label | x) = (1 − ε)·q + ε·(1 − q)/(C − 1), q the probability at temperature T.
+    /// Without ε the few photos filed under a wrong label in a label's own images (an import's, say) would be
+    /// explained by softening every probability, and a soft model never has the evidence to flag them; with
+    /// it they are explained as what they are. On clean labels ε comes out near 0 and T as without it.
+    /// Golden-section searches: ε in [0, 0.5] (or `noise` when given), log T in [1/64, 8] for each ε.
+    public static func calibration(_ held: [(p: [Float], label: Int)], noise: Float? = nil) -> (temperature: Float, noise: Float) {
+        guard let classes = held.first?.p.count, classes > 1 else { return (1, 0) }
         let logs = held.map { h in (h.p.map { logf(max($0, 1e-12)) }, h.label) }
-        func loss(_ logT: Double) -> Double {
+        let others = Double(classes - 1)
+        func loss(_ logT: Double, _ epsilon: Double) -> Double {
             let inverse = Float(exp(-logT))
             var total = 0.0
             for (l, label) in logs {
                 let top = l.max()! * inverse
                 var sum: Float = 0
                 for v in l { sum += expf(v * inverse - top) }
-                total += Double(top + logf(sum) - l[label] * inverse)
+                let q = Double(expf(l[label] * inverse - top) / sum)
+                total -= epsilon == 0 ? Double(l[label] * inverse - top - logf(sum))
+                                      : log(max((1 - epsilon) * q + epsilon * (1 - q) / others, 1e-300))
             }
             return total
         }
-        let golden = (sqrt(5.0) - 1) / 2
-        var a = log(1.0 / 8), b = log(8.0)
-        var c = b - golden * (b - a), d = a + golden * (b - a)
-        var fc = loss(c), fd = loss(d)
-        for _ in 0..<30 {
-            if fc < fd { b = d; d = c; fd = fc; c = b - golden * (b - a); fc = loss(c) }
-            else { a = c; c = d; fc = fd; d = a + golden * (b - a); fd = loss(d) }
+        func minimise(_ lower: Double, _ upper: Double, steps: Int, _ f: (Double) -> Double) -> (x: Double, value: Double) {
+            let golden = (sqrt(5.0) - 1) / 2
+            var a = lower, b = upper
+            var c = b - golden * (b - a), d = a + golden * (b - a)
+            var fc = f(c), fd = f(d)
+            for _ in 0..<steps {
+                if fc < fd { b = d; d = c; fd = fc; c = b - golden * (b - a); fc = f(c) }
+                else { a = c; c = d; fc = fd; d = a + golden * (b - a); fd = f(d) }
+            }
+            let x = (a + b) / 2
+            return (x, f(x))
         }
-        return Float(exp((a + b) / 2))
+        func bestTemperature(_ epsilon: Double) -> (x: Double, value: Double) {
+            minimise(log(1.0 / 64), log(8.0), steps: 34) { loss($0, epsilon) }
+        }
+        let epsilon: Double
+        if let noise {
+            epsilon = Double(noise)
+        } else {
+            let searched = minimise(0, 0.5, steps: 20) { bestTemperature($0).value }.x
+            // The boundary itself: clean labels put the optimum at ε = 0, which the search only approaches.
+            epsilon = bestTemperature(0).value <= bestTemperature(searched).value ? 0 : searched
+        }
+        return (Float(exp(bestTemperature(epsilon).x)), Float(epsilon))
     }
 
     /// `p` sharpened or softened by the temperature.
@@ -143,9 +199,11 @@ public struct LabelModel: Sendable {
     }
 
     /// Whether an image with this unit vector looks like `label` (`verified` or `mismatch`); `related` holds
-    /// the label's ancestors and descendants. Nil when the label is not one the model was fitted on.
-    public func judge(_ vector: [Float], label: Int64, related: Set<Int64>) -> LabelCheck? {
-        guard let c = labelIds.firstIndex(of: label), let raw = try? classifier.probabilities(vector).first else { return nil }
+    /// the label's ancestors and descendants. Nil when the label is not one the model was fitted on. An image
+    /// the model was fitted on (`imageId`) is judged by its out-of-fold probabilities.
+    public func judge(_ vector: [Float], label: Int64, related: Set<Int64>, imageId: String? = nil) -> LabelCheck? {
+        guard let c = labelIds.firstIndex(of: label),
+              let raw = imageId.flatMap({ heldOut[$0] }) ?? (try? classifier.probabilities(vector).first) else { return nil }
         let p = calibrated(raw)
         let relatedIndices = Set(labelIds.indices.filter { related.contains(labelIds[$0]) && $0 != c })
         let (own, rival) = Self.ownAndRival(p, label: c, related: relatedIndices)

@@ -1,3 +1,4 @@
+import FeatureMatch
 import Foundation
 import TorchBridge
 
@@ -22,14 +23,15 @@ public struct LinearClassifier: Codable, Sendable, Equatable {
         self.bias = bias
     }
 
-    /// Class probabilities for each feature row (rows lie one after another in `features`).
+    /// Class probabilities for each feature row (rows lie one after another in `features`): OpenBLAS's sgemm
+    /// in libFeatureKernels.so, so that judging an upload never loads libtorch.
     public func probabilities(_ features: [Float]) throws -> [[Float]] {
         let n = features.count / dimensions
         guard n > 0, features.count == n * dimensions else { return [] }
         var out = [Float](repeating: 0, count: n * labels.count)
         var error: UnsafeMutablePointer<CChar>?
-        guard dih_linear_probabilities(features, Int32(n), Int32(dimensions), weights, bias, Int32(labels.count), &out, &error) == 0 else {
-            throw TrainingError("predict: \(takeError(error))")
+        guard dih_softmax_probabilities(features, Int32(n), Int32(dimensions), weights, bias, Int32(labels.count), &out, &error) == 0 else {
+            throw TrainingError("predict: \(takeFeatureError(error))")
         }
         return (0..<n).map { Array(out[$0 * labels.count..<($0 + 1) * labels.count]) }
     }
@@ -38,5 +40,11 @@ public struct LinearClassifier: Codable, Sendable, Equatable {
 func takeError(_ error: UnsafeMutablePointer<CChar>?) -> String {
     guard let error else { return "unknown error" }
     defer { dih_string_free(error) }
+    return String(cString: error)
+}
+
+func takeFeatureError(_ error: UnsafeMutablePointer<CChar>?) -> String {
+    guard let error else { return "unknown error" }
+    defer { dih_features_string_free(error) }
     return String(cString: error)
 }

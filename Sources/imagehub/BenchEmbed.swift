@@ -179,6 +179,7 @@ struct VerifyLabelsBench: AsyncParsableCommand {
               + "with \(flipped) wrong labels (flip \(flip), seed \(seed)); min images \(settings.verifyMinImages), wrong-label prior \(settings.labelWrongPrior)")
         if let model {
             print("label model: \(model.labelIds.count) labels, out-of-fold accuracy \(String(format: "%.3f", model.outOfFoldAccuracy)), temperature \(String(format: "%.2f", model.temperature)), "
+                  + "wrong labels among its images about \(String(format: "%.1f", 100 * model.labelNoise))%, "
                   + "fitted in \(String(format: "%.2f", fit.seconds)) s")
         }
         var rows: [[String]] = []

@@ -143,6 +143,44 @@ import Testing
         #expect(max(thumbnail.width, thumbnail.height) == 256 && max(canonical.width, canonical.height) == 1024)
     }
 
+    @Test("an import re-checks its own labels without libtorch: the label model fits on OpenBLAS, and photos filed under the wrong label are quarantined", needsSharedData)
+    func importRechecksWithoutLibtorch() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-recheck-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let photos = root.appendingPathComponent("photos"), data = root.appendingPathComponent("hub")
+        let labels = ["airplanes", "flowers", "dogs"]
+        let shared = try Dictionary(uniqueKeysWithValues: labels.map { ($0, try SharedData.photos(in: "photos/\($0)")) })
+        var files: [(label: String, path: String)] = labels.flatMap { label in shared[label]!.prefix(15).map { (label, $0) } }
+        // Filed under the wrong label: two flowers as airplanes, a dog as flowers.
+        let wrong = shared["flowers"]!.dropFirst(15).prefix(2).map { ("airplanes", $0) } + shared["dogs"]!.dropFirst(15).prefix(1).map { ("flowers", $0) }
+        files += wrong
+        for (label, path) in files {
+            let dir = photos.appendingPathComponent(label)
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(at: SharedData.url(path), to: dir.appendingPathComponent(URL(fileURLWithPath: path).lastPathComponent))
+        }
+        // Anything that reached for libtorch would fail: libTorchKernels.so is not where the hub looks.
+        let summary = try await HubProcess.run(["ingest", photos.path, "--labels-from-folders", "--create-labels", "--data", data.path],
+                                               environment: ["IMAGEHUB_TORCH_KERNELS": root.appendingPathComponent("missing/libTorchKernels.so").path,
+                                                             "IMAGEHUB_LABELS_VERIFY_MIN_IMAGES": "10"])
+        #expect(summary.contains("48 files: 48 new"), "\(summary)")
+        let catalog = try Catalog(path: data.appendingPathComponent("catalog.sqlite").path)
+        let ids = try Dictionary(uniqueKeysWithValues: labels.map { ($0, try #require(try catalog.labelId(named: $0))) })
+        let images = try catalog.images(labelIds: Array(ids.values), status: nil, after: nil, limit: 100)
+        #expect(images.count == 48)
+        #expect(images.filter { $0.status == .accepted }.allSatisfy { $0.labelCheck != "unverified" }, "every accepted image judged")
+        // Each misfiled photo is judged by the folds that did not see it; the suggestion names where it belongs.
+        let truth = try Dictionary(uniqueKeysWithValues: wrong.map { (SHA256.hash(data: try Data(contentsOf: SharedData.url($0.1))).hexString,
+                                                                       $0.1.hasPrefix("photos/flowers") ? "flowers" : "dogs") })
+        for image in images {
+            if let actual = truth[image.sha256] {
+                #expect(image.status == .quarantined && image.reasonCodes.contains("label.mismatch") && image.suggestedLabelId == ids[actual], "\(image)")
+            } else {
+                #expect(!image.reasonCodes.contains("label.mismatch"), "an honest photo flagged: \(image)")
+            }
+        }
+    }
+
     @Test("a folder of links to a dataset is the dataset: links to folders and files are followed, a cycle once, and what is skipped is said")
     func foldersOfLinks() async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-links-\(UUID().uuidString)")

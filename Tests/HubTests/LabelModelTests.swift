@@ -70,6 +70,26 @@ struct LabelModelTests {
         #expect(model.judge(dog, label: 12, related: [])?.state == .mismatch)
     }
 
+    @Test("an image the model was fitted on is judged by the fold that did not see it: mislabelled photos inside the fit are still caught")
+    func judgesItsOwnImagesOutOfFold() throws {
+        var data = Self.clusters([1, 2, 3], count: 30, spread: 0.08, seed: 41)
+        var rng = SeededRandom(seed: 43)
+        // Three photos of label 2 filed under label 1, as an import with a few wrong labels would be.
+        let swapped = (0..<3).map { i in ("swapped-\(i)", data.sample(2, &rng)) }
+        data.members[1]! += swapped
+        let model = try #require(try LabelModel.fit(data.members, minImages: 20, related: [:]))
+        // Each is judged by a fit that saw the other two (a little of label 1 near label 2), so the evidence is
+        // not always strong enough for Bayes' rule; most are caught, each with label 2 suggested.
+        let judged = try swapped.map { try #require(model.judge($0.1, label: 1, related: [], imageId: $0.0)) }
+        #expect(judged.count { $0.state == .mismatch } >= 2, "\(judged)")
+        #expect(judged.allSatisfy { $0.suggestedLabel == 2 && $0.score! < 0.1 }, "\(judged)")
+        // The final fit, which learnt those labels, vouches for every one: why its own images are judged out of fold.
+        #expect(swapped.allSatisfy { model.judge($0.1, label: 1, related: [])?.state == .verified })
+        // Honest images inside the fit stay verified.
+        let honest = data.members[3]!.prefix(10)
+        #expect(honest.allSatisfy { model.judge($0.vector, label: 3, related: [], imageId: $0.imageId)?.state == .verified })
+    }
+
     @Test("labels below the minimum are left out (judged unknown); fewer than two labels make no model")
     func minimums() throws {
         var data = Self.clusters([1, 2, 3], count: 30, spread: 0.08, seed: 11).members
@@ -129,6 +149,26 @@ struct LabelModelTests {
         #expect(LabelModel.temperature([]) == 1)
     }
 
+    @Test("the calibration tells wrong labels from soft probabilities: a few confident misses are label noise, steady doubt is temperature")
+    func calibrationWithWrongLabels() {
+        // 90 images the folds place firmly in their label, 10 firmly in another: a tenth filed under a wrong label.
+        let flipped = (0..<100).map { i in (p: i < 90 ? [Float(0.98), 0.01, 0.01] : [0.01, 0.98, 0.01], label: 0) }
+        let plain = LabelModel.temperature(flipped), joint = LabelModel.calibration(flipped)
+        #expect(abs(joint.noise - 0.1) < 0.03, "\(joint)")
+        #expect(plain > 1.3 * joint.temperature, "without ε the misses soften everything: \(plain) against \(joint.temperature)")
+        // What that means for one of the ten: the probability of its given label, calibrated each way.
+        func own(_ t: Float) -> Float { 1 / (1 + powf(0.98 / 0.01, 1 / t) + 1) }
+        #expect(own(joint.temperature) < 0.02 && own(plain) > 0.05, "\(own(joint.temperature)), \(own(plain))")
+        // Probabilities that are right as often as they say (0.9 → 90%, 0.6 → 60%): no noise, no rescaling.
+        let honest = (0..<200).map { i in
+            i < 100 ? (p: [Float(0.9), 0.1], label: i % 10 < 9 ? 0 : 1) : (p: [Float(0.6), 0.4], label: i % 10 < 6 ? 0 : 1)
+        }
+        let clean = LabelModel.calibration(honest)
+        #expect(clean.noise < 0.02 && abs(clean.temperature - 1) < 0.1, "\(clean)")
+        let empty = LabelModel.calibration([])
+        #expect(empty.temperature == 1 && empty.noise == 0)
+    }
+
     @Test("the delivered model is trained again on every image, validation split included: it does better on unseen images")
     func refitOnAllImages() throws {
         let labels: [Int64] = Array(1...6)
@@ -165,5 +205,68 @@ struct LabelModelTests {
         let options = try JSONDecoder().decode(TrainingOptions.self, from: Data(#"{"seed": 7, "maxEpochs": 50}"#.utf8))
         #expect(options.seed == 7 && options.maxEpochs == 50 && options.patience == TrainingOptions().patience)
         #expect(!options.refitOnAllImages && TrainingOptions().refitOnAllImages)
+    }
+}
+
+/// The label model's fit: softmax regression by L-BFGS on OpenBLAS (libFeatureKernels.so).
+@Suite("Softmax regression")
+struct SoftmaxRegressionTests {
+    static func examples(seed: UInt64, perLabel: Int = 25, spread: Float = 0.3) -> [Example] {
+        let labels: [Int64] = [1, 2, 3]
+        let data = LabelModelTests.clusters(labels, count: perLabel, spread: spread, seed: seed)
+        return labels.enumerated().flatMap { index, label in data.members[label]!.map { Example(imageId: $0.imageId, label: index, vector: $0.vector) } }
+    }
+
+    /// The gradient of the objective the fit minimises (class-weighted mean cross-entropy + decay·‖W‖²), in Swift.
+    static func gradient(_ examples: [Example], weights: [Float], bias: [Float], classWeights: [Float], decay: Double) -> (w: [Double], b: [Double]) {
+        let classes = bias.count, dims = weights.count / classes
+        let total = examples.reduce(0.0) { $0 + Double(classWeights[$1.label]) }
+        var gw = weights.map { 2 * decay * Double($0) }, gb = [Double](repeating: 0, count: classes)
+        for e in examples {
+            let z = (0..<classes).map { c in Double(bias[c]) + (0..<dims).reduce(0.0) { $0 + Double(weights[c * dims + $1]) * Double(e.vector[$1]) } }
+            let top = z.max()!, sum = z.reduce(0) { $0 + exp($1 - top) }
+            for c in 0..<classes {
+                let g = Double(classWeights[e.label]) / total * (exp(z[c] - top) / sum - (c == e.label ? 1 : 0))
+                gb[c] += g
+                for d in 0..<dims { gw[c * dims + d] += g * Double(e.vector[d]) }
+            }
+        }
+        return (gw, gb)
+    }
+
+    @Test("the fit is the objective's minimum: its gradient vanishes there; the same data give the same weights; more decay, smaller weights")
+    func minimises() throws {
+        let examples = Self.examples(seed: 31)
+        let classWeights: [Float] = [1, 2, 0.5]
+        let fit = try SoftmaxRegression.fit(examples, dims: LabelModelTests.dims, classes: 3, classWeights: classWeights, decay: 1e-3)
+        #expect(fit.iterations > 0)
+        let g = Self.gradient(examples, weights: fit.weights, bias: fit.bias, classWeights: classWeights, decay: 1e-3)
+        let largest = (g.w + g.b).map(abs).max()!
+        #expect(largest < 1e-3, "gradient at the fit: \(largest)")
+        // Not a trivial minimum: the gradient at zero is far from vanishing, and the fit separates the clusters.
+        let atZero = Self.gradient(examples, weights: [Float](repeating: 0, count: fit.weights.count), bias: [0, 0, 0], classWeights: classWeights, decay: 1e-3)
+        #expect((atZero.w + atZero.b).map(abs).max()! > 0.01)
+        let head = LinearClassifier(labels: ["1", "2", "3"], dimensions: LabelModelTests.dims, weights: fit.weights, bias: fit.bias)
+        let p = try head.probabilities(examples.flatMap(\.vector))
+        #expect(zip(examples, p).allSatisfy { e, p in p.indices.max { p[$0] < p[$1] } == e.label })
+        #expect(p.allSatisfy { abs($0.reduce(0, +) - 1) < 1e-4 })
+        let again = try SoftmaxRegression.fit(examples, dims: LabelModelTests.dims, classes: 3, classWeights: classWeights, decay: 1e-3)
+        #expect(again.weights == fit.weights && again.bias == fit.bias, "deterministic")
+        let firmer = try SoftmaxRegression.fit(examples, dims: LabelModelTests.dims, classes: 3, classWeights: classWeights, decay: 1e-1)
+        func norm(_ w: [Float]) -> Float { w.reduce(0) { $0 + $1 * $1 } }
+        #expect(norm(firmer.weights) < norm(fit.weights) / 4)
+    }
+
+    @Test("bad input is refused with a message, not a crash")
+    func refusesBadInput() throws {
+        var examples = Self.examples(seed: 32, perLabel: 3)
+        examples[0] = Example(imageId: "x", label: 7, vector: examples[0].vector)
+        #expect(throws: TrainingError.self) { try SoftmaxRegression.fit(examples, dims: LabelModelTests.dims, classes: 3, classWeights: [1, 1, 1], decay: 1e-4) }
+        #expect(throws: TrainingError.self) { try SoftmaxRegression.fit(Self.examples(seed: 33, perLabel: 3), dims: 10, classes: 3, classWeights: [1, 1, 1], decay: 1e-4) }
+        do {
+            _ = try SoftmaxRegression.fit(examples, dims: LabelModelTests.dims, classes: 3, classWeights: [1, 1, 1], decay: 1e-4)
+        } catch {
+            #expect("\(error)".contains("out of range"), "\(error)")
+        }
     }
 }

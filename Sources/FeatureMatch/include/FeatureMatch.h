@@ -1,7 +1,8 @@
 // Geometric verification of near duplicates with OpenCV (Debian's 4.6) behind a narrow C API: ORB
 // keypoints on a grey image, then brute-force Hamming matches with Lowe's ratio test and a RANSAC fit of a
 // similarity transform (rotation, uniform scale, translation): what a crop, a resize and a recompression
-// preserve, and two photos of the same scene from different places do not.
+// preserve, and two photos of the same scene from different places do not. Also OpenCV's downscale for
+// thumbnails, and the label model's softmax regression on OpenBLAS and libLBFGS.
 // Errors come back as malloc'd strings the caller frees with dih_features_string_free.
 // OpenCV itself lives in libFeatureKernels.so (Sources/FeatureKernels), opened at run time: loading OpenCV
 // with the OpenBLAS and TBB it brings costs a process about 20 ms, which `dih_features_preload` moves off
@@ -46,6 +47,20 @@ void dih_features_preload(void);
 /// the rest, which is then under 2. `dst` holds `dst_width`×`dst_height`×`channels` bytes. 0 on success, -2
 /// where libFeatureKernels.so cannot be loaded, -1 on other failures.
 int dih_resize_down(const uint8_t *src, int width, int height, int channels, uint8_t *dst, int dst_width, int dst_height);
+
+/// Softmax regression on OpenBLAS + libLBFGS, for the label model. Fits `classes` × `dims` weights and
+/// `classes` biases to `n` rows of `x` (one after another) with labels `y` (0 ..< classes): the mean
+/// cross-entropy, each example weighted by its class's `class_weights` entry (NULL: all 1), plus
+/// `decay`·‖W‖², minimised by L-BFGS from zero for at most `max_iterations` iterations (`*iterations` gets how
+/// many ran). 0 on success, -2 where libFeatureKernels.so cannot be loaded, -1 on other failures; `*error`
+/// says why either way.
+int dih_softmax_fit(const float *x, const int32_t *y, int n, int dims, int classes, const float *class_weights, double decay,
+                    int max_iterations, float *weights, float *bias, int *iterations, char **error);
+
+/// Class probabilities (`n` × `classes`) of `n` rows of `x` under weights and biases as `dih_softmax_fit`
+/// makes them. 0 on success, -2 where libFeatureKernels.so cannot be loaded (`*error` says why).
+int dih_softmax_probabilities(const float *x, int n, int dims, const float *weights, const float *bias, int classes,
+                              float *probabilities, char **error);
 
 #ifdef __cplusplus
 }

@@ -56,9 +56,6 @@ int dih_train_linear(const float *train_x, const int32_t *train_y, int n_train, 
                      dih_train_options options, dih_epoch_callback on_epoch, void *context, float *weights,
                      float *bias, float *history, int *epochs_run, int *best_epoch, char **error);
 
-/// Softmax probabilities of a linear classifier for `n` feature rows; writes `n × classes` floats.
-int dih_linear_probabilities(const float *x, int n, int dims, const float *weights, const float *bias, int classes,
-                             float *probabilities, char **error);
 void dih_string_free(char *string);
 
 #ifdef __cplusplus
