@@ -59,7 +59,13 @@ public final class Backbone: @unchecked Sendable {
         case openvino(OpaquePointer)
         case libtorch(OpaquePointer)
     }
-    private let model: Model
+    /// The engine with the model loaded, how it runs, and why `auto` fell back to libtorch.
+    private struct Engine {
+        let model: Model
+        let description: String
+        let fallbackReason: String?
+    }
+    private let engine: Eventually<Engine>
     /// Names the weights and the conversion, e.g. `efficientnet-lite0/1/57934424`; stored with every
     /// embedding so a backbone change can re-embed in the background. Both engines give the same vectors
     /// (f32), so the engine is not part of it.
@@ -68,10 +74,13 @@ public final class Backbone: @unchecked Sendable {
     public let classNames: [String]
     public let input: ModelInputSpec
     public let directory: URL
-    /// The engine that runs it and how, e.g. `openvino 2026.4.1 f32, 2 threads` or `libtorch, channels-last`.
-    public let engineDescription: String
-    /// Why `auto` fell back to libtorch (nil when it did not).
-    public let fallbackReason: String?
+    /// The engine that runs it and how, e.g. `openvino 2026.4.1 f32, 2 threads` or `libtorch, channels-last`
+    /// (waits for a load in the background; says why when it failed).
+    public var engineDescription: String {
+        do { return try engine.value().description } catch { return "no engine: \(error)" }
+    }
+    /// Why `auto` fell back to libtorch (nil when it did not; waits for a load in the background).
+    public var fallbackReason: String? { (try? engine.value())?.fallbackReason }
 
     /// Loads the backbone from `directory` (`manifest.json`, `imagenet_classes.txt`, and `embedder.onnx` for
     /// OpenVINO or `features.pt` + `head.pt` for libtorch). `threads` is the engine's thread count (0: every
@@ -79,8 +88,12 @@ public final class Backbone: @unchecked Sendable {
     /// natively, else f32);
     /// `openVINOLibrary` the path of libopenvino_c (default: `openVINOLibrary(near:)`); `compiledModels`
     /// OpenVINO's model cache (see `compiledModelCache`; nil: compile every time).
+    /// With `inBackground` the engine loads on a thread of its own and the initialiser returns once the
+    /// manifest is read: the first `embed` (or `waitUntilLoaded`) waits for it, and a failed load is thrown
+    /// there instead.
     public init(directory: URL, threads: Int = 0, channelsLast: Bool = true, engine: InferenceEngine = .auto,
-                precision: String = "f32", openVINOLibrary: URL? = nil, compiledModels: URL? = Backbone.compiledModelCache()) throws {
+                precision: String = "f32", openVINOLibrary: URL? = nil, compiledModels: URL? = Backbone.compiledModelCache(),
+                inBackground: Bool = false) throws {
         let manifestURL = directory.appendingPathComponent("manifest.json")
         guard let data = try? Data(contentsOf: manifestURL) else {
             throw BackboneError(description: "no backbone in \(directory.path) (manifest.json is missing): run `make setup`")
@@ -94,7 +107,17 @@ public final class Backbone: @unchecked Sendable {
         dimensions = manifest.dimensions
         self.directory = directory
         let threadCount = threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount
+        let classCount = classNames.count, dimensions = self.dimensions
+        let load: @Sendable () throws -> Engine = {
+            try Self.loadEngine(directory: directory, engine: engine, precision: precision, threadCount: threadCount,
+                                channelsLast: channelsLast, openVINOLibrary: openVINOLibrary, compiledModels: compiledModels,
+                                dimensions: dimensions, classCount: classCount)
+        }
+        self.engine = inBackground ? Eventually(inBackground: load) : try Eventually(now: load)
+    }
 
+    private static func loadEngine(directory: URL, engine: InferenceEngine, precision: String, threadCount: Int, channelsLast: Bool,
+                                   openVINOLibrary: URL?, compiledModels: URL?, dimensions: Int, classCount: Int) throws -> Engine {
         var fallback: String?
         if engine != .libtorch {
             let onnx = directory.appendingPathComponent("embedder.onnx")
@@ -115,10 +138,8 @@ public final class Backbone: @unchecked Sendable {
                     dih_ov_free(loaded)
                     throw BackboneError(description: "\(onnx.path) has no logits output: run `make setup`")
                 }
-                model = .openvino(loaded)
-                engineDescription = "openvino \(String(cString: dih_ov_version(loaded)).split(separator: "-").first ?? "") \(String(cString: dih_ov_precision(loaded))), \(threadCount) threads"
-                fallbackReason = nil
-                return
+                return Engine(model: .openvino(loaded), description: "openvino \(String(cString: dih_ov_version(loaded)).split(separator: "-").first ?? "") \(String(cString: dih_ov_precision(loaded))), \(threadCount) threads",
+                              fallbackReason: nil)
             } catch {
                 if engine == .openvino { throw error }
                 fallback = "\(error)"
@@ -131,25 +152,28 @@ public final class Backbone: @unchecked Sendable {
         guard let loaded = dih_backbone_load(features, head, channelsLast ? 1 : 0, &error) else {
             throw BackboneError(description: "loading \(features): \(Self.take(error))")
         }
-        guard Int(dih_backbone_dimensions(loaded)) == manifest.dimensions, Int(dih_backbone_classes(loaded)) == classNames.count else {
+        guard Int(dih_backbone_dimensions(loaded)) == dimensions, Int(dih_backbone_classes(loaded)) == classCount else {
             dih_backbone_free(loaded)
             throw BackboneError(description: "\(directory.path): the model's outputs do not match its manifest")
         }
-        model = .libtorch(loaded)
-        engineDescription = "libtorch, \(channelsLast ? "channels-last" : "nchw"), \(threadCount) threads"
-        fallbackReason = fallback
+        return Engine(model: .libtorch(loaded), description: "libtorch, \(channelsLast ? "channels-last" : "nchw"), \(threadCount) threads",
+                      fallbackReason: fallback)
     }
 
     deinit {
-        switch model {
+        guard let loaded = try? engine.value() else { return }
+        switch loaded.model {
         case .openvino(let m): dih_ov_free(m)
         case .libtorch(let m): dih_backbone_free(m)
         }
     }
 
+    /// Waits for an engine loading in the background; throws why it could not be loaded.
+    public func waitUntilLoaded() throws { _ = try engine.value() }
+
     /// Whether OpenVINO runs this backbone.
     public var isOpenVINO: Bool {
-        if case .openvino = model { return true }
+        if case .openvino = (try? engine.value())?.model { return true }
         return false
     }
 
@@ -163,7 +187,7 @@ public final class Backbone: @unchecked Sendable {
         var features = [Float](repeating: 0, count: count * dimensions)
         var indices = [Int32](repeating: 0, count: count * topK)
         var probabilities = [Float](repeating: 0, count: count * topK)
-        switch model {
+        switch try engine.value().model {
         case .libtorch(let m):
             var error: UnsafeMutablePointer<CChar>?
             let status = dih_backbone_embed(m, pixels, Int32(count), Int32(input.size), &features,
@@ -263,5 +287,34 @@ public final class Backbone: @unchecked Sendable {
             dir = dir.deletingLastPathComponent()
         }
         return local
+    }
+}
+
+/// A value computed now, or on a thread of its own and waited for by whoever asks first.
+final class Eventually<Value>: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var result: Result<Value, any Error>?
+
+    init(now body: () throws -> Value) throws {
+        result = .success(try body())
+    }
+
+    init(inBackground body: @escaping @Sendable () throws -> Value) {
+        let thread = Thread { [self] in
+            let outcome = Result { try body() }
+            condition.lock()
+            result = outcome
+            condition.broadcast()
+            condition.unlock()
+        }
+        thread.name = "backbone load"
+        thread.start()
+    }
+
+    func value() throws -> Value {
+        condition.lock()
+        defer { condition.unlock() }
+        while result == nil { condition.wait() }
+        return try result!.get()
     }
 }

@@ -28,8 +28,11 @@ public struct Hub: Sendable {
     public var webhooks: Webhooks { workers.webhooks }
 
     /// Opens (creating if needed) the hub stored in `dataDirectory`. With embedding on, `backbone` is
-    /// used if given (tests share one), else loaded from `embedding.models`.
-    public init(dataDirectory: URL, settings: HubSettings, backbone: Backbone? = nil, logger: Logger = Logger(label: "imagehub")) throws {
+    /// used if given (tests share one), else loaded from `embedding.models`: on a thread of its own with
+    /// `backgroundBackbone` (the first embedding waits for it; `embedStage.backbone.waitUntilLoaded()`
+    /// says whether it loaded), which lets a bulk import store and decode its first photos meanwhile.
+    public init(dataDirectory: URL, settings: HubSettings, backbone: Backbone? = nil, backgroundBackbone: Bool = false,
+                logger: Logger = Logger(label: "imagehub")) throws {
         Vips.start(concurrency: settings.vipsConcurrency)
         HubMetrics.bootstrap()
         try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
@@ -46,9 +49,17 @@ public struct Hub: Sendable {
             }
             let model = try backbone ?? Backbone(directory: Backbone.defaultDirectory(configured: settings.modelsDirectory),
                                                  threads: settings.embeddingThreads, channelsLast: settings.embeddingChannelsLast,
-                                                 engine: engine, precision: settings.embeddingPrecision)
-            if let reason = model.fallbackReason { logger.warning("embeddings run on libtorch: \(reason)") }
-            logger.info("backbone \(model.id) on \(model.engineDescription)")
+                                                 engine: engine, precision: settings.embeddingPrecision, inBackground: backgroundBackbone)
+            let announce: @Sendable () -> Void = {
+                do {
+                    try model.waitUntilLoaded()
+                    if let reason = model.fallbackReason { logger.warning("embeddings run on libtorch: \(reason)") }
+                    logger.info("backbone \(model.id) on \(model.engineDescription)")
+                } catch {
+                    logger.error("backbone \(model.id) could not be loaded: \(error)")
+                }
+            }
+            if backgroundBackbone { Thread.detachNewThread(announce) } else { announce() }
             embedStage = EmbedStage(backbone: model, catalog: catalog, blobs: blobs, settings: settings)
         } else {
             embedStage = nil
@@ -62,10 +73,11 @@ public struct Hub: Sendable {
 
     /// Opens the hub in `path`, reading `imagehub.json` there and `IMAGEHUB_*` variables.
     /// `processing: false` (catalog-only commands) skips loading the backbone.
-    public static func open(path: String, processing: Bool = true, configure: (inout HubSettings) -> Void = { _ in }) async throws -> Hub {
+    public static func open(path: String, processing: Bool = true, backgroundBackbone: Bool = false,
+                            configure: (inout HubSettings) -> Void = { _ in }) async throws -> Hub {
         var settings = try await HubSettings.load(dataDirectory: path)
         if !processing { settings.embeddingEnabled = false }
         configure(&settings)
-        return try Hub(dataDirectory: URL(fileURLWithPath: path), settings: settings)
+        return try Hub(dataDirectory: URL(fileURLWithPath: path), settings: settings, backgroundBackbone: backgroundBackbone)
     }
 }

@@ -33,7 +33,8 @@ struct Ingest: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let hub = try await Hub.open(path: data.data)
+        // The backbone loads while the files are found, stored and their first jobs decoded.
+        let hub = try await Hub.open(path: data.data, backgroundBackbone: true)
         // Largest first, so that both cores finish together (the summary is by outcome: the order shows
         // nowhere else).
         let files = ImageFiles.largestFirst(try ImageFiles.find(in: directory, say: ImageFiles.toStandardError))
@@ -87,6 +88,8 @@ struct Ingest: AsyncParsableCommand {
                 progress.finish()
                 return stored
             }
+            // A backbone that cannot be loaded ends the command here, as it would have before storing.
+            if let backbone = hub.embedStage?.backbone { try await offload { try backbone.waitUntilLoaded() } }
         } catch {
             // Jobs already claimed finish; the rest stay queued for the next run or server.
             drain.cancel()

@@ -181,6 +181,34 @@ import Testing
         }
     }
 
+    @Test("an import whose backbone cannot be loaded (it loads while the files are stored) stores them and ends with why")
+    func importWithABrokenBackbone() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-broken-backbone-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let photos = root.appendingPathComponent("photos/Banana"), data = root.appendingPathComponent("hub")
+        try FileManager.default.createDirectory(at: photos, withIntermediateDirectories: true)
+        for seed in [461, 462] { try Fixtures.image(.jpeg, seed: seed).write(to: photos.appendingPathComponent("\(seed).jpg")) }
+        // The manifest reads; the network does not.
+        let models = root.appendingPathComponent("models/efficientnet-lite0")
+        try FileManager.default.createDirectory(at: models, withIntermediateDirectories: true)
+        for file in ["manifest.json", "imagenet_classes.txt"] {
+            try FileManager.default.copyItem(at: TestModels.directory.appendingPathComponent(file), to: models.appendingPathComponent(file))
+        }
+        try Data("not a network".utf8).write(to: models.appendingPathComponent("embedder.onnx"))
+        try FileManager.default.createSymbolicLink(at: root.appendingPathComponent("models/openvino"),
+                                                   withDestinationURL: TestModels.directory.deletingLastPathComponent().appendingPathComponent("openvino"))
+        let (status, said) = try await runProgram(HubProcess.binary, ["ingest", photos.deletingLastPathComponent().path, "--labels-from-folders",
+                                                                     "--create-labels", "--data", data.path],
+                                                  environment: ["IMAGEHUB_EMBEDDING_MODELS": models.path, "IMAGEHUB_EMBEDDING_ENGINE": "openvino"],
+                                                  mergeErrors: true)
+        let output = String(decoding: said, as: UTF8.self)
+        #expect(status == 1)
+        #expect(output.contains("OpenVINO") && output.contains("embedder.onnx"), "\(output)")
+        let catalog = try Catalog(path: data.appendingPathComponent("catalog.sqlite").path)
+        let banana = try #require(try catalog.labelId(named: "Banana"))
+        #expect(try catalog.images(labelIds: [banana], status: nil, after: nil, limit: 10).count == 2, "both stored, their jobs left for a later run")
+    }
+
     @Test("a folder of links to a dataset is the dataset: links to folders and files are followed, a cycle once, and what is skipped is said")
     func foldersOfLinks() async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-links-\(UUID().uuidString)")

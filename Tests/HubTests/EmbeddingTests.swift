@@ -163,6 +163,34 @@ struct EmbeddingTests {
         #expect(Backbone.compiledModelCache(environment: [:]) == nil)
     }
 
+    @Test("a backbone loading in the background embeds as a loaded one once ready; a load that fails is thrown where it is waited for")
+    func loadsInBackground() throws {
+        let input = try Synthetic.photo(width: 320, height: 240, seed: 452).modelInput(backbone.input)
+        let now = try Backbone(directory: TestModels.directory, threads: 2, engine: .openvino)
+        let later = try Backbone(directory: TestModels.directory, threads: 2, engine: .openvino, inBackground: true)
+        #expect(later.id == now.id && later.input == now.input, "the manifest is read at once")
+        #expect(try later.embed(input, count: 1)[0].vector == now.embed(input, count: 1)[0].vector, "the first embed waits for the load")
+        #expect(later.engineDescription == now.engineDescription && later.isOpenVINO)
+
+        // A models folder whose network is not a model: the manifest reads, the engine does not load.
+        let broken = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-broken-model-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: broken) }
+        let models = broken.appendingPathComponent("efficientnet-lite0")
+        try FileManager.default.createDirectory(at: models, withIntermediateDirectories: true)
+        for file in ["manifest.json", "imagenet_classes.txt"] {
+            try FileManager.default.copyItem(at: TestModels.directory.appendingPathComponent(file), to: models.appendingPathComponent(file))
+        }
+        try Data("not a network".utf8).write(to: models.appendingPathComponent("embedder.onnx"))
+        let library = try #require(Backbone.openVINOLibrary(near: TestModels.directory))
+        #expect(throws: BackboneError.self) {
+            try Backbone(directory: models, threads: 2, engine: .openvino, openVINOLibrary: library, compiledModels: nil)
+        }
+        let failing = try Backbone(directory: models, threads: 2, engine: .openvino, openVINOLibrary: library, compiledModels: nil, inBackground: true)
+        #expect(throws: BackboneError.self) { try failing.waitUntilLoaded() }
+        #expect(throws: BackboneError.self) { try failing.embed(input, count: 1) }
+        #expect(failing.engineDescription.hasPrefix("no engine: OpenVINO"), "\(failing.engineDescription)")
+    }
+
     @Test("a resized, re-encoded, slightly cropped copy stays close; other photos of the class do not", needsSharedData)
     func copiesAreClose() throws {
         let photos = try SharedData.photos(in: "photos/dogs")
