@@ -166,22 +166,30 @@ extension Catalog {
         try read { db in try Catalog.relatedLabels(db, labelId) }
     }
 
-    /// Accepted images of `labelId` whose label check is still `unverified`, oldest first.
-    public func unverifiedImages(labelId: Int64, limit: Int = 1000) throws -> [ImageRecord] {
-        try read { db in
+    /// Accepted images of `labelId` whose label check is still `unverified` (with `includingUnscored`, also
+    /// those passed as `verified` without a score), oldest first.
+    public func unverifiedImages(labelId: Int64, includingUnscored: Bool = false, limit: Int = 1000) throws -> [ImageRecord] {
+        let unscored = includingUnscored ? Self.unscored : ""
+        return try read { db in
             try db.all(ImageRecord.self, """
-                SELECT * FROM images WHERE labelId = ? AND status = 'accepted' AND labelCheck = 'unverified'
+                SELECT * FROM images WHERE labelId = ? AND status = 'accepted' AND (labelCheck = 'unverified'\(unscored))
                 ORDER BY createdAt, id LIMIT ?
                 """, [labelId, limit])
         }
     }
 
-    /// Labels with unverified accepted images, and how many accepted images they have now.
-    public func labelsWithUnverifiedImages() throws -> [(labelId: Int64, accepted: Int)] {
-        try read { db in
+    /// Images passed as `verified` because no other label could be told from theirs: no model has judged them.
+    static let unscored = " OR (labelCheck = 'verified' AND labelScore IS NULL)"
+
+    /// Labels with unverified accepted images (with `includingUnscored`, also images passed as `verified`
+    /// without a score: no other label to tell them from when they came), and how many accepted images they
+    /// have now.
+    public func labelsWithUnverifiedImages(includingUnscored: Bool = false) throws -> [(labelId: Int64, accepted: Int)] {
+        let unscored = includingUnscored ? Self.unscored : ""
+        return try read { db in
             try db.rows("""
                 SELECT u.labelId, (SELECT COUNT(*) FROM images a WHERE a.labelId = u.labelId AND a.status = 'accepted') AS accepted
-                FROM (SELECT DISTINCT labelId FROM images WHERE status = 'accepted' AND labelCheck = 'unverified') u
+                FROM (SELECT DISTINCT labelId FROM images WHERE status = 'accepted' AND (labelCheck = 'unverified'\(unscored))) u
                 """).map { ($0.int("labelId") ?? 0, Int($0.int("accepted") ?? 0)) }
         }
     }
@@ -195,7 +203,8 @@ extension Catalog {
     }
 
     /// Stores a background re-check: a mismatch moves the accepted image to quarantine with
-    /// `label.mismatch`. Only applies while the image is still accepted and unverified.
+    /// `label.mismatch`. Only applies while the image is still accepted and not yet judged by a model
+    /// (`unverified`, or `verified` without a score).
     @discardableResult
     public func applyLabelCheck(imageId: String, state: String, score: Double?, suggestedLabelId: Int64?, suggestedScore: Double?) throws -> Bool {
         try applyLabelChecks([LabelCheckResult(imageId: imageId, state: state, score: score, suggestedLabelId: suggestedLabelId,
@@ -211,7 +220,7 @@ extension Catalog {
             var applied = 0
             for result in results {
                 guard var image = try db.find(ImageRecord.self, result.imageId, forUpdate: true), image.status == .accepted,
-                      image.labelCheck == "unverified" else { continue }
+                      image.labelCheck == "unverified" || (image.labelCheck == "verified" && image.labelScore == nil) else { continue }
                 image.labelCheck = result.state
                 image.labelScore = result.score
                 image.suggestedLabelId = result.suggestedLabelId

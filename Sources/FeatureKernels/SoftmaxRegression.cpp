@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 #include <new>
 #include <vector>
@@ -22,6 +23,7 @@ struct Problem {
     double decay;
     std::vector<float> sampleWeight;  // per example, summing to 1
     std::vector<float> w, logits, g, gw;
+    std::vector<double> biasGradient;  // allocated before the search: nothing may throw through libLBFGS
     bool finite = true;
     int iterations = 0;
 };
@@ -36,7 +38,8 @@ lbfgsfloatval_t evaluate(void *instance, const lbfgsfloatval_t *theta, lbfgsfloa
     // logits (n × c) = X (n × d) · Wᵀ
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, c, d, 1.0f, p.x, d, p.w.data(), d, 0.0f, p.logits.data(), c);
     double loss = 0;
-    std::vector<double> biasGradient(c, 0.0);
+    std::vector<double> &biasGradient = p.biasGradient;
+    std::fill(biasGradient.begin(), biasGradient.end(), 0.0);
     for (int i = 0; i < n; i++) {
         float *z = &p.logits[static_cast<size_t>(i) * c];
         float top = -INFINITY;
@@ -63,7 +66,6 @@ lbfgsfloatval_t evaluate(void *instance, const lbfgsfloatval_t *theta, lbfgsfloa
     }
     for (int j = 0; j < c; j++) gradient[wc + j] = biasGradient[j];
     for (int k = wc + c; k < count; k++) gradient[k] = 0;
-    if (!std::isfinite(loss)) p.finite = false;
     return loss;
 }
 
@@ -87,7 +89,7 @@ extern "C" int dihf_softmax_fit(const float *x, const int32_t *y, int n, int dim
             return -1;
         }
     }
-    Problem p{x, y, n, dims, classes, decay, {}, {}, {}, {}, {}, true, 0};
+    Problem p{x, y, n, dims, classes, decay, {}, {}, {}, {}, {}, {}, true, 0};
     try {
         p.sampleWeight.resize(n);
         double total = 0;
@@ -97,6 +99,7 @@ extern "C" int dihf_softmax_fit(const float *x, const int32_t *y, int n, int dim
         p.gw.resize(p.w.size());
         p.logits.resize(static_cast<size_t>(n) * classes);
         p.g.resize(p.logits.size());
+        p.biasGradient.resize(classes);
     } catch (const std::bad_alloc &) {
         if (error) *error = copy("softmax fit: out of memory");
         return -1;
@@ -119,6 +122,9 @@ extern "C" int dihf_softmax_fit(const float *x, const int32_t *y, int n, int dim
         return 0;
     };
     const int status = lbfgs(count, theta, &final, evaluate, progress, &p, &parameters);
+    // A trial step of the line search may overflow; what counts is the point it ends on.
+    p.finite = std::isfinite(final);
+    for (int k = 0; k < classes * dims + classes && p.finite; k++) p.finite = std::isfinite(theta[k]);
     // A line search that cannot improve further rolls back to the last point and says so: that point is the fit.
     // What remains an error: bad parameters, memory, or an objective that stopped being a number.
     const bool failed = status == LBFGSERR_OUTOFMEMORY || status == LBFGSERR_UNKNOWNERROR || status == LBFGSERR_LOGICERROR ||

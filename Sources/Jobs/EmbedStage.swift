@@ -230,9 +230,9 @@ public final class EmbedStage: Sendable {
     public func labelCheck(_ vector: [Float], label: Int64, related: Set<Int64>, imageId: String? = nil) -> LabelCheck {
         guard index.count(label: label) >= settings.verifyMinImages else { return LabelCheck(state: .unverified) }
         if let judged = labelModel.withLock({ $0 })?.judge(vector, label: label, related: related, imageId: imageId) { return judged }
-        // No other label at all to tell it from: nothing speaks against it. Another label that cannot be judged
-        // yet (too few images, or the model not refitted since) leaves it unverified for the re-check.
-        let others = index.labels().filter { $0 != label && !related.contains($0) }
+        // No other label to tell it from: nothing speaks against it (verified without a score; once a model
+        // knows the label, the background re-check judges it).
+        let others = index.labels().filter { $0 != label && !related.contains($0) && index.count(label: $0) >= settings.verifyMinImages }
         return LabelCheck(state: others.isEmpty ? .verified : .unverified)
     }
 
@@ -265,17 +265,22 @@ public final class EmbedStage: Sendable {
         }
     }
 
-    /// Images accepted as `unverified` are checked once their label has enough accepted images.
+    /// Images accepted as `unverified` are checked once their label has enough accepted images; those passed
+    /// as `verified` without a score (no other label could be told from theirs then, e.g. the first labels of
+    /// a bulk import) once the label model knows their label.
     func recheckLabels() throws {
-        let labels = try catalog.labelsWithUnverifiedImages().filter { $0.accepted >= settings.verifyMinImages }
+        let model = labelModel.withLock { $0 }
+        let labels = try catalog.labelsWithUnverifiedImages(includingUnscored: model != nil).filter { $0.accepted >= settings.verifyMinImages }
         guard !labels.isEmpty else { return }
         for (labelId, _) in labels {
             let related = try catalog.relatedLabelIds(labelId)
+            let judgedByModel = model?.labelIds.contains(labelId) == true
             var results: [Catalog.LabelCheckResult] = []
-            for image in try catalog.unverifiedImages(labelId: labelId) {
+            for image in try catalog.unverifiedImages(labelId: labelId, includingUnscored: judgedByModel) {
                 guard let vector = index.vector(of: image.id) else { continue }
                 let check = labelCheck(vector, label: labelId, related: related, imageId: image.id)
-                guard check.state != .unverified else { continue }
+                // Unverified still, or verified again without a model's score: nothing to store.
+                guard check.state != .unverified, image.labelCheck == "unverified" || check.score != nil else { continue }
                 results.append(.init(imageId: image.id, state: check.state.rawValue, score: check.score.map(Double.init),
                                      suggestedLabelId: check.suggestedLabel, suggestedScore: check.suggestedScore.map(Double.init)))
                 if check.state == .mismatch { logger.info("image \(image.id) re-checked: label.mismatch") }

@@ -135,7 +135,9 @@ public struct LabelModel: Sendable {
     /// Golden-section searches: ε in [0, 0.5] (or `noise` when given), log T in [1/64, 8] for each ε.
     public static func calibration(_ held: [(p: [Float], label: Int)], noise: Float? = nil) -> (temperature: Float, noise: Float) {
         guard let classes = held.first?.p.count, classes > 1 else { return (1, 0) }
-        let logs = held.map { h in (h.p.map { logf(max($0, 1e-12)) }, h.label) }
+        // Every k-th image, at most 4,000: plenty to fit two numbers, and a large catalog's refit stays quick.
+        let step = max(1, (held.count + 3_999) / 4_000)
+        let logs = stride(from: 0, to: held.count, by: step).map { i in (held[i].p.map { logf(max($0, 1e-12)) }, held[i].label) }
         let others = Double(classes - 1)
         func loss(_ logT: Double, _ epsilon: Double) -> Double {
             let inverse = Float(exp(-logT))
@@ -162,16 +164,20 @@ public struct LabelModel: Sendable {
             let x = (a + b) / 2
             return (x, f(x))
         }
+        var searched: [Double: (x: Double, value: Double)] = [:]
         func bestTemperature(_ epsilon: Double) -> (x: Double, value: Double) {
-            minimise(log(1.0 / 64), log(8.0), steps: 34) { loss($0, epsilon) }
+            if let known = searched[epsilon] { return known }
+            let best = minimise(log(1.0 / 64), log(8.0), steps: 34) { loss($0, epsilon) }
+            searched[epsilon] = best
+            return best
         }
         let epsilon: Double
         if let noise {
             epsilon = Double(noise)
         } else {
-            let searched = minimise(0, 0.5, steps: 20) { bestTemperature($0).value }.x
+            let found = minimise(0, 0.5, steps: 20) { bestTemperature($0).value }.x
             // The boundary itself: clean labels put the optimum at ε = 0, which the search only approaches.
-            epsilon = bestTemperature(0).value <= bestTemperature(searched).value ? 0 : searched
+            epsilon = bestTemperature(0).value <= bestTemperature(found).value ? 0 : found
         }
         return (Float(exp(bestTemperature(epsilon).x)), Float(epsilon))
     }

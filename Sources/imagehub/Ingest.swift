@@ -33,7 +33,7 @@ struct Ingest: AsyncParsableCommand {
     }
 
     func run() async throws {
-        // The backbone loads while the files are found, stored and their first jobs decoded.
+        // The backbone loads while the files are found and stored.
         let hub = try await Hub.open(path: data.data, backgroundBackbone: true)
         // Largest first, so that both cores finish together (the summary is by outcome: the order shows
         // nowhere else).
@@ -43,7 +43,13 @@ struct Ingest: AsyncParsableCommand {
         // The workers start on the first upload while the rest are still being stored (storing runs on the
         // blocking pool, so it holds no thread the workers need).
         let storing = StoringFlag()
-        let drain = Task { await hub.workers.drain(while: { storing.isOn }) }
+        // The workers wait for the backbone (it loads while the files are found and stored): if it cannot be
+        // loaded they take no job, and the command ends with why once the files are stored.
+        let backbone = hub.embedStage?.backbone
+        let drain = Task {
+            if let backbone, (try? await offload({ try backbone.waitUntilLoaded() })) == nil { return }
+            await hub.workers.drain(while: { storing.isOn })
+        }
         let stored: Stored
         do {
             stored = try await offload { [label, createLabels] in
@@ -88,8 +94,8 @@ struct Ingest: AsyncParsableCommand {
                 progress.finish()
                 return stored
             }
-            // A backbone that cannot be loaded ends the command here, as it would have before storing.
-            if let backbone = hub.embedStage?.backbone { try await offload { try backbone.waitUntilLoaded() } }
+            // A backbone that cannot be loaded ends the command here; the files' jobs wait, untouched, for a later run.
+            if let backbone { try await offload { try backbone.waitUntilLoaded() } }
         } catch {
             // Jobs already claimed finish; the rest stay queued for the next run or server.
             drain.cancel()
