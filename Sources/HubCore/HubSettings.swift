@@ -43,6 +43,8 @@ public struct HubSettings: Sendable, Equatable {
     /// the embedder for part of its time); 0 makes an API-only node that stores uploads and leaves the
     /// processing to other nodes.
     public var workers = 2 * ProcessInfo.processInfo.activeProcessorCount
+    /// Whether `workers.count` was set (a bulk import picks its own count otherwise).
+    public var workersConfigured = false
     /// Attempts before a job is dead-lettered (`jobs.maxAttempts`).
     public var maxAttempts = 5
     /// Seconds a worker owns a job before another may take it over (`jobs.leaseSeconds`).
@@ -159,6 +161,7 @@ public struct HubSettings: Sendable, Equatable {
         thumbnailSide = c.int(forKey: "preprocess.thumbnailSide", default: d.thumbnailSide)
         jpegQuality = c.int(forKey: "preprocess.jpegQuality", default: d.jpegQuality)
         workers = max(0, c.int(forKey: "workers.count", default: d.workers))
+        workersConfigured = c.int(forKey: "workers.count") != nil
         maxAttempts = max(1, c.int(forKey: "jobs.maxAttempts", default: d.maxAttempts))
         leaseSeconds = c.double(forKey: "jobs.leaseSeconds", default: d.leaseSeconds)
         backoffSeconds = c.double(forKey: "jobs.backoffSeconds", default: d.backoffSeconds)

@@ -88,6 +88,10 @@ import Testing
         let s = try await HubSettings.load(dataDirectory: dir.path, environment: ["IMAGEHUB_WORKERS_COUNT": "5"])
         #expect(s.maxUploadBytes == 1000 && s.minSharpness == 7.5)
         #expect(s.workers == 5, "the environment wins over the file")
+        #expect(s.workersConfigured && !defaults.workersConfigured, "a bulk import picks its own count only where none was set")
+        try Data(#"{"workers":{"count":3}}"#.utf8).write(to: dir.appendingPathComponent(HubSettings.fileName))
+        let fromFile = try await HubSettings.load(dataDirectory: dir.path, environment: [:])
+        #expect(fromFile.workers == 3 && fromFile.workersConfigured)
     }
 
     @Test("a drain told that uploads are still being stored processes them as they come and ends after the last")
