@@ -44,36 +44,73 @@ static const bool single_threaded = [] {
     return true;
 }();
 
+static void shrink(const cv::Mat &in, cv::Mat &out, cv::Size size);
+
+/// ORB keypoints and descriptors of a grey image, strongest first.
+static dih_features *detect(const cv::Mat &image, int max_features) {
+    auto orb = cv::ORB::create(max_features);
+    auto features = new dih_features();
+    features->width = image.cols;
+    features->height = image.rows;
+    try {
+        std::vector<cv::KeyPoint> keypoints;
+        cv::Mat descriptors;
+        orb->detectAndCompute(image, cv::noArray(), keypoints, descriptors);
+        // Strongest first, so that a match can look at the strongest few alone (`limit`).
+        std::vector<int> order(keypoints.size());
+        for (size_t i = 0; i < order.size(); i++) order[i] = static_cast<int>(i);
+        std::stable_sort(order.begin(), order.end(), [&](int x, int y) { return keypoints[x].response > keypoints[y].response; });
+        features->keypoints.reserve(order.size());
+        features->descriptors.create(descriptors.rows, descriptors.cols, descriptors.type());
+        for (size_t i = 0; i < order.size(); i++) {
+            features->keypoints.push_back(keypoints[order[i]]);
+            descriptors.row(order[i]).copyTo(features->descriptors.row(static_cast<int>(i)));
+        }
+    } catch (...) {
+        delete features;
+        throw;
+    }
+    return features;
+}
+
 extern "C" dih_features *dihf_features_detect(const uint8_t *grey, int width, int height, int max_features, char **error) {
     (void)single_threaded;
     dih_features *out = nullptr;
     guarded(error, [&] {
         if (width <= 0 || height <= 0 || max_features <= 0) throw std::invalid_argument("empty image");
         // A view of the caller's pixels (no copy); ORB reads it only during the call.
-        cv::Mat image(height, width, CV_8UC1, const_cast<uint8_t *>(grey));
-        auto orb = cv::ORB::create(max_features);
-        auto features = new dih_features();
-        features->width = width;
-        features->height = height;
-        try {
-            std::vector<cv::KeyPoint> keypoints;
-            cv::Mat descriptors;
-            orb->detectAndCompute(image, cv::noArray(), keypoints, descriptors);
-            // Strongest first, so that a match can look at the strongest few alone (`limit`).
-            std::vector<int> order(keypoints.size());
-            for (size_t i = 0; i < order.size(); i++) order[i] = static_cast<int>(i);
-            std::stable_sort(order.begin(), order.end(), [&](int x, int y) { return keypoints[x].response > keypoints[y].response; });
-            features->keypoints.reserve(order.size());
-            features->descriptors.create(descriptors.rows, descriptors.cols, descriptors.type());
-            for (size_t i = 0; i < order.size(); i++) {
-                features->keypoints.push_back(keypoints[order[i]]);
-                descriptors.row(order[i]).copyTo(features->descriptors.row(static_cast<int>(i)));
-            }
-        } catch (...) {
-            delete features;
-            throw;
+        out = detect(cv::Mat(height, width, CV_8UC1, const_cast<uint8_t *>(grey)), max_features);
+    });
+    return out;
+}
+
+extern "C" dih_features *dihf_features_detect_pixels(const uint8_t *pixels, int width, int height, int channels, int side,
+                                                     int max_features, char **error) {
+    (void)single_threaded;
+    dih_features *out = nullptr;
+    guarded(error, [&] {
+        if (width <= 0 || height <= 0 || side <= 0 || max_features <= 0 || channels < 1 || channels > 4) {
+            throw std::invalid_argument("empty image");
         }
-        out = features;
+        const cv::Mat in(height, width, CV_8UC(channels), const_cast<uint8_t *>(pixels));
+        // Grey first (one band to scale), as a weighted sum of the 8-bit channels: ORB needs contrast, not
+        // luminance in linear light.
+        cv::Mat grey;
+        switch (channels) {
+        case 1: grey = in; break;
+        case 2: cv::extractChannel(in, grey, 0); break;
+        case 3: cv::cvtColor(in, grey, cv::COLOR_RGB2GRAY); break;
+        default: cv::cvtColor(in, grey, cv::COLOR_RGBA2GRAY); break;
+        }
+        const int longSide = std::max(width, height);
+        const cv::Size size(std::max(1, width * side / longSide), std::max(1, height * side / longSide));
+        cv::Mat scaled = grey;
+        if (longSide > side) {
+            shrink(grey, scaled, size);  // as thumbnails are made
+        } else if (size != grey.size()) {
+            cv::resize(grey, scaled, size, 0, 0, cv::INTER_LINEAR);
+        }
+        out = detect(scaled, max_features);
     });
     return out;
 }
@@ -133,6 +170,22 @@ extern "C" int dihf_features_match(const dih_features *a, const dih_features *b,
     return ok ? 0 : 1;
 }
 
+/// `in` scaled down to `size` (each side at most the source's): an exact box average by the largest whole
+/// factor both sides share (OpenCV's INTER_AREA fast path), then bilinear for the rest, which is under 2.
+static void shrink(const cv::Mat &in, cv::Mat &out, cv::Size size) {
+    const int factor = std::min(in.cols / size.width, in.rows / size.height);
+    cv::Mat boxed = in;
+    if (factor >= 2) {
+        const int w = in.cols / factor, h = in.rows / factor;
+        cv::resize(in(cv::Rect(0, 0, w * factor, h * factor)), boxed, cv::Size(w, h), 0, 0, cv::INTER_AREA);
+    }
+    if (boxed.size() == size) {
+        boxed.copyTo(out);
+    } else {
+        cv::resize(boxed, out, size, 0, 0, cv::INTER_LINEAR);
+    }
+}
+
 extern "C" int dihf_resize_down(const uint8_t *src, int width, int height, int channels, uint8_t *dst, int dst_width, int dst_height) {
     if (!src || !dst || channels < 1 || channels > 4 || dst_width < 1 || dst_height < 1 || dst_width > width || dst_height > height) return -1;
     static const bool serial = (cv::setNumThreads(0), true);  // on the calling thread, as the rest of a job
@@ -140,17 +193,7 @@ extern "C" int dihf_resize_down(const uint8_t *src, int width, int height, int c
     try {
         const cv::Mat in(height, width, CV_8UC(channels), const_cast<uint8_t *>(src));
         cv::Mat out(dst_height, dst_width, CV_8UC(channels), dst);
-        const int factor = std::min(width / dst_width, height / dst_height);
-        cv::Mat boxed = in;
-        if (factor >= 2) {
-            const int w = width / factor, h = height / factor;
-            cv::resize(in(cv::Rect(0, 0, w * factor, h * factor)), boxed, cv::Size(w, h), 0, 0, cv::INTER_AREA);
-        }
-        if (boxed.cols == dst_width && boxed.rows == dst_height) {
-            boxed.copyTo(out);
-        } else {
-            cv::resize(boxed, out, cv::Size(dst_width, dst_height), 0, 0, cv::INTER_LINEAR);
-        }
+        shrink(in, out, cv::Size(dst_width, dst_height));
         return out.data == dst ? 0 : -1;
     } catch (...) {
         return -1;

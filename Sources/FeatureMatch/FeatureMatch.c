@@ -12,6 +12,7 @@
 
 static struct {
     dih_features *(*detect)(const uint8_t *, int, int, int, char **);
+    dih_features *(*detect_pixels)(const uint8_t *, int, int, int, int, int, char **);
     int (*count)(const dih_features *);
     void (*free)(dih_features *);
     int (*match)(const dih_features *, const dih_features *, int, double, double, int *, int *, double *, int *, char **);
@@ -37,6 +38,7 @@ static void load(void) {
         return;                                                                                           \
     }
     FIND(detect, "dihf_features_detect")
+    FIND(detect_pixels, "dihf_features_detect_pixels")
     FIND(count, "dihf_features_count")
     FIND(free, "dihf_features_free")
     FIND(match, "dihf_features_match")
@@ -80,6 +82,11 @@ void dih_features_preload(void) {
 
 dih_features *dih_features_detect(const uint8_t *grey, int width, int height, int max_features, char **error) {
     return ready(error) ? kernels.detect(grey, width, height, max_features, error) : NULL;
+}
+
+dih_features *dih_features_detect_pixels(const uint8_t *pixels, int width, int height, int channels, int side, int max_features,
+                                         char **error) {
+    return ready(error) ? kernels.detect_pixels(pixels, width, height, channels, side, max_features, error) : NULL;
 }
 
 // Features exist only after a detect succeeded, so the kernels are there.

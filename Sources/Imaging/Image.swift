@@ -175,6 +175,13 @@ public final class Image: @unchecked Sendable {
         return Image(out)
     }
 
+    /// The 8-bit samples of an image held in memory (row-major, bands interleaved), lent to `body` without a
+    /// copy; nil for an image that is not in memory or not 8-bit.
+    public func withMemoryPixels<T>(_ body: (UnsafePointer<UInt8>) throws -> T) rethrows -> T? {
+        guard isUChar, let pixels = cvips_pixels(pointer) else { return nil }
+        return try withExtendedLifetime(self) { try body(pixels) }
+    }
+
     /// Pixels as packed 8-bit samples, row-major.
     public func bytes() throws -> [UInt8] {
         var length = 0

@@ -124,6 +124,15 @@ struct EmbeddingTests {
         // A small copy (200 px) is scaled up to the working side and still matches.
         let tiny = try LocalFeatures(try Image.load(try original.fitted(longSide: 200).encoded(as: .jpeg, quality: 70)))
         #expect(try a.match(tiny).isCopy())
+        // Pixels held in memory (a decoded upload, the photos above) go to OpenCV as they are; a libvips
+        // pipeline through libvips first. Either way the same photo: one transform of scale 1, the copy found.
+        let pipeline = try original.cropped(left: 0, top: 0, width: original.width, height: original.height)
+        #expect(original.isInMemory && !pipeline.isInMemory)
+        let v = try LocalFeatures(pipeline)
+        #expect(v.count > 100, "\(v.count)")
+        let itself = try a.match(v)
+        #expect(itself.isCopy() && abs(itself.scale - 1) < 0.02, "\(itself)")
+        #expect(try v.match(b).isCopy() && !(try v.match(c).isCopy()))
         // The quick first look (the strongest keypoints of each side) keeps dozens of a copy's inliers and a
         // handful of another picture's: enough to set the other aside without the full match.
         let quickSame = try a.match(b, strongest: LocalFeatures.quickLook)
