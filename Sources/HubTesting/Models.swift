@@ -17,6 +17,20 @@ public enum TestModels {
         Backbone.defaultDirectory(configured: ProcessInfo.processInfo.environment["IMAGEHUB_MODELS"])
     }
 
+    /// A backbone folder under `root` whose manifest and class names are the set-up's and whose network is
+    /// not one (the manifest reads, the engine cannot load), with the set-up's OpenVINO linked beside it.
+    public static func broken(in root: URL) throws -> URL {
+        let models = root.appendingPathComponent("models/efficientnet-lite0")
+        try FileManager.default.createDirectory(at: models, withIntermediateDirectories: true)
+        for file in ["manifest.json", "imagenet_classes.txt"] {
+            try FileManager.default.copyItem(at: directory.appendingPathComponent(file), to: models.appendingPathComponent(file))
+        }
+        try Data("not a network".utf8).write(to: models.appendingPathComponent("embedder.onnx"))
+        try FileManager.default.createSymbolicLink(at: root.appendingPathComponent("models/openvino"),
+                                                   withDestinationURL: directory.deletingLastPathComponent().appendingPathComponent("openvino"))
+        return models
+    }
+
     /// A photo shipped with Debian's python3-skimage (installed by `make setup`): `chelsea.png` is a cat,
     /// `coffee.png` an espresso cup.
     public static func skimagePhoto(_ name: String) throws -> Data {

@@ -189,15 +189,7 @@ import Testing
         let photos = root.appendingPathComponent("photos/Banana"), data = root.appendingPathComponent("hub")
         try FileManager.default.createDirectory(at: photos, withIntermediateDirectories: true)
         for seed in [461, 462] { try Fixtures.image(.jpeg, seed: seed).write(to: photos.appendingPathComponent("\(seed).jpg")) }
-        // The manifest reads; the network does not.
-        let models = root.appendingPathComponent("models/efficientnet-lite0")
-        try FileManager.default.createDirectory(at: models, withIntermediateDirectories: true)
-        for file in ["manifest.json", "imagenet_classes.txt"] {
-            try FileManager.default.copyItem(at: TestModels.directory.appendingPathComponent(file), to: models.appendingPathComponent(file))
-        }
-        try Data("not a network".utf8).write(to: models.appendingPathComponent("embedder.onnx"))
-        try FileManager.default.createSymbolicLink(at: root.appendingPathComponent("models/openvino"),
-                                                   withDestinationURL: TestModels.directory.deletingLastPathComponent().appendingPathComponent("openvino"))
+        let models = try TestModels.broken(in: root)  // the manifest reads; the network does not
         let (status, said) = try await runProgram(HubProcess.binary, ["ingest", photos.deletingLastPathComponent().path, "--labels-from-folders",
                                                                      "--create-labels", "--data", data.path],
                                                   environment: ["IMAGEHUB_EMBEDDING_MODELS": models.path, "IMAGEHUB_EMBEDDING_ENGINE": "openvino"],

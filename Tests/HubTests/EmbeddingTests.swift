@@ -184,17 +184,9 @@ struct EmbeddingTests {
         // A models folder whose network is not a model: the manifest reads, the engine does not load.
         let broken = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-broken-model-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: broken) }
-        let models = broken.appendingPathComponent("efficientnet-lite0")
-        try FileManager.default.createDirectory(at: models, withIntermediateDirectories: true)
-        for file in ["manifest.json", "imagenet_classes.txt"] {
-            try FileManager.default.copyItem(at: TestModels.directory.appendingPathComponent(file), to: models.appendingPathComponent(file))
-        }
-        try Data("not a network".utf8).write(to: models.appendingPathComponent("embedder.onnx"))
-        let library = try #require(Backbone.openVINOLibrary(near: TestModels.directory))
-        #expect(throws: BackboneError.self) {
-            try Backbone(directory: models, threads: 2, engine: .openvino, openVINOLibrary: library, compiledModels: nil)
-        }
-        let failing = try Backbone(directory: models, threads: 2, engine: .openvino, openVINOLibrary: library, compiledModels: nil, inBackground: true)
+        let models = try TestModels.broken(in: broken)
+        #expect(throws: BackboneError.self) { try Backbone(directory: models, threads: 2, engine: .openvino, compiledModels: nil) }
+        let failing = try Backbone(directory: models, threads: 2, engine: .openvino, compiledModels: nil, inBackground: true)
         #expect(throws: BackboneError.self) { try failing.waitUntilLoaded() }
         #expect(throws: BackboneError.self) { try failing.embed(input, count: 1) }
         #expect(failing.engineDescription.hasPrefix("no engine: OpenVINO"), "\(failing.engineDescription)")
