@@ -52,8 +52,8 @@ let package = Package(
         // The libtorch side (C++17: the 1.13 headers break under C++20).
         .target(
             name: "TorchKernels",
-            dependencies: ["TorchBridge"],
-            cxxSettings: [.unsafeFlags(["-I/usr/include/torch/csrc/api/include", "-Wno-deprecated-declarations"])],
+            // TorchBridge's header only: the bridge itself stays in the binary, not in the library it opens.
+            cxxSettings: [.headerSearchPath("../TorchBridge/include"), .unsafeFlags(["-I/usr/include/torch/csrc/api/include", "-Wno-deprecated-declarations"])],
             linkerSettings: [.linkedLibrary("torch_cpu"), .linkedLibrary("c10")]
         ),
         // OpenCV behind a narrow C API: ORB and RANSAC for the geometric verification of near duplicates, and the
@@ -68,8 +68,8 @@ let package = Package(
         ),
         .target(
             name: "FeatureKernels",
-            dependencies: ["FeatureMatch"],
-            cxxSettings: [.unsafeFlags(["-I/usr/include/opencv4"])],
+            // FeatureMatch's header only: the bridge itself stays in the binary, not in the library it opens.
+            cxxSettings: [.headerSearchPath("../FeatureMatch/include"), .unsafeFlags(["-I/usr/include/opencv4"])],
             linkerSettings: [.linkedLibrary("opencv_core"), .linkedLibrary("opencv_imgproc"), .linkedLibrary("opencv_features2d"), .linkedLibrary("opencv_calib3d"),
                              .linkedLibrary("openblas"), .linkedLibrary("lbfgs")]
         ),

@@ -178,7 +178,8 @@ extension Catalog {
         }
     }
 
-    /// Images passed as `verified` because no other label could be told from theirs: no model has judged them.
+    /// Images passed as `verified` because no other label could be told from theirs: no model has judged them
+    /// (`ImageRecord.awaitsLabelCheck` says the same of one row).
     static let unscored = " OR (labelCheck = 'verified' AND labelScore IS NULL)"
 
     /// Labels with unverified accepted images (with `includingUnscored`, also images passed as `verified`
@@ -202,16 +203,9 @@ extension Catalog {
         }
     }
 
-    /// Stores a background re-check: a mismatch moves the accepted image to quarantine with
-    /// `label.mismatch`. Only applies while the image is still accepted and not yet judged by a model
-    /// (`unverified`, or `verified` without a score).
-    @discardableResult
-    public func applyLabelCheck(imageId: String, state: String, score: Double?, suggestedLabelId: Int64?, suggestedScore: Double?) throws -> Bool {
-        try applyLabelChecks([LabelCheckResult(imageId: imageId, state: state, score: score, suggestedLabelId: suggestedLabelId,
-                                               suggestedScore: suggestedScore)]) == 1
-    }
-
-    /// Stores many re-checks in one transaction; returns how many applied (see `applyLabelCheck`).
+    /// Stores background re-checks in one transaction: a mismatch moves the accepted image to quarantine with
+    /// `label.mismatch`. Each applies only while its image is still accepted and not yet judged by a model
+    /// (`ImageRecord.awaitsLabelCheck`); returns how many applied.
     @discardableResult
     public func applyLabelChecks(_ results: [LabelCheckResult]) throws -> Int {
         guard !results.isEmpty else { return 0 }
@@ -219,8 +213,7 @@ extension Catalog {
             try db.serializeCommits()
             var applied = 0
             for result in results {
-                guard var image = try db.find(ImageRecord.self, result.imageId, forUpdate: true), image.status == .accepted,
-                      image.labelCheck == "unverified" || (image.labelCheck == "verified" && image.labelScore == nil) else { continue }
+                guard var image = try db.find(ImageRecord.self, result.imageId, forUpdate: true), image.awaitsLabelCheck else { continue }
                 image.labelCheck = result.state
                 image.labelScore = result.score
                 image.suggestedLabelId = result.suggestedLabelId

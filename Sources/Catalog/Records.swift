@@ -77,6 +77,12 @@ public struct ImageRecord: Codable, Sendable, CatalogRecord, Equatable {
     /// The backbone that embedded the image (id/version/weights).
     public var embeddingModel: String? = nil
 
+    /// Accepted and not yet judged by a label model: `unverified`, or `verified` without a score (no other
+    /// label could be told from its own when it came). The background re-check looks at these.
+    public var awaitsLabelCheck: Bool {
+        status == .accepted && (labelCheck == "unverified" || (labelCheck == "verified" && labelScore == nil))
+    }
+
     /// Reason codes as a list.
     public var reasonCodes: [String] {
         (try? JSONDecoder().decode([String].self, from: Data(reasons.utf8))) ?? []

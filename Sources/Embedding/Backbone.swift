@@ -59,6 +59,16 @@ public final class Backbone: @unchecked Sendable {
         case openvino(OpaquePointer)
         case libtorch(OpaquePointer)
     }
+    /// The backbone (`id`), how its engine runs (`engineDescription`) and why `auto` fell back to libtorch
+    /// (nil when it did not).
+    public struct EngineInfo: Sendable {
+        public let id: String
+        public let description: String
+        public let fallbackReason: String?
+        public init(id: String, description: String, fallbackReason: String?) {
+            (self.id, self.description, self.fallbackReason) = (id, description, fallbackReason)
+        }
+    }
     /// The engine with the model loaded, how it runs, and why `auto` fell back to libtorch.
     private struct Engine {
         let model: Model
@@ -90,10 +100,11 @@ public final class Backbone: @unchecked Sendable {
     /// OpenVINO's model cache (see `compiledModelCache`; nil: compile every time).
     /// With `inBackground` the engine loads on a thread of its own and the initialiser returns once the
     /// manifest is read: the first `embed` (or `waitUntilLoaded`) waits for it, and a failed load is thrown
-    /// there instead.
+    /// there instead. `whenLoaded` hears how the engine runs (or why it failed) once it is known, on the
+    /// loading thread.
     public init(directory: URL, threads: Int = 0, channelsLast: Bool = true, engine: InferenceEngine = .auto,
                 precision: String = "f32", openVINOLibrary: URL? = nil, compiledModels: URL? = Backbone.compiledModelCache(),
-                inBackground: Bool = false) throws {
+                inBackground: Bool = false, whenLoaded: (@Sendable (Result<EngineInfo, any Error>) -> Void)? = nil) throws {
         let manifestURL = directory.appendingPathComponent("manifest.json")
         guard let data = try? Data(contentsOf: manifestURL) else {
             throw BackboneError(description: "no backbone in \(directory.path) (manifest.json is missing): run `make setup`")
@@ -107,11 +118,15 @@ public final class Backbone: @unchecked Sendable {
         dimensions = manifest.dimensions
         self.directory = directory
         let threadCount = threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount
-        let classCount = classNames.count, dimensions = self.dimensions
+        let classCount = classNames.count, dimensions = self.dimensions, id = self.id
         let load: @Sendable () throws -> Engine = {
-            try Self.loadEngine(directory: directory, engine: engine, precision: precision, threadCount: threadCount,
-                                channelsLast: channelsLast, openVINOLibrary: openVINOLibrary, compiledModels: compiledModels,
-                                dimensions: dimensions, classCount: classCount)
+            let loaded = Result {
+                try Self.loadEngine(directory: directory, engine: engine, precision: precision, threadCount: threadCount,
+                                    channelsLast: channelsLast, openVINOLibrary: openVINOLibrary, compiledModels: compiledModels,
+                                    dimensions: dimensions, classCount: classCount)
+            }
+            whenLoaded?(loaded.map { EngineInfo(id: id, description: $0.description, fallbackReason: $0.fallbackReason) })
+            return try loaded.get()
         }
         self.engine = inBackground ? Eventually(inBackground: load) : try Eventually(now: load)
     }

@@ -16,32 +16,22 @@ public final class LocalFeatures: @unchecked Sendable {
     /// Keypoints a quick first look at a candidate matches on each side (the strongest).
     public static let quickLook = 250
 
-    /// Detects keypoints on `image`, turned grey and scaled to `side`. A decoded image in memory goes to OpenCV
-    /// as it is (grey by a weighted sum of the channels, area averaging: 0.5 ms where libvips's resize and
-    /// colour conversion took about 3 ms of a photo); any other through libvips first.
+    /// Detects keypoints on `image`, turned grey (a weighted sum of the channels) and scaled to `side`, in
+    /// OpenCV from the pixels in memory (a decoded upload as it is: 0.5 ms where libvips's resize and colour
+    /// conversion took about 3 ms of a photo); a libvips pipeline is scaled by libvips and computed first.
     public init(_ image: Image) throws {
+        let source = image.isInMemory ? image
+            : try image.resized(width: max(1, image.width * Self.side / image.longSide),
+                                height: max(1, image.height * Self.side / image.longSide)).materialized()
         var error: UnsafeMutablePointer<CChar>?
-        let direct = (1...4).contains(image.bands) ? image.withMemoryPixels { pixels in
-            dih_features_detect_pixels(pixels, Int32(image.width), Int32(image.height), Int32(image.bands), Int32(Self.side),
+        let made = source.withMemoryPixels { pixels in
+            dih_features_detect_pixels(pixels, Int32(source.width), Int32(source.height), Int32(source.bands), Int32(Self.side),
                                        Int32(Self.maxFeatures), &error)
-        } : nil
-        if let direct, let made = direct {
-            pointer = made
-        } else if direct != nil {
-            throw BackboneError(description: "local features: \(Self.take(error))")
-        } else {
-            let grey = try image.resized(width: max(1, image.width * Self.side / image.longSide),
-                                         height: max(1, image.height * Self.side / image.longSide)).grey()
-            let pixels = try grey.bytes()
-            guard pixels.count == grey.width * grey.height else {
-                throw BackboneError(description: "local features: \(pixels.count) bytes for \(grey.width)×\(grey.height)")
-            }
-            guard let made = dih_features_detect(pixels, Int32(grey.width), Int32(grey.height), Int32(Self.maxFeatures), &error) else {
-                throw BackboneError(description: "local features: \(Self.take(error))")
-            }
-            pointer = made
         }
-        count = Int(dih_features_count(pointer))
+        guard let made else { throw BackboneError(description: "local features: 8-bit pixels wanted, not \(source.bands) bands of another format") }
+        guard let made else { throw BackboneError(description: "local features: \(Self.take(error))") }
+        pointer = made
+        count = Int(dih_features_count(made))
     }
 
     deinit { dih_features_free(pointer) }
@@ -59,7 +49,8 @@ public final class LocalFeatures: @unchecked Sendable {
         return GeometricMatch(matches: Int(matches), inliers: Int(inliers), scale: scale, overlapping: Int(overlapping))
     }
 
-    private static func take(_ error: UnsafeMutablePointer<CChar>?) -> String {
+    /// The message of an error from `libFeatureKernels.so` (freed here).
+    package static func take(_ error: UnsafeMutablePointer<CChar>?) -> String {
         guard let error else { return "unknown error" }
         defer { dih_features_string_free(error) }
         return String(cString: error)

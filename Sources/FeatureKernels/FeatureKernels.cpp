@@ -19,20 +19,14 @@ struct dih_features {
     int width = 0, height = 0;
 };
 
-static char *copy(const char *s) {
-    char *out = static_cast<char *>(std::malloc(std::strlen(s) + 1));
-    if (out) std::strcpy(out, s);
-    return out;
-}
-
 template <typename F> static bool guarded(char **error, F body) {
     try {
         body();
         return true;
     } catch (const std::exception &e) {
-        if (error) *error = copy(e.what());
+        if (error) *error = strdup(e.what());
     } catch (...) {
-        if (error) *error = copy("unknown OpenCV error");
+        if (error) *error = strdup("unknown OpenCV error");
     }
     return false;
 }
@@ -71,17 +65,6 @@ static dih_features *detect(const cv::Mat &image, int max_features) {
         throw;
     }
     return features;
-}
-
-extern "C" dih_features *dihf_features_detect(const uint8_t *grey, int width, int height, int max_features, char **error) {
-    (void)single_threaded;
-    dih_features *out = nullptr;
-    guarded(error, [&] {
-        if (width <= 0 || height <= 0 || max_features <= 0) throw std::invalid_argument("empty image");
-        // A view of the caller's pixels (no copy); ORB reads it only during the call.
-        out = detect(cv::Mat(height, width, CV_8UC1, const_cast<uint8_t *>(grey)), max_features);
-    });
-    return out;
 }
 
 extern "C" dih_features *dihf_features_detect_pixels(const uint8_t *pixels, int width, int height, int channels, int side,
@@ -188,8 +171,7 @@ static void shrink(const cv::Mat &in, cv::Mat &out, cv::Size size) {
 
 extern "C" int dihf_resize_down(const uint8_t *src, int width, int height, int channels, uint8_t *dst, int dst_width, int dst_height) {
     if (!src || !dst || channels < 1 || channels > 4 || dst_width < 1 || dst_height < 1 || dst_width > width || dst_height > height) return -1;
-    static const bool serial = (cv::setNumThreads(0), true);  // on the calling thread, as the rest of a job
-    (void)serial;
+    (void)single_threaded;
     try {
         const cv::Mat in(height, width, CV_8UC(channels), const_cast<uint8_t *>(src));
         cv::Mat out(dst_height, dst_width, CV_8UC(channels), dst);

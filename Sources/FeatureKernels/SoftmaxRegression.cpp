@@ -24,7 +24,6 @@ struct Problem {
     std::vector<float> sampleWeight;  // per example, summing to 1
     std::vector<float> w, logits, g, gw;
     std::vector<double> biasGradient;  // allocated before the search: nothing may throw through libLBFGS
-    bool finite = true;
     int iterations = 0;
 };
 
@@ -69,27 +68,21 @@ lbfgsfloatval_t evaluate(void *instance, const lbfgsfloatval_t *theta, lbfgsfloa
     return loss;
 }
 
-char *copy(const char *s) {
-    char *out = static_cast<char *>(std::malloc(std::strlen(s) + 1));
-    if (out) std::strcpy(out, s);
-    return out;
-}
-
 }  // namespace
 
 extern "C" int dihf_softmax_fit(const float *x, const int32_t *y, int n, int dims, int classes, const float *class_weights,
                                 double decay, int max_iterations, float *weights, float *bias, int *iterations, char **error) {
     if (n < 1 || dims < 1 || classes < 2 || max_iterations < 1 || !(decay >= 0)) {
-        if (error) *error = copy("softmax fit: needs at least one example, one dimension, two classes and a decay >= 0");
+        if (error) *error = strdup("softmax fit: needs at least one example, one dimension, two classes and a decay >= 0");
         return -1;
     }
     for (int i = 0; i < n; i++) {
         if (y[i] < 0 || y[i] >= classes) {
-            if (error) *error = copy("softmax fit: a label is out of range");
+            if (error) *error = strdup("softmax fit: a label is out of range");
             return -1;
         }
     }
-    Problem p{x, y, n, dims, classes, decay, {}, {}, {}, {}, {}, {}, true, 0};
+    Problem p{x, y, n, dims, classes, decay, {}, {}, {}, {}, {}, {}, 0};
     try {
         p.sampleWeight.resize(n);
         double total = 0;
@@ -101,14 +94,14 @@ extern "C" int dihf_softmax_fit(const float *x, const int32_t *y, int n, int dim
         p.g.resize(p.logits.size());
         p.biasGradient.resize(classes);
     } catch (const std::bad_alloc &) {
-        if (error) *error = copy("softmax fit: out of memory");
+        if (error) *error = strdup("softmax fit: out of memory");
         return -1;
     }
     // libLBFGS's vector code wants a multiple of 16 variables; the padding never moves.
     const int used = classes * dims + classes, count = (used + 15) / 16 * 16;
     lbfgsfloatval_t *theta = lbfgs_malloc(count);
     if (!theta) {
-        if (error) *error = copy("softmax fit: out of memory");
+        if (error) *error = strdup("softmax fit: out of memory");
         return -1;
     }
     for (int k = 0; k < count; k++) theta[k] = 0;
@@ -123,15 +116,15 @@ extern "C" int dihf_softmax_fit(const float *x, const int32_t *y, int n, int dim
     };
     const int status = lbfgs(count, theta, &final, evaluate, progress, &p, &parameters);
     // A trial step of the line search may overflow; what counts is the point it ends on.
-    p.finite = std::isfinite(final);
-    for (int k = 0; k < classes * dims + classes && p.finite; k++) p.finite = std::isfinite(theta[k]);
+    bool finite = std::isfinite(final);
+    for (int k = 0; k < used && finite; k++) finite = std::isfinite(theta[k]);
     // A line search that cannot improve further rolls back to the last point and says so: that point is the fit.
     // What remains an error: bad parameters, memory, or an objective that stopped being a number.
     const bool failed = status == LBFGSERR_OUTOFMEMORY || status == LBFGSERR_UNKNOWNERROR || status == LBFGSERR_LOGICERROR ||
-                        (status >= LBFGSERR_INVALID_N && status <= LBFGSERR_INVALID_ORTHANTWISE_END) || !p.finite;
+                        (status >= LBFGSERR_INVALID_N && status <= LBFGSERR_INVALID_ORTHANTWISE_END) || !finite;
     if (failed) {
         lbfgs_free(theta);
-        if (error) *error = copy(p.finite ? "softmax fit: L-BFGS failed" : "softmax fit: the objective is not finite");
+        if (error) *error = strdup(finite ? "softmax fit: L-BFGS failed" : "softmax fit: the objective is not finite");
         return -1;
     }
     for (int k = 0; k < classes * dims; k++) weights[k] = static_cast<float>(theta[k]);

@@ -11,7 +11,6 @@
 #include <string.h>
 
 static struct {
-    dih_features *(*detect)(const uint8_t *, int, int, int, char **);
     dih_features *(*detect_pixels)(const uint8_t *, int, int, int, int, int, char **);
     int (*count)(const dih_features *);
     void (*free)(dih_features *);
@@ -37,7 +36,6 @@ static void load(void) {
         snprintf(failure, sizeof failure, "libFeatureKernels.so lacks %s", name);                        \
         return;                                                                                           \
     }
-    FIND(detect, "dihf_features_detect")
     FIND(detect_pixels, "dihf_features_detect_pixels")
     FIND(count, "dihf_features_count")
     FIND(free, "dihf_features_free")
@@ -48,9 +46,10 @@ static void load(void) {
 #undef FIND
     // OpenBLAS, which Debian's OpenCV reaches through libblas.so.3, starts a worker thread per core when it is
     // loaded, and each spins on sched_yield for about 2^28 cycles (0.1 s) before it sleeps: measured with perf
-    // on `imagehub ingest` of 15 phone photos, 9% of the whole process's CPU, none of it work (nothing here
-    // calls BLAS). They are stopped; OpenBLAS starts them again by itself when a multi-threaded BLAS call
-    // comes (a training job's matrix products).
+    // on `imagehub ingest` of 15 phone photos, 9% of the whole process's CPU, none of it work. They are
+    // stopped; OpenBLAS starts them again by itself when a large enough product comes (a label model's refit,
+    // a training job's products in libtorch, which shares this OpenBLAS), and they spin that 0.1 s after it.
+    // Its thread count is left alone: a training job's products want both cores.
     int (*stop_blas_threads)(void);
     *(void **)&stop_blas_threads = dlsym(lib, "blas_thread_shutdown_");
     if (stop_blas_threads) stop_blas_threads();
@@ -78,10 +77,6 @@ void dih_features_preload(void) {
     // Where no thread can be had, the first call loads the library instead.
     (void)pthread_create(&thread, &attributes, preload, NULL);
     pthread_attr_destroy(&attributes);
-}
-
-dih_features *dih_features_detect(const uint8_t *grey, int width, int height, int max_features, char **error) {
-    return ready(error) ? kernels.detect(grey, width, height, max_features, error) : NULL;
 }
 
 dih_features *dih_features_detect_pixels(const uint8_t *pixels, int width, int height, int channels, int side, int max_features,

@@ -47,19 +47,20 @@ public struct Hub: Sendable {
             guard let engine = InferenceEngine(rawValue: settings.embeddingEngine) else {
                 throw HubError(400, "embedding.engine_invalid", "embedding.engine is \(settings.embeddingEngine); expected auto, openvino or libtorch")
             }
-            let model = try backbone ?? Backbone(directory: Backbone.defaultDirectory(configured: settings.modelsDirectory),
-                                                 threads: settings.embeddingThreads, channelsLast: settings.embeddingChannelsLast,
-                                                 engine: engine, precision: settings.embeddingPrecision, inBackground: backgroundBackbone)
-            let announce: @Sendable () -> Void = {
-                do {
-                    try model.waitUntilLoaded()
-                    if let reason = model.fallbackReason { logger.warning("embeddings run on libtorch: \(reason)") }
-                    logger.info("backbone \(model.id) on \(model.engineDescription)")
-                } catch {
-                    logger.error("backbone \(model.id) could not be loaded: \(error)")
+            let announce: @Sendable (Result<Backbone.EngineInfo, any Error>) -> Void = { [logger] loaded in
+                switch loaded {
+                case .success(let engine):
+                    if let reason = engine.fallbackReason { logger.warning("embeddings run on libtorch: \(reason)") }
+                    logger.info("backbone \(engine.id) on \(engine.description)")
+                case .failure(let error):
+                    logger.error("the backbone could not be loaded: \(error)")
                 }
             }
-            if backgroundBackbone { Thread.detachNewThread(announce) } else { announce() }
+            let model = try backbone ?? Backbone(directory: Backbone.defaultDirectory(configured: settings.modelsDirectory),
+                                                 threads: settings.embeddingThreads, channelsLast: settings.embeddingChannelsLast,
+                                                 engine: engine, precision: settings.embeddingPrecision, inBackground: backgroundBackbone,
+                                                 whenLoaded: announce)
+            if let backbone { announce(.success(.init(id: backbone.id, description: backbone.engineDescription, fallbackReason: backbone.fallbackReason))) }
             embedStage = EmbedStage(backbone: model, catalog: catalog, blobs: blobs, settings: settings)
         } else {
             embedStage = nil

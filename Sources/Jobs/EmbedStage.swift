@@ -228,8 +228,13 @@ public final class EmbedStage: Sendable {
     /// label model predates it (the background re-check judges it once the model is refitted). An image the
     /// model was fitted on (`imageId`) is judged by the fold that did not see it.
     public func labelCheck(_ vector: [Float], label: Int64, related: Set<Int64>, imageId: String? = nil) -> LabelCheck {
+        labelCheck(vector, label: label, related: related, imageId: imageId, model: labelModel.withLock { $0 })
+    }
+
+    /// `labelCheck` by `model` (a pass that looks at many images judges them all by one model).
+    func labelCheck(_ vector: [Float], label: Int64, related: Set<Int64>, imageId: String?, model: LabelModel?) -> LabelCheck {
         guard index.count(label: label) >= settings.verifyMinImages else { return LabelCheck(state: .unverified) }
-        if let judged = labelModel.withLock({ $0 })?.judge(vector, label: label, related: related, imageId: imageId) { return judged }
+        if let judged = model?.judge(vector, label: label, related: related, imageId: imageId) { return judged }
         // No other label to tell it from: nothing speaks against it (verified without a score; once a model
         // knows the label, the background re-check judges it).
         let others = index.labels().filter { $0 != label && !related.contains($0) && index.count(label: $0) >= settings.verifyMinImages }
@@ -278,7 +283,7 @@ public final class EmbedStage: Sendable {
             var results: [Catalog.LabelCheckResult] = []
             for image in try catalog.unverifiedImages(labelId: labelId, includingUnscored: judgedByModel) {
                 guard let vector = index.vector(of: image.id) else { continue }
-                let check = labelCheck(vector, label: labelId, related: related, imageId: image.id)
+                let check = labelCheck(vector, label: labelId, related: related, imageId: image.id, model: model)
                 // Unverified still, or verified again without a model's score: nothing to store.
                 guard check.state != .unverified, image.labelCheck == "unverified" || check.score != nil else { continue }
                 results.append(.init(imageId: image.id, state: check.state.rawValue, score: check.score.map(Double.init),

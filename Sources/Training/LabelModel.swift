@@ -60,9 +60,12 @@ public struct LabelModel: Sendable {
         var examples: [Example] = []
         var counts: [Int64: Int] = [:]
         // Ordered by content before the seeded shuffle (image ids are random): the same images make the same
-        // sample, the same folds and the same model in every run.
+        // sample, the same folds and the same model in every run. The key rounds the vector's first components
+        // to 1/256, so that the last bits an engine's batching can move do not reorder it.
         func key(_ vector: [Float]) -> UInt64 {
-            vector.reduce(14_695_981_039_346_656_037 as UInt64) { ($0 ^ UInt64($1.bitPattern)) &* 1_099_511_628_211 }
+            vector.prefix(64).reduce(14_695_981_039_346_656_037 as UInt64) {
+                ($0 ^ UInt64(bitPattern: Int64(($1 * 256).rounded()))) &* 1_099_511_628_211
+            }
         }
         for (c, id) in labelIds.enumerated() {
             let chosen = members[id]!.map { (key: key($0.vector), member: $0) }
@@ -87,8 +90,8 @@ public struct LabelModel: Sendable {
         let foldFits = Mutex([Int: (weights: [Float], bias: [Float])]())
         let failure = Mutex<(any Error)?>(nil)
         DispatchQueue.concurrentPerform(iterations: k) { f in
+            // Every fold holds images of every label (k ≤ the smallest label's count).
             let train = all.filter { fold[$0.imageId] != f }
-            guard train.count < all.count else { return }
             do {
                 let fit = try SoftmaxRegression.fit(train, dims: dims, classes: classes, classWeights: weights, decay: decay)
                 foldFits.withLock { $0[f] = (fit.weights, fit.bias) }
@@ -119,20 +122,14 @@ public struct LabelModel: Sendable {
                           seconds: (ContinuousClock.now - started).seconds)
     }
 
-    /// The temperature that makes held-out probabilities most likely, every label taken as right (see
-    /// `calibration` for the fit that allows for wrong labels): golden-section search on log T in [1/64, 8]
-    /// (the negative log-likelihood is unimodal in it). 1 when nothing was held out.
-    public static func temperature(_ held: [(p: [Float], label: Int)]) -> Float {
-        calibration(held, noise: 0).temperature
-    }
-
     /// The temperature T and the share ε of wrongly labelled images that together make the held-out labels
     /// most likely, when an image's label is its true class with probability 1 − ε and otherwise any of the
     /// other classes alike: P(label | x) = (1 − ε)·q + ε·(1 − q)/(C − 1), q the probability at temperature T.
     /// Without ε the few photos filed under a wrong label in a label's own images (an import's, say) would be
     /// explained by softening every probability, and a soft model never has the evidence to flag them; with
     /// it they are explained as what they are. On clean labels ε comes out near 0 and T as without it.
-    /// Golden-section searches: ε in [0, 0.5] (or `noise` when given), log T in [1/64, 8] for each ε.
+    /// Golden-section searches: ε in [0, 0.5] (or `noise` when given; 0 takes every label as right), log T in
+    /// [1/64, 8] for each ε (the negative log-likelihood is unimodal in it). (1, 0) when nothing was held out.
     public static func calibration(_ held: [(p: [Float], label: Int)], noise: Float? = nil) -> (temperature: Float, noise: Float) {
         guard let classes = held.first?.p.count, classes > 1 else { return (1, 0) }
         // Every k-th image, at most 4,000: plenty to fit two numbers, and a large catalog's refit stays quick.
@@ -183,7 +180,10 @@ public struct LabelModel: Sendable {
     }
 
     /// `p` sharpened or softened by the temperature.
-    func calibrated(_ p: [Float]) -> [Float] {
+    func calibrated(_ p: [Float]) -> [Float] { Self.calibrated(p, temperature: temperature) }
+
+    /// `p` sharpened (T < 1) or softened (T > 1): softmax(log p / T).
+    public static func calibrated(_ p: [Float], temperature: Float) -> [Float] {
         let inverse = 1 / temperature
         let l = p.map { logf(max($0, 1e-12)) * inverse }
         let top = l.max() ?? 0

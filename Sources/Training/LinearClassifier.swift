@@ -1,3 +1,4 @@
+import Embedding
 import FeatureMatch
 import Foundation
 import TorchBridge
@@ -31,7 +32,7 @@ public struct LinearClassifier: Codable, Sendable, Equatable {
         var out = [Float](repeating: 0, count: n * labels.count)
         var error: UnsafeMutablePointer<CChar>?
         guard dih_softmax_probabilities(features, Int32(n), Int32(dimensions), weights, bias, Int32(labels.count), &out, &error) == 0 else {
-            throw TrainingError("predict: \(takeFeatureError(error))")
+            throw TrainingError("predict: \(LocalFeatures.take(error))")
         }
         return (0..<n).map { Array(out[$0 * labels.count..<($0 + 1) * labels.count]) }
     }
@@ -40,11 +41,5 @@ public struct LinearClassifier: Codable, Sendable, Equatable {
 func takeError(_ error: UnsafeMutablePointer<CChar>?) -> String {
     guard let error else { return "unknown error" }
     defer { dih_string_free(error) }
-    return String(cString: error)
-}
-
-func takeFeatureError(_ error: UnsafeMutablePointer<CChar>?) -> String {
-    guard let error else { return "unknown error" }
-    defer { dih_features_string_free(error) }
     return String(cString: error)
 }

@@ -168,11 +168,13 @@ import Testing
         let ids = try Dictionary(uniqueKeysWithValues: labels.map { ($0, try #require(try catalog.labelId(named: $0))) })
         let images = try catalog.images(labelIds: Array(ids.values), status: nil, after: nil, limit: 100)
         #expect(images.count == 48)
+        #expect(images.count { $0.status == .accepted } >= 40, "most photos accepted, so the checks below judge something")
         // Every accepted image judged by the model, including those passed before a second label could be told apart.
         #expect(images.filter { $0.status == .accepted }.allSatisfy { $0.labelCheck == "verified" && $0.labelScore != nil }, "\(images)")
         // Each misfiled photo is judged by the folds that did not see it; the suggestion names where it belongs.
         let truth = try Dictionary(uniqueKeysWithValues: wrong.map { (SHA256.hash(data: try Data(contentsOf: SharedData.url($0.1))).hexString,
                                                                        $0.1.hasPrefix("photos/flowers") ? "flowers" : "dogs") })
+        #expect(images.count { truth[$0.sha256] != nil } == wrong.count, "every misfiled photo found in the catalog")
         for image in images {
             if let actual = truth[image.sha256] {
                 #expect(image.status == .quarantined && image.reasonCodes.contains("label.mismatch") && image.suggestedLabelId == ids[actual], "\(image)")

@@ -332,12 +332,17 @@ import Testing
         // Two images are still unverified; a re-check moves one to quarantine and rewrites its row.
         // (Oldest first; two uploads in the same millisecond may come in either order.)
         #expect(try Set(c.unverifiedImages(labelId: f.label).map(\.id)) == [rows[0].imageId, rows[1].imageId])
+        #expect(try Set(c.unverifiedImages(labelId: f.label, includingUnscored: true).map(\.id)) == [rows[0].imageId, rows[1].imageId],
+                "an image a model judged verified (it has a score) is not looked at again")
         #expect(try c.labelsWithUnverifiedImages().map { [$0.labelId, Int64($0.accepted)] } == [[f.label, 3]])
         let watermark = try #require(try c.embeddingRows(after: 0).last?.seq)
-        #expect(try c.applyLabelCheck(imageId: rows[0].imageId, state: "mismatch", score: 0.1, suggestedLabelId: nil, suggestedScore: nil))
-        #expect(try c.applyLabelCheck(imageId: rows[0].imageId, state: "mismatch", score: 0.1, suggestedLabelId: nil, suggestedScore: nil) == false,
-                "only an accepted, unverified image is re-checked")
-        #expect(try c.applyLabelCheck(imageId: rows[1].imageId, state: "verified", score: 0.8, suggestedLabelId: nil, suggestedScore: nil))
+        func check(_ id: String, _ state: String, _ score: Double) -> Catalog.LabelCheckResult {
+            .init(imageId: id, state: state, score: score, suggestedLabelId: nil, suggestedScore: nil)
+        }
+        #expect(try c.applyLabelChecks([check(rows[0].imageId, "mismatch", 0.1)]) == 1)
+        #expect(try c.applyLabelChecks([check(rows[0].imageId, "mismatch", 0.1), check(rows[2].imageId, "mismatch", 0.1)]) == 0,
+                "only an accepted image no model has judged is re-checked")
+        #expect(try c.applyLabelChecks([check(rows[1].imageId, "verified", 0.8)]) == 1)
         let moved = try c.embeddingRows(after: watermark)
         #expect(moved.map(\.imageId) == [rows[0].imageId] && moved[0].status == .quarantined && moved[0].seq > watermark)
         #expect(try c.image(id: rows[0].imageId)?.reasonCodes == ["label.mismatch"])

@@ -175,8 +175,8 @@ struct EmbeddingTests {
     @Test("a backbone loading in the background embeds as a loaded one once ready; a load that fails is thrown where it is waited for")
     func loadsInBackground() throws {
         let input = try Synthetic.photo(width: 320, height: 240, seed: 452).modelInput(backbone.input)
-        let now = try Backbone(directory: TestModels.directory, threads: 2, engine: .openvino)
-        let later = try Backbone(directory: TestModels.directory, threads: 2, engine: .openvino, inBackground: true)
+        let now = try Backbone(directory: TestModels.directory, threads: 2, engine: .openvino, compiledModels: nil)
+        let later = try Backbone(directory: TestModels.directory, threads: 2, engine: .openvino, compiledModels: nil, inBackground: true)
         #expect(later.id == now.id && later.input == now.input, "the manifest is read at once")
         #expect(try later.embed(input, count: 1)[0].vector == now.embed(input, count: 1)[0].vector, "the first embed waits for the load")
         #expect(later.engineDescription == now.engineDescription && later.isOpenVINO)

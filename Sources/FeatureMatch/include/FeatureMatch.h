@@ -19,12 +19,10 @@ extern "C" {
 
 typedef struct dih_features dih_features;
 
-/// ORB keypoints and descriptors of an 8-bit grey image (`width`×`height`, rows one after another), at most
-/// `max_features`, strongest first. NULL with `*error` set on failure; an image without texture gives zero
-/// keypoints.
-dih_features *dih_features_detect(const uint8_t *grey, int width, int height, int max_features, char **error);
-/// The same for 8-bit interleaved pixels (`channels` 1–4: grey, grey + alpha, RGB, RGBA), first turned grey
-/// (a weighted sum of the channels) and scaled so the long side is `side` (down as `dih_resize_down` does, up bilinear).
+/// ORB keypoints and descriptors of 8-bit interleaved pixels (`width`×`height`, rows one after another;
+/// `channels` 1–4: grey, grey + alpha, RGB, RGBA), first turned grey (a weighted sum of the channels) and
+/// scaled so the long side is `side` (down as `dih_resize_down` does, up bilinear); at most `max_features`,
+/// strongest first. NULL with `*error` set on failure; an image without texture gives zero keypoints.
 dih_features *dih_features_detect_pixels(const uint8_t *pixels, int width, int height, int channels, int side, int max_features,
                                          char **error);
 int dih_features_count(const dih_features *features);
