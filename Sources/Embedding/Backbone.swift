@@ -47,7 +47,7 @@ public enum InferenceEngine: String, Sendable, CaseIterable, Codable {
     case auto
     /// OpenVINO's C API on `embedder.onnx` (the wheel `make setup` installs in models/openvino).
     case openvino
-    /// libtorch on `features.pt` and `head.pt` (TorchScript), frozen and optimized at load time.
+    /// libtorch on `embedder.pt` (TorchScript: features and ImageNet logits), frozen and optimized at load time.
     case libtorch
 }
 
@@ -76,7 +76,7 @@ public final class Backbone: @unchecked Sendable {
         let fallbackReason: String?
     }
     private let engine: Eventually<Engine>
-    /// Names the weights and the conversion, e.g. `efficientnet-lite0/1/57934424`; stored with every
+    /// Names the weights and the conversion, e.g. `efficientnet-lite0/2/57934424`; stored with every
     /// embedding so a backbone change can re-embed in the background. Both engines give the same vectors
     /// (f32), so the engine is not part of it.
     public let id: String
@@ -93,7 +93,7 @@ public final class Backbone: @unchecked Sendable {
     public var fallbackReason: String? { (try? engine.value())?.fallbackReason }
 
     /// Loads the backbone from `directory` (`manifest.json`, `imagenet_classes.txt`, and `embedder.onnx` for
-    /// OpenVINO or `features.pt` + `head.pt` for libtorch). `threads` is the engine's thread count (0: every
+    /// OpenVINO or `embedder.pt` for libtorch). `threads` is the engine's thread count (0: every
     /// core); `precision` OpenVINO's inference precision (`f32`; `bf16`; `auto`: bf16 where the CPU has it
     /// natively, else f32);
     /// `openVINOLibrary` the path of libopenvino_c (default: `openVINOLibrary(near:)`); `compiledModels`
@@ -162,10 +162,9 @@ public final class Backbone: @unchecked Sendable {
         }
         _ = dih_set_threads(Int32(threadCount))
         var error: UnsafeMutablePointer<CChar>?
-        let features = directory.appendingPathComponent("features.pt").path
-        let head = directory.appendingPathComponent("head.pt").path
-        guard let loaded = dih_backbone_load(features, head, channelsLast ? 1 : 0, &error) else {
-            throw BackboneError(description: "loading \(features): \(Self.take(error))")
+        let embedder = directory.appendingPathComponent("embedder.pt").path
+        guard let loaded = dih_backbone_load(embedder, channelsLast ? 1 : 0, &error) else {
+            throw BackboneError(description: "loading \(embedder): \(Self.take(error))")
         }
         guard Int(dih_backbone_dimensions(loaded)) == dimensions, Int(dih_backbone_classes(loaded)) == classCount else {
             dih_backbone_free(loaded)

@@ -75,11 +75,12 @@ public struct HubSettings: Sendable, Equatable {
     /// Feed the network channels-last (NHWC) memory as libvips produces it (`embedding.channelsLast`).
     public var embeddingChannelsLast = true
     /// Cosine similarity at or above which an upload is a near duplicate of an accepted image of the same
-    /// label (`duplicates.minCosine`).
-    public var nearDuplicateCosine = 0.9
+    /// label where keypoints cannot judge (`duplicates.minCosine`). Distinct photos of one look-alike class
+    /// reach 0.90 at most between descriptors, resized and recompressed copies 0.91 at the median.
+    public var nearDuplicateCosine = 0.92
     /// Accepted images of the label at least this similar (cosine) are near-duplicate candidates, checked
     /// by local features (`duplicates.candidateCosine`).
-    public var nearDuplicateCandidateCosine = 0.7
+    public var nearDuplicateCandidateCosine = 0.75
     /// Candidates checked per upload, nearest first (`duplicates.maxCandidates`).
     public var nearDuplicateMaxCandidates = 3
     /// Keypoint matches one similarity transform must explain for a copy (`duplicates.minInliers`).

@@ -708,6 +708,7 @@ public enum OpenAPI {
                     properties:
                       predictions: {type: array, items: {type: object, properties: {label: {type: string}, probability: {type: number}}}}
             '404': {$ref: '#/components/responses/Error'}
+            '409': {$ref: '#/components/responses/Error'}
             '415': {$ref: '#/components/responses/Error'}
             '422': {$ref: '#/components/responses/Error'}
       /v1/models/{id}/download:
@@ -719,6 +720,7 @@ public enum OpenAPI {
           responses:
             '200': {description: ONNX model, content: {application/octet-stream: {schema: {type: string, format: binary}}}}
             '404': {$ref: '#/components/responses/Error'}
+            '409': {$ref: '#/components/responses/Error'}
       /v1/datasets/versions/{id}:
         get:
           summary: An immutable dataset version (the exact images and labels a model was trained on)

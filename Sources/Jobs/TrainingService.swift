@@ -142,6 +142,11 @@ public final class TrainingService: Sendable {
     /// One ONNX file with the backbone, the trained head and Softmax (see `ModelExport`).
     public func exportONNX(modelId: String) throws -> Data {
         guard let model = try catalog.model(id: modelId) else { throw HubError(404, "model.unknown", "no model \(modelId)") }
+        // The file is the running backbone with this model's head: a head trained on another backbone's
+        // features would not fit it (or, with the same size, silently mean something else).
+        guard model.backbone == stage.backbone.id else {
+            throw HubError(409, "model.backbone_changed", "model \(modelId) was trained on \(model.backbone), the hub runs \(stage.backbone.id): train it again")
+        }
         let head = try classifier(of: model)
         let url = stage.backbone.directory.appendingPathComponent("backbone.onnx")
         guard let backbone = try? Data(contentsOf: url) else {

@@ -17,9 +17,7 @@
 #include <string>
 
 struct dih_backbone {
-    torch::jit::Module features;
-    torch::jit::Module head;
-    bool has_head = false;
+    torch::jit::Module model;
     bool channels_last = false;
     int dimensions = 0;
     int classes = 0;
@@ -48,6 +46,15 @@ bool guarded(char **error, F &&body) {
     return false;
 }
 
+/// The model's features and logits (undefined when it returns features alone).
+std::pair<torch::Tensor, torch::Tensor> forward(torch::jit::Module &model, const torch::Tensor &input) {
+    auto result = model.forward({input});
+    if (!result.isTuple()) return {result.toTensor(), torch::Tensor()};
+    auto elements = result.toTuple()->elements();
+    if (elements.size() != 2) throw std::runtime_error("the model must return N×D features or a pair (features, logits)");
+    return {elements[0].toTensor(), elements[1].toTensor()};
+}
+
 }  // namespace
 
 extern "C" int dihk_set_threads(int threads) {
@@ -55,27 +62,21 @@ extern "C" int dihk_set_threads(int threads) {
     return at::get_num_threads();
 }
 
-extern "C" dih_backbone *dihk_backbone_load(const char *features_path, const char *head_path, int channels_last,
-                                           char **error) {
+extern "C" dih_backbone *dihk_backbone_load(const char *path, int channels_last, char **error) {
     auto model = new dih_backbone();
     bool ok = guarded(error, [&] {
         c10::InferenceMode guard;
-        auto module = torch::jit::load(features_path);
+        auto module = torch::jit::load(path);
         module.eval();
         auto frozen = torch::jit::freeze(module);
-        model->features = torch::jit::optimize_for_inference(frozen);
+        model->model = torch::jit::optimize_for_inference(frozen);
         model->channels_last = channels_last != 0;
-        if (head_path) {
-            model->head = torch::jit::load(head_path);
-            model->head.eval();
-            model->has_head = true;
-        }
-        // One probe forward: learns the output size and warms oneDNN's kernels up.
+        // One probe forward: learns the output sizes and warms oneDNN's kernels up.
         auto probe = torch::zeros({1, 3, 224, 224});
-        auto out = model->features.forward({probe}).toTensor();
-        if (out.dim() != 2) throw std::runtime_error("the feature extractor must return N×D");
+        auto [out, logits] = forward(model->model, probe);
+        if (out.dim() != 2) throw std::runtime_error("the model's features must be N×D");
         model->dimensions = static_cast<int>(out.size(1));
-        if (model->has_head) model->classes = static_cast<int>(model->head.forward({out}).toTensor().size(1));
+        if (logits.defined()) model->classes = static_cast<int>(logits.size(1));
     });
     if (!ok) {
         delete model;
@@ -97,11 +98,12 @@ extern "C" int dihk_backbone_embed(dih_backbone *model, const float *pixels, int
         auto input = torch::from_blob(const_cast<float *>(pixels), {n, size, size, 3}, torch::kFloat32)
                          .permute({0, 3, 1, 2});
         input = model->channels_last ? input.contiguous(at::MemoryFormat::ChannelsLast) : input.contiguous();
-        auto out = model->features.forward({input}).toTensor().contiguous();
+        auto [features_out, logits] = forward(model->model, input);
+        auto out = features_out.contiguous();
         if (out.size(0) != n || out.size(1) != model->dimensions) throw std::runtime_error("unexpected output shape");
         std::memcpy(features, out.data_ptr<float>(), sizeof(float) * n * model->dimensions);
-        if (topk > 0 && model->has_head) {
-            auto probabilities = torch::softmax(model->head.forward({out}).toTensor(), 1);
+        if (topk > 0 && logits.defined()) {
+            auto probabilities = torch::softmax(logits, 1);
             auto best = torch::topk(probabilities, topk, 1);
             auto values = std::get<0>(best).contiguous();
             auto indices = std::get<1>(best).to(torch::kInt32).contiguous();

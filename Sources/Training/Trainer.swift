@@ -49,7 +49,7 @@ public struct TrainingOptions: Sendable, Codable {
     /// folds (`LeakProofSplit`); `random`: each image on its own (stratified all the same).
     public var split = "grouped"
     /// The links that group images: the hub's near-duplicate thresholds and its burst window.
-    public var nearDuplicateCosine = 0.9
+    public var nearDuplicateCosine = 0.92
     public var nearDuplicateHamming = 6
     public var burstSeconds = 3.0
 

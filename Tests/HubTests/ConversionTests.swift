@@ -21,11 +21,12 @@ import Testing
         #expect(first.output.contains("self-check chelsea.png: Egyptian cat") || first.output.contains("self-check chelsea.png: tabby")
                 || first.output.contains("self-check chelsea.png: tiger cat"), "\(first.output)")
         #expect(first.output.contains("self-check coffee.png: espresso"), "\(first.output)")
-        for artifact in ["features.pt", "head.pt", "backbone.onnx", "imagenet_classes.txt", "manifest.json"] {
+        for artifact in ["features.pt", "embedder.pt", "backbone.onnx", "embedder.onnx", "imagenet_classes.txt", "manifest.json"] {
             #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent(artifact).path), "\(artifact)")
         }
         let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("manifest.json"))) as! [String: Any]
-        #expect(manifest["dimensions"] as? Int == 1280 && (manifest["weights_sha256"] as? String)?.count == 64)
+        #expect(manifest["dimensions"] as? Int == 1904 && (manifest["weights_sha256"] as? String)?.count == 64)
+        #expect(manifest["parts"] as? [Int] == [1280, 112, 192, 320] && manifest["version"] as? String == "2")
         let modified = try FileManager.default.attributesOfItem(atPath: out.appendingPathComponent("features.pt").path)[.modificationDate] as? Date
         let second = try await convert(out)
         #expect(second.status == 0 && second.output.isEmpty, "up to date: nothing to do, nothing printed: \(second.output)")

@@ -40,7 +40,7 @@ struct EmbedStageTests {
                 #expect(json["embedding_model"] as? String == t.hub.embedStage!.backbone.id)
             }
             let stored = try #require(try t.hub.catalog.embedding(imageId: original))
-            #expect(stored.vector.count == 1280 * 2, "float16")
+            #expect(stored.vector.count == 1904 * 2, "float16")
         }
     }
 
@@ -185,7 +185,7 @@ struct EmbedStageTests {
             // Two images as a hub with other weights left them: vectors of the same size, nothing else tells them apart.
             var rng = SeededRandom(seed: 5)
             for id in ids.prefix(2) {
-                var vector = (0..<1280).map { _ in Float(rng.next() % 1000) / 1000 - 0.5 }
+                var vector = (0..<1904).map { _ in Float(rng.next() % 1000) / 1000 - 0.5 }
                 Vectors.normalize(&vector)
                 try catalog.replaceEmbedding(imageId: id, model: "efficientnet-lite2/1/test", vector: Vectors.encode(vector))
             }

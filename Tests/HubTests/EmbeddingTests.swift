@@ -22,8 +22,16 @@ struct EmbeddingTests {
         let coffee = try embed(try TestModels.skimagePhoto("coffee.png"))
         #expect(coffee.tags[0].name == "espresso", "\(coffee.tags)")
         #expect(coffee.tags[0].probability > 0.5)
-        #expect(cat.vector.count == 1280 && backbone.dimensions == 1280)
+        #expect(cat.vector.count == 1904 && backbone.dimensions == 1904)
         #expect(abs(Vectors.dot(cat.vector, cat.vector) - 1) < 1e-4)
+        // The descriptor: the head's pooled 1280 and the last three stages' 112, 192 and 320, each a unit vector
+        // scaled by 1/2.
+        var start = 0
+        for part in [1280, 112, 192, 320] {
+            let slice = Array(cat.vector[start..<start + part])
+            #expect(abs(Vectors.dot(slice, slice) - 0.25) < 1e-4, "part of \(part) at \(start)")
+            start += part
+        }
         #expect(backbone.id.hasPrefix("efficientnet-lite0/"))
     }
 

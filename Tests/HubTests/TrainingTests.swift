@@ -40,7 +40,7 @@ struct TrainingTests {
         return try await client.get("/v1/training-jobs/\(id)", as: t.bearer(.trainer)).json
     }
 
-    @Test("a training job on two real classes: accuracy, a complete report, a dataset version, predictions, 409 for short labels")
+    @Test("a training job on two real classes: accuracy, a complete report, a dataset version, predictions, 409 for short labels and for a model of another backbone")
     func trainTwoClasses() async throws {
         let t = try TestHub(labels: ["airplanes", "flowers", "dogs"], embeddings: true)
         defer { t.remove() }
@@ -96,6 +96,24 @@ struct TrainingTests {
             let predictions = try #require(predicted.json["predictions"] as? [[String: Any]], "\(predicted.json)")
             #expect(predictions.first?["label"] as? String == "flowers")
             #expect(abs(predictions.compactMap { $0["probability"] as? Double }.reduce(0, +) - 1) < 1e-4)
+
+            // A model the hub's earlier backbone trained (another conversion: other features) neither predicts
+            // nor exports: 409, not a file whose head does not fit the network.
+            let catalog = t.hub.catalog
+            let trained = try #require(try catalog.model(id: modelId))
+            let earlier = try catalog.createTrainingJob(requesterId: try #require(try catalog.trainingJob(id: trained.trainingJobId)).requesterId,
+                                                        request: "{}")
+            #expect(try catalog.claimTrainingJob(worker: "test", lease: 60)?.id == earlier.id)
+            var old = trained
+            (old.id, old.trainingJobId, old.backbone) = (UUID().uuidString.lowercased(), earlier.id, "efficientnet-lite0/1/57934424")
+            try catalog.finishTrainingJob(id: earlier.id, worker: "test", model: old, error: nil)
+            let stale = try await client.execute(uri: "/v1/models/\(old.id)/predict", method: .post,
+                                                 headers: [.authorization: t.bearer(.requester), .contentType: body.contentType],
+                                                 body: ByteBuffer(bytes: body.closed()))
+            #expect(stale.status.code == 409 && stale.errorCode == "model.backbone_changed", "\(stale.json)")
+            let staleExport = try await client.get("/v1/models/\(old.id)/download?format=onnx", as: t.bearer(.requester))
+            #expect(staleExport.status.code == 409 && staleExport.errorCode == "model.backbone_changed", "\(staleExport.status)")
+            #expect(try await client.get("/v1/models/\(modelId)/download?format=onnx", as: t.bearer(.requester)).status == .ok)
 
             // Too few images: 409 naming each short label, and the requester goes on the watch-list.
             let short = try await client.postJSON("/v1/training-jobs", #"{"labels":["airplanes","dogs"]}"#, as: t.bearer(.trainer))
