@@ -1,4 +1,5 @@
 import CVips
+import FeatureMatch
 import Foundation
 
 /// How a network wants its input: the short side resized to `resize`, a centre crop of `size`, and each
@@ -21,10 +22,14 @@ public struct ModelInputSpec: Sendable, Hashable {
 }
 
 extension Image {
-    /// The network input for this 3-band sRGB image, all in libvips: resize (short side to
-    /// `spec.resize`), centre crop, normalise to float. Samples are interleaved (H × W × 3, RGB), which
-    /// the backbone reads as a channels-last tensor.
+    /// The network input for this 3-band sRGB image: resize (short side to `spec.resize`), centre crop,
+    /// normalise to float. Samples are interleaved (H × W × 3, RGB), which the backbone reads as a
+    /// channels-last tensor. 8-bit pixels in memory that need scaling down go through OpenCV
+    /// (`dih_resize_down`, as thumbnails do: a box average by the largest whole factor, then bilinear), the
+    /// crop and the scaling in one pass here: 0.3 ms for a 1024-pixel photo against 2.3 ms for libvips
+    /// 8.14's resize, whose horizontal pass is plain C. Anything else, all in libvips.
     public func modelInput(_ spec: ModelInputSpec) throws -> [Float] {
+        if let fast = try modelInputFromMemory(spec) { return fast }
         let short = min(width, height)
         let scale = (Double(spec.resize) + 0.1) / Double(short)
         let resized = try apply("resize") { cvips_resize($0, &$1, scale, scale) }
@@ -44,6 +49,38 @@ extension Image {
             throw ImagingError(code: "internal.vips", message: "model input: \(length) bytes, expected \(spec.count * 4)")
         }
         return Array(UnsafeBufferPointer(start: raw.assumingMemoryBound(to: Float.self), count: spec.count))
+    }
+
+    /// `modelInput` through OpenCV: nil where it does not apply (not 8-bit RGB in memory, not larger than the
+    /// resize, or OpenCV not loadable).
+    func modelInputFromMemory(_ spec: ModelInputSpec) throws -> [Float]? {
+        let short = min(width, height)
+        guard bands == 3, short > spec.resize, spec.size <= spec.resize else { return nil }
+        let factor = Double(short) / Double(spec.resize)
+        let w = width <= height ? spec.resize : Int((Double(width) / factor).rounded())
+        let h = width <= height ? Int((Double(height) / factor).rounded()) : spec.resize
+        var resized = [UInt8](repeating: 0, count: w * h * 3)
+        let status = withMemoryPixels { pixels in
+            resized.withUnsafeMutableBufferPointer { dih_resize_down(pixels, Int32(width), Int32(height), 3, $0.baseAddress, Int32(w), Int32(h)) }
+        }
+        switch status {
+        case 0: break
+        case nil, -2: return nil  // not 8-bit in memory, or no OpenCV: libvips below
+        default: throw ImagingError(code: "internal.vips", message: "model input: downscale \(width)×\(height) to \(w)×\(h) failed")
+        }
+        let left = (w - spec.size) / 2, top = (h - spec.size) / 2
+        let a = Float(1.0 / (255.0 * spec.std)), b = Float(-spec.mean / spec.std)
+        let row = spec.size * 3
+        var input = [Float](repeating: 0, count: spec.count)
+        resized.withUnsafeBufferPointer { source in
+            input.withUnsafeMutableBufferPointer { target in
+                for y in 0..<spec.size {
+                    let from = ((top + y) * w + left) * 3, to = y * row
+                    for i in 0..<row { target[to + i] = Float(source[from + i]) * a + b }
+                }
+            }
+        }
+        return input
     }
 
     /// Decodes `bytes` straight to the network input, shrinking on load so the short side stays at least
