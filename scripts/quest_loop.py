@@ -39,6 +39,25 @@ def call(base, key, method, path, body=None, content_type="application/json"):
         return error.code, json.loads(error.read() or b"{}")
 
 
+def start_hub(hub, data):
+    """`imagehub serve` on DATA at a free port, once /healthz answers: (the process, its base URL)."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([hub, "serve", "--data", data, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(600):
+        try:
+            urllib.request.urlopen(base + "/healthz", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    return server, base
+
+
+def stop_hub(server):
+    server.terminate()
+    server.wait(timeout=60)
+
+
 def predict(base, key, model, path):
     boundary = uuid.uuid4().hex
     with open(path, "rb") as f:
@@ -91,22 +110,6 @@ def main():
             for f in files:
                 os.symlink(f, os.path.join(work, name, c, os.path.basename(f)))
 
-    def start(data):
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        server = subprocess.Popen([hub, "serve", "--data", data, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        return server, base
-
-    def stop(server):
-        server.terminate()
-        server.wait(timeout=60)
-
     def simulate(base, key, folder, count, *extra):
         subprocess.run([hub, "simulate", "--target", base, "--key", key, "--images", os.path.join(work, folder),
                         "--create-labels", "--devices", "1", "--count", str(count), "--seed", str(a.seed), *extra],
@@ -116,19 +119,19 @@ def main():
     first_data = os.path.join(work, "first-hub")
     key = subprocess.run([hub, "keys", "create", "--role", "admin", "--data", first_data],
                          check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
-    server, base = start(first_data)
+    server, base = start_hub(hub, first_data)
     try:
         simulate(base, key, "first", a.first * len(classes))
         first = train(base, key, classes, a.seed)
         before = recall(base, key, first, holdout)
         _, quests = call(base, key, "GET", "/v1/quests")
     finally:
-        stop(server)
+        stop_hub(server)
     results = {}
     for arm in ("quests", "plain"):
         data = os.path.join(work, arm + "-hub")
         shutil.copytree(first_data, data, symlinks=True)
-        server, base = start(data)
+        server, base = start_hub(hub, data)
         try:
             simulate(base, key, "rest", a.more, *(["--follow-quests"] if arm == "quests" else []))
             second = train(base, key, classes, a.seed)
@@ -137,7 +140,7 @@ def main():
             counts = {n["name"]: n["counts"].get("accepted", 0) for n in tree["labels"]}
             results[arm] = (after, counts)
         finally:
-            stop(server)
+            stop_hub(server)
     shutil.rmtree(work, ignore_errors=True)
 
     weakest = min(classes, key=lambda c: (before[c], c))

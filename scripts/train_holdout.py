@@ -15,11 +15,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from quest_loop import call, free_port, predict, train  # noqa: E402
+from quest_loop import call, predict, start_hub, stop_hub, train  # noqa: E402
 
 
 def main():
@@ -58,17 +56,8 @@ def main():
                 sys.exit(f"train_holdout: imagehub ingest failed:\n{ingest.stderr}")
             key = subprocess.run([hub, "keys", "create", "--role", "admin", "--data", data],
                                  check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
-            port = free_port()
-            base = f"http://127.0.0.1:{port}"
-            server = subprocess.Popen([hub, "serve", "--data", data, "--port", str(port)],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            server, base = start_hub(hub, data)
             try:
-                for _ in range(600):
-                    try:
-                        urllib.request.urlopen(base + "/healthz", timeout=1)
-                        break
-                    except OSError:
-                        time.sleep(0.1)
                 model = train(base, key, classes, a.seed + split)
                 _, tree = call(base, key, "GET", "/v1/labels")
                 accepted = sum(n["counts"].get("accepted", 0) for n in tree["labels"] if n["name"] in classes)
@@ -78,8 +67,7 @@ def main():
                         hits += predict(base, key, model, f) == c
                         total += 1
             finally:
-                server.terminate()
-                server.wait(timeout=60)
+                stop_hub(server)
             accuracies.append(hits / total)
             print(f"split {split + 1}: trained on {accepted} accepted photos, {hits}/{total} held-out photos right, "
                   f"accuracy {hits / total:.3f}", flush=True)
