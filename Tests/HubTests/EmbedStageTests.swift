@@ -182,12 +182,13 @@ struct EmbedStageTests {
             let stage = t.hub.embedStage!, catalog = t.hub.catalog
             let before = try #require(try catalog.embedding(imageId: ids[0]))
             #expect(try stage.reembedStale() == 0, "nothing to do while every vector is this backbone's")
-            // Two images as a hub with other weights left them: vectors of the same size, nothing else tells them apart.
+            // Two images as hubs with other backbones left them: one with other weights, a vector of the same size
+            // (nothing else tells it apart); one from the earlier conversion, the head's 1280 values alone.
             var rng = SeededRandom(seed: 5)
-            for id in ids.prefix(2) {
-                var vector = (0..<1904).map { _ in Float(rng.next() % 1000) / 1000 - 0.5 }
+            for (id, (model, size)) in zip(ids.prefix(2), [("efficientnet-lite2/1/test", 1904), ("efficientnet-lite0/1/57934424", 1280)]) {
+                var vector = (0..<size).map { _ in Float(rng.next() % 1000) / 1000 - 0.5 }
                 Vectors.normalize(&vector)
-                try catalog.replaceEmbedding(imageId: id, model: "efficientnet-lite2/1/test", vector: Vectors.encode(vector))
+                try catalog.replaceEmbedding(imageId: id, model: model, vector: Vectors.encode(vector))
             }
             try stage.sync()
             let neighbours = try #require(try stage.similar(to: ids[2], k: 10)).map(\.imageId)
