@@ -6,7 +6,7 @@ PHOTOS holds one folder of photos per class. For each split (seeded), every clas
 --holdout of them are held out and --train of the rest go into a fresh hub (`imagehub ingest`, one folder a
 label, embeddings on); the hub trains on every label (POST /v1/training-jobs) and the model predicts each
 held-out photo (POST /v1/models/{id}/predict). Prints each split's accuracy and the mean, min and max.
-The backbone is the one the hub would load (IMAGEHUB_MODELS chooses another).
+The backbone is the one the hub would load (IMAGEHUB_EMBEDDING_MODELS chooses another).
 """
 import argparse
 import os

@@ -40,7 +40,7 @@ static void load(void) {
         return;                                                                                           \
     }
     FIND(set_threads, "dihk_set_threads")
-    FIND(backbone_load, "dihk_backbone_load")
+    FIND(backbone_load, "dihk_backbone_open")
     FIND(backbone_dimensions, "dihk_backbone_dimensions")
     FIND(backbone_classes, "dihk_backbone_classes")
     FIND(backbone_embed, "dihk_backbone_embed")

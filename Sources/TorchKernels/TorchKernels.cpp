@@ -62,7 +62,7 @@ extern "C" int dihk_set_threads(int threads) {
     return at::get_num_threads();
 }
 
-extern "C" dih_backbone *dihk_backbone_load(const char *path, int channels_last, char **error) {
+extern "C" dih_backbone *dihk_backbone_open(const char *path, int channels_last, char **error) {
     auto model = new dih_backbone();
     bool ok = guarded(error, [&] {
         c10::InferenceMode guard;

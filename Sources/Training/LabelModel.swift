@@ -178,9 +178,10 @@ public struct LabelModel: Sendable {
         } else {
             let grid = (0...10).map { Double($0) * 0.02 } + [0.25, 0.3, 0.4, 0.5]
             // Where the data cannot tell ε apart (a flat ridge: held-out probabilities of only a few distinct
-            // values, which a softer model with fewer wrong labels explains exactly as well), the larger ε: the
-            // confident misses are taken as the wrong labels they look like.
+            // values, which a softer model with fewer wrong labels explains as well, to 10⁻⁵ of the likelihood),
+            // the larger ε: the confident misses are taken as the wrong labels they look like.
             let least = grid.map { bestTemperature($0).value }.min()!
+            guard least.isFinite else { return (1, 0) }  // probabilities that are not numbers: no calibration
             let at = grid.lastIndex { bestTemperature($0).value <= least + 1e-5 * max(1, abs(least)) }!
             let coarse = grid[at]
             let found = minimise(grid[max(0, at - 1)], grid[min(grid.count - 1, at + 1)], steps: 12) { bestTemperature($0).value }.x
