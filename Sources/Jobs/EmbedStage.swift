@@ -17,6 +17,8 @@ public final class EmbedStage: Sendable {
     public let index: SimilarityIndex
     /// The calibrated label check, refitted in the background (nil until two labels have enough images).
     let labelModel = Mutex<LabelModel?>(nil)
+    /// The share of wrong labels recent judgements point to (`labels.wrongPriorWindow`).
+    let streamPrior: Mutex<StreamPrior>
     let catalog: Catalog
     let blobs: any BlobStore
     let settings: HubSettings
@@ -36,6 +38,7 @@ public final class EmbedStage: Sendable {
         self.blobs = blobs
         self.settings = settings
         self.logger = logger
+        self.streamPrior = Mutex(StreamPrior(window: settings.labelWrongPriorWindow))
     }
 
     /// Brings the in-memory index up to date with the catalog.
@@ -156,7 +159,7 @@ public final class EmbedStage: Sendable {
             v.reasons.append("duplicate.near")
             v.duplicateOf = original
         }
-        let check = labelCheck(vector, label: image.labelId, related: context.relatedLabels)
+        let check = labelCheck(vector, label: image.labelId, related: context.relatedLabels, arriving: true)
         v.labelCheck = check.state.rawValue
         v.labelScore = check.score.map(Double.init)
         v.suggestedLabelId = check.suggestedLabel
@@ -227,14 +230,23 @@ public final class EmbedStage: Sendable {
     /// Unverified while the label has fewer than `labels.verifyMinImages` accepted images, or while the
     /// label model predates it (the background re-check judges it once the model is refitted). An image the
     /// model was fitted on (`imageId`) is judged by the fold that did not see it.
-    public func labelCheck(_ vector: [Float], label: Int64, related: Set<Int64>, imageId: String? = nil) -> LabelCheck {
-        labelCheck(vector, label: label, related: related, imageId: imageId, model: labelModel.withLock { $0 })
+    /// `arriving`: an upload judged as it is committed; its evidence joins the stream's estimate of how many
+    /// labels are wrong (re-checks of images already in the catalog, a label's first ones mostly, do not).
+    public func labelCheck(_ vector: [Float], label: Int64, related: Set<Int64>, imageId: String? = nil, arriving: Bool = false) -> LabelCheck {
+        labelCheck(vector, label: label, related: related, imageId: imageId, model: labelModel.withLock { $0 }, arriving: arriving)
     }
 
     /// `labelCheck` by `model` (a pass that looks at many images judges them all by one model).
-    func labelCheck(_ vector: [Float], label: Int64, related: Set<Int64>, imageId: String?, model: LabelModel?) -> LabelCheck {
+    func labelCheck(_ vector: [Float], label: Int64, related: Set<Int64>, imageId: String?, model: LabelModel?,
+                    arriving: Bool = false) -> LabelCheck {
         guard index.count(label: label) >= settings.verifyMinImages else { return LabelCheck(state: .unverified) }
-        if let judged = model?.judge(vector, label: label, related: related, imageId: imageId) { return judged }
+        if let model {
+            let prior = streamPrior.withLock { $0.estimate(floor: model.wrongPrior) }
+            if let judged = model.judge(vector, label: label, related: related, imageId: imageId, prior: prior) {
+                if arriving, let evidence = judged.evidence { streamPrior.withLock { $0.record(evidence) } }
+                return judged
+            }
+        }
         // No other label to tell it from: nothing speaks against it (verified without a score; once a model
         // knows the label, the background re-check judges it).
         let others = index.labels().filter { $0 != label && !related.contains($0) && index.count(label: $0) >= settings.verifyMinImages }

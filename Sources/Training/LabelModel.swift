@@ -219,7 +219,8 @@ public struct LabelModel: Sendable {
     /// Whether an image with this unit vector looks like `label` (`verified` or `mismatch`); `related` holds
     /// the label's ancestors and descendants. Nil when the label is not one the model was fitted on. An image
     /// the model was fitted on (`imageId`) is judged by its out-of-fold probabilities.
-    public func judge(_ vector: [Float], label: Int64, related: Set<Int64>, imageId: String? = nil) -> LabelCheck? {
+    /// `prior` replaces the configured share of wrong labels (a stream's estimate, see `StreamPrior`).
+    public func judge(_ vector: [Float], label: Int64, related: Set<Int64>, imageId: String? = nil, prior: Float? = nil) -> LabelCheck? {
         guard let c = labelIds.firstIndex(of: label),
               let raw = imageId.flatMap({ heldOut[$0] }) ?? (try? classifier.probabilities(vector).first) else { return nil }
         let p = calibrated(raw)
@@ -227,15 +228,17 @@ public struct LabelModel: Sendable {
         let (own, rival) = Self.ownAndRival(p, label: c, related: relatedIndices)
         guard let rival else { return LabelCheck(state: .verified, score: own) }
         let alternatives = Float(labelIds.count - 1 - relatedIndices.count)
-        let mismatch = wrongProbability(own: own, alternatives: alternatives) > 0.5
-        return LabelCheck(state: mismatch ? .mismatch : .verified, score: own, suggestedLabel: labelIds[rival], suggestedScore: p[rival])
+        let mismatch = wrongProbability(own: own, alternatives: alternatives, prior: prior) > 0.5
+        return LabelCheck(state: mismatch ? .mismatch : .verified, score: own, suggestedLabel: labelIds[rival], suggestedScore: p[rival],
+                          evidence: (1 - own) / (alternatives * max(own, 1e-30)))
     }
 
     /// The probability that the given label is wrong, by Bayes' rule, when the calibrated probability of
     /// the given label (and its relatives) is `own` and `alternatives` unrelated labels could be right.
-    public func wrongProbability(own: Float, alternatives: Float) -> Float {
+    public func wrongProbability(own: Float, alternatives: Float, prior: Float? = nil) -> Float {
         guard alternatives > 0 else { return 0 }
-        let wrong = (1 - own) * wrongPrior / alternatives, right = own * (1 - wrongPrior)
+        let share = prior ?? wrongPrior
+        let wrong = (1 - own) * share / alternatives, right = own * (1 - share)
         return wrong / max(wrong + right, 1e-30)
     }
 }

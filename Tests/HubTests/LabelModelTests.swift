@@ -135,6 +135,53 @@ struct LabelModelTests {
         #expect(flags(suspicious).flagged >= usual.flagged)
     }
 
+    @Test("a stream's share of wrong labels: half swapped raises the prior towards a half, a clean stream or a few judgements barely move it, old ones are forgotten")
+    func streamPrior() throws {
+        var clean = StreamPrior(window: 200)
+        for _ in 0..<100 { clean.record(0.02) }
+        #expect(clean.estimate(floor: 0.1) == 0.1, "never below the configured prior")
+        var swapped = StreamPrior(window: 200)
+        for i in 0..<40 { swapped.record(i % 2 == 0 ? 50 : 0.02) }
+        let half = swapped.estimate(floor: 0.1)
+        #expect(half > 0.35 && half <= 0.5, "\(half)")
+        var few = StreamPrior(window: 200)
+        few.record(50)
+        few.record(50)
+        #expect(few.estimate(floor: 0.1) < 0.3, "two judgements against the prior's ten")
+        var recent = StreamPrior(window: 20)
+        for _ in 0..<20 { recent.record(50) }
+        #expect(recent.estimate(floor: 0.1) > 0.4)
+        for _ in 0..<20 { recent.record(0.02) }
+        #expect(recent.estimate(floor: 0.1) == 0.1, "the window holds the last 20 only")
+        var off = StreamPrior(window: 0)
+        off.record(50)
+        #expect(off.estimate(floor: 0.1) == 0.1)
+
+        // A judgement's evidence is the likelihood ratio its prior is weighed against: Bayes' rule by either.
+        let data = Self.clusters([1, 2, 3], count: 60, spread: 0.25, seed: 41)
+        let model = try #require(try LabelModel.fit(data.members, minImages: 20, related: [:], wrongPrior: 0.1))
+        var rng = SeededRandom(seed: 42)
+        for (label, from) in [(Int64(1), Int64(2)), (1, 1), (3, 2)] {
+            let check = try #require(model.judge(data.sample(from, &rng), label: label, related: []))
+            let own = try #require(check.score), r = try #require(check.evidence)
+            for prior: Float in [0.1, 0.4] {
+                let bayes = prior * r / (prior * r + 1 - prior)
+                #expect(abs(model.wrongProbability(own: own, alternatives: 2, prior: prior) - bayes) < 1e-4)
+            }
+        }
+        // The prior given to `judge` is the one it decides by: a picture between labels 1 and 2, labelled 1, with
+        // evidence between 1 and 9 is a mismatch at a prior of a half and not at a tenth (which needs over 9).
+        func towardsTwo(_ t: Float) -> [Float] { Self.unit(zip(data.centres[1]!, data.centres[2]!).map { (1 - t) * $0 + t * $1 }) }
+        func evidence(_ t: Float) -> Float { model.judge(towardsTwo(t), label: 1, related: [])?.evidence ?? 0 }
+        var (low, high): (Float, Float) = (0, 1)  // evidence rises from label 1's centre to label 2's
+        #expect(evidence(low) < 3 && evidence(high) > 3)
+        for _ in 0..<40 { let mid = (low + high) / 2; if evidence(mid) < 3 { low = mid } else { high = mid } }
+        let between = towardsTwo(high)
+        #expect((1.5...6).contains(evidence(high)), "\(evidence(high))")
+        #expect(model.judge(between, label: 1, related: [], prior: 0.1)?.state == .verified)
+        #expect(model.judge(between, label: 1, related: [], prior: 0.5)?.state == .mismatch)
+    }
+
     @Test("the temperature softens over-confident held-out probabilities and sharpens timid ones")
     func temperature() {
         // Says 0.95 for its first choice but is right 70% of the time: softened (T > 1) towards 0.7.
