@@ -31,35 +31,43 @@ public struct LabelCheck: Sendable, Equatable {
 }
 
 /// The share of wrong labels that recent uploads carry, estimated from their label checks' evidence: the
-/// share π of "wrong" that makes the last `window` judgements most likely (EM over their likelihood ratios r:
-/// π ← (n₀·floor + Σ π·r / (π·r + 1 − π)) / (n₀ + n)), with the configured prior counted as `priorWeight`
-/// judgements so that a few do not swing it, and never below the configured prior. A stream in which half
-/// the labels are swapped raises the prior towards a half, so its wrong labels need less evidence each to be
-/// caught; a clean stream leaves the configured prior as it is.
+/// share π of "wrong" that makes the recent judgements most likely, each weighted by its recency (halved
+/// every `halfLife` judgements, the last 8 half-lives kept) — EM over their likelihood ratios r:
+/// π ← (n₀·floor + Σ wᵢ·π·rᵢ / (π·rᵢ + 1 − π)) / (n₀ + Σ wᵢ) — with the configured prior counted as
+/// `priorWeight` judgements so that a few do not swing it, never below the configured prior and at most a
+/// half. A phone that starts swapping half its labels raises the prior towards a half within a few dozen
+/// uploads, even after a long honest run, so its wrong labels need less evidence each to be caught; a
+/// clean stream leaves the configured prior as it is.
 public struct StreamPrior: Sendable {
-    public let window: Int
+    public let halfLife: Int
     /// How many judgements the configured prior counts as.
     public static let priorWeight: Float = 10
-    private var ratios: [Float] = []
-    private var next = 0
+    private var ratios: [Float] = []  // oldest first
+    private var start = 0
 
-    public init(window: Int) { self.window = max(0, window) }
+    public init(halfLife: Int) { self.halfLife = max(0, halfLife) }
 
     public mutating func record(_ ratio: Float) {
-        guard window > 0, ratio.isFinite, ratio >= 0 else { return }
-        if ratios.count < window { ratios.append(ratio) } else { ratios[next] = ratio }
-        next = (next + 1) % window
+        guard halfLife > 0, ratio.isFinite, ratio >= 0 else { return }
+        ratios.append(ratio)
+        // Beyond eight half-lives a judgement weighs under 0.4%: dropped.
+        if ratios.count > 8 * halfLife { ratios.removeFirst(ratios.count - 8 * halfLife) }
     }
 
     /// The prior to judge the next upload by: at least `floor`, at most a half.
     public func estimate(floor: Float) -> Float {
         guard !ratios.isEmpty else { return floor }
+        let decay = powf(0.5, 1 / Float(halfLife))
+        var weights = [Float](repeating: 0, count: ratios.count)
+        var w: Float = 1
+        for i in stride(from: ratios.count - 1, through: 0, by: -1) { weights[i] = w; w *= decay }
+        let total = weights.reduce(0, +)
         let n0 = Self.priorWeight
         var share = floor
         for _ in 0..<100 {
             var sum: Float = 0
-            for r in ratios { sum += share * r / max(share * r + 1 - share, 1e-30) }
-            let updated = (n0 * floor + sum) / (n0 + Float(ratios.count))
+            for (r, w) in zip(ratios, weights) { sum += w * share * r / max(share * r + 1 - share, 1e-30) }
+            let updated = (n0 * floor + sum) / (n0 + total)
             if abs(updated - share) < 1e-5 { share = updated; break }
             share = updated
         }

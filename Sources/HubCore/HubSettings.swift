@@ -90,10 +90,10 @@ public struct HubSettings: Sendable, Equatable {
     /// The share of uploads expected to carry a wrong label before any is looked at (`labels.wrongPrior`):
     /// the label check quarantines an upload when, after looking, a wrong label is more likely than not.
     public var labelWrongPrior = 0.1
-    /// Judged uploads whose evidence estimates the share of wrong labels the stream carries
-    /// (`labels.wrongPriorWindow`): the prior is that estimate where it is above `labels.wrongPrior`
-    /// (`StreamPrior`). 0 keeps the prior fixed.
-    public var labelWrongPriorWindow = 200
+    /// The half-life, in judged uploads, of the evidence that estimates the share of wrong labels the stream
+    /// carries (`labels.wrongPriorHalfLife`): the prior is that estimate where it is above
+    /// `labels.wrongPrior` (`StreamPrior`). 0 keeps the prior fixed.
+    public var labelWrongPriorHalfLife = 25
     /// Accepted images a label needs before it is clustered (`clusters.minImages`).
     public var clusterMinImages = 8
     /// Largest k tried when clustering (`clusters.maxK`).
@@ -185,7 +185,7 @@ public struct HubSettings: Sendable, Equatable {
         nearDuplicateMinInliers = max(4, c.int(forKey: "duplicates.minInliers", default: d.nearDuplicateMinInliers))
         verifyMinImages = max(1, c.int(forKey: "labels.verifyMinImages", default: d.verifyMinImages))
         labelWrongPrior = min(0.5, max(0.001, c.double(forKey: "labels.wrongPrior", default: d.labelWrongPrior)))
-        labelWrongPriorWindow = max(0, c.int(forKey: "labels.wrongPriorWindow", default: d.labelWrongPriorWindow))
+        labelWrongPriorHalfLife = max(0, c.int(forKey: "labels.wrongPriorHalfLife", default: d.labelWrongPriorHalfLife))
         clusterMinImages = max(4, c.int(forKey: "clusters.minImages", default: d.clusterMinImages))
         clusterMaxK = max(2, c.int(forKey: "clusters.maxK", default: d.clusterMaxK))
         clusterRecomputeFraction = c.double(forKey: "clusters.recomputeFraction", default: d.clusterRecomputeFraction)

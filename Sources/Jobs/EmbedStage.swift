@@ -17,7 +17,7 @@ public final class EmbedStage: Sendable {
     public let index: SimilarityIndex
     /// The calibrated label check, refitted in the background (nil until two labels have enough images).
     let labelModel = Mutex<LabelModel?>(nil)
-    /// The share of wrong labels recent judgements point to (`labels.wrongPriorWindow`).
+    /// The share of wrong labels recent judgements point to (`labels.wrongPriorHalfLife`).
     let streamPrior: Mutex<StreamPrior>
     let catalog: Catalog
     let blobs: any BlobStore
@@ -38,7 +38,7 @@ public final class EmbedStage: Sendable {
         self.blobs = blobs
         self.settings = settings
         self.logger = logger
-        self.streamPrior = Mutex(StreamPrior(window: settings.labelWrongPriorWindow))
+        self.streamPrior = Mutex(StreamPrior(halfLife: settings.labelWrongPriorHalfLife))
     }
 
     /// Brings the in-memory index up to date with the catalog.

@@ -135,26 +135,33 @@ struct LabelModelTests {
         #expect(flags(suspicious).flagged >= usual.flagged)
     }
 
-    @Test("a stream's share of wrong labels: half swapped raises the prior towards a half, a clean stream or a few judgements barely move it, old ones are forgotten")
+    @Test("a stream's share of wrong labels: half swapped raises the prior towards a half, also after an honest run; a clean stream or a few judgements barely move it; old ones are forgotten")
     func streamPrior() throws {
-        var clean = StreamPrior(window: 200)
-        for _ in 0..<100 { clean.record(0.02) }
+        let wrong: Float = 50, right: Float = 0.02  // likelihood ratios of a clear swap and of an honest upload
+        var clean = StreamPrior(halfLife: 25)
+        for _ in 0..<100 { clean.record(right) }
         #expect(clean.estimate(floor: 0.1) == 0.1, "never below the configured prior")
-        var swapped = StreamPrior(window: 200)
-        for i in 0..<40 { swapped.record(i % 2 == 0 ? 50 : 0.02) }
+        var swapped = StreamPrior(halfLife: 25)
+        for i in 0..<40 { swapped.record(i % 2 == 0 ? wrong : right) }
         let half = swapped.estimate(floor: 0.1)
-        #expect(half > 0.35 && half <= 0.5, "\(half)")
-        var few = StreamPrior(window: 200)
-        few.record(50)
-        few.record(50)
+        #expect(half > 0.33 && half <= 0.5, "\(half)")
+        // After 40 honest uploads, 20 of which half are swapped: the recent ones weigh more (a plain mean over
+        // the 60 would say 0.16).
+        var late = StreamPrior(halfLife: 25)
+        for _ in 0..<40 { late.record(right) }
+        for i in 0..<20 { late.record(i % 2 == 0 ? wrong : right) }
+        #expect(late.estimate(floor: 0.1) > 0.19, "\(late.estimate(floor: 0.1))")
+        var few = StreamPrior(halfLife: 25)
+        few.record(wrong)
+        few.record(wrong)
         #expect(few.estimate(floor: 0.1) < 0.3, "two judgements against the prior's ten")
-        var recent = StreamPrior(window: 20)
-        for _ in 0..<20 { recent.record(50) }
-        #expect(recent.estimate(floor: 0.1) > 0.4)
-        for _ in 0..<20 { recent.record(0.02) }
-        #expect(recent.estimate(floor: 0.1) == 0.1, "the window holds the last 20 only")
-        var off = StreamPrior(window: 0)
-        off.record(50)
+        var forgetting = StreamPrior(halfLife: 25)
+        for _ in 0..<20 { forgetting.record(wrong) }
+        #expect(forgetting.estimate(floor: 0.1) == 0.5, "at most a half")
+        for _ in 0..<100 { forgetting.record(right) }
+        #expect(forgetting.estimate(floor: 0.1) == 0.1, "four half-lives later the swaps hardly count")
+        var off = StreamPrior(halfLife: 0)
+        off.record(wrong)
         #expect(off.estimate(floor: 0.1) == 0.1)
 
         // A judgement's evidence is the likelihood ratio its prior is weighed against: Bayes' rule by either.
