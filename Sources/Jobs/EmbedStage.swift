@@ -256,6 +256,13 @@ public final class EmbedStage: Sendable {
     /// The label model as last fitted (nil before two labels have enough images).
     public var currentLabelModel: LabelModel? { labelModel.withLock { $0 } }
 
+    /// The share of wrong labels the next upload is judged by: the configured prior, or the stream's
+    /// estimate where it is higher (`StreamPrior`).
+    public var wrongLabelPrior: Double {
+        let floor = currentLabelModel?.wrongPrior ?? Float(settings.labelWrongPrior)
+        return Double(streamPrior.withLock { $0.estimate(floor: floor) })
+    }
+
     /// Refits the label model when the labels it can judge changed, or one of them grew or shrank by more
     /// than a tenth since the last fit (a fit takes about a second per thousand images).
     func refreshLabelModel() throws {

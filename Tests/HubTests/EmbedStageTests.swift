@@ -123,6 +123,12 @@ struct EmbedStageTests {
             #expect(fine["status"] as? String == "accepted")
             #expect((fine["label_check"] as? [String: Any])?["state"] as? String == "verified")
             #expect(fine["suggested_label"] == nil)
+            // One clear swap in two judgements moves the prior the check expects, a little (the configured 0.1
+            // counts as ten judgements).
+            let metrics = String(decoding: try await client.get("/metrics", as: t.bearer(.requester)).bytes, as: UTF8.self)
+            let prior = try #require(metrics.split(separator: "\n").first { $0.hasPrefix("imagehub_label_wrong_prior ") }
+                .flatMap { Double($0.split(separator: " ")[1]) }, "\(metrics)")
+            #expect(prior > 0.1 && prior < 0.3, "\(prior)")
 
             // Similar images of an airplane are airplanes.
             let similar = try await client.get("/v1/images/\(right)/similar?k=5", as: t.bearer(.requester)).json
