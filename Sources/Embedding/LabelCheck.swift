@@ -40,23 +40,30 @@ public struct LabelCheck: Sendable, Equatable {
 /// clean stream leaves the configured prior as it is.
 public struct StreamPrior: Sendable {
     public let halfLife: Int
+    /// The configured prior: the estimate's floor, and where it starts.
+    public let floor: Float
     /// How many judgements the configured prior counts as.
     public static let priorWeight: Float = 10
     private var ratios: [Float] = []  // oldest first
-    private var start = 0
+    /// The prior to judge the next upload by: at least `floor`, at most a half (worked out as each
+    /// judgement is recorded, not as each upload is judged).
+    public private(set) var prior: Float
 
-    public init(halfLife: Int) { self.halfLife = max(0, halfLife) }
+    public init(halfLife: Int, floor: Float) {
+        self.halfLife = max(0, halfLife)
+        self.floor = floor
+        prior = floor
+    }
 
     public mutating func record(_ ratio: Float) {
         guard halfLife > 0, ratio.isFinite, ratio >= 0 else { return }
         ratios.append(ratio)
         // Beyond eight half-lives a judgement weighs under 0.4%: dropped.
         if ratios.count > 8 * halfLife { ratios.removeFirst(ratios.count - 8 * halfLife) }
+        prior = estimate()
     }
 
-    /// The prior to judge the next upload by: at least `floor`, at most a half.
-    public func estimate(floor: Float) -> Float {
-        guard !ratios.isEmpty else { return floor }
+    private func estimate() -> Float {
         let decay = powf(0.5, 1 / Float(halfLife))
         var weights = [Float](repeating: 0, count: ratios.count)
         var w: Float = 1

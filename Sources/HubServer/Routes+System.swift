@@ -19,7 +19,7 @@ extension HubRoutes {
             _ = try context.require(.supplier, .requester, .trainer)
             let (backlog, counts) = try await offload { (try hub.catalog.backlog(), try hub.catalog.statusCounts()) }
             Gauge(label: "imagehub_backlog").record(backlog)
-            if let stage = hub.embedStage { Gauge(label: "imagehub_label_wrong_prior").record(stage.wrongLabelPrior) }
+            if let stage = hub.embedStage { Gauge(label: "imagehub_label_wrong_prior").record(Double(stage.wrongLabelPrior)) }
             for status in ImageStatus.allCases {
                 Gauge(label: "imagehub_images", dimensions: [("status", status.rawValue)]).record(counts[status] ?? 0)
             }

@@ -1,5 +1,4 @@
 import CVips
-import FeatureMatch
 import Foundation
 
 /// How a network wants its input: the short side resized to `resize`, a centre crop of `size`, and each
@@ -51,28 +50,20 @@ extension Image {
         return Array(UnsafeBufferPointer(start: raw.assumingMemoryBound(to: Float.self), count: spec.count))
     }
 
-    /// `modelInput` through OpenCV: nil where it does not apply (not 8-bit RGB in memory, not larger than the
-    /// resize, or OpenCV not loadable).
+    /// `modelInput` through OpenCV: nil where it does not apply (not 3-band, not larger than the resize, or
+    /// not scaled by `downscaledInMemory`).
     func modelInputFromMemory(_ spec: ModelInputSpec) throws -> [Float]? {
         let short = min(width, height)
         guard bands == 3, short > spec.resize, spec.size <= spec.resize else { return nil }
         let factor = Double(short) / Double(spec.resize)
         let w = width <= height ? spec.resize : Int((Double(width) / factor).rounded())
         let h = width <= height ? Int((Double(height) / factor).rounded()) : spec.resize
-        var resized = [UInt8](repeating: 0, count: w * h * 3)
-        let status = withMemoryPixels { pixels in
-            resized.withUnsafeMutableBufferPointer { dih_resize_down(pixels, Int32(width), Int32(height), 3, $0.baseAddress, Int32(w), Int32(h)) }
-        }
-        switch status {
-        case 0: break
-        case nil, -2: return nil  // not 8-bit in memory, or no OpenCV: libvips below
-        default: throw ImagingError(code: "internal.vips", message: "model input: downscale \(width)×\(height) to \(w)×\(h) failed")
-        }
+        guard let resized = try downscaledInMemory(width: w, height: h) else { return nil }
         let left = (w - spec.size) / 2, top = (h - spec.size) / 2
         let a = Float(1.0 / (255.0 * spec.std)), b = Float(-spec.mean / spec.std)
         let row = spec.size * 3
         var input = [Float](repeating: 0, count: spec.count)
-        resized.withUnsafeBufferPointer { source in
+        resized.withMemoryPixels { source in
             input.withUnsafeMutableBufferPointer { target in
                 for y in 0..<spec.size {
                     let from = ((top + y) * w + left) * 3, to = y * row

@@ -74,18 +74,24 @@ extension Image {
         guard long > longSide else { return self }
         let factor = Double(long) / Double(longSide)
         let w = max(1, min(width, Int((Double(width) / factor).rounded()))), h = max(1, min(height, Int((Double(height) / factor).rounded())))
-        if isUChar, (1...4).contains(bands), let pixels = cvips_pixels(pointer) {
-            guard let made = cvips_new_uchar_memory(pointer, Int32(w), Int32(h), Int32(bands)) else {
-                throw ImagingError(code: "internal.vips", message: "thumbnail: \(Vips.takeError())")
-            }
-            let out = Image(made)
-            switch dih_resize_down(pixels, Int32(width), Int32(height), Int32(bands), cvips_pixels(made), Int32(w), Int32(h)) {
-            case 0: return out
-            case -2: break  // OpenCV could not be loaded (libFeatureKernels.so): libvips's reduce below, slower
-            default: throw ImagingError(code: "internal.vips", message: "downscale: \(width)×\(height) to \(w)×\(h) failed")
-            }
-        }
+        if let fast = try downscaledInMemory(width: w, height: h) { return fast }
         return try apply("reduce") { cvips_reduce($0, &$1, factor, factor) }
+    }
+
+    /// 8-bit pixels in memory (1–4 bands) scaled down to `width` × `height` by OpenCV (`dih_resize_down`),
+    /// into a new image in memory; nil where that does not apply (another format, a libvips pipeline, or
+    /// OpenCV not loadable: libFeatureKernels.so).
+    func downscaledInMemory(width w: Int, height h: Int) throws -> Image? {
+        guard isUChar, (1...4).contains(bands), let pixels = cvips_pixels(pointer) else { return nil }
+        guard let made = cvips_new_uchar_memory(pointer, Int32(w), Int32(h), Int32(bands)) else {
+            throw ImagingError(code: "internal.vips", message: "downscale: \(Vips.takeError())")
+        }
+        let out = Image(made)
+        switch dih_resize_down(pixels, Int32(width), Int32(height), Int32(bands), cvips_pixels(made), Int32(w), Int32(h)) {
+        case 0: return out
+        case -2: return nil
+        default: throw ImagingError(code: "internal.vips", message: "downscale: \(width)×\(height) to \(w)×\(h) failed")
+        }
     }
 
     /// The image scaled to exactly `width` × `height`, ignoring aspect ratio.

@@ -38,7 +38,7 @@ public final class EmbedStage: Sendable {
         self.blobs = blobs
         self.settings = settings
         self.logger = logger
-        self.streamPrior = Mutex(StreamPrior(halfLife: settings.labelWrongPriorHalfLife))
+        self.streamPrior = Mutex(StreamPrior(halfLife: settings.labelWrongPriorHalfLife, floor: Float(settings.labelWrongPrior)))
     }
 
     /// Brings the in-memory index up to date with the catalog.
@@ -241,8 +241,7 @@ public final class EmbedStage: Sendable {
                     arriving: Bool = false) -> LabelCheck {
         guard index.count(label: label) >= settings.verifyMinImages else { return LabelCheck(state: .unverified) }
         if let model {
-            let prior = streamPrior.withLock { $0.estimate(floor: model.wrongPrior) }
-            if let judged = model.judge(vector, label: label, related: related, imageId: imageId, prior: prior) {
+            if let judged = model.judge(vector, label: label, related: related, imageId: imageId, prior: wrongLabelPrior) {
                 if arriving, let evidence = judged.evidence { streamPrior.withLock { $0.record(evidence) } }
                 return judged
             }
@@ -258,10 +257,7 @@ public final class EmbedStage: Sendable {
 
     /// The share of wrong labels the next upload is judged by: the configured prior, or the stream's
     /// estimate where it is higher (`StreamPrior`).
-    public var wrongLabelPrior: Double {
-        let floor = currentLabelModel?.wrongPrior ?? Float(settings.labelWrongPrior)
-        return Double(streamPrior.withLock { $0.estimate(floor: floor) })
-    }
+    public var wrongLabelPrior: Float { streamPrior.withLock { $0.prior } }
 
     /// Refits the label model when the labels it can judge changed, or one of them grew or shrank by more
     /// than a tenth since the last fit (a fit takes about a second per thousand images).

@@ -138,31 +138,31 @@ struct LabelModelTests {
     @Test("a stream's share of wrong labels: half swapped raises the prior towards a half, also after an honest run; a clean stream or a few judgements barely move it; old ones are forgotten")
     func streamPrior() throws {
         let wrong: Float = 50, right: Float = 0.02  // likelihood ratios of a clear swap and of an honest upload
-        var clean = StreamPrior(halfLife: 25)
+        var clean = StreamPrior(halfLife: 25, floor: 0.1)
         for _ in 0..<100 { clean.record(right) }
-        #expect(clean.estimate(floor: 0.1) == 0.1, "never below the configured prior")
-        var swapped = StreamPrior(halfLife: 25)
+        #expect(clean.prior == 0.1, "never below the configured prior")
+        var swapped = StreamPrior(halfLife: 25, floor: 0.1)
         for i in 0..<40 { swapped.record(i % 2 == 0 ? wrong : right) }
-        let half = swapped.estimate(floor: 0.1)
+        let half = swapped.prior
         #expect(half > 0.33 && half <= 0.5, "\(half)")
         // After 40 honest uploads, 20 of which half are swapped: the recent ones weigh more (a plain mean over
         // the 60 would say 0.16).
-        var late = StreamPrior(halfLife: 25)
+        var late = StreamPrior(halfLife: 25, floor: 0.1)
         for _ in 0..<40 { late.record(right) }
         for i in 0..<20 { late.record(i % 2 == 0 ? wrong : right) }
-        #expect(late.estimate(floor: 0.1) > 0.19, "\(late.estimate(floor: 0.1))")
-        var few = StreamPrior(halfLife: 25)
+        #expect(late.prior > 0.19, "\(late.prior)")
+        var few = StreamPrior(halfLife: 25, floor: 0.1)
         few.record(wrong)
         few.record(wrong)
-        #expect(few.estimate(floor: 0.1) < 0.3, "two judgements against the prior's ten")
-        var forgetting = StreamPrior(halfLife: 25)
+        #expect(few.prior < 0.3, "two judgements against the prior's ten")
+        var forgetting = StreamPrior(halfLife: 25, floor: 0.1)
         for _ in 0..<20 { forgetting.record(wrong) }
-        #expect(forgetting.estimate(floor: 0.1) == 0.5, "at most a half")
+        #expect(forgetting.prior == 0.5, "at most a half")
         for _ in 0..<100 { forgetting.record(right) }
-        #expect(forgetting.estimate(floor: 0.1) == 0.1, "four half-lives later the swaps hardly count")
-        var off = StreamPrior(halfLife: 0)
+        #expect(forgetting.prior == 0.1, "four half-lives later the swaps hardly count")
+        var off = StreamPrior(halfLife: 0, floor: 0.1)
         off.record(wrong)
-        #expect(off.estimate(floor: 0.1) == 0.1)
+        #expect(off.prior == 0.1)
 
         // A judgement's evidence is the likelihood ratio its prior is weighed against: Bayes' rule by either.
         let data = Self.clusters([1, 2, 3], count: 60, spread: 0.25, seed: 41)
