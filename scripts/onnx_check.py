@@ -1,7 +1,7 @@
 """Runs an exported hub model in onnxruntime (an independent engine) and compares it with the hub.
 
 usage: onnx_check.py MODEL.onnx INPUTS.f32 EXPECTED.f32 N [PHOTO ...]
-INPUTS.f32: N×224×224×3 float32 (the hub's model inputs, interleaved RGB); EXPECTED.f32: N×C float32 (the
+INPUTS.f32: N×S×S×3 float32, S the metadata's input_size (the hub's model inputs, interleaved RGB); EXPECTED.f32: N×C float32 (the
 hub's probabilities). With the N photos themselves, also runs the phone-side recipe rebuilt independently
 (Pillow + numpy) from the model card in the file's metadata: upright by EXIF, RGB, short side resized
 bilinearly, centre crop, x/255, (x − mean)/std. Prints a JSON line: max_abs_diff, top1_agree, labels, the
@@ -18,7 +18,8 @@ photos = sys.argv[5:]
 session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
 meta = session.get_modelmeta().custom_metadata_map
 labels = json.loads(meta["labels"])
-x = np.fromfile(inputs, dtype=np.float32).reshape(n, 224, 224, 3).transpose(0, 3, 1, 2).copy()
+size = int(meta["input_size"])
+x = np.fromfile(inputs, dtype=np.float32).reshape(n, size, size, 3).transpose(0, 3, 1, 2).copy()
 want = np.fromfile(expected, dtype=np.float32).reshape(n, len(labels))
 (got,) = session.run(["probabilities"], {"image": x})
 result = {
@@ -27,6 +28,7 @@ result = {
     "n": n,
     "labels": labels,
     "input_name": session.get_inputs()[0].name,
+    "input_shape": session.get_inputs()[0].shape,
     "output_shape": list(got.shape),
     "mean": json.loads(meta["mean"]), "std": json.loads(meta["std"]), "input_size": int(meta["input_size"]),
 }

@@ -17,6 +17,19 @@ public struct BackboneManifest: Decodable, Sendable {
     public let weights_sha256: String
     public let dimensions: Int
     public let input: Input
+
+    /// The manifest in `directory`, or an error that says to run the set-up.
+    public static func read(directory: URL) throws -> BackboneManifest {
+        guard let data = try? Data(contentsOf: directory.appendingPathComponent("manifest.json")) else {
+            throw BackboneError(description: "no backbone in \(directory.path) (manifest.json is missing): run `make setup`")
+        }
+        return try JSONDecoder().decode(BackboneManifest.self, from: data)
+    }
+
+    /// How a photo becomes this backbone's input.
+    public var inputSpec: ModelInputSpec {
+        ModelInputSpec(size: input.size, resize: input.resize_short_side, mean: input.mean.first ?? 0.5, std: input.std.first ?? 0.5)
+    }
 }
 
 /// An automatic tag: an ImageNet class the backbone's head sees, with its probability.
@@ -105,15 +118,10 @@ public final class Backbone: @unchecked Sendable {
     public init(directory: URL, threads: Int = 0, channelsLast: Bool = true, engine: InferenceEngine = .auto,
                 precision: String = "f32", openVINOLibrary: URL? = nil, compiledModels: URL? = Backbone.compiledModelCache(),
                 inBackground: Bool = false, whenLoaded: (@Sendable (Result<EngineInfo, any Error>) -> Void)? = nil) throws {
-        let manifestURL = directory.appendingPathComponent("manifest.json")
-        guard let data = try? Data(contentsOf: manifestURL) else {
-            throw BackboneError(description: "no backbone in \(directory.path) (manifest.json is missing): run `make setup`")
-        }
-        let manifest = try JSONDecoder().decode(BackboneManifest.self, from: data)
+        let manifest = try BackboneManifest.read(directory: directory)
         classNames = try String(contentsOf: directory.appendingPathComponent("imagenet_classes.txt"), encoding: .utf8)
             .split(separator: "\n").map(String.init)
-        input = ModelInputSpec(size: manifest.input.size, resize: manifest.input.resize_short_side,
-                               mean: manifest.input.mean.first ?? 0.5, std: manifest.input.std.first ?? 0.5)
+        input = manifest.inputSpec
         id = "\(manifest.backbone)/\(manifest.version)/\(manifest.weights_sha256.prefix(8))"
         dimensions = manifest.dimensions
         self.directory = directory

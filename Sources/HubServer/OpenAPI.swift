@@ -713,7 +713,7 @@ public enum OpenAPI {
             '422': {$ref: '#/components/responses/Error'}
       /v1/models/{id}/download:
         get:
-          summary: 'The model as one ONNX file: input `image` float32 N×3×224×224, output `probabilities` N×C, metadata labels/mean/std/input_size'
+          summary: 'The model as one ONNX file: input `image` float32 N×3×S×S (S: metadata input_size), output `probabilities` N×C, metadata labels/mean/std/input_size'
           parameters:
             - {name: id, in: path, required: true, schema: {type: string}}
             - {name: format, in: query, schema: {type: string, enum: [onnx]}}

@@ -9,7 +9,7 @@ public struct ModelInputSpec: Sendable, Hashable {
     public var mean: Double
     public var std: Double
 
-    public init(size: Int = 224, resize: Int = 256, mean: Double = 0.498, std: Double = 0.502) {
+    public init(size: Int, resize: Int, mean: Double, std: Double) {
         self.size = size
         self.resize = resize
         self.mean = mean

@@ -5,13 +5,13 @@ public struct ONNXExportError: Error, CustomStringConvertible {
     public let description: String
 }
 
-/// Builds one ONNX file a phone can run: the backbone graph the set-up exported (`image` N×3×224×224 →
+/// Builds one ONNX file a phone can run: the backbone graph the set-up exported (`image` N×3×H×W →
 /// `features` N×D) with L2 normalisation (ReduceL2 + Div), the trained linear head (Gemm) and Softmax
-/// appended, so the output `probabilities` is N×C. The label order, normalisation and input size go into `metadata_props`,
+/// appended, so the output `probabilities` is N×C; the input is fixed at the backbone's input size, S×S. The label order, normalisation and input size go into `metadata_props`,
 /// and with them the model card (`model_card`, JSON: per-class figures, dataset version, preprocessing, split rule).
 public enum ModelExport {
     public static func classifier(backbone: Data, labels: [String], weights: [Float], bias: [Float],
-                                  mean: [Double], std: [Double], inputSize: Int, resize: Int = 256, modelId: String,
+                                  mean: [Double], std: [Double], inputSize: Int, resize: Int, modelId: String,
                                   card: String? = nil) throws -> Data {
         var model = try Onnx_ModelProto(serializedBytes: backbone)
         guard model.graph.output.count == 1, let features = model.graph.output.first?.name else {
@@ -22,6 +22,16 @@ public enum ModelExport {
             throw ONNXExportError(description: "head shape does not match \(classes) labels")
         }
         let dims = weights.count / classes
+        // The set-up's graph takes any picture size (so that other tools can feed it theirs); a phone's model
+        // takes the size it was trained at, fixed.
+        guard var image = model.graph.input.first, image.type.tensorType.shape.dim.count == 4 else {
+            throw ONNXExportError(description: "the backbone graph must take one N×3×H×W input")
+        }
+        for axis in 2...3 {
+            image.type.tensorType.shape.dim[axis] = Onnx_TensorShapeProto.Dimension()
+            image.type.tensorType.shape.dim[axis].dimValue = Int64(inputSize)
+        }
+        model.graph.input[0] = image
 
         model.graph.initializer.append(tensor("head.weight", shape: [classes, dims], values: weights))
         model.graph.initializer.append(tensor("head.bias", shape: [classes], values: bias))

@@ -52,7 +52,7 @@ struct EmbedBench: AsyncParsableCommand {
         }
 
         // Inputs first, timed on their own: decode with shrink-on-load, resize, crop, normalise (libvips).
-        let spec = ModelInputSpec()
+        let spec = try BackboneManifest.read(directory: dir).inputSpec
         let clock = ContinuousClock()
         var inputs: [[Float]] = []
         let prepStart = clock.now

@@ -107,7 +107,8 @@ struct ModelsCommand: AsyncParsableCommand {
             guard let training = hub.training else { throw ValidationError("embedding is disabled in this hub") }
             let bytes = try training.exportONNX(modelId: id)
             try bytes.write(to: URL(fileURLWithPath: out))
-            print("wrote \(out) (\(bytes.count / 1024) KB): input `image` float32 N×3×224×224, output `probabilities` N×C")
+            let size = hub.embedStage?.backbone.input.size ?? 0
+            print("wrote \(out) (\(bytes.count / 1024) KB): input `image` float32 N×3×\(size)×\(size), output `probabilities` N×C")
         }
     }
 }

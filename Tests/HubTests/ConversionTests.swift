@@ -26,7 +26,18 @@ import Testing
         }
         let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("manifest.json"))) as! [String: Any]
         #expect(manifest["dimensions"] as? Int == 1904 && (manifest["weights_sha256"] as? String)?.count == 64)
-        #expect(manifest["parts"] as? [Int] == [1280, 112, 192, 320] && manifest["version"] as? String == "2")
+        #expect(manifest["parts"] as? [Int] == [1280, 112, 192, 320] && manifest["version"] as? String == "3")
+        let input = try #require(manifest["input"] as? [String: Any])
+        #expect(input["size"] as? Int == 240 && input["resize_short_side"] as? Int == 274)
+        // backbone.onnx takes any picture size (the shared onnxruntime script feeds it 224); onnxruntime, independently.
+        let (status, data) = try await runProgram(Self.root.appendingPathComponent(".venv/bin/python"), ["-c", """
+            import sys, numpy as np, onnxruntime as ort
+            s = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+            for n in (224, 240):
+                print(n, s.run(None, {"image": np.zeros((2, 3, n, n), np.float32)})[0].shape)
+            """, out.appendingPathComponent("backbone.onnx").path], mergeErrors: true)
+        let printed = String(decoding: data, as: UTF8.self)
+        #expect(status == 0 && printed.contains("224 (2, 1904)") && printed.contains("240 (2, 1904)"), "\(printed)")
         let modified = try FileManager.default.attributesOfItem(atPath: out.appendingPathComponent("features.pt").path)[.modificationDate] as? Date
         let second = try await convert(out)
         #expect(second.status == 0 && second.output.isEmpty, "up to date: nothing to do, nothing printed: \(second.output)")

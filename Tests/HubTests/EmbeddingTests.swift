@@ -21,7 +21,7 @@ struct EmbeddingTests {
         #expect(["tabby", "tiger cat", "Persian cat", "Siamese cat", "Egyptian cat"].contains(cat.tags[0].name), "\(cat.tags)")
         let coffee = try embed(try TestModels.skimagePhoto("coffee.png"))
         #expect(coffee.tags[0].name == "espresso", "\(coffee.tags)")
-        #expect(coffee.tags[0].probability > 0.5)
+        #expect(coffee.tags[0].probability > 0.3, "\(coffee.tags)")  // 0.47 at 240 (0.93 at 224: the ImageNet head is less sure above the size it was trained at)
         #expect(cat.vector.count == 1904 && backbone.dimensions == 1904)
         #expect(abs(Vectors.dot(cat.vector, cat.vector) - 1) < 1e-4)
         // The descriptor: the head's pooled 1280 and the last three stages' 112, 192 and 320, each a unit vector
