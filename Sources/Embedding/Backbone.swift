@@ -126,12 +126,12 @@ public final class Backbone: @unchecked Sendable {
         dimensions = manifest.dimensions
         self.directory = directory
         let threadCount = threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount
-        let classCount = classNames.count, dimensions = self.dimensions, id = self.id
+        let classCount = classNames.count, dimensions = self.dimensions, id = self.id, inputSize = input.size
         let load: @Sendable () throws -> Engine = {
             let loaded = Result {
                 try Self.loadEngine(directory: directory, engine: engine, precision: precision, threadCount: threadCount,
                                     channelsLast: channelsLast, openVINOLibrary: openVINOLibrary, compiledModels: compiledModels,
-                                    dimensions: dimensions, classCount: classCount)
+                                    dimensions: dimensions, classCount: classCount, inputSize: inputSize)
             }
             whenLoaded?(loaded.map { EngineInfo(id: id, description: $0.description, fallbackReason: $0.fallbackReason) })
             return try loaded.get()
@@ -140,7 +140,7 @@ public final class Backbone: @unchecked Sendable {
     }
 
     private static func loadEngine(directory: URL, engine: InferenceEngine, precision: String, threadCount: Int, channelsLast: Bool,
-                                   openVINOLibrary: URL?, compiledModels: URL?, dimensions: Int, classCount: Int) throws -> Engine {
+                                   openVINOLibrary: URL?, compiledModels: URL?, dimensions: Int, classCount: Int, inputSize: Int) throws -> Engine {
         var fallback: String?
         if engine != .libtorch {
             let onnx = directory.appendingPathComponent("embedder.onnx")
@@ -171,7 +171,7 @@ public final class Backbone: @unchecked Sendable {
         _ = dih_set_threads(Int32(threadCount))
         var error: UnsafeMutablePointer<CChar>?
         let embedder = directory.appendingPathComponent("embedder.pt").path
-        guard let loaded = dih_backbone_load(embedder, channelsLast ? 1 : 0, &error) else {
+        guard let loaded = dih_backbone_load(embedder, Int32(inputSize), channelsLast ? 1 : 0, &error) else {
             throw BackboneError(description: "loading \(embedder): \(Self.take(error))")
         }
         guard Int(dih_backbone_dimensions(loaded)) == dimensions, Int(dih_backbone_classes(loaded)) == classCount else {

@@ -24,7 +24,8 @@ public enum ModelExport {
         let dims = weights.count / classes
         // The set-up's graph takes any picture size (so that other tools can feed it theirs); a phone's model
         // takes the size it was trained at, fixed.
-        guard var image = model.graph.input.first, image.type.tensorType.shape.dim.count == 4 else {
+        guard var image = model.graph.input.first, image.type.tensorType.shape.dim.count == 4,
+              image.type.tensorType.shape.dim[1].dimValue == 3 else {
             throw ONNXExportError(description: "the backbone graph must take one N×3×H×W input")
         }
         for axis in 2...3 {

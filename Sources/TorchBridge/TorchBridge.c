@@ -14,7 +14,7 @@
 
 static struct {
     int (*set_threads)(int);
-    dih_backbone *(*backbone_load)(const char *, int, char **);
+    dih_backbone *(*backbone_load)(const char *, int, int, char **);
     int (*backbone_dimensions)(const dih_backbone *);
     int (*backbone_classes)(const dih_backbone *);
     int (*backbone_embed)(dih_backbone *, const float *, int, int, float *, int, int32_t *, float *, char **);
@@ -59,8 +59,8 @@ static int ready(char **error) {
 
 int dih_set_threads(int threads) { return ready(NULL) ? kernels.set_threads(threads) : 0; }
 
-dih_backbone *dih_backbone_load(const char *path, int channels_last, char **error) {
-    return ready(error) ? kernels.backbone_load(path, channels_last, error) : NULL;
+dih_backbone *dih_backbone_load(const char *path, int input_size, int channels_last, char **error) {
+    return ready(error) ? kernels.backbone_load(path, input_size, channels_last, error) : NULL;
 }
 
 // A model exists only after a load succeeded, so the kernels are there.

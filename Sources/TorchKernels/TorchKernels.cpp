@@ -62,7 +62,7 @@ extern "C" int dihk_set_threads(int threads) {
     return at::get_num_threads();
 }
 
-extern "C" dih_backbone *dihk_backbone_open(const char *path, int channels_last, char **error) {
+extern "C" dih_backbone *dihk_backbone_open(const char *path, int input_size, int channels_last, char **error) {
     auto model = new dih_backbone();
     bool ok = guarded(error, [&] {
         c10::InferenceMode guard;
@@ -71,8 +71,10 @@ extern "C" dih_backbone *dihk_backbone_open(const char *path, int channels_last,
         auto frozen = torch::jit::freeze(module);
         model->model = torch::jit::optimize_for_inference(frozen);
         model->channels_last = channels_last != 0;
-        // One probe forward: learns the output sizes and warms oneDNN's kernels up.
-        auto probe = torch::zeros({1, 3, 224, 224});
+        // One probe forward at the input size, in the layout embeds use: learns the output sizes and warms
+        // oneDNN's kernels up.
+        auto probe = torch::zeros({1, 3, input_size, input_size});
+        probe = model->channels_last ? probe.contiguous(at::MemoryFormat::ChannelsLast) : probe;
         auto [out, logits] = forward(model->model, probe);
         if (out.dim() != 2) throw std::runtime_error("the model's features must be N×D");
         model->dimensions = static_cast<int>(out.size(1));

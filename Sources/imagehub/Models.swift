@@ -104,10 +104,10 @@ struct ModelsCommand: AsyncParsableCommand {
         func run() async throws {
             guard format == "onnx" else { throw ValidationError("only onnx is supported") }
             let hub = try await Hub.open(path: data.data)
-            guard let training = hub.training else { throw ValidationError("embedding is disabled in this hub") }
+            guard let training = hub.training, let stage = hub.embedStage else { throw ValidationError("embedding is disabled in this hub") }
             let bytes = try training.exportONNX(modelId: id)
             try bytes.write(to: URL(fileURLWithPath: out))
-            let size = hub.embedStage?.backbone.input.size ?? 0
+            let size = stage.backbone.input.size
             print("wrote \(out) (\(bytes.count / 1024) KB): input `image` float32 N×3×\(size)×\(size), output `probabilities` N×C")
         }
     }

@@ -177,19 +177,20 @@ import Testing
         let truth = try Dictionary(uniqueKeysWithValues: wrong.map { (SHA256.hash(data: try Data(contentsOf: SharedData.url($0.1))).hexString,
                                                                        $0.1.hasPrefix("photos/flowers") ? "flowers" : "dogs") })
         #expect(images.count { truth[$0.sha256] != nil } == wrong.count, "every misfiled photo found in the catalog")
-        // Every one of them scores low for its label with the right one suggested; a photo can sit near the bar
-        // (one of the three gets 0.07 for its label, where a wrong label is more likely than not below 0.05 with
-        // two other labels and a prior of 0.1), so two of the three must clear it.
-        var caught = 0
+        // Every one of them scores low for its label with the right one suggested. The first flower filed as an
+        // airplane sits near the bar (0.07 for its label, where a wrong label is more likely than not below 0.053
+        // with two other labels and a prior of 0.1): it may go either way; the other two are quarantined.
+        let nearBar = SHA256.hash(data: try Data(contentsOf: SharedData.url(wrong[0].1))).hexString
         for image in images {
             if let actual = truth[image.sha256] {
                 #expect((image.labelScore ?? 1) < 0.1 && image.suggestedLabelId == ids[actual], "\(image)")
-                if image.status == .quarantined && image.reasonCodes.contains("label.mismatch") { caught += 1 }
+                if image.sha256 != nearBar {
+                    #expect(image.status == .quarantined && image.reasonCodes.contains("label.mismatch"), "\(image)")
+                }
             } else {
                 #expect(!image.reasonCodes.contains("label.mismatch"), "an honest photo flagged: \(image)")
             }
         }
-        #expect(caught >= 2, "\(caught) of \(wrong.count) misfiled photos quarantined")
     }
 
     @Test("an import whose backbone cannot be loaded (it loads while the files are stored) stores them and ends with why")

@@ -18,7 +18,7 @@ int dih_set_threads(int threads);
 /// Loads a TorchScript model, N×3×S×S → N×D features, or a pair of N×D features and N×C classifier logits
 /// (the set-up's embedder.pt). It is frozen and optimized for inference. `channels_last`: feed the network
 /// NHWC memory (as libvips produces it) instead of copying to NCHW.
-dih_backbone *dih_backbone_load(const char *path, int channels_last, char **error);
+dih_backbone *dih_backbone_load(const char *path, int input_size, int channels_last, char **error);
 
 /// Output dimensions (D) and class count (C, 0 without logits); valid after a successful load.
 int dih_backbone_dimensions(const dih_backbone *model);
