@@ -45,6 +45,8 @@ public struct StreamPrior: Sendable {
     /// How many judgements the configured prior counts as.
     public static let priorWeight: Float = 10
     private var ratios: [Float] = []  // oldest first
+    /// Recent uploads judged right, with their likelihood ratios (the last `2·halfLife`), for `doubtful`.
+    private var passed: [(imageId: String, ratio: Float)] = []
     /// The prior to judge the next upload by: at least `floor`, at most a half (worked out as each
     /// judgement is recorded, not as each upload is judged).
     public private(set) var prior: Float
@@ -55,12 +57,34 @@ public struct StreamPrior: Sendable {
         prior = floor
     }
 
-    public mutating func record(_ ratio: Float) {
+    /// Records a judgement; with `imageId`, one of an upload as it arrived, kept for `doubtful` while it passed.
+    public mutating func record(_ ratio: Float, imageId: String? = nil) {
         guard halfLife > 0, ratio.isFinite, ratio >= 0 else { return }
+        if let imageId, !Self.wrong(ratio, prior: prior) {
+            passed.append((imageId, ratio))
+            if passed.count > 2 * halfLife { passed.removeFirst(passed.count - 2 * halfLife) }
+        }
         ratios.append(ratio)
         // Beyond eight half-lives a judgement weighs under 0.4%: dropped.
         if ratios.count > 8 * halfLife { ratios.removeFirst(ratios.count - 8 * halfLife) }
         prior = estimate()
+    }
+
+    /// Whether a judgement with likelihood ratio `ratio` (wrong against right) makes a wrong label more likely
+    /// than not at `prior`: the rule `LabelModel.judge` applies.
+    static func wrong(_ ratio: Float, prior: Float) -> Bool { ratio * prior > 1 - prior }
+
+    /// Recent uploads that passed at the prior of their arrival and that the current prior would call wrong,
+    /// once the stream has shown at least twice the configured share of wrong labels (a phone filing a class
+    /// under another one, say): its first swaps arrived while the prior was low. Each is returned once, to be
+    /// judged again (`EmbedStage.recheckStream`). Empty while the prior is below twice its floor: on a stream
+    /// with the expected share, a second look would flag honest photos about as often as wrong ones.
+    public mutating func doubtful() -> [String] {
+        guard halfLife > 0, prior >= 2 * floor else { return [] }
+        let prior = self.prior
+        let found = passed.filter { Self.wrong($0.ratio, prior: prior) }.map(\.imageId)
+        passed.removeAll { Self.wrong($0.ratio, prior: prior) }
+        return found
     }
 
     private func estimate() -> Float {

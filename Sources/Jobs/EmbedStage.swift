@@ -159,7 +159,7 @@ public final class EmbedStage: Sendable {
             v.reasons.append("duplicate.near")
             v.duplicateOf = original
         }
-        let check = labelCheck(vector, label: image.labelId, related: context.relatedLabels, arriving: true)
+        let check = labelCheck(vector, label: image.labelId, related: context.relatedLabels, arriving: image.id)
         v.labelCheck = check.state.rawValue
         v.labelScore = check.score.map(Double.init)
         v.suggestedLabelId = check.suggestedLabel
@@ -177,6 +177,7 @@ public final class EmbedStage: Sendable {
         try reembedStale()
         try refreshLabelModel()
         try recheckLabels()
+        try recheckStream()
         try refreshClusters()
     }
 
@@ -230,19 +231,20 @@ public final class EmbedStage: Sendable {
     /// Unverified while the label has fewer than `labels.verifyMinImages` accepted images, or while the
     /// label model predates it (the background re-check judges it once the model is refitted). An image the
     /// model was fitted on (`imageId`) is judged by the fold that did not see it.
-    /// `arriving`: an upload judged as it is committed; its evidence joins the stream's estimate of how many
-    /// labels are wrong (re-checks of images already in the catalog, a label's first ones mostly, do not).
-    public func labelCheck(_ vector: [Float], label: Int64, related: Set<Int64>, imageId: String? = nil, arriving: Bool = false) -> LabelCheck {
+    /// `arriving`: the id of an upload judged as it is committed; its evidence joins the stream's estimate of
+    /// how many labels are wrong (re-checks of images already in the catalog, a label's first ones mostly, do
+    /// not), and if it passes, it may be judged again should that estimate rise (`recheckStream`).
+    public func labelCheck(_ vector: [Float], label: Int64, related: Set<Int64>, imageId: String? = nil, arriving: String? = nil) -> LabelCheck {
         labelCheck(vector, label: label, related: related, imageId: imageId, model: labelModel.withLock { $0 }, arriving: arriving)
     }
 
     /// `labelCheck` by `model` (a pass that looks at many images judges them all by one model).
     func labelCheck(_ vector: [Float], label: Int64, related: Set<Int64>, imageId: String?, model: LabelModel?,
-                    arriving: Bool = false) -> LabelCheck {
+                    arriving: String? = nil) -> LabelCheck {
         guard index.count(label: label) >= settings.verifyMinImages else { return LabelCheck(state: .unverified) }
         if let model {
             if let judged = model.judge(vector, label: label, related: related, imageId: imageId, prior: wrongLabelPrior) {
-                if arriving, let evidence = judged.evidence { streamPrior.withLock { $0.record(evidence) } }
+                if let arriving, let evidence = judged.evidence { streamPrior.withLock { $0.record(evidence, imageId: arriving) } }
                 return judged
             }
         }
@@ -308,6 +310,28 @@ public final class EmbedStage: Sendable {
             // One transaction a label: a commit each was most of a re-check of a whole import.
             try catalog.applyLabelChecks(results)
         }
+        try sync()
+    }
+
+    /// Once the stream's prior has risen to twice the configured one, the recent uploads that passed at a
+    /// lower prior and that the current one would call wrong (`StreamPrior.doubtful`) are judged again by the
+    /// current model at the current prior; a mismatch moves one to quarantine (`label.mismatch`) unless it was
+    /// quarantined or reviewed meanwhile. A phone that starts filing a class under another has its first
+    /// swaps, judged while the prior was still low, looked at again.
+    func recheckStream() throws {
+        let ids = streamPrior.withLock { $0.doubtful() }
+        guard !ids.isEmpty, let model = labelModel.withLock({ $0 }) else { return }
+        var results: [Catalog.LabelCheckResult] = []
+        for id in ids {
+            guard let image = try catalog.image(id: id), image.status == .accepted, image.labelCheck == "verified",
+                  let vector = index.vector(of: id) else { continue }
+            let check = labelCheck(vector, label: image.labelId, related: try catalog.relatedLabelIds(image.labelId), imageId: id, model: model)
+            guard check.state == .mismatch else { continue }
+            results.append(.init(imageId: id, state: check.state.rawValue, score: check.score.map(Double.init),
+                                 suggestedLabelId: check.suggestedLabel, suggestedScore: check.suggestedScore.map(Double.init)))
+            logger.info("image \(id) judged again at the stream's prior \(String(format: "%.2f", wrongLabelPrior)): label.mismatch")
+        }
+        try catalog.applyLabelChecks(results, reconsideringVerified: true)
         try sync()
     }
 

@@ -168,6 +168,7 @@ struct VerifyLabelsBench: AsyncParsableCommand {
         }
         let start = clock.now
         await hub.workers.drain()
+        let streamPrior = stage.wrongLabelPrior
         let atIngest = try outcome(hub, truth)
         try stage.maintain()  // refit, and re-check what was accepted unverified
         let final = try outcome(hub, truth)
@@ -191,7 +192,8 @@ struct VerifyLabelsBench: AsyncParsableCommand {
                          "\(o.rightSuggestion)/\(o.correct)", "\(o.unverified)"])
         }
         Table(headers: ["when", "flagged", "truly wrong", "precision", "recall", "honest flagged", "right suggestion", "unverified"], rows: rows).print()
-        print("stream processed at \(String(format: "%.1f", Double(truth.count) / elapsed.seconds)) img/s")
+        print("stream processed at \(String(format: "%.1f", Double(truth.count) / elapsed.seconds)) img/s; the stream's prior after it "
+              + String(format: "%.2f", streamPrior))
     }
 
     struct Outcome { var flagged = 0, correct = 0, rightSuggestion = 0, unverified = 0 }

@@ -348,6 +348,19 @@ import Testing
         #expect(try c.image(id: rows[0].imageId)?.reasonCodes == ["label.mismatch"])
         #expect(try c.unverifiedImages(labelId: f.label).isEmpty)
 
+        // A second look at a stream's uploads (the stream's prior rose) may move a verified image to quarantine,
+        // only when asked to and never one a reviewer decided on.
+        #expect(try c.applyLabelChecks([check(rows[2].imageId, "mismatch", 0.2)]) == 0, "verified: not re-checked")
+        #expect(try c.applyLabelChecks([check(rows[2].imageId, "mismatch", 0.2)], reconsideringVerified: true) == 1)
+        #expect(try c.image(id: rows[2].imageId).map { [$0.status.rawValue] + $0.reasonCodes } == ["quarantined", "label.mismatch"])
+        _ = try c.relabel(imageId: rows[2].imageId, to: unrelated)  // a person's word: accepted, verified
+        #expect(try c.image(id: rows[2].imageId).map { [$0.status.rawValue, $0.labelCheck ?? ""] } == ["accepted", "verified"])
+        // Relabelled images carry no model's score, and no model overrules them: not re-checked either.
+        #expect(try c.unverifiedImages(labelId: unrelated, includingUnscored: true).isEmpty)
+        #expect(try c.labelsWithUnverifiedImages(includingUnscored: true).allSatisfy { $0.labelId != unrelated })
+        #expect(try c.applyLabelChecks([check(rows[2].imageId, "mismatch", 0.2)]) == 0)
+        #expect(try c.applyLabelChecks([check(rows[2].imageId, "mismatch", 0.2)], reconsideringVerified: true) == 0, "reviewed: left alone")
+
         // A label's clustering is stored and replaced.
         var clusters = LabelClustersRecord(labelId: f.label, imageCount: 3, k: 2, silhouette: 0.5, clusters: "[]", outliers: "[]",
                                            model: "test/1", computedAt: Date())

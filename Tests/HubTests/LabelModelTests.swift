@@ -164,6 +164,21 @@ struct LabelModelTests {
         off.record(wrong)
         #expect(off.prior == 0.1)
 
+        // Uploads that passed while the prior was low are handed back for a second look once it has doubled:
+        // those the current prior would call wrong, each once. A ratio of 4 passes at 0.1 (4·0.1 < 0.9) and is
+        // wrong from 0.2 on; 0.02 stays right at any prior up to a half.
+        var turning = StreamPrior(halfLife: 25, floor: 0.1)
+        for i in 0..<20 { turning.record(right, imageId: "honest \(i)") }
+        turning.record(4, imageId: "doubtful")
+        #expect(turning.doubtful().isEmpty, "at the configured prior nothing is looked at again")
+        for i in 0..<20 { turning.record(i % 2 == 0 ? wrong : right, imageId: "late \(i)") }
+        #expect(turning.prior > 0.2, "\(turning.prior)")
+        #expect(turning.doubtful() == ["doubtful"], "the clear swaps were flagged on arrival, the honest ones stay right")
+        #expect(turning.doubtful().isEmpty, "each once")
+        var calm = StreamPrior(halfLife: 25, floor: 0.1)
+        for i in 0..<40 { calm.record(i % 10 == 0 ? 4 : right, imageId: "\(i)") }
+        #expect(calm.prior < 0.2 && calm.doubtful().isEmpty, "a stream at about the expected share is not looked at again: \(calm.prior)")
+
         // A judgement's evidence is the likelihood ratio its prior is weighed against: Bayes' rule by either.
         let data = Self.clusters([1, 2, 3], count: 60, spread: 0.25, seed: 41)
         let model = try #require(try LabelModel.fit(data.members, minImages: 20, related: [:], wrongPrior: 0.1))
