@@ -173,7 +173,7 @@ extension Catalog {
         return try read { db in
             try db.all(ImageRecord.self, """
                 SELECT * FROM images WHERE labelId = ? AND status = 'accepted' AND (labelCheck = 'unverified'\(unscored))
-                    AND \(Self.notRelabelled)
+                    AND \(Self.notReviewed)
                 ORDER BY createdAt, id LIMIT ?
                 """, [labelId, limit])
         }
@@ -182,8 +182,9 @@ extension Catalog {
     /// Images passed as `verified` because no other label could be told from theirs: no model has judged them
     /// (`ImageRecord.awaitsLabelCheck` says the same of one row).
     static let unscored = " OR (labelCheck = 'verified' AND labelScore IS NULL)"
-    /// Images a reviewer moved to the label they show are verified by a person: no re-check overrules it.
-    static let notRelabelled = "reasons NOT LIKE '%\"review.relabelled\"%'"
+    /// Images a reviewer accepted or moved to the label they show carry a person's word: no re-check
+    /// overrules it.
+    static let notReviewed = "reasons NOT LIKE '%\"review.%'"
 
     /// Labels with unverified accepted images (with `includingUnscored`, also images passed as `verified`
     /// without a score: no other label to tell them from when they came), and how many accepted images they
@@ -194,7 +195,7 @@ extension Catalog {
             try db.rows("""
                 SELECT u.labelId, (SELECT COUNT(*) FROM images a WHERE a.labelId = u.labelId AND a.status = 'accepted') AS accepted
                 FROM (SELECT DISTINCT labelId FROM images WHERE status = 'accepted' AND (labelCheck = 'unverified'\(unscored))
-                      AND \(Self.notRelabelled)) u
+                      AND \(Self.notReviewed)) u
                 """).map { ($0.int("labelId") ?? 0, Int($0.int("accepted") ?? 0)) }
         }
     }
@@ -209,8 +210,8 @@ extension Catalog {
 
     /// Stores background re-checks in one transaction: a mismatch moves the accepted image to quarantine with
     /// `label.mismatch`. Each applies only while its image is still accepted and not yet judged by a model
-    /// (`ImageRecord.awaitsLabelCheck`), or with `reconsideringVerified` while it is still accepted as
-    /// `verified` and no reviewer has decided on it; returns how many applied.
+    /// (`ImageRecord.awaitsLabelCheck`: nor decided on by a reviewer), or with `reconsideringVerified` while it
+    /// is still accepted as `verified` and no reviewer has decided on it; returns how many applied.
     @discardableResult
     public func applyLabelChecks(_ results: [LabelCheckResult], reconsideringVerified: Bool = false) throws -> Int {
         guard !results.isEmpty else { return 0 }

@@ -81,7 +81,7 @@ public struct ImageRecord: Codable, Sendable, CatalogRecord, Equatable {
     /// label could be told from its own when it came). The background re-check looks at these.
     public var awaitsLabelCheck: Bool {
         status == .accepted && (labelCheck == "unverified" || (labelCheck == "verified" && labelScore == nil))
-            && !reasonCodes.contains("review.relabelled")  // a person's word on its label: no model overrules it
+            && !reasonCodes.contains { $0.hasPrefix("review.") }  // a reviewer's word: no model overrules it
     }
 
     /// Reason codes as a list.

@@ -360,6 +360,18 @@ import Testing
         #expect(try c.labelsWithUnverifiedImages(includingUnscored: true).allSatisfy { $0.labelId != unrelated })
         #expect(try c.applyLabelChecks([check(rows[2].imageId, "mismatch", 0.2)]) == 0)
         #expect(try c.applyLabelChecks([check(rows[2].imageId, "mismatch", 0.2)], reconsideringVerified: true) == 0, "reviewed: left alone")
+        // So is an image a reviewer accepted from quarantine before any model could judge its label.
+        let blurred = try f.upload(7)
+        var held = Verdict(status: .quarantined, phash: UInt64(7) << 40 | 0xFFFF)
+        held.reasons = ["quality.blurry"]
+        held.labelCheck = "unverified"
+        held.embedding = vector + Data([7])
+        held.embeddingModel = "test/1"
+        try f.process(held, nearDistance: -1)
+        _ = try c.review(imageId: blurred.id, accept: true, reason: nil)
+        #expect(try c.image(id: blurred.id).map { [$0.status.rawValue, $0.labelCheck ?? ""] } == ["accepted", "unverified"])
+        #expect(try c.unverifiedImages(labelId: f.label, includingUnscored: true).allSatisfy { $0.id != blurred.id })
+        #expect(try c.applyLabelChecks([check(blurred.id, "mismatch", 0.2)]) == 0)
 
         // A label's clustering is stored and replaced.
         var clusters = LabelClustersRecord(labelId: f.label, imageCount: 3, k: 2, silhouette: 0.5, clusters: "[]", outliers: "[]",
