@@ -113,7 +113,7 @@ public final class MultipartUpload {
                 failure = HubError(400, "multipart.malformed", "more than one `file` part")
                 return
             }
-            FileManager.default.createFile(atPath: tempFile.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: tempFile.path, contents: nil)  // the handle below says whether it worked
             handle = try? FileHandle(forWritingTo: tempFile)
             if handle == nil { failure = HubError(500, "internal.io", "cannot create a temporary file") }
         }

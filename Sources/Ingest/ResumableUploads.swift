@@ -60,7 +60,9 @@ public final class ResumableUploads: Sendable {
             id: UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""), userId: user.id!, length: length, offset: 0,
             metadata: String(decoding: try JSONEncoder().encode(fields), as: UTF8.self), rawMetadata: metadataHeader, imageId: nil,
             createdAt: now, expiresAt: now.addingTimeInterval(settings.uploadExpirySeconds))
-        FileManager.default.createFile(atPath: file(upload.id).path, contents: nil)
+        guard FileManager.default.createFile(atPath: file(upload.id).path, contents: nil) else {
+            throw HubError(500, "internal.io", "cannot create the upload's file")
+        }
         try catalog.createResumableUpload(upload)
         return upload
     }
