@@ -182,8 +182,7 @@ extension Catalog {
     /// Images passed as `verified` because no other label could be told from theirs: no model has judged them
     /// (`ImageRecord.awaitsLabelCheck` says the same of one row).
     static let unscored = " OR (labelCheck = 'verified' AND labelScore IS NULL)"
-    /// Images a reviewer accepted or moved to the label they show carry a person's word: no re-check
-    /// overrules it.
+    /// Leaves out images a reviewer decided on (`ImageRecord.reviewed`): no re-check overrules a person's word.
     static let notReviewed = "reasons NOT LIKE '%\"review.%'"
 
     /// Labels with unverified accepted images (with `includingUnscored`, also images passed as `verified`
@@ -220,8 +219,9 @@ extension Catalog {
             var applied = 0
             for result in results {
                 guard var image = try db.find(ImageRecord.self, result.imageId, forUpdate: true),
-                      image.awaitsLabelCheck || (reconsideringVerified && image.status == .accepted && image.labelCheck == "verified"
-                                                 && !image.reasonCodes.contains { $0.hasPrefix("review.") }) else { continue }
+                      image.awaitsLabelCheck
+                        || (reconsideringVerified && image.status == .accepted && image.labelCheck == "verified" && !image.reviewed)
+                else { continue }
                 image.labelCheck = result.state
                 image.labelScore = result.score
                 image.suggestedLabelId = result.suggestedLabelId

@@ -78,11 +78,14 @@ public struct ImageRecord: Codable, Sendable, CatalogRecord, Equatable {
     public var embeddingModel: String? = nil
 
     /// Accepted and not yet judged by a label model: `unverified`, or `verified` without a score (no other
-    /// label could be told from its own when it came). The background re-check looks at these.
+    /// label could be told from its own when it came), and not `reviewed`. The background re-check looks at these.
     public var awaitsLabelCheck: Bool {
-        status == .accepted && (labelCheck == "unverified" || (labelCheck == "verified" && labelScore == nil))
-            && !reasonCodes.contains { $0.hasPrefix("review.") }  // a reviewer's word: no model overrules it
+        status == .accepted && (labelCheck == "unverified" || (labelCheck == "verified" && labelScore == nil)) && !reviewed
     }
+
+    /// A reviewer decided on it (accepted it from quarantine, or moved it to the label it shows): a person's
+    /// word, which no label re-check overrules (`Catalog.notReviewed` says the same in SQL).
+    public var reviewed: Bool { reasonCodes.contains { $0.hasPrefix("review.") } }
 
     /// Reason codes as a list.
     public var reasonCodes: [String] {

@@ -28,6 +28,11 @@ public struct LabelCheck: Sendable, Equatable {
         self.suggestedScore = suggestedScore
         self.evidence = evidence
     }
+
+    /// Whether evidence `ratio` (how much more likely the picture is under a wrong label than under a right
+    /// one) makes a wrong label more likely than not at `prior`, by Bayes' rule: π·r > 1 − π. The rule the
+    /// label model judges by, and the stream's second look.
+    public static func wrongMoreLikely(_ ratio: Float, prior: Float) -> Bool { ratio * prior > 1 - prior }
 }
 
 /// The share of wrong labels that recent uploads carry, estimated from their label checks' evidence: the
@@ -60,7 +65,7 @@ public struct StreamPrior: Sendable {
     /// Records a judgement; with `imageId`, one of an upload as it arrived, kept for `doubtful` while it passed.
     public mutating func record(_ ratio: Float, imageId: String? = nil) {
         guard halfLife > 0, ratio.isFinite, ratio >= 0 else { return }
-        if let imageId, !Self.wrong(ratio, prior: prior) {
+        if let imageId, !LabelCheck.wrongMoreLikely(ratio, prior: prior) {
             passed.append((imageId, ratio))
             if passed.count > 2 * halfLife { passed.removeFirst(passed.count - 2 * halfLife) }
         }
@@ -70,10 +75,6 @@ public struct StreamPrior: Sendable {
         prior = estimate()
     }
 
-    /// Whether a judgement with likelihood ratio `ratio` (wrong against right) makes a wrong label more likely
-    /// than not at `prior`: the rule `LabelModel.judge` applies.
-    static func wrong(_ ratio: Float, prior: Float) -> Bool { ratio * prior > 1 - prior }
-
     /// Recent uploads that passed at the prior of their arrival and that the current prior would call wrong,
     /// once the stream has shown at least twice the configured share of wrong labels (a phone filing a class
     /// under another one, say): its first swaps arrived while the prior was low. Each is returned once, to be
@@ -82,8 +83,8 @@ public struct StreamPrior: Sendable {
     public mutating func doubtful() -> [String] {
         guard halfLife > 0, prior >= 2 * floor else { return [] }
         let prior = self.prior
-        let found = passed.filter { Self.wrong($0.ratio, prior: prior) }.map(\.imageId)
-        passed.removeAll { Self.wrong($0.ratio, prior: prior) }
+        let found = passed.filter { LabelCheck.wrongMoreLikely($0.ratio, prior: prior) }.map(\.imageId)
+        passed.removeAll { LabelCheck.wrongMoreLikely($0.ratio, prior: prior) }
         return found
     }
 

@@ -242,11 +242,9 @@ public final class EmbedStage: Sendable {
     func labelCheck(_ vector: [Float], label: Int64, related: Set<Int64>, imageId: String?, model: LabelModel?,
                     arriving: String? = nil) -> LabelCheck {
         guard index.count(label: label) >= settings.verifyMinImages else { return LabelCheck(state: .unverified) }
-        if let model {
-            if let judged = model.judge(vector, label: label, related: related, imageId: imageId, prior: wrongLabelPrior) {
-                if let arriving, let evidence = judged.evidence { streamPrior.withLock { $0.record(evidence, imageId: arriving) } }
-                return judged
-            }
+        if let judged = model?.judge(vector, label: label, related: related, imageId: imageId, prior: wrongLabelPrior) {
+            if let arriving, let evidence = judged.evidence { streamPrior.withLock { $0.record(evidence, imageId: arriving) } }
+            return judged
         }
         // No other label to tell it from: nothing speaks against it (verified without a score; once a model
         // knows the label, the background re-check judges it).
@@ -303,8 +301,7 @@ public final class EmbedStage: Sendable {
                 let check = labelCheck(vector, label: labelId, related: related, imageId: image.id, model: model)
                 // Unverified still, or verified again without a model's score: nothing to store.
                 guard check.state != .unverified, image.labelCheck == "unverified" || check.score != nil else { continue }
-                results.append(.init(imageId: image.id, state: check.state.rawValue, score: check.score.map(Double.init),
-                                     suggestedLabelId: check.suggestedLabel, suggestedScore: check.suggestedScore.map(Double.init)))
+                results.append(.init(imageId: image.id, check))
                 if check.state == .mismatch { logger.info("image \(image.id) re-checked: label.mismatch") }
             }
             // One transaction a label: a commit each was most of a re-check of a whole import.
@@ -323,15 +320,14 @@ public final class EmbedStage: Sendable {
         guard !ids.isEmpty, let model = labelModel.withLock({ $0 }) else { return }
         var results: [Catalog.LabelCheckResult] = []
         for id in ids {
-            guard let image = try catalog.image(id: id), image.status == .accepted, image.labelCheck == "verified",
+            guard let image = try catalog.image(id: id), image.status == .accepted, image.labelCheck == "verified", !image.reviewed,
                   let vector = index.vector(of: id) else { continue }
             let check = labelCheck(vector, label: image.labelId, related: try catalog.relatedLabelIds(image.labelId), imageId: id, model: model)
             guard check.state == .mismatch else { continue }
-            results.append(.init(imageId: id, state: check.state.rawValue, score: check.score.map(Double.init),
-                                 suggestedLabelId: check.suggestedLabel, suggestedScore: check.suggestedScore.map(Double.init)))
+            results.append(.init(imageId: id, check))
             logger.info("image \(id) judged again at the stream's prior \(String(format: "%.2f", wrongLabelPrior)): label.mismatch")
         }
-        try catalog.applyLabelChecks(results, reconsideringVerified: true)
+        guard try catalog.applyLabelChecks(results, reconsideringVerified: true) > 0 else { return }
         try sync()
     }
 
@@ -408,5 +404,13 @@ struct FeatureCache: ~Copyable {
         if entries.count > capacity, let oldest = entries.min(by: { $0.value.used < $1.value.used })?.key {
             entries[oldest] = nil
         }
+    }
+}
+
+extension Catalog.LabelCheckResult {
+    /// A judgement to store (`Catalog.applyLabelChecks`).
+    init(imageId: String, _ check: LabelCheck) {
+        self.init(imageId: imageId, state: check.state.rawValue, score: check.score.map(Double.init),
+                  suggestedLabelId: check.suggestedLabel, suggestedScore: check.suggestedScore.map(Double.init))
     }
 }

@@ -228,13 +228,15 @@ public struct LabelModel: Sendable {
         let (own, rival) = Self.ownAndRival(p, label: c, related: relatedIndices)
         guard let rival else { return LabelCheck(state: .verified, score: own) }
         let alternatives = Float(labelIds.count - 1 - relatedIndices.count)
-        let mismatch = wrongProbability(own: own, alternatives: alternatives, prior: prior) > 0.5
+        let evidence = (1 - own) / (alternatives * max(own, 1e-30))
+        let mismatch = LabelCheck.wrongMoreLikely(evidence, prior: prior ?? wrongPrior)
         return LabelCheck(state: mismatch ? .mismatch : .verified, score: own, suggestedLabel: labelIds[rival], suggestedScore: p[rival],
-                          evidence: (1 - own) / (alternatives * max(own, 1e-30)))
+                          evidence: evidence)
     }
 
     /// The probability that the given label is wrong, by Bayes' rule, when the calibrated probability of
-    /// the given label (and its relatives) is `own` and `alternatives` unrelated labels could be right.
+    /// the given label (and its relatives) is `own` and `alternatives` unrelated labels could be right (over a
+    /// half exactly where `LabelCheck.wrongMoreLikely` says so of the judgement's evidence).
     public func wrongProbability(own: Float, alternatives: Float, prior: Float? = nil) -> Float {
         guard alternatives > 0 else { return 0 }
         let share = prior ?? wrongPrior
