@@ -7,7 +7,9 @@
 #include <opencv2/features2d.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include <climits>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -102,6 +104,68 @@ extern "C" int dihf_features_count(const dih_features *features) { return static
 
 extern "C" void dihf_features_free(dih_features *features) { delete features; }
 
+/// The two nearest of `nb` descriptors `t` to each of `na` descriptors `q` (`words` 64-bit words each) by
+/// Hamming distance, nearest first, ties to the lower index: `best` gets index, distance, index, distance
+/// for each of `q` (index -1 where `t` has too few). Plain loops and builtins only, so that it can be
+/// compiled for the POPCNT instruction below.
+static inline __attribute__((always_inline)) void scan(const uint64_t *q, int na, const uint64_t *t, int nb, size_t words,
+                                                       int *best) {
+    for (int i = 0; i < na; i++) {
+        const uint64_t *qi = q + static_cast<size_t>(i) * words;
+        int d0 = INT_MAX, d1 = INT_MAX, j0 = -1, j1 = -1;
+        for (int j = 0; j < nb; j++) {
+            const uint64_t *tj = t + static_cast<size_t>(j) * words;
+            int d = 0;
+            for (size_t w = 0; w < words; w++) d += __builtin_popcountll(qi[w] ^ tj[w]);
+            if (d < d1) {
+                if (d < d0) {
+                    d1 = d0, j1 = j0;
+                    d0 = d, j0 = j;
+                } else {
+                    d1 = d, j1 = j;
+                }
+            }
+        }
+        best[4 * i] = j0, best[4 * i + 1] = d0, best[4 * i + 2] = j1, best[4 * i + 3] = d1;
+    }
+}
+
+__attribute__((target("popcnt"))) static void scan_popcnt(const uint64_t *q, int na, const uint64_t *t, int nb, size_t words,
+                                                          int *best) {
+    scan(q, na, t, nb, words, best);
+}
+
+static void scan_plain(const uint64_t *q, int na, const uint64_t *t, int nb, size_t words, int *best) {
+    scan(q, na, t, nb, words, best);
+}
+
+/// For each of a's first `na` descriptors, the two nearest of b's first `nb` by Hamming distance, nearest
+/// first (ties to the lower index): what `cv::BFMatcher(NORM_HAMMING).knnMatch(..., 2)` gives, in a third
+/// to a half of its time on ORB's 32-byte descriptors (it calls a distance function per pair; here each
+/// distance is four 64-bit popcounts, with the POPCNT instruction where the CPU has it).
+static void nearest_two(const cv::Mat &a, int na, const cv::Mat &b, int nb, std::vector<std::vector<cv::DMatch>> &out) {
+    out.assign(na, {});
+    const size_t bytes = a.cols * a.elemSize();
+    if (a.type() != CV_8U || b.type() != CV_8U || b.cols != a.cols || bytes % 8 != 0) {
+        cv::BFMatcher(cv::NORM_HAMMING).knnMatch(a.rowRange(0, na), b.rowRange(0, nb), out, 2);
+        return;
+    }
+    const size_t words = bytes / 8;
+    // Both sides as 64-bit words, row after row (a Mat's rows need not be 8-byte aligned).
+    std::vector<uint64_t> q(static_cast<size_t>(na) * words), t(static_cast<size_t>(nb) * words);
+    for (int i = 0; i < na; i++) std::memcpy(&q[i * words], a.ptr(i), bytes);
+    for (int j = 0; j < nb; j++) std::memcpy(&t[j * words], b.ptr(j), bytes);
+    std::vector<int> best(4 * static_cast<size_t>(na));
+    static const bool popcnt = __builtin_cpu_supports("popcnt");
+    (popcnt ? scan_popcnt : scan_plain)(q.data(), na, t.data(), nb, words, best.data());
+    for (int i = 0; i < na; i++) {
+        for (int k = 0; k < 2; k++) {
+            const int j = best[4 * i + 2 * k], d = best[4 * i + 2 * k + 1];
+            if (j >= 0) out[i].emplace_back(i, j, static_cast<float>(d));
+        }
+    }
+}
+
 extern "C" int dihf_features_match(const dih_features *a, const dih_features *b, int limit, double ratio, double max_error,
                                   int *matches, int *inliers, double *scale, int *overlapping, char **error) {
     *matches = 0;
@@ -113,9 +177,8 @@ extern "C" int dihf_features_match(const dih_features *a, const dih_features *b,
         // The strongest `limit` keypoints of each side (keypoints are stored strongest first).
         const int na = std::min(limit, a->descriptors.rows), nb = std::min(limit, b->descriptors.rows);
         if (nb < 2) return;
-        cv::BFMatcher matcher(cv::NORM_HAMMING);
         std::vector<std::vector<cv::DMatch>> knn;
-        matcher.knnMatch(a->descriptors.rowRange(0, na), b->descriptors.rowRange(0, nb), knn, 2);
+        nearest_two(a->descriptors, na, b->descriptors, nb, knn);
         // Lowe's ratio test, then one match per keypoint of b (the closest): on a flat background many
         // keypoints of a can pick the same one of b, and a transform squeezing them all onto it would
         // count them as inliers.

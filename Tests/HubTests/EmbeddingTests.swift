@@ -48,6 +48,22 @@ struct EmbeddingTests {
         #expect(Vectors.dot(stored, a.vector) > 0.9999)
     }
 
+    @Test("a batch of any size keeps each image's vector and tags in its place (OpenVINO runs 11 as 8 + 2 + 1)")
+    func batchesInChunks() throws {
+        let photos = try ["coffee.png", "chelsea.png", "astronaut.png"].map { try Image.modelInput(try TestModels.skimagePhoto($0), spec: backbone.input) }
+        let singles = try photos.map { try backbone.embed($0, count: 1)[0] }
+        let order = [0, 1, 2, 2, 1, 0, 0, 1, 2, 1, 0]
+        let batch = try backbone.embed(order.flatMap { photos[$0] }, count: order.count)
+        #expect(batch.count == order.count)
+        for (position, photo) in order.enumerated() {
+            #expect(Vectors.dot(batch[position].vector, singles[photo].vector) > 0.9999, "image \(position)")
+            #expect(batch[position].tags.first?.name == singles[photo].tags.first?.name, "image \(position)")
+            for other in 0..<photos.count where other != photo {
+                #expect(Vectors.dot(batch[position].vector, singles[other].vector) < 0.9, "image \(position) is not photo \(other)")
+            }
+        }
+    }
+
     @Test("OpenVINO runs the backbone by default and agrees with libtorch: the same features, the same tags")
     func enginesAgree() throws {
         #expect(backbone.isOpenVINO, "make setup installs OpenVINO; fell back: \(backbone.fallbackReason ?? "-")")
@@ -186,15 +202,43 @@ struct EmbeddingTests {
         let input = try Synthetic.photo(width: 320, height: 240, seed: 451).modelInput(backbone.input)
         let uncached = try Backbone(directory: TestModels.directory, threads: 2, engine: .openvino, compiledModels: nil)
         let first = try Backbone(directory: TestModels.directory, threads: 2, engine: .openvino, compiledModels: cache)
-        let blobs = try FileManager.default.contentsOfDirectory(atPath: cache.path).filter { $0.hasSuffix(".blob") }
+        let blobs = try FileManager.default.subpathsOfDirectory(atPath: cache.path).filter { $0.hasSuffix(".blob") }
         #expect(blobs.count == 1, "the compiled model is kept: \(blobs)")
+        let folders = try FileManager.default.contentsOfDirectory(atPath: cache.path)
+        #expect(folders.count == 1, "in a folder of the model file's version: \(folders)")
         let second = try Backbone(directory: TestModels.directory, threads: 2, engine: .openvino, compiledModels: cache)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cache.path) == folders, "the same file reads back its entry")
         let vectors = try [uncached, first, second].map { try $0.embed(input, count: 1)[0].vector }
         #expect(vectors[0] == vectors[1] && vectors[1] == vectors[2])
 
         #expect(Backbone.compiledModelCache(environment: ["XDG_CACHE_HOME": cache.path])?.path == cache.appendingPathComponent("imagehub/openvino").path)
         #expect(Backbone.compiledModelCache(environment: ["HOME": cache.path])?.path == cache.appendingPathComponent(".cache/imagehub/openvino").path)
         #expect(Backbone.compiledModelCache(environment: [:]) == nil)
+    }
+
+    @Test("OpenVINO's cache entries are kept per version of the model file: a file written again gets a folder of its own, the earlier one goes")
+    func compiledModelFolders() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-ov-folders-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let cache = root.appendingPathComponent("cache"), models = root.appendingPathComponent("models")
+        try FileManager.default.createDirectory(at: models, withIntermediateDirectories: true)
+        let model = models.appendingPathComponent("embedder.onnx"), other = models.appendingPathComponent("other.onnx")
+        try Data("version 1".utf8).write(to: model)
+        try Data("another model".utf8).write(to: other)
+        try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)
+        try Data("compiled".utf8).write(to: cache.appendingPathComponent("1234.blob"))  // loose in the cache: read by nothing
+        let first = try #require(Backbone.compiledModelFolder(in: cache, for: model)).lastPathComponent
+        #expect(Backbone.compiledModelFolder(in: cache, for: model)?.lastPathComponent == first, "the same version, the same folder")
+        let elsewhere = try #require(Backbone.compiledModelFolder(in: cache, for: other)).lastPathComponent
+        #expect(elsewhere != first)
+        // `make setup` writing a new conversion: a new file in the same place (new inode and modification time).
+        try FileManager.default.removeItem(at: model)
+        try Data("version 2, longer".utf8).write(to: model)  // a size of its own: file times may be coarse
+        let second = try #require(Backbone.compiledModelFolder(in: cache, for: model)).lastPathComponent
+        #expect(second != first)
+        let kept = Set(try FileManager.default.contentsOfDirectory(atPath: cache.path))
+        #expect(kept == [second, elsewhere], "the path's earlier version is removed, another file's kept")
+        #expect(Backbone.compiledModelFolder(in: cache, for: models.appendingPathComponent("missing.onnx")) == nil)
     }
 
     @Test("a backbone loading in the background embeds as a loaded one once ready; a load that fails is thrown where it is waited for")

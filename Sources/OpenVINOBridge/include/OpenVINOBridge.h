@@ -17,7 +17,8 @@ typedef struct dih_ov_model dih_ov_model;
 /// no CPU pinning. Everything runs on a thread of nice `niceness`, so the engine's worker threads (TBB,
 /// created then) inherit it. The model's first input must be N×C×H×W floats; its outputs N×K floats.
 /// `cache_dir` (NULL for none): OpenVINO's model cache, where the compiled model is kept and read back by
-/// the next load with the same model, settings and OpenVINO version.
+/// the next load of the same path with the same settings and OpenVINO version, without reading the model
+/// file. OpenVINO does not look at the file's contents: give each version of the file a folder of its own.
 dih_ov_model *dih_ov_load(const char *library, const char *model_path, const char *precision, int threads,
                           int niceness, const char *cache_dir, char **error);
 
@@ -31,7 +32,8 @@ const char *dih_ov_precision(const dih_ov_model *model);
 /// Runs `n` inputs of `size`×`size`×`channels` floats (interleaved, H×W×C, one after another in `input`, as
 /// libvips writes them; the model reads N×C×H×W, transposed here). Output `i`
 /// (i < n_outputs) is copied into `outputs[i]`, which holds `n * widths[i]` floats; the widths the model
-/// really produced are checked against `widths`. Serialised per model (one infer request). 0 on success.
+/// really produced are checked against `widths`. Serialised per model (one infer request). The engine is
+/// given chunks of 8, 4, 2 and 1 inputs: each new batch size would cost it a build of its kernels. 0 on success.
 int dih_ov_infer(dih_ov_model *model, const float *input, int n, int channels, int size, int n_outputs,
                  float *const *outputs, const int *widths, char **error);
 
