@@ -130,14 +130,27 @@ static inline __attribute__((always_inline)) void scan(const uint64_t *q, int na
     }
 }
 
+static void scan_plain(const uint64_t *q, int na, const uint64_t *t, int nb, size_t words, int *best) {
+    scan(q, na, t, nb, words, best);
+}
+
+#if defined(__x86_64__) || defined(__i386__)
 __attribute__((target("popcnt"))) static void scan_popcnt(const uint64_t *q, int na, const uint64_t *t, int nb, size_t words,
                                                           int *best) {
     scan(q, na, t, nb, words, best);
 }
-
-static void scan_plain(const uint64_t *q, int na, const uint64_t *t, int nb, size_t words, int *best) {
-    scan(q, na, t, nb, words, best);
+static bool has_popcnt() {
+    static const bool has = [] {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("popcnt") != 0;
+    }();
+    return has;
 }
+#else
+// Elsewhere the baseline instruction set counts bits in one instruction already (AArch64: CNT).
+static void (*const scan_popcnt)(const uint64_t *, int, const uint64_t *, int, size_t, int *) = scan_plain;
+static bool has_popcnt() { return true; }
+#endif
 
 /// For each of a's first `na` descriptors, the two nearest of b's first `nb` by Hamming distance, nearest
 /// first (ties to the lower index): what `cv::BFMatcher(NORM_HAMMING).knnMatch(..., 2)` gives, in a third
@@ -156,8 +169,7 @@ static void nearest_two(const cv::Mat &a, int na, const cv::Mat &b, int nb, std:
     for (int i = 0; i < na; i++) std::memcpy(&q[i * words], a.ptr(i), bytes);
     for (int j = 0; j < nb; j++) std::memcpy(&t[j * words], b.ptr(j), bytes);
     std::vector<int> best(4 * static_cast<size_t>(na));
-    static const bool popcnt = __builtin_cpu_supports("popcnt");
-    (popcnt ? scan_popcnt : scan_plain)(q.data(), na, t.data(), nb, words, best.data());
+    (has_popcnt() ? scan_popcnt : scan_plain)(q.data(), na, t.data(), nb, words, best.data());
     for (int i = 0; i < na; i++) {
         for (int k = 0; k < 2; k++) {
             const int j = best[4 * i + 2 * k], d = best[4 * i + 2 * k + 1];
