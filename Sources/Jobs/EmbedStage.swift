@@ -164,7 +164,9 @@ public final class EmbedStage: Sendable {
         v.labelScore = check.score.map(Double.init)
         v.suggestedLabelId = check.suggestedLabel
         v.suggestedScore = check.suggestedScore.map(Double.init)
-        if check.state == .mismatch, v.status == .accepted {
+        // An image quarantined for another reason too (its quality, a decoder warning, a near duplicate) carries
+        // this one as well: the reviewer sees every reason, and the label it seems to show.
+        if check.state == .mismatch, v.status == .accepted || v.status == .quarantined {
             v.status = .quarantined
             v.reasons.append("label.mismatch")
         }

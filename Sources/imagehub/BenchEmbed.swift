@@ -156,7 +156,7 @@ struct VerifyLabelsBench: AsyncParsableCommand {
 
         // Phase 2: the stream, some of it mislabelled.
         rest = Array(rest.shuffled(using: &rng).prefix(stream ?? rest.count))
-        var truth: [String: (given: String, actual: String)] = [:]
+        var truth: [String: (given: String, actual: String)] = [:], names: [String: String] = [:]
         for file in rest {
             let actual = file.deletingLastPathComponent().lastPathComponent
             var given = actual
@@ -165,6 +165,7 @@ struct VerifyLabelsBench: AsyncParsableCommand {
             }
             guard case .created(let image) = try hub.ingestor.accept(fileAt: file, meta: .init(label: given), user: user) else { continue }
             truth[image.id] = (given, actual)
+            names[image.id] = "\(actual)/\(file.lastPathComponent)"
         }
         let start = clock.now
         await hub.workers.drain()
@@ -173,6 +174,14 @@ struct VerifyLabelsBench: AsyncParsableCommand {
         try stage.maintain()  // refit, and re-check what was accepted unverified
         let final = try outcome(hub, truth)
         let elapsed = clock.now - start
+        // Each wrong label the checks let through, as the hub holds it (the other reasons an image can be in
+        // quarantine, or a label check that could not decide).
+        for (id, t) in truth.sorted(by: { $0.key < $1.key }) where t.given != t.actual {
+            guard let image = try hub.catalog.image(id: id), !image.reasonCodes.contains("label.mismatch") else { continue }
+            print("missed: \(names[id] ?? id) labelled \(t.given): \(image.status.rawValue)"
+                  + (image.reasonCodes.isEmpty ? "" : " \(image.reasonCodes.joined(separator: ","))")
+                  + ", label check \(image.labelCheck ?? "-")" + (image.labelScore.map { String(format: " (score %.3f)", $0) } ?? ""))
+        }
 
         let flipped = truth.filter { $0.value.given != $0.value.actual }.count, honest = truth.count - flipped
         let model = stage.currentLabelModel

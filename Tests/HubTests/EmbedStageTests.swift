@@ -119,6 +119,16 @@ struct EmbedStageTests {
             #expect(flagged["suggested_label"] as? String == "flowers")
             let check = try #require(flagged["label_check"] as? [String: Any])
             #expect((check["suggested_score"] as! Double) > (check["score"] as! Double))
+            // Quarantined for another reason (a decoder warning: a JFIF segment of an unknown revision), a wrong
+            // label is named too.
+            let app0: [UInt8] = [0xFF, 0xE0, 0x00, 0x10] + Array("JFIF".utf8) + [0x00, 0x02, 0x01, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00]
+            let warned = flowers[13].prefix(2) + Data(app0) + flowers[13].dropFirst(2)
+            let both = try await client.upload(warned, label: "airplanes", as: t.bearer(.supplier)).json["id"] as! String
+            await t.drain()
+            let twice = try await client.get("/v1/images/\(both)", as: t.bearer(.admin)).json
+            #expect(twice["status"] as? String == "quarantined", "\(twice)")
+            #expect(twice["reasons"] as? [String] == ["decode.warning", "label.mismatch"], "\(twice)")
+            #expect(twice["suggested_label"] as? String == "flowers")
             let fine = try await client.get("/v1/images/\(right)", as: t.bearer(.admin)).json
             #expect(fine["status"] as? String == "accepted")
             #expect((fine["label_check"] as? [String: Any])?["state"] as? String == "verified")
