@@ -263,6 +263,35 @@ import Testing
 }
 
 @Suite struct TrainingCLITests {
+    @Test("bench near-dups and bench verify-labels measure the checks on a folder of labelled photos: copies found, wrong labels caught, what was missed named", needsSharedData)
+    func benchTheChecks() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-bench-checks-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        for label in ["airplanes", "flowers"] {
+            let dir = root.appendingPathComponent(label)
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            for path in try SharedData.photos(in: "photos/\(label)").prefix(24) {
+                try FileManager.default.copyItem(at: SharedData.url(path), to: dir.appendingPathComponent(URL(fileURLWithPath: path).lastPathComponent))
+            }
+        }
+        // Half of each label accepted, a resized, cropped, recompressed copy of each of those, and the other half.
+        let dups = try await HubProcess.run(["bench", "near-dups", root.path, "--seed", "1"])
+        let dupRow = try #require(dups.split(separator: "\n").last.map { $0.split(separator: " ", omittingEmptySubsequences: true) }, "\(dups)")
+        let found = try #require(dupRow.first.flatMap { Int($0.split(separator: "/")[0]) }, "\(dups)")
+        #expect(dups.contains("2 labels, 24 accepted originals; 24 copies") && found >= 22, "\(dups)")
+        #expect(dupRow.count > 2 && dupRow[2] == "0/24", "no distinct photo taken for a copy: \(dups)")
+
+        // 14 honest photos a label, then the other 20 with about half the labels swapped.
+        let labels = try await HubProcess.run(["bench", "verify-labels", root.path, "--bootstrap", "14", "--flip", "0.5", "--seed", "1", "--min-images", "10"])
+        let line = try #require(labels.split(separator: "\n").first { $0.hasPrefix("bench verify-labels:") }, "\(labels)")
+        let wrong = try #require(line.split(separator: " ").firstIndex(of: "wrong").flatMap { Int(line.split(separator: " ")[$0 - 1]) }, "\(line)")
+        let after = try #require(labels.split(separator: "\n").first { $0.hasPrefix("after background re-check") }, "\(labels)")
+        let columns = after.dropFirst("after background re-check".count).split(separator: " ", omittingEmptySubsequences: true)
+        let (flagged, caught) = (Int(columns[0]) ?? -1, Int(columns[1]) ?? -1)
+        #expect(wrong >= 8 && caught >= wrong - 1 && flagged == caught, "airplanes and flowers: nearly every swap caught, no honest photo flagged: \(labels)")
+        #expect(labels.split(separator: "\n").filter { $0.hasPrefix("missed: ") }.count == wrong - caught, "each miss is named: \(labels)")
+    }
+
     @Test("ingest real photos, train with --wait, list, export ONNX and predict from the command line", needsSharedData)
     func trainFromTheCommandLine() async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-cli-\(UUID().uuidString)")
