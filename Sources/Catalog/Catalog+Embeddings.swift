@@ -166,13 +166,14 @@ extension Catalog {
         try read { db in try Catalog.relatedLabels(db, labelId) }
     }
 
-    /// Accepted images of `labelId` whose label check is still `unverified` (with `includingUnscored`, also
-    /// those passed as `verified` without a score), oldest first.
+    /// Accepted or quarantined images of `labelId` whose label check is still `unverified` (with
+    /// `includingUnscored`, also those passed as `verified` without a score), oldest first: what
+    /// `ImageRecord.awaitsLabelCheck` says of one row.
     public func unverifiedImages(labelId: Int64, includingUnscored: Bool = false, limit: Int = 1000) throws -> [ImageRecord] {
         let unscored = includingUnscored ? Self.unscored : ""
         return try read { db in
             try db.all(ImageRecord.self, """
-                SELECT * FROM images WHERE labelId = ? AND status = 'accepted' AND (labelCheck = 'unverified'\(unscored))
+                SELECT * FROM images WHERE labelId = ? AND status IN ('accepted', 'quarantined') AND (labelCheck = 'unverified'\(unscored))
                     AND \(Self.notReviewed)
                 ORDER BY createdAt, id LIMIT ?
                 """, [labelId, limit])
@@ -185,15 +186,15 @@ extension Catalog {
     /// Leaves out images a reviewer decided on (`ImageRecord.reviewed`): no re-check overrules a person's word.
     static let notReviewed = "reasons NOT LIKE '%\"review.%'"
 
-    /// Labels with unverified accepted images (with `includingUnscored`, also images passed as `verified`
-    /// without a score: no other label to tell them from when they came), and how many accepted images they
-    /// have now.
+    /// Labels with unverified accepted or quarantined images (with `includingUnscored`, also images passed as
+    /// `verified` without a score: no other label to tell them from when they came), and how many accepted
+    /// images they have now.
     public func labelsWithUnverifiedImages(includingUnscored: Bool = false) throws -> [(labelId: Int64, accepted: Int)] {
         let unscored = includingUnscored ? Self.unscored : ""
         return try read { db in
             try db.rows("""
                 SELECT u.labelId, (SELECT COUNT(*) FROM images a WHERE a.labelId = u.labelId AND a.status = 'accepted') AS accepted
-                FROM (SELECT DISTINCT labelId FROM images WHERE status = 'accepted' AND (labelCheck = 'unverified'\(unscored))
+                FROM (SELECT DISTINCT labelId FROM images WHERE status IN ('accepted', 'quarantined') AND (labelCheck = 'unverified'\(unscored))
                       AND \(Self.notReviewed)) u
                 """).map { ($0.int("labelId") ?? 0, Int($0.int("accepted") ?? 0)) }
         }
@@ -208,9 +209,10 @@ extension Catalog {
     }
 
     /// Stores background re-checks in one transaction: a mismatch moves the accepted image to quarantine with
-    /// `label.mismatch`. Each applies only while its image is still accepted and not yet judged by a model
-    /// (`ImageRecord.awaitsLabelCheck`: nor decided on by a reviewer), or with `reconsideringVerified` while it
-    /// is still accepted as `verified` and no reviewer has decided on it; returns how many applied.
+    /// `label.mismatch`, and adds the reason to one quarantined for another. Each applies only while its image
+    /// is still accepted or quarantined and not yet judged by a model (`ImageRecord.awaitsLabelCheck`: nor
+    /// decided on by a reviewer), or with `reconsideringVerified` while it is still accepted as `verified` and
+    /// no reviewer has decided on it; returns how many applied.
     @discardableResult
     public func applyLabelChecks(_ results: [LabelCheckResult], reconsideringVerified: Bool = false) throws -> Int {
         guard !results.isEmpty else { return 0 }
@@ -226,13 +228,17 @@ extension Catalog {
                 image.labelScore = result.score
                 image.suggestedLabelId = result.suggestedLabelId
                 image.suggestedScore = result.suggestedScore
+                let moved = result.state == "mismatch" && image.status == .accepted
                 if result.state == "mismatch" {
                     image.status = .quarantined
-                    image.reasons = ImageRecord.encodeReasons(image.reasonCodes + ["label.mismatch"])
+                    if !image.reasonCodes.contains("label.mismatch") {
+                        image.reasons = ImageRecord.encodeReasons(image.reasonCodes + ["label.mismatch"])
+                    }
                 }
                 image.updatedAt = Date()
                 try db.update(image)
-                if result.state == "mismatch" { try Catalog.touchEmbedding(db, imageId: result.imageId) }
+                // The index holds accepted images only: it learns of one that left.
+                if moved { try Catalog.touchEmbedding(db, imageId: result.imageId) }
                 applied += 1
             }
             return applied

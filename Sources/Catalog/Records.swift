@@ -77,10 +77,13 @@ public struct ImageRecord: Codable, Sendable, CatalogRecord, Equatable {
     /// The backbone that embedded the image (id/version/weights).
     public var embeddingModel: String? = nil
 
-    /// Accepted and not yet judged by a label model: `unverified`, or `verified` without a score (no other
-    /// label could be told from its own when it came), and not `reviewed`. The background re-check looks at these.
+    /// Accepted, or quarantined for another reason, and not yet judged by a label model: `unverified`, or
+    /// `verified` without a score (no other label could be told from its own when it came), and not
+    /// `reviewed`. The background re-check looks at these (a quarantined one keeps its status and gains
+    /// `label.mismatch` where its label looks wrong, for its reviewer).
     public var awaitsLabelCheck: Bool {
-        status == .accepted && (labelCheck == "unverified" || (labelCheck == "verified" && labelScore == nil)) && !reviewed
+        (status == .accepted || status == .quarantined)
+            && (labelCheck == "unverified" || (labelCheck == "verified" && labelScore == nil)) && !reviewed
     }
 
     /// A reviewer decided on it (accepted it from quarantine, or moved it to the label it shows): a person's

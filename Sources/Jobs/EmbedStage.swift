@@ -287,9 +287,19 @@ public final class EmbedStage: Sendable {
         }
     }
 
-    /// Images accepted as `unverified` are checked once their label has enough accepted images; those passed
-    /// as `verified` without a score (no other label could be told from theirs then, e.g. the first labels of
-    /// a bulk import) once the label model knows their label.
+    /// An image's vector from this backbone: from the index, which holds accepted images, else (an image in
+    /// quarantine) from the catalog. Nil where this backbone has not embedded it yet.
+    private func vector(of image: ImageRecord) throws -> [Float]? {
+        if let vector = index.vector(of: image.id) { return vector }
+        guard image.status != .accepted, let row = try catalog.embedding(imageId: image.id), row.model == backbone.id else { return nil }
+        let vector = Vectors.decode(row.vector)
+        return vector.count == backbone.dimensions ? vector : nil
+    }
+
+    /// Images accepted as `unverified` (or quarantined for another reason before their label could be
+    /// judged) are checked once their label has enough accepted images; those passed as `verified` without a
+    /// score (no other label could be told from theirs then, e.g. the first labels of a bulk import) once the
+    /// label model knows their label.
     func recheckLabels() throws {
         let model = labelModel.withLock { $0 }
         let labels = try catalog.labelsWithUnverifiedImages(includingUnscored: model != nil).filter { $0.accepted >= settings.verifyMinImages }
@@ -299,7 +309,7 @@ public final class EmbedStage: Sendable {
             let judgedByModel = model?.labelIds.contains(labelId) == true
             var results: [Catalog.LabelCheckResult] = []
             for image in try catalog.unverifiedImages(labelId: labelId, includingUnscored: judgedByModel) {
-                guard let vector = index.vector(of: image.id) else { continue }
+                guard let vector = try vector(of: image) else { continue }
                 let check = labelCheck(vector, label: labelId, related: related, imageId: image.id, model: model)
                 // Unverified still, or verified again without a model's score: nothing to store.
                 guard check.state != .unverified, image.labelCheck == "unverified" || check.score != nil else { continue }

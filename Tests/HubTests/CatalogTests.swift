@@ -368,6 +368,18 @@ import Testing
         held.embedding = vector + Data([7])
         held.embeddingModel = "test/1"
         try f.process(held, nearDistance: -1)
+        // Quarantined before any model could judge its label, it waits for a label check too (its reviewer
+        // then sees both reasons) ...
+        #expect(try c.unverifiedImages(labelId: f.label).map(\.id).contains(blurred.id))
+        let doubtful = try f.upload(8)
+        var second = held
+        second.embedding = vector + Data([8])
+        try f.process(second, nearDistance: -1)
+        #expect(try c.applyLabelChecks([check(doubtful.id, "mismatch", 0.05)]) == 1)
+        #expect(try c.image(id: doubtful.id).map { [$0.status.rawValue, $0.labelCheck ?? ""] + $0.reasonCodes }
+                == ["quarantined", "mismatch", "quality.blurry", "label.mismatch"])
+        #expect(try c.applyLabelChecks([check(doubtful.id, "mismatch", 0.05)]) == 0, "judged once")
+        // ... until a reviewer decides.
         _ = try c.review(imageId: blurred.id, accept: true, reason: nil)
         #expect(try c.image(id: blurred.id).map { [$0.status.rawValue, $0.labelCheck ?? ""] } == ["accepted", "unverified"])
         #expect(try c.unverifiedImages(labelId: f.label, includingUnscored: true).allSatisfy { $0.id != blurred.id })
