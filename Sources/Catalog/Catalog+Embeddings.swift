@@ -228,14 +228,15 @@ extension Catalog {
                 image.labelScore = result.score
                 image.suggestedLabelId = result.suggestedLabelId
                 image.suggestedScore = result.suggestedScore
-                let moved = result.state == "mismatch" && image.status == .accepted
+                let waiting = image.status == .quarantined, moved = result.state == "mismatch" && !waiting
                 if result.state == "mismatch" {
                     image.status = .quarantined
                     if !image.reasonCodes.contains("label.mismatch") {
                         image.reasons = ImageRecord.encodeReasons(image.reasonCodes + ["label.mismatch"])
                     }
                 }
-                image.updatedAt = Date()
+                // An image waiting in quarantine keeps its place in the review queue (longest waiting first).
+                if !waiting { image.updatedAt = Date() }
                 try db.update(image)
                 // The index holds accepted images only: it learns of one that left.
                 if moved { try Catalog.touchEmbedding(db, imageId: result.imageId) }

@@ -30,7 +30,8 @@ extension Catalog {
     }
 
     /// What a label's quality thresholds are learnt from: its newest `limit` accepted images, and its
-    /// images a reviewer rejected after they were quarantined for quality.
+    /// images a reviewer rejected after they were quarantined for quality (not those whose label was doubted
+    /// too: the rejection may have been for the label).
     public func qualityEvidence(labelId: Int64, limit: Int = 5000) throws -> (accepted: [QualitySample], rejected: [QualitySample]) {
         try read { db in
             func samples(_ rows: [SQLRow]) -> [QualitySample] {
@@ -47,7 +48,7 @@ extension Catalog {
             let rejected = try db.rows("""
                 SELECT reasons, sharpness, brightness, contrast FROM images
                 WHERE labelId = ? AND status = 'rejected' AND sharpness IS NOT NULL AND reasons LIKE '%"review.rejected"%'
-                  AND reasons LIKE '%"quality.%' ORDER BY updatedAt DESC LIMIT ?
+                  AND reasons LIKE '%"quality.%' AND reasons NOT LIKE '%"label.mismatch"%' ORDER BY updatedAt DESC LIMIT ?
                 """, [labelId, limit])
             return (samples(accepted), samples(rejected))
         }

@@ -374,12 +374,27 @@ import Testing
         let doubtful = try f.upload(8)
         var second = held
         second.embedding = vector + Data([8])
+        (second.sharpness, second.brightness, second.contrast) = (300, 25, 40)
         try f.process(second, nearDistance: -1)
+        let waitingSince = try #require(try c.image(id: doubtful.id)?.updatedAt)
+        let mark = try #require(try c.embeddingRows(after: 0).last?.seq)
         #expect(try c.applyLabelChecks([check(doubtful.id, "mismatch", 0.05)]) == 1)
         #expect(try c.image(id: doubtful.id).map { [$0.status.rawValue, $0.labelCheck ?? ""] + $0.reasonCodes }
                 == ["quarantined", "mismatch", "quality.blurry", "label.mismatch"])
+        #expect(try c.image(id: doubtful.id)?.updatedAt == waitingSince, "its place in the review queue kept")
+        #expect(try c.embeddingRows(after: mark).isEmpty, "still out of the index: its row is not rewritten")
         #expect(try c.applyLabelChecks([check(doubtful.id, "mismatch", 0.05)]) == 0, "judged once")
+        // A reviewer's rejection of it may be the label's doing: it teaches the quality thresholds nothing.
+        _ = try c.review(imageId: doubtful.id, accept: false, reason: nil)
         // ... until a reviewer decides.
+        let dark = try f.upload(9)
+        var tooDark = held
+        tooDark.reasons = ["quality.too_dark"]
+        tooDark.embedding = vector + Data([9])
+        (tooDark.sharpness, tooDark.brightness, tooDark.contrast) = (300, 18, 40)
+        try f.process(tooDark, nearDistance: -1)
+        _ = try c.review(imageId: dark.id, accept: false, reason: nil)
+        #expect(try c.qualityEvidence(labelId: f.label).rejected.map(\.brightness) == [18], "the rejection for its quality alone")
         _ = try c.review(imageId: blurred.id, accept: true, reason: nil)
         #expect(try c.image(id: blurred.id).map { [$0.status.rawValue, $0.labelCheck ?? ""] } == ["accepted", "unverified"])
         #expect(try c.unverifiedImages(labelId: f.label, includingUnscored: true).allSatisfy { $0.id != blurred.id })

@@ -137,11 +137,22 @@ struct EmbedStageTests {
             #expect(twice["status"] as? String == "quarantined", "\(twice)")
             #expect(twice["reasons"] as? [String] == ["decode.warning", "label.mismatch"], "\(twice)")
             #expect(twice["suggested_label"] as? String == "flowers")
+            // An honest photo in quarantine for another reason: its label check verified it, and the runner-up it
+            // notes is no suggestion (Review offers to relabel it as what it was uploaded as).
+            let honest = try await client.upload(warned(planes[13]), label: "airplanes", as: t.bearer(.supplier)).json["id"] as! String
+            await t.drain()
+            let kept = try await client.get("/v1/images/\(honest)", as: t.bearer(.admin)).json
+            #expect(kept["reasons"] as? [String] == ["decode.warning"] && kept["suggested_label"] == nil, "\(kept)")
+            #expect((kept["label_check"] as? [String: Any])?["state"] as? String == "verified")
+            let (cookie, _) = try await DashboardTests.signIn(client, key: t.keys[.admin]!)
+            let (_, review) = try await DashboardTests.page(client, "/review", cookie: cookie)
+            #expect(review.contains(#"id="relabel-\#(honest)" name="label" type="text" list="label-names" value="airplanes""#), "\(review)")
+            #expect(review.contains(#"id="relabel-\#(both)" name="label" type="text" list="label-names" value="flowers""#))
             let fine = try await client.get("/v1/images/\(right)", as: t.bearer(.admin)).json
             #expect(fine["status"] as? String == "accepted")
             #expect((fine["label_check"] as? [String: Any])?["state"] as? String == "verified")
             #expect(fine["suggested_label"] == nil)
-            // One clear swap in two judgements moves the prior the check expects, a little (the configured 0.1
+            // Two clear swaps in three judgements move the prior the check expects, a little (the configured 0.1
             // counts as ten judgements).
             let metrics = String(decoding: try await client.get("/metrics", as: t.bearer(.requester)).bytes, as: UTF8.self)
             let prior = try #require(metrics.split(separator: "\n").first { $0.hasPrefix("imagehub_label_wrong_prior ") }

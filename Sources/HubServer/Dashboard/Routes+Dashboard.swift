@@ -220,7 +220,7 @@ extension HubRoutes {
                 ("sharpness", number(image.sharpness)), ("brightness", number(image.brightness)), ("contrast", number(image.contrast)),
                 ("label check", image.labelCheck.map { "\($0)\(image.labelScore.map { String(format: ", score %.2f", $0) } ?? "")" } ?? "–"),
             ]
-            if let suggested = image.suggestedLabelId {
+            if let suggested = image.suggestedLabelId, image.labelCheck == "mismatch" {
                 facts.append(("looks like", "\(labels[suggested]?.displayName ?? "?")\(image.suggestedScore.map { String(format: " (%.2f)", $0) } ?? "")"))
             }
             facts += [("device", image.device ?? "–"), ("place", image.lat.map { String(format: "%.5f, %.5f", $0, image.lon ?? 0) } ?? "–"),
@@ -400,13 +400,16 @@ extension HubRoutes {
                 var item: [String: Any] = ["id": image.id, "index": index, "label": name, "reasons": image.reasonCodes.joined(separator: ", "),
                                            "alt": "\(name), quarantined: \(image.reasonCodes.joined(separator: ", "))"]
                 if image.thumbnailKey != nil { item["thumbnail"] = "/v1/images/\(image.id)/thumbnail" }
-                // Relabel names the suggested label (else the one it was uploaded as).
-                item["relabelTo"] = labels[image.suggestedLabelId ?? image.labelId]?.name ?? ""
+                // Relabel names the label it seems to show where the label check found a mismatch (else the one it
+                // was uploaded as): a label check that verified the label still notes the runner-up, which is no
+                // suggestion.
+                let suggestion = image.labelCheck == "mismatch" ? image.suggestedLabelId : nil
+                item["relabelTo"] = labels[suggestion ?? image.labelId]?.name ?? ""
                 // The evidence beside it: the original of a duplicate, examples of the label it looks like.
                 if let original = image.duplicateOf {
                     item["original"] = ["thumbnail": "/v1/images/\(original)/thumbnail", "alt": "the original it duplicates"]
                 }
-                if let suggested = image.suggestedLabelId, let label = labels[suggested] {
+                if let suggested = suggestion, let label = labels[suggested] {
                     if examplesOf[suggested] == nil {
                         examplesOf[suggested] = try await offload {
                             try hub.catalog.images(labelIds: [suggested], status: .accepted, after: nil, limit: 3)
