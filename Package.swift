@@ -77,7 +77,8 @@ let package = Package(
         .target(name: "OpenVINOBridge"),
         .target(
             name: "Embedding",
-            dependencies: ["TorchBridge", "OpenVINOBridge", "FeatureMatch", "Imaging", "HubCore", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["TorchBridge", "OpenVINOBridge", "FeatureMatch", "Imaging", "HubCore", "BlobStore",
+                           .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log")]
         ),
         .target(name: "Training", dependencies: ["TorchBridge", "FeatureMatch", "HubCore", "Embedding"]),
         // ONNX export: Sources/ONNX/onnx.pb.swift is generated once from the official onnx.proto

@@ -221,9 +221,7 @@ extension Catalog {
             var applied = 0
             for result in results {
                 guard var image = try db.find(ImageRecord.self, result.imageId, forUpdate: true),
-                      image.awaitsLabelCheck
-                        || (reconsideringVerified && image.status == .accepted && image.labelCheck == "verified" && !image.reviewed)
-                else { continue }
+                      image.awaitsLabelCheck || (reconsideringVerified && image.reconsiderable) else { continue }
                 image.labelCheck = result.state
                 image.labelScore = result.score
                 image.suggestedLabelId = result.suggestedLabelId

@@ -86,6 +86,10 @@ public struct ImageRecord: Codable, Sendable, CatalogRecord, Equatable {
             && (labelCheck == "unverified" || (labelCheck == "verified" && labelScore == nil)) && !reviewed
     }
 
+    /// Accepted as `verified` by a label model and not `reviewed`: what a second look at a stream's uploads may
+    /// still move to quarantine (`Catalog.applyLabelChecks(reconsideringVerified:)`).
+    public var reconsiderable: Bool { status == .accepted && labelCheck == "verified" && !reviewed }
+
     /// A reviewer decided on it (accepted it from quarantine, or moved it to the label it shows): a person's
     /// word, which no label re-check overrules (`Catalog.notReviewed` says the same in SQL).
     public var reviewed: Bool { reasonCodes.contains { $0.hasPrefix("review.") } }

@@ -1,3 +1,5 @@
+import BlobStore
+import Crypto
 import Foundation
 import HubCore
 import Imaging
@@ -305,10 +307,10 @@ public final class Backbone: @unchecked Sendable {
         let path = model.standardizedFileURL.path
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }
-        let prefix = String(format: "%016llx", fnv1a([path]))
-        let identity = [String(info.st_dev), String(info.st_ino), String(info.st_size), String(info.st_mtim.tv_sec),
-                        String(info.st_mtim.tv_nsec), String(info.st_ctim.tv_sec), String(info.st_ctim.tv_nsec)]
-        let name = "\(prefix)-" + String(format: "%016llx", fnv1a(identity))
+        func digest(_ text: String) -> String { String(SHA256.hash(data: Data(text.utf8)).hexString.prefix(16)) }
+        let prefix = digest(path)
+        let (m, c) = (info.st_mtim, info.st_ctim)
+        let name = "\(prefix)-" + digest("\(info.st_dev) \(info.st_ino) \(info.st_size) \(m.tv_sec).\(m.tv_nsec) \(c.tv_sec).\(c.tv_nsec)")
         let fm = FileManager.default
         // Also compiled models lying directly in the cache: nothing reads them back now that every file has a folder.
         for earlier in (try? fm.contentsOfDirectory(atPath: cache.path)) ?? []
@@ -318,18 +320,6 @@ public final class Backbone: @unchecked Sendable {
         let folder = cache.appendingPathComponent(name)
         guard (try? fm.createDirectory(at: folder, withIntermediateDirectories: true)) != nil else { return nil }
         return folder
-    }
-
-    /// 64-bit FNV-1a of the parts (each followed by a zero byte): stable across processes, unlike `Hasher`.
-    private static func fnv1a(_ parts: [String]) -> UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for part in parts {
-            for byte in part.utf8 + [0] {
-                hash ^= UInt64(byte)
-                hash = hash &* 0x0000_0100_0000_01b3
-            }
-        }
-        return hash
     }
 
     /// Where the set-up puts the backbone: `$IMAGEHUB_MODELS` or `embedding.models`, else

@@ -83,8 +83,12 @@ public struct StreamPrior: Sendable {
     public mutating func doubtful() -> [String] {
         guard halfLife > 0, prior >= 2 * floor else { return [] }
         let prior = self.prior
-        let found = passed.filter { LabelCheck.wrongMoreLikely($0.ratio, prior: prior) }.map(\.imageId)
-        passed.removeAll { LabelCheck.wrongMoreLikely($0.ratio, prior: prior) }
+        var found: [String] = []
+        passed.removeAll { entry in
+            guard LabelCheck.wrongMoreLikely(entry.ratio, prior: prior) else { return false }
+            found.append(entry.imageId)
+            return true
+        }
         return found
     }
 

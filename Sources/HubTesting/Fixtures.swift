@@ -10,6 +10,13 @@ public enum Fixtures {
     }
 
     /// A flat grey PNG: tiny on the wire, but every one of its pixels must be decoded (slow work for a worker).
+    /// `jpeg` with a JFIF APP0 segment of revision 2.1 right after SOI: libjpeg warns "unknown JFIF revision
+    /// number" and decodes on (a `decode.warning`, not corruption).
+    public static func withJFIFWarning(_ jpeg: Data) -> Data {
+        let app0: [UInt8] = [0xFF, 0xE0, 0x00, 0x10] + Array("JFIF".utf8) + [0x00, 0x02, 0x01, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00]
+        return jpeg.prefix(2) + Data(app0) + jpeg.dropFirst(2)
+    }
+
     public static func flatPNG(width: Int, height: Int, value: UInt8) throws -> Data {
         Vips.start()
         return try Image.fromPixels([UInt8](repeating: value, count: width * height), width: width, height: height, bands: 1)

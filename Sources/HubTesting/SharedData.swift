@@ -22,6 +22,21 @@ public enum SharedData {
     /// The bytes of a file under the data directory.
     public static func data(_ path: String) throws -> Data { try Data(contentsOf: url(path)) }
 
+    /// Copies the shared photos at `paths` into `root/LABEL/`, each into the folder of the label it is paired
+    /// with (a folder of class folders, as `imagehub ingest --labels-from-folders` and the benches read).
+    public static func copy(_ files: [(label: String, path: String)], into root: URL) throws {
+        for (label, path) in files {
+            let dir = root.appendingPathComponent(label)
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(at: url(path), to: dir.appendingPathComponent(URL(fileURLWithPath: path).lastPathComponent))
+        }
+    }
+
+    /// The first `count` photos of each of `labels` (folders of `photos/`) copied into `root/LABEL/`.
+    public static func copyPhotos(labels: [String], count: Int, into root: URL) throws {
+        try copy(labels.flatMap { label in try photos(in: "photos/\(label)").prefix(count).map { (label, $0) } }, into: root)
+    }
+
     /// JPEG paths (relative) in a folder of the data directory, sorted.
     public static func photos(in folder: String) throws -> [String] {
         try FileManager.default.contentsOfDirectory(atPath: url(folder).path).filter { $0.hasSuffix(".jpg") }.sorted().map { "\(folder)/\($0)" }

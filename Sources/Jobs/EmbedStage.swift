@@ -332,8 +332,7 @@ public final class EmbedStage: Sendable {
         guard !ids.isEmpty, let model = labelModel.withLock({ $0 }) else { return }
         var results: [Catalog.LabelCheckResult] = []
         for id in ids {
-            guard let image = try catalog.image(id: id), image.status == .accepted, image.labelCheck == "verified", !image.reviewed,
-                  let vector = index.vector(of: id) else { continue }
+            guard let image = try catalog.image(id: id), image.reconsiderable, let vector = index.vector(of: id) else { continue }
             let check = labelCheck(vector, label: image.labelId, related: try catalog.relatedLabelIds(image.labelId), imageId: id, model: model)
             guard check.state == .mismatch else { continue }
             results.append(.init(imageId: id, check))

@@ -156,7 +156,7 @@ struct VerifyLabelsBench: AsyncParsableCommand {
 
         // Phase 2: the stream, some of it mislabelled.
         rest = Array(rest.shuffled(using: &rng).prefix(stream ?? rest.count))
-        var truth: [String: (given: String, actual: String)] = [:], names: [String: String] = [:]
+        var truth: [String: Upload] = [:]
         for file in rest {
             let actual = file.deletingLastPathComponent().lastPathComponent
             var given = actual
@@ -164,8 +164,7 @@ struct VerifyLabelsBench: AsyncParsableCommand {
                 given = classes.filter { $0 != actual }.randomElement(using: &rng)!
             }
             guard case .created(let image) = try hub.ingestor.accept(fileAt: file, meta: .init(label: given), user: user) else { continue }
-            truth[image.id] = (given, actual)
-            names[image.id] = "\(actual)/\(file.lastPathComponent)"
+            truth[image.id] = Upload(given: given, actual: actual, file: "\(actual)/\(file.lastPathComponent)")
         }
         let start = clock.now
         await hub.workers.drain()
@@ -174,14 +173,7 @@ struct VerifyLabelsBench: AsyncParsableCommand {
         try stage.maintain()  // refit, and re-check what was accepted unverified
         let final = try outcome(hub, truth)
         let elapsed = clock.now - start
-        // Each wrong label the checks let through, as the hub holds it (the other reasons an image can be in
-        // quarantine, or a label check that could not decide).
-        for (id, t) in truth.sorted(by: { $0.key < $1.key }) where t.given != t.actual {
-            guard let image = try hub.catalog.image(id: id), !image.reasonCodes.contains("label.mismatch") else { continue }
-            print("missed: \(names[id] ?? id) labelled \(t.given): \(image.status.rawValue)"
-                  + (image.reasonCodes.isEmpty ? "" : " \(image.reasonCodes.joined(separator: ","))")
-                  + ", label check \(image.labelCheck ?? "-")" + (image.labelScore.map { String(format: " (score %.3f)", $0) } ?? ""))
-        }
+        for line in final.missed.sorted() { print(line) }
 
         let flipped = truth.filter { $0.value.given != $0.value.actual }.count, honest = truth.count - flipped
         let model = stage.currentLabelModel
@@ -205,15 +197,26 @@ struct VerifyLabelsBench: AsyncParsableCommand {
               + String(format: "%.2f", streamPrior))
     }
 
-    struct Outcome { var flagged = 0, correct = 0, rightSuggestion = 0, unverified = 0 }
+    struct Upload { let given: String, actual: String, file: String }
 
-    func outcome(_ hub: Hub, _ truth: [String: (given: String, actual: String)]) throws -> Outcome {
+    /// `missed`: each wrong label the checks let through, as the hub holds it (the other reasons an image can be
+    /// in quarantine, or a label check that could not decide).
+    struct Outcome { var flagged = 0, correct = 0, rightSuggestion = 0, unverified = 0, missed: [String] = [] }
+
+    func outcome(_ hub: Hub, _ truth: [String: Upload]) throws -> Outcome {
         let names = try hub.catalog.labelsById()
         var o = Outcome()
         for (id, t) in truth {
             guard let image = try hub.catalog.image(id: id) else { continue }
             if image.labelCheck == "unverified" { o.unverified += 1 }
-            guard image.reasonCodes.contains("label.mismatch") else { continue }
+            guard image.reasonCodes.contains("label.mismatch") else {
+                if t.given != t.actual {
+                    o.missed.append("missed: \(t.file) labelled \(t.given): \(image.status.rawValue)"
+                                    + (image.reasonCodes.isEmpty ? "" : " \(image.reasonCodes.joined(separator: ","))")
+                                    + ", label check \(image.labelCheck ?? "-")" + (image.labelScore.map { String(format: " (score %.3f)", $0) } ?? ""))
+                }
+                continue
+            }
             o.flagged += 1
             if t.given != t.actual {
                 o.correct += 1

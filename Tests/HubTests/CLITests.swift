@@ -156,11 +156,7 @@ import Testing
         // and a sharp one), and vectors 0.999 apart (bf16's, f32's) pick either.
         let wrong = shared["flowers"]!.dropFirst(25).prefix(2).map { ("airplanes", $0) } + shared["dogs"]!.dropFirst(25).prefix(1).map { ("flowers", $0) }
         files += wrong
-        for (label, path) in files {
-            let dir = photos.appendingPathComponent(label)
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            try FileManager.default.copyItem(at: SharedData.url(path), to: dir.appendingPathComponent(URL(fileURLWithPath: path).lastPathComponent))
-        }
+        try SharedData.copy(files, into: photos)
         // Anything that reached for libtorch would fail: libTorchKernels.so is not where the hub looks.
         let summary = try await HubProcess.run(["ingest", photos.path, "--labels-from-folders", "--create-labels", "--data", data.path],
                                                environment: ["IMAGEHUB_TORCH_KERNELS": root.appendingPathComponent("missing/libTorchKernels.so").path,
@@ -267,13 +263,7 @@ import Testing
     func benchTheChecks() async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-bench-checks-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
-        for label in ["airplanes", "flowers"] {
-            let dir = root.appendingPathComponent(label)
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            for path in try SharedData.photos(in: "photos/\(label)").prefix(24) {
-                try FileManager.default.copyItem(at: SharedData.url(path), to: dir.appendingPathComponent(URL(fileURLWithPath: path).lastPathComponent))
-            }
-        }
+        try SharedData.copyPhotos(labels: ["airplanes", "flowers"], count: 24, into: root)
         // Half of each label accepted, a resized, cropped, recompressed copy of each of those, and the other half.
         let dups = try await HubProcess.run(["bench", "near-dups", root.path, "--seed", "1"])
         let dupRow = try #require(dups.split(separator: "\n").last.map { $0.split(separator: " ", omittingEmptySubsequences: true) }, "\(dups)")
@@ -297,13 +287,7 @@ import Testing
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-cli-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
         let photos = root.appendingPathComponent("photos"), data = root.appendingPathComponent("hub")
-        for label in ["airplanes", "flowers"] {
-            let dir = photos.appendingPathComponent(label)
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            for path in try SharedData.photos(in: "photos/\(label)").prefix(12) {
-                try FileManager.default.copyItem(at: SharedData.url(path), to: dir.appendingPathComponent(URL(fileURLWithPath: path).lastPathComponent))
-            }
-        }
+        try SharedData.copyPhotos(labels: ["airplanes", "flowers"], count: 12, into: photos)
         _ = try await HubProcess.run(["ingest", photos.path, "--labels-from-folders", "--create-labels", "--data", data.path])
         let trained = try await HubProcess.run(["train", "--labels", "airplanes,flowers", "--min-images", "5", "--wait", "--data", data.path])
         #expect(trained.contains("validation accuracy") && trained.contains("likely label errors"), "\(trained)")

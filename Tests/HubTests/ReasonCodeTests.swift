@@ -35,10 +35,7 @@ struct ReasonCodeTests {
     func decodeWarning() async throws {
         let t = try TestHub(labels: ["Banana"])
         defer { t.remove() }
-        // A JFIF APP0 segment of revision 2.1 after SOI: libjpeg warns "unknown JFIF revision number" and decodes on.
-        let plain = try Fixtures.image(seed: 8104)
-        let app0: [UInt8] = [0xFF, 0xE0, 0x00, 0x10] + Array("JFIF".utf8) + [0x00, 0x02, 0x01, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00]
-        let warned = plain.prefix(2) + Data(app0) + plain.dropFirst(2)
+        let warned = Fixtures.withJFIFWarning(try Fixtures.image(seed: 8104))
         try await t.withClient { client in
             let id = try #require(try await client.upload(warned, label: "Banana", as: t.bearer(.supplier)).json["id"] as? String)
             await t.drain()
