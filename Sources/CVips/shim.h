@@ -138,10 +138,8 @@ static inline double cvips_srgb_decode(double v) { return v <= 0.04045 ? v / 12.
 /// colorants are sRGB's (D50-adapted, within 0.003) and whose tone curves follow sRGB's within 1%. Phones
 /// and web tools write many such profiles (the 524-byte compact "c2", Apple's, the 3144-byte HP one), and a
 /// transform through lcms costs more than the whole rest of normalisation on a 1024-pixel image.
-static inline int cvips_icc_is_srgb(VipsImage *image) {
-    const void *data = NULL;
-    size_t length = 0;
-    if (vips_image_get_blob(image, VIPS_META_ICC_NAME, &data, &length) || length < 132) return 0;
+static inline int cvips_icc_data_is_srgb(const void *data, size_t length) {
+    if (!data || length < 132) return 0;
     cmsHPROFILE profile = cmsOpenProfileFromMem(data, (cmsUInt32Number)length);
     if (!profile) return 0;
     static const double colorants[3][3] = {{0.4361, 0.2225, 0.0139}, {0.3851, 0.7169, 0.0971}, {0.1431, 0.0606, 0.7141}};
@@ -160,6 +158,12 @@ static inline int cvips_icc_is_srgb(VipsImage *image) {
     }
     cmsCloseProfile(profile);
     return same;
+}
+static inline int cvips_icc_is_srgb(VipsImage *image) {
+    const void *data = NULL;
+    size_t length = 0;
+    if (vips_image_get_blob(image, VIPS_META_ICC_NAME, &data, &length)) return 0;
+    return cvips_icc_data_is_srgb(data, length);
 }
 
 /// Converts an image assumed sRGB into the colour space of a built-in (`srgb`, `p3`) or file profile,
@@ -401,6 +405,44 @@ static inline VipsImage *cvips_new_uchar_memory(VipsImage *like, int width, int 
         g_object_unref(out);
         return NULL;
     }
+    return out;
+}
+
+/// libvips's own sRGB profile, the one `cvips_icc_to_srgb` converts to (unref with `cvips_blob_unref`).
+static inline VipsBlob *cvips_srgb_profile(void) {
+    VipsBlob *blob = NULL;
+    return vips_profile_load("srgb", &blob, NULL) ? NULL : blob;
+}
+static inline const void *cvips_blob_data(VipsBlob *blob, size_t *length) { return vips_blob_get(blob, length); }
+static inline void cvips_blob_unref(VipsBlob *blob) { vips_area_unref(VIPS_AREA(blob)); }
+
+/// The transform `cvips_icc_to_srgb` builds for 8-bit RGB pixels under the RGB profile `data`: into
+/// `srgb` (libvips's profile), perceptual, without lcms's one-pixel cache (libvips's flags), so that
+/// threads may share it. NULL when `data` is not an RGB profile lcms can open and transform.
+static inline cmsHTRANSFORM cvips_rgb_to_srgb_transform(const void *data, size_t length, const void *srgb, size_t srgb_length) {
+    cmsHPROFILE in = cmsOpenProfileFromMem(data, (cmsUInt32Number)length);
+    cmsHPROFILE out = cmsOpenProfileFromMem(srgb, (cmsUInt32Number)srgb_length);
+    cmsHTRANSFORM transform = NULL;
+    if (in && out && cmsGetColorSpace(in) == cmsSigRgbData && cmsGetColorSpace(out) == cmsSigRgbData)
+        transform = cmsCreateTransform(in, TYPE_RGB_8, out, TYPE_RGB_8, INTENT_PERCEPTUAL, cmsFLAGS_NOCACHE);
+    if (in) cmsCloseProfile(in);
+    if (out) cmsCloseProfile(out);
+    return transform;
+}
+static inline void cvips_transform_free(cmsHTRANSFORM transform) { cmsDeleteTransform(transform); }
+
+/// `in`'s pixels (8-bit, three bands, in memory) through `transform`, on the calling thread, into a new
+/// image in memory with `in`'s fields and metadata and the profile `srgb` attached, as libvips's
+/// `icc_transform` attaches it. NULL when `in` is not such an image.
+static inline VipsImage *cvips_apply_rgb_transform(VipsImage *in, cmsHTRANSFORM transform, const void *srgb, size_t srgb_length) {
+    if (!in->data || in->BandFmt != VIPS_FORMAT_UCHAR || in->Bands != 3) return NULL;
+    VipsImage *out = cvips_new_uchar_memory(in, in->Xsize, in->Ysize, 3);
+    if (!out) return NULL;
+    size_t row = (size_t)in->Xsize * 3;
+    for (int y = 0; y < in->Ysize; y++)
+        cmsDoTransform(transform, in->data + row * y, out->data + row * y, (cmsUInt32Number)in->Xsize);
+    out->Type = VIPS_INTERPRETATION_sRGB;
+    vips_image_set_blob_copy(out, VIPS_META_ICC_NAME, srgb, srgb_length);
     return out;
 }
 /// The pixels of `in` as one packed buffer (free with `g_free`), computed on the calling thread.

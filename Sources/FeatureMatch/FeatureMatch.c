@@ -16,6 +16,7 @@ static struct {
     void (*free)(dih_features *);
     int (*match)(const dih_features *, const dih_features *, int, double, double, int *, int *, double *, int *, char **);
     int (*resize_down)(const uint8_t *, int, int, int, uint8_t *, int, int);
+    int (*resize_up)(const uint8_t *, int, int, int, uint8_t *, int, int, double);
     int (*softmax_fit)(const float *, const int32_t *, int, int, int, const float *, double, int, float *, float *, int *, char **);
     void (*softmax_probabilities)(const float *, int, int, const float *, const float *, int, float *);
 } kernels;
@@ -41,18 +42,25 @@ static void load(void) {
     FIND(free, "dihf_features_free")
     FIND(match, "dihf_features_match")
     FIND(resize_down, "dihf_resize_down")
+    FIND(resize_up, "dihf_resize_up")
     FIND(softmax_fit, "dihf_softmax_fit")
     FIND(softmax_probabilities, "dihf_softmax_probabilities")
 #undef FIND
-    // OpenBLAS, which Debian's OpenCV reaches through libblas.so.3, starts a worker thread per core when it is
-    // loaded, and each spins on sched_yield for about 2^28 cycles (0.1 s) before it sleeps: measured with perf
-    // on `imagehub ingest` of 15 phone photos, 9% of the whole process's CPU, none of it work. They are
-    // stopped; OpenBLAS starts them again by itself when a large enough product comes (a label model's refit,
-    // a training job's products in libtorch, which shares this OpenBLAS), and they spin that 0.1 s after it.
-    // Its thread count is left alone: a training job's products want both cores.
+    // OpenBLAS, which Debian's OpenCV reaches through libblas.so.3 (and libtorch too: one library in the
+    // process), starts a worker thread per core when it is loaded, and each spins on sched_yield for about
+    // 2^28 cycles (0.1 s) before it sleeps: measured with perf on `imagehub ingest` of 15 phone photos, 9% of
+    // the whole process's CPU, none of it work. They are stopped, and OpenBLAS is kept to the calling thread:
+    // the label model's refits (small products, 1904 by a few labels) woke them again during an import, and
+    // its threads then spun in `exec_blas_async` and sched_yield while the pipeline's workers wanted both
+    // cores (importing 300 look-alike photos: 12% of the CPU; one thread: CPU -9%, wall -7%). The process
+    // is already parallel (pipeline workers, OpenVINO's threads); a training job's products in libtorch
+    // take as long on one thread (`bench train`: 10,000 images 10.2-11.2 s with two, 11.2-11.7 s with one).
     int (*stop_blas_threads)(void);
     *(void **)&stop_blas_threads = dlsym(lib, "blas_thread_shutdown_");
     if (stop_blas_threads) stop_blas_threads();
+    void (*set_blas_threads)(int);
+    *(void **)&set_blas_threads = dlsym(lib, "openblas_set_num_threads");
+    if (set_blas_threads) set_blas_threads(1);
 }
 
 /// True once the kernels are loaded; otherwise sets `error` (when given) to why not.
@@ -101,6 +109,10 @@ void dih_features_string_free(char *string) { free(string); }
 
 int dih_resize_down(const uint8_t *src, int width, int height, int channels, uint8_t *dst, int dst_width, int dst_height) {
     return ready(NULL) ? kernels.resize_down(src, width, height, channels, dst, dst_width, dst_height) : -2;
+}
+
+int dih_resize_up(const uint8_t *src, int width, int height, int channels, uint8_t *dst, int dst_width, int dst_height, double scale) {
+    return ready(NULL) ? kernels.resize_up(src, width, height, channels, dst, dst_width, dst_height, scale) : -2;
 }
 
 int dih_softmax_fit(const float *x, const int32_t *y, int n, int dims, int classes, const float *class_weights, double decay,

@@ -40,8 +40,11 @@ public struct Preprocessor: Sendable {
     public init(canonicalSide: Int, thumbnailSide: Int, quality: Int) {
         self.canonicalSide = canonicalSide
         // Fit first: the long side does not depend on orientation, and rotating or colour-managing
-        // a quarter of the pixels costs a quarter as much.
-        self.steps = [.fit(canonicalSide), .autoRotate, .toSRGB]
+        // a quarter of the pixels costs a quarter as much. Colour before turning: a decoded photo is still in
+        // memory then, where a profile's transform is applied on the calling thread (`Image.sRGB`); turned
+        // first, it would be a libvips pipeline. Colour management acts on each pixel alone, so the order does
+        // not change the result.
+        self.steps = [.fit(canonicalSide), .toSRGB, .autoRotate]
         self.thumbnailSide = thumbnailSide
         self.quality = quality
     }

@@ -1,7 +1,8 @@
 import Foundation
 import HubCore
 import HubTesting
-import Imaging
+@testable import Imaging
+import CVips
 import Synchronization
 import Testing
 
@@ -200,6 +201,38 @@ import Testing
         #expect(try difference(try srgb.sRGB(), photo) == 0)
         let p3Stored = try difference(p3, photo), p3Converted = try difference(try p3.sRGB(), photo)
         #expect(p3Stored > 4 && p3Converted < 1.5, "P3 as stored \(p3Stored), converted \(p3Converted)")
+    }
+
+    @Test("a photo in memory is converted by its profile's transform, built once, to libvips's pixels")
+    func profileTransformsAreBuiltOnce() throws {
+        let photo = try Synthetic.photo(width: 300, height: 200, seed: 6)
+        // As a wide-gamut phone writes it, decoded into memory as ingest decodes it.
+        let p3 = try photo.converted(toProfile: "p3").jpegKeepingMetadata(quality: 100)
+        let decoded = try Image.decode(p3, longSide: 1024, strictness: .warning, direct: true)
+        #expect(decoded.isInMemory && !decoded.hasSRGBProfile)
+        let known = ColourProfiles.shared.entry(for: try #require(decoded.iccProfile))
+        #expect(known === ColourProfiles.shared.entry(for: try #require(decoded.iccProfile)), "made once, then found")
+        let converted = try decoded.sRGB()
+        #expect(converted.isInMemory, "converted on the calling thread, not through a libvips pipeline")
+        // The same pixels as libvips's icc_transform (the same profiles, intent and lcms), and the same profile
+        // attached to the result.
+        let byLibvips = try decoded.apply("icc_transform") { cvips_icc_to_srgb($0, &$1) }
+        #expect(try converted.bytes() == byLibvips.bytes())
+        #expect(converted.iccProfile == byLibvips.iccProfile && converted.hasSRGBProfile)
+        // Back at the sRGB picture (within the JPEG's loss at quality 100), where the P3 samples as stored are not.
+        let stored = try difference(decoded, photo), back = try difference(converted, photo)
+        #expect(back < 1.5 && stored > 4, "P3 as stored \(stored), converted \(back)")
+        // Not in memory (a pipeline), libvips converts: the same pixels.
+        #expect(try decoded.rotated(quarterTurns: 2).sRGB().rotated(quarterTurns: 2).bytes() == converted.bytes())
+        // The cache keeps the profiles used last.
+        let cache = ColourProfiles(capacity: 2)
+        let profiles = try ["p3", "srgb", "cmyk"].map { try #require(try photo.converted(toProfile: $0).iccProfile) }
+        let first = cache.entry(for: profiles[0])
+        _ = cache.entry(for: profiles[1])
+        _ = cache.entry(for: profiles[0])
+        _ = cache.entry(for: profiles[2])
+        #expect(cache.count == 2 && cache.entry(for: profiles[0]) === first, "the one used last stays")
+        #expect(first.transform != nil && cache.entry(for: profiles[1]).isSRGB && cache.entry(for: profiles[2]).transform == nil)
     }
 
     @Test(needsSharedData) func theCompactSRGBProfileOfRealPhotosIsRecognised() throws {

@@ -52,7 +52,7 @@ import Testing
         let grey = try image.grey()
         #expect(try PreprocessStep.toSRGB.apply(grey).bands == 3)
         let p = Preprocessor(canonicalSide: 1024, thumbnailSide: 256, quality: 88)
-        #expect(p.steps.map(\.name) == ["fit(1024)", "autoRotate", "toSRGB"])
+        #expect(p.steps.map(\.name) == ["fit(1024)", "toSRGB", "autoRotate"])
         let r = try p.renditions(of: try p.normalize(image))
         #expect(try Image.load(r.canonical).width == 1024)
         #expect(try Image.load(r.thumbnail).width == 256)
