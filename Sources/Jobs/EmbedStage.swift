@@ -177,10 +177,24 @@ public final class EmbedStage: Sendable {
     public func maintain() throws {
         try sync()
         try reembedStale()
-        try refreshLabelModel()
-        try recheckLabels()
-        try recheckStream()
-        try refreshClusters()
+        // The label model's refit and its re-checks, and the clusters, need nothing of each other: they run
+        // side by side (an import's last pass ran them one after the other, one core idle, for a tenth of the
+        // import of 300 small photos).
+        let failures = Mutex<[any Error]>([])
+        DispatchQueue.concurrentPerform(iterations: 2) { part in
+            do {
+                if part == 0 {
+                    try refreshLabelModel()
+                    try recheckLabels()
+                    try recheckStream()
+                } else {
+                    try refreshClusters()
+                }
+            } catch {
+                failures.withLock { $0.append(error) }
+            }
+        }
+        if let failure = failures.withLock({ $0.first }) { throw failure }
     }
 
     /// Images embedded by another backbone (the hub was moved to other weights, or another engine precision)

@@ -85,23 +85,25 @@ public struct LabelModel: Sendable {
         let fold: [String: Int] = (0..<classes).reduce(into: [:]) { fold, c in
             for (i, e) in examples.filter({ $0.label == c }).enumerated() { fold[e.imageId] = i % k }
         }
-        // The folds are independent fits: they run side by side.
+        // The folds and the final fit on every image are independent fits: they run side by side (fit `k` is
+        // the final one).
         let all = examples
-        let foldFits = Mutex([Int: (weights: [Float], bias: [Float])]())
+        let fits = Mutex([Int: (weights: [Float], bias: [Float])]())
         let failure = Mutex<(any Error)?>(nil)
-        DispatchQueue.concurrentPerform(iterations: k) { f in
+        DispatchQueue.concurrentPerform(iterations: k + 1) { f in
             // Every fold holds images of every label (k ≤ the smallest label's count).
-            let train = all.filter { fold[$0.imageId] != f }
+            let train = f == k ? all : all.filter { fold[$0.imageId] != f }
             do {
                 let fit = try SoftmaxRegression.fit(train, dims: dims, classes: classes, classWeights: weights, decay: decay)
-                foldFits.withLock { $0[f] = (fit.weights, fit.bias) }
+                fits.withLock { $0[f] = (fit.weights, fit.bias) }
             } catch {
                 failure.withLock { $0 = error }
             }
         }
         if let error = failure.withLock({ $0 }) { throw error }
+        guard let final = fits.withLock({ $0.removeValue(forKey: k) }) else { return nil }
         var outOfFold: [String: [Float]] = [:]
-        for (f, fit) in foldFits.withLock({ $0 }) {
+        for (f, fit) in fits.withLock({ $0 }) {
             let held = examples.filter { fold[$0.imageId] == f }
             let head = LinearClassifier(labels: names, dimensions: dims, weights: fit.weights, bias: fit.bias)
             for (e, p) in zip(held, try head.probabilities(held.flatMap(\.vector))) { outOfFold[e.imageId] = p }
@@ -115,7 +117,6 @@ public struct LabelModel: Sendable {
             held.append((p, e.label))
         }
         let calibrated = calibration(held)
-        let final = try SoftmaxRegression.fit(examples, dims: dims, classes: classes, classWeights: weights, decay: decay)
         return LabelModel(labelIds: labelIds, classifier: LinearClassifier(labels: names, dimensions: dims, weights: final.weights, bias: final.bias),
                           temperature: calibrated.temperature, labelNoise: calibrated.noise, wrongPrior: Float(min(0.5, max(0.001, wrongPrior))), counts: counts,
                           outOfFoldAccuracy: outOfFold.isEmpty ? 0 : Double(correct) / Double(outOfFold.count), heldOut: outOfFold,
