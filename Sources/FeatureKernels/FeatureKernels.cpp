@@ -257,17 +257,18 @@ extern "C" int dihf_resize_down(const uint8_t *src, int width, int height, int c
 }
 
 extern "C" int dihf_resize_up(const uint8_t *src, int width, int height, int channels, uint8_t *dst, int dst_width, int dst_height,
-                              double scale) {
-    if (!src || !dst || channels < 1 || channels > 4 || width < 1 || height < 1 || dst_width < 1 || dst_height < 1 || !(scale >= 1))
+                              double scale, int left, int top) {
+    if (!src || !dst || channels < 1 || channels > 4 || width < 1 || height < 1 || dst_width < 1 || dst_height < 1 || !(scale >= 1) ||
+        left < 0 || top < 0)
         return -1;
     (void)single_threaded;
     try {
         const cv::Mat in(height, width, CV_8UC(channels), const_cast<uint8_t *>(src));
         cv::Mat out(dst_height, dst_width, CV_8UC(channels), dst);
-        // Output pixel x samples the input at x / scale - 0.5, bilinear (libvips 8.14's vips_resize with the linear
-        // kernel: an affine with the input displaced by half a pixel); edges repeat the border pixels (its
-        // extend = copy).
-        const cv::Mat map = (cv::Mat_<double>(2, 3) << 1 / scale, 0, -0.5, 0, 1 / scale, -0.5);
+        // Output pixel x of the scaled picture samples the input at x / scale - 0.5, bilinear (libvips 8.14's
+        // vips_resize with the linear kernel: an affine with the input displaced by half a pixel); edges repeat
+        // the border pixels (its extend = copy). Only the window at (left, top) is computed.
+        const cv::Mat map = (cv::Mat_<double>(2, 3) << 1 / scale, 0, left / scale - 0.5, 0, 1 / scale, top / scale - 0.5);
         cv::warpAffine(in, out, map, out.size(), cv::INTER_LINEAR | cv::WARP_INVERSE_MAP, cv::BORDER_REPLICATE);
         return out.data == dst ? 0 : -1;
     } catch (...) {

@@ -16,7 +16,7 @@ static struct {
     void (*free)(dih_features *);
     int (*match)(const dih_features *, const dih_features *, int, double, double, int *, int *, double *, int *, char **);
     int (*resize_down)(const uint8_t *, int, int, int, uint8_t *, int, int);
-    int (*resize_up)(const uint8_t *, int, int, int, uint8_t *, int, int, double);
+    int (*resize_up)(const uint8_t *, int, int, int, uint8_t *, int, int, double, int, int);
     int (*softmax_fit)(const float *, const int32_t *, int, int, int, const float *, double, int, float *, float *, int *, char **);
     void (*softmax_probabilities)(const float *, int, int, const float *, const float *, int, float *);
 } kernels;
@@ -111,8 +111,9 @@ int dih_resize_down(const uint8_t *src, int width, int height, int channels, uin
     return ready(NULL) ? kernels.resize_down(src, width, height, channels, dst, dst_width, dst_height) : -2;
 }
 
-int dih_resize_up(const uint8_t *src, int width, int height, int channels, uint8_t *dst, int dst_width, int dst_height, double scale) {
-    return ready(NULL) ? kernels.resize_up(src, width, height, channels, dst, dst_width, dst_height, scale) : -2;
+int dih_resize_up(const uint8_t *src, int width, int height, int channels, uint8_t *dst, int dst_width, int dst_height, double scale,
+                  int left, int top) {
+    return ready(NULL) ? kernels.resize_up(src, width, height, channels, dst, dst_width, dst_height, scale, left, top) : -2;
 }
 
 int dih_softmax_fit(const float *x, const int32_t *y, int n, int dims, int classes, const float *class_weights, double decay,

@@ -57,21 +57,23 @@ extension Image {
     func modelInputFromMemory(_ spec: ModelInputSpec) throws -> [Float]? {
         let short = min(width, height)
         guard bands == 3, short > 0, spec.size <= spec.resize else { return nil }
-        let resized: Image
+        let resized: Image, left: Int, top: Int
         if short > spec.resize {
             let factor = Double(short) / Double(spec.resize)
             let w = width <= height ? spec.resize : Int((Double(width) / factor).rounded())
             let h = width <= height ? Int((Double(height) / factor).rounded()) : spec.resize
             guard let scaled = try downscaledInMemory(width: w, height: h) else { return nil }
-            resized = scaled
+            (resized, left, top) = (scaled, (w - spec.size) / 2, (h - spec.size) / 2)
         } else {
-            // Up, as `modelInput`'s libvips path scales (the same scale, size and samples).
-            guard let scaled = try upscaledInMemory(by: (Double(spec.resize) + 0.1) / Double(short)) else { return nil }
-            resized = scaled
+            // Up, as `modelInput`'s libvips path scales and crops (the same scale, size and samples), computing
+            // the crop alone.
+            let scale = (Double(spec.resize) + 0.1) / Double(short)
+            let w = Int((Double(width) * scale).rounded()), h = Int((Double(height) * scale).rounded())
+            guard w >= spec.size, h >= spec.size, let window = try upscaledWindowInMemory(
+                by: scale, left: (w - spec.size) / 2, top: (h - spec.size) / 2, width: spec.size, height: spec.size) else { return nil }
+            (resized, left, top) = (window, 0, 0)
         }
-        let w = resized.width, h = resized.height
-        guard w >= spec.size, h >= spec.size else { return nil }
-        let left = (w - spec.size) / 2, top = (h - spec.size) / 2
+        let w = resized.width
         let a = Float(1.0 / (255.0 * spec.std)), b = Float(-spec.mean / spec.std)
         let row = spec.size * 3
         var input = [Float](repeating: 0, count: spec.count)

@@ -50,11 +50,14 @@ void dih_features_preload(void);
 /// where libFeatureKernels.so cannot be loaded, -1 on other failures.
 int dih_resize_down(const uint8_t *src, int width, int height, int channels, uint8_t *dst, int dst_width, int dst_height);
 
-/// Scales 8-bit interleaved pixels (`channels` 1–4) from `width`×`height` up by `scale` (at least 1) into
-/// `dst_width`×`dst_height` as libvips 8.14's resize with the linear kernel upsizes (`cvips_resize`): bilinear,
-/// output pixel x sampling the input at x / `scale` − 0.5, borders repeated. The backbone's embeddings of
-/// small photos scaled up either way agree to a cosine of 0.9998 or more. Returns as `dih_resize_down` does.
-int dih_resize_up(const uint8_t *src, int width, int height, int channels, uint8_t *dst, int dst_width, int dst_height, double scale);
+/// The window of `dst_width`×`dst_height` at (`left`, `top`) of 8-bit interleaved pixels (`channels` 1–4)
+/// scaled up by `scale` (at least 1) as libvips 8.14's resize with the linear kernel upsizes them
+/// (`cvips_resize`): bilinear, pixel x of the scaled picture sampling the input at x / `scale` − 0.5,
+/// borders repeated. Only the window is computed (a crop of a long, thin picture scaled up stays small).
+/// The backbone's embeddings of small photos scaled up either way agree to a cosine of 0.9998 or more.
+/// Returns as `dih_resize_down` does.
+int dih_resize_up(const uint8_t *src, int width, int height, int channels, uint8_t *dst, int dst_width, int dst_height, double scale,
+                  int left, int top);
 
 /// Softmax regression on OpenBLAS + libLBFGS, for the label model. Fits `classes` × `dims` weights and
 /// `classes` biases to `n` rows of `x` (one after another) with labels `y` (0 ..< classes): the mean
