@@ -38,7 +38,8 @@ let package = Package(
         ),
         .target(
             name: "Imaging",
-            dependencies: ["CVips", "FeatureMatch", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CVips", "FeatureMatch", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "Crypto", package: "swift-crypto")]
         ),
         // libtorch behind a narrow C API: TorchBridge forwards to TorchKernels, a shared library of its own
         // (libTorchKernels.so beside the binary) opened on first use, so that start-up never loads libtorch.

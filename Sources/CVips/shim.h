@@ -423,7 +423,10 @@ static inline cmsHTRANSFORM cvips_rgb_to_srgb_transform(const void *data, size_t
     cmsHPROFILE in = cmsOpenProfileFromMem(data, (cmsUInt32Number)length);
     cmsHPROFILE out = cmsOpenProfileFromMem(srgb, (cmsUInt32Number)srgb_length);
     cmsHTRANSFORM transform = NULL;
-    if (in && out && cmsGetColorSpace(in) == cmsSigRgbData && cmsGetColorSpace(out) == cmsSigRgbData)
+    // libvips turns down an embedded profile that cannot be read perceptually (and leaves the pixels as they
+    // are): those go to libvips.
+    if (in && out && cmsGetColorSpace(in) == cmsSigRgbData && cmsGetColorSpace(out) == cmsSigRgbData &&
+        cmsIsIntentSupported(in, INTENT_PERCEPTUAL, LCMS_USED_AS_INPUT))
         transform = cmsCreateTransform(in, TYPE_RGB_8, out, TYPE_RGB_8, INTENT_PERCEPTUAL, cmsFLAGS_NOCACHE);
     if (in) cmsCloseProfile(in);
     if (out) cmsCloseProfile(out);

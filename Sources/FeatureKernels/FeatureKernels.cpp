@@ -261,6 +261,8 @@ extern "C" int dihf_resize_up(const uint8_t *src, int width, int height, int cha
     if (!src || !dst || channels < 1 || channels > 4 || width < 1 || height < 1 || dst_width < 1 || dst_height < 1 || !(scale >= 1) ||
         left < 0 || top < 0)
         return -1;
+    // warpAffine maps coordinates in fixed point: beyond about 2^21 pixels they would saturate.
+    if (std::max(width, height) >= (1 << 20) || (std::max(dst_width + left, dst_height + top)) >= (1 << 20)) return -2;
     (void)single_threaded;
     try {
         const cv::Mat in(height, width, CV_8UC(channels), const_cast<uint8_t *>(src));

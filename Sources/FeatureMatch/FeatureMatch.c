@@ -54,13 +54,15 @@ static void load(void) {
     // its threads then spun in `exec_blas_async` and sched_yield while the pipeline's workers wanted both
     // cores (importing 300 look-alike photos: 12% of the CPU; one thread: CPU -9%, wall -7%). The process
     // is already parallel (pipeline workers, OpenVINO's threads); a training job's products in libtorch
-    // take as long on one thread (`bench train`: 10,000 images 10.2-11.2 s with two, 11.2-11.7 s with one).
-    int (*stop_blas_threads)(void);
-    *(void **)&stop_blas_threads = dlsym(lib, "blas_thread_shutdown_");
-    if (stop_blas_threads) stop_blas_threads();
+    // take about 5% longer on one thread (`bench train`: 10,000 images 10.2-11.2 s with two, 11.2-11.7 s
+    // with one).
+    // One thread first, then the pool stopped: setting the count starts a stopped pool again.
     void (*set_blas_threads)(int);
     *(void **)&set_blas_threads = dlsym(lib, "openblas_set_num_threads");
     if (set_blas_threads) set_blas_threads(1);
+    int (*stop_blas_threads)(void);
+    *(void **)&stop_blas_threads = dlsym(lib, "blas_thread_shutdown_");
+    if (stop_blas_threads) stop_blas_threads();
 }
 
 /// True once the kernels are loaded; otherwise sets `error` (when given) to why not.

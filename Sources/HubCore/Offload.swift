@@ -45,6 +45,30 @@ public func offloadProcessing<T: Sendable>(_ body: @escaping @Sendable () throws
     }
 }
 
+/// Runs `other` on a thread of its own, at the processing threads' niceness, while `body` runs on the calling
+/// thread; returns once both have, rethrowing `body`'s error, else `other`'s. For two independent pieces of
+/// background work on a node with a core to spare (not Dispatch's pool: its threads also run Swift's tasks,
+/// request handling among them, and would keep the lowered priority).
+public func sideBySide(_ body: () throws -> Void, _ other: @escaping @Sendable () throws -> Void) throws {
+    final class Outcome: @unchecked Sendable {
+        // Written by the thread before it signals, read after the wait: the semaphore orders them.
+        var error: (any Error)?
+    }
+    let outcome = Outcome(), done = DispatchSemaphore(value: 0)
+    let thread = Thread {
+        lowerThreadPriority()
+        do { try other() } catch { outcome.error = error }
+        done.signal()
+    }
+    thread.name = "side by side"
+    thread.start()
+    var failure: (any Error)?
+    do { try body() } catch { failure = error }
+    done.wait()
+    if let failure { throw failure }
+    if let error = outcome.error { throw error }
+}
+
 /// Gives the calling thread the processing threads' niceness (no-op where it already has it).
 public func lowerThreadPriority() {
     #if os(Linux)

@@ -25,7 +25,7 @@ extension Image {
     /// normalise to float. Samples are interleaved (H × W × 3, RGB), which the backbone reads as a
     /// channels-last tensor. 8-bit pixels in memory go through OpenCV: scaled down by `dih_resize_down`
     /// (as thumbnails are: a box average by the largest whole factor, then bilinear), up by `dih_resize_up`
-    /// (exactly as the libvips path below upsizes, bilinear on its sampling grid), the crop and the scaling
+    /// (as the libvips path below upsizes: bilinear on its sampling grid, within rounding), the crop and the scaling
     /// in one pass here: 0.3 ms for a 1024-pixel photo against 2.3 ms for libvips 8.14's resize, whose
     /// horizontal pass is plain C, and for a photo under the input's size about 0.1 ms against 2–4 ms.
     /// Anything else, all in libvips.
@@ -53,7 +53,7 @@ extension Image {
     }
 
     /// `modelInput` through OpenCV: nil where it does not apply (not 3-band, or not scaled by
-    /// `downscaledInMemory` or, for a picture whose short side is under the resize, `upscaledInMemory`).
+    /// `downscaledInMemory` or, for a picture whose short side is under the resize, `upscaledWindowInMemory`).
     func modelInputFromMemory(_ spec: ModelInputSpec) throws -> [Float]? {
         let short = min(width, height)
         guard bands == 3, short > 0, spec.size <= spec.resize else { return nil }

@@ -19,8 +19,7 @@ extension Image {
     /// alpha flattened onto white, greyscale expanded.
     public func sRGB() throws -> Image {
         var image = self
-        if let profile = iccProfile {
-            let known = ColourProfiles.shared.entry(for: profile)
+        if let known = profileEntry {
             if !known.isSRGB {
                 image = image.convertedInMemory(known) ?? (try? image.apply("icc_transform") { cvips_icc_to_srgb($0, &$1) }) ?? image
             }
@@ -36,7 +35,14 @@ extension Image {
 
     /// True when the embedded ICC profile describes sRGB itself (its colorants and tone curves, whatever
     /// its name), so `sRGB()` leaves the pixels as they are; false without a profile.
-    public var hasSRGBProfile: Bool { iccProfile.map { ColourProfiles.shared.entry(for: $0).isSRGB } ?? false }
+    public var hasSRGBProfile: Bool { profileEntry?.isSRGB ?? false }
+
+    /// What `ColourProfiles` knows of the embedded profile (read in place, not copied); nil without one.
+    var profileEntry: ColourProfiles.Entry? {
+        var length = 0
+        guard let data = cvips_icc_profile(pointer, &length) else { return nil }
+        return withExtendedLifetime(self) { ColourProfiles.shared.entry(for: UnsafeRawBufferPointer(start: data, count: length)) }
+    }
 
     /// 8-bit RGB pixels in memory converted into sRGB by the profile's transform built once
     /// (`ColourProfiles`), on the calling thread: what libvips's `icc_transform` computes, without building

@@ -179,22 +179,14 @@ public final class EmbedStage: Sendable {
         try reembedStale()
         // The label model's refit and its re-checks, and the clusters, need nothing of each other: they run
         // side by side (an import's last pass ran them one after the other, one core idle, for a tenth of the
-        // import of 300 small photos).
-        let failures = Mutex<[any Error]>([])
-        DispatchQueue.concurrentPerform(iterations: 2) { part in
-            do {
-                if part == 0 {
-                    try refreshLabelModel()
-                    try recheckLabels()
-                    try recheckStream()
-                } else {
-                    try refreshClusters()
-                }
-            } catch {
-                failures.withLock { $0.append(error) }
-            }
-        }
-        if let failure = failures.withLock({ $0.first }) { throw failure }
+        // import of 300 small photos). The clusters are made from the index as the pass finds it: an image
+        // this pass's re-checks quarantine leaves them at their next recompute, as one a later pass
+        // quarantines always did.
+        try sideBySide({
+            try refreshLabelModel()
+            try recheckLabels()
+            try recheckStream()
+        }, { [self] in try refreshClusters() })
     }
 
     /// Images embedded by another backbone (the hub was moved to other weights, or another engine precision)

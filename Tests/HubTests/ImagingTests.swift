@@ -233,6 +233,11 @@ import Testing
         _ = cache.entry(for: profiles[2])
         #expect(cache.count == 2 && cache.entry(for: profiles[0]) === first, "the one used last stays")
         #expect(first.transform != nil && cache.entry(for: profiles[1]).isSRGB && cache.entry(for: profiles[2]).transform == nil)
+        // A profile over the size kept is judged each time and not kept (uploaders choose the profiles).
+        let roomy = ColourProfiles(capacity: 4)
+        _ = roomy.entry(for: profiles[0] + Data(count: ColourProfiles.largest))
+        _ = roomy.entry(for: profiles[0])
+        #expect(roomy.count == 1)
     }
 
     @Test(needsSharedData) func theCompactSRGBProfileOfRealPhotosIsRecognised() throws {

@@ -47,6 +47,31 @@ import Testing
         #expect(try await offload { currentThreadNiceness() } == request, "request threads keep their priority")
     }
 
+    @Test("side by side: both pieces run at once, the second on a nicer thread of its own, and errors come back")
+    func sideBySideRunsBothAtOnce() throws {
+        // Each piece waits for the other to have started: run one after the other, they would time out.
+        let started = Count()
+        let niceness = Mutex<Int32>(0)
+        let meet: @Sendable () -> Bool = {
+            started.value.add(1, ordering: .relaxed)
+            let deadline = Date().addingTimeInterval(3)
+            while started.value.load(ordering: .relaxed) < 2, Date() < deadline { usleep(1_000) }
+            return started.value.load(ordering: .relaxed) == 2
+        }
+        let met = Mutex<[Bool]>([])
+        let caller = pthread_self()
+        try sideBySide({ met.withLock { $0.append(meet()) } }, {
+            let together = meet()
+            met.withLock { $0.append(together && pthread_equal(pthread_self(), caller) == 0) }
+            niceness.withLock { $0 = currentThreadNiceness() }
+        })
+        #expect(met.withLock { $0 } == [true, true])
+        #expect(niceness.withLock { $0 } >= processingNiceness)
+        struct Boom: Error {}
+        #expect(throws: Boom.self) { try sideBySide({}, { throw Boom() }) }
+        #expect(throws: Boom.self) { try sideBySide({ throw Boom() }, {}) }
+    }
+
     @Test func errorsComeBackToTheCaller() async {
         struct Boom: Error {}
         await #expect(throws: Boom.self) { try await offload { throw Boom() } }

@@ -55,7 +55,8 @@ int dih_resize_down(const uint8_t *src, int width, int height, int channels, uin
 /// (`cvips_resize`): bilinear, pixel x of the scaled picture sampling the input at x / `scale` − 0.5,
 /// borders repeated. Only the window is computed (a crop of a long, thin picture scaled up stays small).
 /// The backbone's embeddings of small photos scaled up either way agree to a cosine of 0.9998 or more.
-/// Returns as `dih_resize_down` does.
+/// Returns as `dih_resize_down` does, and -2 too for a picture or window of 2^20 pixels a side or more
+/// (OpenCV's fixed-point coordinates end near there).
 int dih_resize_up(const uint8_t *src, int width, int height, int channels, uint8_t *dst, int dst_width, int dst_height, double scale,
                   int left, int top);
 
