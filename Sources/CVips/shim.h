@@ -159,12 +159,6 @@ static inline int cvips_icc_data_is_srgb(const void *data, size_t length) {
     cmsCloseProfile(profile);
     return same;
 }
-static inline int cvips_icc_is_srgb(VipsImage *image) {
-    const void *data = NULL;
-    size_t length = 0;
-    if (vips_image_get_blob(image, VIPS_META_ICC_NAME, &data, &length)) return 0;
-    return cvips_icc_data_is_srgb(data, length);
-}
 
 /// Converts an image assumed sRGB into the colour space of a built-in (`srgb`, `p3`) or file profile,
 /// attaching that profile: test fixtures use it to make photos as wide-gamut phones write them.

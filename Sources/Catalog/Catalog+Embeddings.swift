@@ -170,19 +170,21 @@ extension Catalog {
     /// `includingUnscored`, also those passed as `verified` without a score), oldest first: what
     /// `ImageRecord.awaitsLabelCheck` says of one row.
     public func unverifiedImages(labelId: Int64, includingUnscored: Bool = false, limit: Int = 1000) throws -> [ImageRecord] {
-        let unscored = includingUnscored ? Self.unscored : ""
-        return try read { db in
+        try read { db in
             try db.all(ImageRecord.self, """
-                SELECT * FROM images WHERE labelId = ? AND status IN ('accepted', 'quarantined') AND (labelCheck = 'unverified'\(unscored))
-                    AND \(Self.notReviewed)
+                SELECT * FROM images WHERE labelId = ? AND \(Self.awaitingLabelCheck(includingUnscored: includingUnscored))
                 ORDER BY createdAt, id LIMIT ?
                 """, [labelId, limit])
         }
     }
 
-    /// Images passed as `verified` because no other label could be told from theirs: no model has judged them
-    /// (`ImageRecord.awaitsLabelCheck` says the same of one row).
-    static let unscored = " OR (labelCheck = 'verified' AND labelScore IS NULL)"
+    /// `ImageRecord.awaitsLabelCheck` in SQL: accepted or quarantined, still `unverified` (with
+    /// `includingUnscored`, also `verified` without a score: no other label could be told from theirs, so no
+    /// model has judged them), and not decided on by a reviewer.
+    static func awaitingLabelCheck(includingUnscored: Bool) -> String {
+        let unscored = includingUnscored ? " OR (labelCheck = 'verified' AND labelScore IS NULL)" : ""
+        return "status IN ('accepted', 'quarantined') AND (labelCheck = 'unverified'\(unscored)) AND \(notReviewed)"
+    }
     /// Leaves out images a reviewer decided on (`ImageRecord.reviewed`): no re-check overrules a person's word.
     static let notReviewed = "reasons NOT LIKE '%\"review.%'"
 
@@ -190,12 +192,10 @@ extension Catalog {
     /// `verified` without a score: no other label to tell them from when they came), and how many accepted
     /// images they have now.
     public func labelsWithUnverifiedImages(includingUnscored: Bool = false) throws -> [(labelId: Int64, accepted: Int)] {
-        let unscored = includingUnscored ? Self.unscored : ""
-        return try read { db in
+        try read { db in
             try db.rows("""
                 SELECT u.labelId, (SELECT COUNT(*) FROM images a WHERE a.labelId = u.labelId AND a.status = 'accepted') AS accepted
-                FROM (SELECT DISTINCT labelId FROM images WHERE status IN ('accepted', 'quarantined') AND (labelCheck = 'unverified'\(unscored))
-                      AND \(Self.notReviewed)) u
+                FROM (SELECT DISTINCT labelId FROM images WHERE \(Self.awaitingLabelCheck(includingUnscored: includingUnscored))) u
                 """).map { ($0.int("labelId") ?? 0, Int($0.int("accepted") ?? 0)) }
         }
     }

@@ -9,7 +9,6 @@ public enum Fixtures {
         return try Synthetic.photo(width: width, height: height, seed: seed).encoded(as: format, quality: 90)
     }
 
-    /// A flat grey PNG: tiny on the wire, but every one of its pixels must be decoded (slow work for a worker).
     /// `jpeg` with a JFIF APP0 segment of revision 2.1 right after SOI: libjpeg warns "unknown JFIF revision
     /// number" and decodes on (a `decode.warning`, not corruption).
     public static func withJFIFWarning(_ jpeg: Data) -> Data {
@@ -17,6 +16,7 @@ public enum Fixtures {
         return jpeg.prefix(2) + Data(app0) + jpeg.dropFirst(2)
     }
 
+    /// A flat grey PNG: tiny on the wire, but every one of its pixels must be decoded (slow work for a worker).
     public static func flatPNG(width: Int, height: Int, value: UInt8) throws -> Data {
         Vips.start()
         return try Image.fromPixels([UInt8](repeating: value, count: width * height), width: width, height: height, bands: 1)

@@ -19,10 +19,8 @@ extension Image {
     /// alpha flattened onto white, greyscale expanded.
     public func sRGB() throws -> Image {
         var image = self
-        if let known = profileEntry {
-            if !known.isSRGB {
-                image = image.convertedInMemory(known) ?? (try? image.apply("icc_transform") { cvips_icc_to_srgb($0, &$1) }) ?? image
-            }
+        if let known = profileEntry, !known.isSRGB {
+            image = image.convertedInMemory(known) ?? (try? image.apply("icc_transform") { cvips_icc_to_srgb($0, &$1) }) ?? image
         }
         // An 8-bit sRGB image with three bands (most JPEGs) is left as it is: no operation to build and run.
         if vips_image_get_interpretation(image.pointer) != VIPS_INTERPRETATION_sRGB || image.bands != 3 {
@@ -103,15 +101,8 @@ extension Image {
     /// into a new image in memory; nil where that does not apply (another format, a libvips pipeline, or
     /// OpenCV not loadable: libFeatureKernels.so).
     func downscaledInMemory(width w: Int, height h: Int) throws -> Image? {
-        guard isUChar, (1...4).contains(bands), let pixels = cvips_pixels(pointer) else { return nil }
-        guard let made = cvips_new_uchar_memory(pointer, Int32(w), Int32(h), Int32(bands)) else {
-            throw ImagingError(code: "internal.vips", message: "downscale: \(Vips.takeError())")
-        }
-        let out = Image(made)
-        switch dih_resize_down(pixels, Int32(width), Int32(height), Int32(bands), cvips_pixels(made), Int32(w), Int32(h)) {
-        case 0: return out
-        case -2: return nil
-        default: throw ImagingError(code: "internal.vips", message: "downscale: \(width)×\(height) to \(w)×\(h) failed")
+        try scaledInMemory(width: w, height: h, "downscale to \(w)×\(h)") { pixels, out in
+            dih_resize_down(pixels, Int32(width), Int32(height), Int32(bands), out, Int32(w), Int32(h))
         }
     }
 
@@ -120,16 +111,26 @@ extension Image {
     /// sampling grid), on the calling thread and only the window: about 0.1 ms for a small photo's model
     /// input where libvips 8.14 took 2–4 ms. Nil where that does not apply (as `downscaledInMemory`).
     func upscaledWindowInMemory(by scale: Double, left: Int, top: Int, width w: Int, height h: Int) throws -> Image? {
-        guard scale >= 1, isUChar, (1...4).contains(bands), let pixels = cvips_pixels(pointer) else { return nil }
+        guard scale >= 1 else { return nil }
+        return try scaledInMemory(width: w, height: h, "upscale by \(scale)") { pixels, out in
+            dih_resize_up(pixels, Int32(width), Int32(height), Int32(bands), out, Int32(w), Int32(h), scale, Int32(left), Int32(top))
+        }
+    }
+
+    /// A new `w` × `h` image in memory with this one's bands and metadata, its pixels written by `scale` from
+    /// this one's (an OpenCV kernel: 0 done, -2 not applicable here, else failed); nil where this image's
+    /// pixels are not 8-bit in memory, or the kernel does not apply.
+    private func scaledInMemory(width w: Int, height h: Int, _ what: String,
+                                _ scale: (UnsafePointer<UInt8>, UnsafeMutablePointer<UInt8>) -> Int32) throws -> Image? {
+        guard isUChar, (1...4).contains(bands), let pixels = cvips_pixels(pointer) else { return nil }
         guard let made = cvips_new_uchar_memory(pointer, Int32(w), Int32(h), Int32(bands)) else {
-            throw ImagingError(code: "internal.vips", message: "upscale: \(Vips.takeError())")
+            throw ImagingError(code: "internal.vips", message: "\(what): \(Vips.takeError())")
         }
         let out = Image(made)
-        switch dih_resize_up(pixels, Int32(width), Int32(height), Int32(bands), cvips_pixels(made), Int32(w), Int32(h), scale,
-                             Int32(left), Int32(top)) {
+        switch scale(pixels, cvips_pixels(made)) {
         case 0: return out
         case -2: return nil
-        default: throw ImagingError(code: "internal.vips", message: "upscale: \(width)×\(height) by \(scale) failed")
+        default: throw ImagingError(code: "internal.vips", message: "\(what) of \(width)×\(height) failed")
         }
     }
 
