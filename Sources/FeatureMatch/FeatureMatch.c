@@ -19,6 +19,7 @@ static struct {
     int (*resize_up)(const uint8_t *, int, int, int, uint8_t *, int, int, double, int, int);
     int (*softmax_fit)(const float *, const int32_t *, int, int, int, const float *, double, int, float *, float *, int *, char **);
     void (*softmax_probabilities)(const float *, int, int, const float *, const float *, int, float *);
+    int (*blas_threads)(void);  // OpenBLAS's openblas_get_num_threads, where the library has it
 } kernels;
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -63,7 +64,9 @@ static void load(void) {
     int (*stop_blas_threads)(void);
     *(void **)&stop_blas_threads = dlsym(lib, "blas_thread_shutdown_");
     if (stop_blas_threads) stop_blas_threads();
+    *(void **)&kernels.blas_threads = dlsym(lib, "openblas_get_num_threads");
 }
+
 
 /// True once the kernels are loaded; otherwise sets `error` (when given) to why not.
 static int ready(char **error) {
@@ -105,6 +108,8 @@ int dih_features_match(const dih_features *a, const dih_features *b, int limit, 
                        int *inliers, double *scale, int *overlapping, char **error) {
     return kernels.match(a, b, limit, ratio, max_error, matches, inliers, scale, overlapping, error);
 }
+
+int dih_blas_threads(void) { return ready(NULL) && kernels.blas_threads ? kernels.blas_threads() : -1; }
 
 // Strings from either side come from the same C library's malloc.
 void dih_features_string_free(char *string) { free(string); }

@@ -5,6 +5,13 @@ import FeatureMatch
 /// libFeatureKernels.so): the label model's fit. Deterministic, and a few tens of milliseconds for a few
 /// hundred embeddings, without libtorch, whose load alone takes a process 0.4 s.
 public enum SoftmaxRegression {
+    /// The threads OpenBLAS runs a product on (1 once the kernels are loaded: see `FeatureMatch.c`'s load;
+    /// nil where that cannot be read).
+    public static var blasThreads: Int? {
+        let threads = dih_blas_threads()
+        return threads > 0 ? Int(threads) : nil
+    }
+
     /// L-BFGS iterations at most (a fit of a few hundred embeddings converges in 40–60).
     static let maxIterations = 300
 

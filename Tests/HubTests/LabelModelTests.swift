@@ -326,6 +326,15 @@ struct SoftmaxRegressionTests {
         #expect(norm(firmer.weights) < norm(fit.weights) / 4)
     }
 
+    /// OpenBLAS's own pool spun on sched_yield beside the pipeline's workers while the label model refitted
+    /// during an import (12% of its CPU): the products stay on the calling thread, even after a fit.
+    @Test("OpenBLAS computes on the calling thread alone, before and after a fit")
+    func blasOnOneThread() throws {
+        #expect(SoftmaxRegression.blasThreads == 1)
+        _ = try SoftmaxRegression.fit(Self.examples(seed: 34), dims: LabelModelTests.dims, classes: 3, classWeights: [1, 1, 1], decay: 1e-3)
+        #expect(SoftmaxRegression.blasThreads == 1)
+    }
+
     @Test("bad input is refused with a message, not a crash")
     func refusesBadInput() throws {
         var examples = Self.examples(seed: 32, perLabel: 3)

@@ -38,6 +38,10 @@ int dih_features_match(const dih_features *a, const dih_features *b, int limit, 
 
 void dih_features_string_free(char *string);
 
+/// The threads OpenBLAS computes a product on once libFeatureKernels.so is loaded (1: the calling thread
+/// alone, as the load leaves it); -1 where the kernels or OpenBLAS's thread count cannot be had.
+int dih_blas_threads(void);
+
 /// Starts loading libFeatureKernels.so on a thread of its own and returns at once (the first call of any
 /// function below loads it otherwise). Call it once libvips has opened its modules: a load holds the
 /// dynamic loader's lock, which another thread's dlopen would wait for.
