@@ -67,7 +67,6 @@ static void load(void) {
     *(void **)&kernels.blas_threads = dlsym(lib, "openblas_get_num_threads");
 }
 
-
 /// True once the kernels are loaded; otherwise sets `error` (when given) to why not.
 static int ready(char **error) {
     pthread_once(&once, load);
