@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import NIOPosix
 
 /// The threads blocking work runs on. Not `DispatchQueue.global()`: on Linux that runs about one block
@@ -50,14 +51,10 @@ public func offloadProcessing<T: Sendable>(_ body: @escaping @Sendable () throws
 /// background work on a node with a core to spare (not Dispatch's pool: its threads also run Swift's tasks,
 /// request handling among them, and would keep the lowered priority).
 public func sideBySide(_ body: () throws -> Void, _ other: @escaping @Sendable () throws -> Void) throws {
-    final class Outcome: @unchecked Sendable {
-        // Written by the thread before it signals, read after the wait: the semaphore orders them.
-        var error: (any Error)?
-    }
-    let outcome = Outcome(), done = DispatchSemaphore(value: 0)
+    let otherError = Mutex<(any Error)?>(nil), done = DispatchSemaphore(value: 0)
     let thread = Thread {
         lowerThreadPriority()
-        do { try other() } catch { outcome.error = error }
+        do { try other() } catch { otherError.withLock { $0 = error } }
         done.signal()
     }
     thread.name = "side by side"
@@ -66,7 +63,7 @@ public func sideBySide(_ body: () throws -> Void, _ other: @escaping @Sendable (
     do { try body() } catch { failure = error }
     done.wait()
     if let failure { throw failure }
-    if let error = outcome.error { throw error }
+    if let error = otherError.withLock({ $0 }) { throw error }
 }
 
 /// Gives the calling thread the processing threads' niceness (no-op where it already has it).

@@ -18,6 +18,11 @@ public struct ModelInputSpec: Sendable, Hashable {
 
     /// The number of floats one image takes (size × size × 3).
     public var count: Int { size * size * 3 }
+
+    /// The scale libvips's path resizes a picture of short side `short` by: a tenth of a pixel over `resize`,
+    /// so that the short side rounds to `resize` and never under it. OpenCV's upscale uses the same, so that
+    /// both paths make the same output size and sampling grid.
+    func scale(shortSide short: Int) -> Double { (Double(resize) + 0.1) / Double(short) }
 }
 
 extension Image {
@@ -31,8 +36,7 @@ extension Image {
     /// Anything else, all in libvips.
     public func modelInput(_ spec: ModelInputSpec) throws -> [Float] {
         if let fast = try modelInputFromMemory(spec) { return fast }
-        let short = min(width, height)
-        let scale = (Double(spec.resize) + 0.1) / Double(short)
+        let scale = spec.scale(shortSide: min(width, height))
         let resized = try apply("resize") { cvips_resize($0, &$1, scale, scale) }
         guard resized.width >= spec.size, resized.height >= spec.size else {
             throw ImagingError(code: "internal.vips", message: "model input: \(resized.width)×\(resized.height) is smaller than \(spec.size)")
@@ -67,7 +71,7 @@ extension Image {
         } else {
             // Up, as `modelInput`'s libvips path scales and crops (the same scale, size and samples), computing
             // the crop alone.
-            let scale = (Double(spec.resize) + 0.1) / Double(short)
+            let scale = spec.scale(shortSide: short)
             let w = Int((Double(width) * scale).rounded()), h = Int((Double(height) * scale).rounded())
             guard w >= spec.size, h >= spec.size, let window = try upscaledWindowInMemory(
                 by: scale, left: (w - spec.size) / 2, top: (h - spec.size) / 2, width: spec.size, height: spec.size) else { return nil }
