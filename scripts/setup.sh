@@ -61,3 +61,17 @@ fi
 
 # Convert (idempotent: the script returns at once when the artifacts match the weights' hash).
 /usr/bin/python3 scripts/convert_backbone.py "$weights_pkg" models/efficientnet-lite0
+
+# The int8 copy of the backbone (scripts/quantize_backbone.py: onnxruntime's post-training quantiser,
+# calibrated on the photos python3-skimage ships; idempotent) in a project-local virtual environment with
+# pinned versions, so that every node's set-up writes the same file.
+quant_venv=models/venv
+quant_specs=("onnxruntime==1.32.0" "onnx==1.23.2" "numpy==2.4.6" "pillow==13.0.0")
+if ! "$quant_venv/bin/python" -c "import onnxruntime, onnx, numpy, PIL" >/dev/null 2>&1; then
+  echo "setup: installing ${quant_specs[*]} into $quant_venv (the backbone's int8 quantisation)"
+  rm -rf "$quant_venv"
+  python3 -m venv "$quant_venv"
+  "$quant_venv/bin/python" -m pip install --quiet --disable-pip-version-check "${quant_specs[@]}"
+fi
+skimage_data=$(/usr/bin/python3 -c 'import os, skimage; print(os.path.join(os.path.dirname(skimage.__file__), "data"))')
+"$quant_venv/bin/python" scripts/quantize_backbone.py models/efficientnet-lite0 "$skimage_data"

@@ -91,10 +91,13 @@ public final class Backbone: @unchecked Sendable {
         let fallbackReason: String?
     }
     private let engine: Eventually<Engine>
-    /// Names the weights and the conversion, e.g. `efficientnet-lite0/2/57934424`; stored with every
+    /// Names the weights and the conversion, e.g. `efficientnet-lite0/3/57934424`; stored with every
     /// embedding so a backbone change can re-embed in the background. Both engines give the same vectors
-    /// (f32), so the engine is not part of it.
+    /// (f32; bf16 within a cosine of 0.998), so the engine is not part of it; the int8 copy's vectors are of
+    /// another kind, and its id names the copy too: `efficientnet-lite0/3/57934424/int8-6d949f7a`.
     public let id: String
+    /// Whether OpenVINO runs the set-up's int8 copy (`embedder-int8.onnx`).
+    public let isInt8: Bool
     public let dimensions: Int
     public let classNames: [String]
     public let input: ModelInputSpec
@@ -109,7 +112,9 @@ public final class Backbone: @unchecked Sendable {
 
     /// Loads the backbone from `directory` (`manifest.json`, `imagenet_classes.txt`, and `embedder.onnx` for
     /// OpenVINO or `embedder.pt` for libtorch). `threads` is the engine's thread count (0: every
-    /// core); `precision` OpenVINO's inference precision (`f32`; `bf16`; `auto`: bf16 where the CPU has it
+    /// core); `precision` OpenVINO's inference precision (`f32`; `bf16`; `int8`: the set-up's int8 copy,
+    /// with bf16 where the CPU has it natively for the layers left in float; `auto`: `int8` where the copy
+    /// and OpenVINO's library are there and the engine is not libtorch, else bf16 where the CPU has it
     /// natively, else f32);
     /// `openVINOLibrary` the path of libopenvino_c (default: `openVINOLibrary(near:)`); `compiledModels`
     /// OpenVINO's model cache (see `compiledModelCache`; nil: compile every time).
@@ -124,14 +129,18 @@ public final class Backbone: @unchecked Sendable {
         classNames = try String(contentsOf: directory.appendingPathComponent("imagenet_classes.txt"), encoding: .utf8)
             .split(separator: "\n").map(String.init)
         input = manifest.inputSpec
-        id = "\(manifest.backbone)/\(manifest.version)/\(manifest.weights_sha256.prefix(8))"
+        let int8 = try Self.int8Copy(directory: directory, engine: engine, precision: precision, openVINOLibrary: openVINOLibrary)
+        isInt8 = int8 != nil
+        id = "\(manifest.backbone)/\(manifest.version)/\(manifest.weights_sha256.prefix(8))" + (int8.map { "/int8-\($0.sha256.prefix(8))" } ?? "")
         dimensions = manifest.dimensions
         self.directory = directory
         let threadCount = threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount
         let classCount = classNames.count, dimensions = self.dimensions, id = self.id, inputSize = input.size
         let load: @Sendable () throws -> Engine = {
             let loaded = Result {
-                try Self.loadEngine(directory: directory, engine: engine, precision: precision, threadCount: threadCount,
+                try Self.loadEngine(directory: directory, engine: int8 == nil ? engine : .openvino,
+                                    model: int8 == nil ? "embedder.onnx" : "embedder-int8.onnx",
+                                    precision: int8 == nil ? precision : "auto", threadCount: threadCount,
                                     channelsLast: channelsLast, openVINOLibrary: openVINOLibrary, compiledModels: compiledModels,
                                     dimensions: dimensions, classCount: classCount, inputSize: inputSize)
             }
@@ -141,11 +150,41 @@ public final class Backbone: @unchecked Sendable {
         self.engine = inBackground ? Eventually(inBackground: load) : try Eventually(now: load)
     }
 
-    private static func loadEngine(directory: URL, engine: InferenceEngine, precision: String, threadCount: Int, channelsLast: Bool,
+    /// What the set-up's quantiser wrote beside `embedder-int8.onnx`.
+    struct Int8Copy: Decodable {
+        let sha256: String
+    }
+
+    /// The int8 copy this backbone runs, or nil where it runs in float: `int8` wants it (an error without
+    /// it, or with libtorch: libtorch cannot make its vectors); `auto` takes it where it and OpenVINO's
+    /// library are there and the engine is not libtorch.
+    static func int8Copy(directory: URL, engine: InferenceEngine, precision: String, openVINOLibrary: URL?) throws -> Int8Copy? {
+        guard precision == "int8" || precision == "auto" else { return nil }
+        let wanted = precision == "int8"
+        if engine == .libtorch {
+            if wanted { throw BackboneError(description: "embedding precision int8 runs on OpenVINO, not on libtorch") }
+            return nil
+        }
+        let model = directory.appendingPathComponent("embedder-int8.onnx")
+        guard let data = try? Data(contentsOf: directory.appendingPathComponent("embedder-int8.json")),
+              FileManager.default.fileExists(atPath: model.path) else {
+            if wanted { throw BackboneError(description: "\(model.path) or its embedder-int8.json is missing: run `make setup`") }
+            return nil
+        }
+        guard (openVINOLibrary ?? Backbone.openVINOLibrary(near: directory)) != nil else {
+            if wanted { throw BackboneError(description: "embedding precision int8 needs OpenVINO's library: run `make setup`") }
+            return nil
+        }
+        do { return try JSONDecoder().decode(Int8Copy.self, from: data) } catch {
+            throw BackboneError(description: "\(directory.appendingPathComponent("embedder-int8.json").path) cannot be read (\(error)): run `make setup`")
+        }
+    }
+
+    private static func loadEngine(directory: URL, engine: InferenceEngine, model: String, precision: String, threadCount: Int, channelsLast: Bool,
                                    openVINOLibrary: URL?, compiledModels: URL?, dimensions: Int, classCount: Int, inputSize: Int) throws -> Engine {
         var fallback: String?
         if engine != .libtorch {
-            let onnx = directory.appendingPathComponent("embedder.onnx")
+            let onnx = directory.appendingPathComponent(model)
             let library = openVINOLibrary ?? Backbone.openVINOLibrary(near: directory)
             do {
                 guard let library else {
@@ -164,7 +203,8 @@ public final class Backbone: @unchecked Sendable {
                     dih_ov_free(loaded)
                     throw BackboneError(description: "\(onnx.path) has no logits output: run `make setup`")
                 }
-                return Engine(model: .openvino(loaded), description: "openvino \(String(cString: dih_ov_version(loaded)).split(separator: "-").first ?? "") \(String(cString: dih_ov_precision(loaded))), \(threadCount) threads",
+                let hint = String(cString: dih_ov_precision(loaded))
+                return Engine(model: .openvino(loaded), description: "openvino \(String(cString: dih_ov_version(loaded)).split(separator: "-").first ?? "") \(model == "embedder.onnx" ? hint : "int8 (\(hint) elsewhere)"), \(threadCount) threads",
                               fallbackReason: nil)
             } catch {
                 if engine == .openvino { throw error }

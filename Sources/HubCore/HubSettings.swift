@@ -66,9 +66,11 @@ public struct HubSettings: Sendable, Equatable {
     /// What runs the backbone (`embedding.engine`): `auto` (OpenVINO when `make setup` installed it, else
     /// libtorch), `openvino` or `libtorch`.
     public var embeddingEngine = "auto"
-    /// OpenVINO's inference precision (`embedding.precision`): `auto` (the default: bf16 where the CPU
-    /// computes it natively, AVX-512 BF16 or AMX, f32 elsewhere), `f32` (the same vectors as libtorch) or
-    /// `bf16` (vectors 0.998 cosine to f32's: the checks and thresholds hold, measured).
+    /// OpenVINO's inference precision (`embedding.precision`): `auto` (the default: the set-up's int8 copy
+    /// where it and OpenVINO are there, else bf16 where the CPU computes it natively, AVX-512 BF16 or AMX,
+    /// else f32), `int8` (the int8 copy, with bf16 or f32 as `auto` picks for the layers left in float: its
+    /// vectors are of a backbone id of their own, the checks measured on them), `f32` (the same vectors as
+    /// libtorch) or `bf16` (vectors 0.998 cosine to f32's: the checks and thresholds hold, measured).
     public var embeddingPrecision = "auto"
     /// Inference threads (`embedding.threads`, default: the core count).
     public var embeddingThreads = ProcessInfo.processInfo.activeProcessorCount

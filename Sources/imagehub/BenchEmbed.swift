@@ -11,10 +11,10 @@ import Logging
 struct EmbedBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "embed",
-        abstract: "Backbone throughput (img/s) by engine (OpenVINO f32 and bf16, libtorch), batch size and thread count, on model inputs made from DIR's images.")
+        abstract: "Backbone throughput (img/s) by engine (OpenVINO f32, bf16 and the int8 copy, libtorch), batch size and thread count, on model inputs made from DIR's images.")
 
     @Argument(help: "Folder of images (searched recursively).") var directory: String
-    @Option(help: "Comma-separated engines: openvino (f32), openvino-bf16, libtorch.") var engines: String = "openvino,openvino-bf16,libtorch"
+    @Option(help: "Comma-separated engines: openvino (f32), openvino-bf16, openvino-int8 (the set-up's int8 copy), libtorch.") var engines: String = "openvino,openvino-bf16,openvino-int8,libtorch"
     @Option(help: "Comma-separated batch sizes.") var batches: String = "1,8,32"
     @Option(help: "Comma-separated thread counts.") var threads: String = "\(ProcessInfo.processInfo.activeProcessorCount)"
     @Option(help: "libtorch memory layouts to try: channels-last, nchw, or both.") var layout: String = "channels-last"
@@ -45,8 +45,9 @@ struct EmbedBench: AsyncParsableCommand {
                 switch engine {
                 case "openvino": configurations.append(.init(engine: .openvino, precision: "f32", channelsLast: true, threads: t))
                 case "openvino-bf16": configurations.append(.init(engine: .openvino, precision: "bf16", channelsLast: true, threads: t))
+                case "openvino-int8": configurations.append(.init(engine: .openvino, precision: "int8", channelsLast: true, threads: t))
                 case "libtorch": configurations += layouts.map { .init(engine: .libtorch, precision: "f32", channelsLast: $0, threads: t) }
-                default: throw ValidationError("unknown engine \(engine): openvino, openvino-bf16 or libtorch")
+                default: throw ValidationError("unknown engine \(engine): openvino, openvino-bf16, openvino-int8 or libtorch")
                 }
             }
         }

@@ -42,5 +42,30 @@ import Testing
         let second = try await convert(out)
         #expect(second.status == 0 && second.output.isEmpty, "up to date: nothing to do, nothing printed: \(second.output)")
         #expect(try FileManager.default.attributesOfItem(atPath: out.appendingPathComponent("features.pt").path)[.modificationDate] as? Date == modified)
+
+        // The int8 copy: quantised from the fresh conversion in the set-up's virtual environment, it checks
+        // itself, and a second run does nothing.
+        func quantize() async throws -> (status: Int32, output: String) {
+            let (status, data) = try await runProgram(Self.root.appendingPathComponent("models/venv/bin/python"), [
+                Self.root.appendingPathComponent("scripts/quantize_backbone.py").path, out.path,
+                "/usr/lib/python3/dist-packages/skimage/data"], mergeErrors: true)
+            return (status, String(decoding: data, as: UTF8.self))
+        }
+        let quantised = try await quantize()
+        #expect(quantised.status == 0 && quantised.output.contains("quantize_backbone: wrote"), "\(quantised.output)")
+        let copy = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("embedder-int8.json"))) as? [String: Any])
+        let checks = try #require(copy["self_check"] as? [String: [String: Any]])
+        #expect((281...285).contains(checks["chelsea.png"]?["top1"] as? Int ?? 0) && checks["coffee.png"]?["top1"] as? Int == 967, "\(checks)")
+        #expect((copy["min_cosine_to_f32"] as? Double ?? 0) >= 0.95)
+        #expect((copy["sha256"] as? String)?.count == 64)
+        // The same source gives the same file, byte for byte: nodes that run the set-up each share one backbone id.
+        let setUp = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.root.appendingPathComponent("models/efficientnet-lite0/embedder-int8.json"))) as? [String: Any]
+        if let source = setUp?["source_sha256"] as? String, source == copy["source_sha256"] as? String {
+            #expect(setUp?["sha256"] as? String == copy["sha256"] as? String)
+        }
+        let written = try FileManager.default.attributesOfItem(atPath: out.appendingPathComponent("embedder-int8.onnx").path)[.modificationDate] as? Date
+        let again = try await quantize()
+        #expect(again.status == 0 && again.output.isEmpty, "up to date: \(again.output)")
+        #expect(try FileManager.default.attributesOfItem(atPath: out.appendingPathComponent("embedder-int8.onnx").path)[.modificationDate] as? Date == written)
     }
 }
