@@ -1,23 +1,56 @@
 """A trained model's accuracy on photos it never saw, through the hub as a user would reach it.
 
 usage: train_holdout.py PHOTOS [--train 35] [--holdout 25] [--splits 5] [--seed 1] [--imagehub .build/release/imagehub]
+                        [--phone .venv/bin/python]
 
 PHOTOS holds one folder of photos per class. For each split (seeded), every class's photos are shuffled:
 --holdout of them are held out and --train of the rest go into a fresh hub (`imagehub ingest`, one folder a
 label, embeddings on); the hub trains on every label (POST /v1/training-jobs) and the model predicts each
 held-out photo (POST /v1/models/{id}/predict). Prints each split's accuracy and the mean, min and max.
+With --phone (a Python with onnxruntime, numpy and Pillow), the exported model (GET
+/v1/models/{id}/download?format=onnx) also predicts each held-out photo in onnxruntime, prepared as a phone
+would from the model card (Pillow: upright, short side bilinear, centre crop, normalised): its accuracy,
+and on how many photos its first label is the hub's.
 The backbone is the one the hub would load (IMAGEHUB_EMBEDDING_MODELS chooses another).
 """
 import argparse
+import json
 import os
 import random
 import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from quest_loop import call, predict, start_hub, stop_hub, train  # noqa: E402
+
+
+# Run by --phone's Python: the exported model's first label for each photo, prepared from its model card.
+PHONE = '''
+import json, sys
+import numpy as np, onnxruntime as ort
+from PIL import Image, ImageOps
+session = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+meta = session.get_modelmeta().custom_metadata_map
+labels, pre = json.loads(meta["labels"]), json.loads(meta["model_card"])["preprocessing"]
+short, size = pre["short_side"], pre["crop_size"]
+mean, std = np.array(pre["mean"], np.float32), np.array(pre["std"], np.float32)
+out = []
+for path in sys.argv[2:]:
+    with Image.open(path) as im:
+        im = ImageOps.exif_transpose(im).convert("RGB")
+    w, h = im.size
+    scale = short / min(w, h)
+    im = im.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR)
+    w, h = im.size
+    left, top = (w - size) // 2, (h - size) // 2
+    x = ((np.asarray(im.crop((left, top, left + size, top + size)), np.float32) / 255.0 - mean) / std).transpose(2, 0, 1)
+    (p,) = session.run(["probabilities"], {"image": x[None]})
+    out.append(labels[int(p[0].argmax())])
+print(json.dumps(out))
+'''
 
 
 def main():
@@ -28,12 +61,13 @@ def main():
     p.add_argument("--splits", type=int, default=5)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--imagehub", default=".build/release/imagehub")
+    p.add_argument("--phone", help="a Python with onnxruntime, numpy and Pillow: score the exported ONNX model too")
     a = p.parse_args()
     hub = os.path.abspath(a.imagehub)
     classes = sorted(d for d in os.listdir(a.photos) if os.path.isdir(os.path.join(a.photos, d)))
     if len(classes) < 2:
         sys.exit(f"train_holdout: {a.photos} needs a folder per class, at least two")
-    accuracies = []
+    accuracies, phone_accuracies, agreements = [], [], []
     for split in range(a.splits):
         rng = random.Random(a.seed * 1000 + split)
         work = tempfile.mkdtemp(prefix="train-holdout-")
@@ -62,20 +96,38 @@ def main():
                 _, tree = call(base, key, "GET", "/v1/labels")
                 accepted = sum(n["counts"].get("accepted", 0) for n in tree["labels"] if n["name"] in classes)
                 hits = total = 0
+                answers = {}
                 for c, files in holdout.items():
                     for f in files:
-                        hits += predict(base, key, model, f) == c
+                        answers[f] = predict(base, key, model, f)
+                        hits += answers[f] == c
                         total += 1
+                if a.phone:
+                    request = urllib.request.Request(f"{base}/v1/models/{model}/download?format=onnx",
+                                                     headers={"Authorization": "Bearer " + key})
+                    onnx_path = os.path.join(work, "model.onnx")
+                    with urllib.request.urlopen(request, timeout=120) as answer, open(onnx_path, "wb") as out:
+                        out.write(answer.read())
+                    files = [f for fs in holdout.values() for f in fs]
+                    run = subprocess.run([a.phone, "-c", PHONE, onnx_path] + files, check=True, capture_output=True, text=True)
+                    phone = dict(zip(files, json.loads(run.stdout)))
+                    phone_hits = sum(phone[f] == c for c, fs in holdout.items() for f in fs)
+                    phone_accuracies.append(phone_hits / total)
+                    agreements.append(sum(phone[f] == answers[f] for f in files) / total)
             finally:
                 stop_hub(server)
             accuracies.append(hits / total)
             print(f"split {split + 1}: trained on {accepted} accepted photos, {hits}/{total} held-out photos right, "
-                  f"accuracy {hits / total:.3f}", flush=True)
+                  f"accuracy {hits / total:.3f}"
+                  + (f"; exported model {phone_accuracies[-1]:.3f}, the hub's first label on {agreements[-1]:.3f}" if a.phone else ""),
+                  flush=True)
         finally:
             shutil.rmtree(work, ignore_errors=True)
     print(f"train_holdout on {a.photos}: {len(classes)} classes, {a.train} photos each to train, {a.holdout} held out, "
           f"{a.splits} splits: accuracy {sum(accuracies) / len(accuracies):.3f} "
-          f"({min(accuracies):.3f}–{max(accuracies):.3f})")
+          f"({min(accuracies):.3f}–{max(accuracies):.3f})"
+          + (f"; the exported model in onnxruntime {sum(phone_accuracies) / len(phone_accuracies):.3f}, "
+             f"agreeing with the hub on {sum(agreements) / len(agreements):.3f} of the photos" if a.phone else ""))
 
 
 if __name__ == "__main__":
