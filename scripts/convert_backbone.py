@@ -145,18 +145,24 @@ def build_model(torch):
     return features, head, Descriptor(features), Embedder(features, head)
 
 
-def model_input(torch, path):
-    """Short side RESIZE (bilinear), centre crop SIZE, (x/255 − mean)/std, 1×3×SIZE×SIZE."""
+def model_array(im):
+    """An RGB Pillow image as the model's input: short side RESIZE (bilinear), centre crop SIZE,
+    (x/255 − mean)/std, a 1×3×SIZE×SIZE float32 numpy array (also the int8 calibration's, quantize_backbone.py)."""
     from PIL import Image
     import numpy as np
-    im = Image.open(path).convert("RGB")
     w, h = im.size
     s = RESIZE / min(w, h)
     im = im.resize((max(SIZE, round(w * s)), max(SIZE, round(h * s))), Image.BILINEAR)
     w, h = im.size
     left, top = (w - SIZE) // 2, (h - SIZE) // 2
     a = (np.asarray(im.crop((left, top, left + SIZE, top + SIZE)), np.float32) / 255 - MEAN) / STD
-    return torch.from_numpy(a.transpose(2, 0, 1).copy()).unsqueeze(0)
+    return np.ascontiguousarray(a.transpose(2, 0, 1))[None]
+
+
+def model_input(torch, path):
+    """The photo at `path` as the model's input (`model_array`), a torch tensor."""
+    from PIL import Image
+    return torch.from_numpy(model_array(Image.open(path).convert("RGB")))
 
 
 def self_check(torch, features, head, classes):

@@ -2,16 +2,19 @@
 
 usage: onnx_check.py MODEL.onnx INPUTS.f32 EXPECTED.f32 N [PHOTO ...]
 INPUTS.f32: N×S×S×3 float32, S the metadata's input_size (the hub's model inputs, interleaved RGB); EXPECTED.f32: N×C float32 (the
-hub's probabilities). With the N photos themselves, also runs the phone-side recipe rebuilt independently
-(Pillow + numpy) from the model card in the file's metadata: upright by EXIF, RGB, short side resized
-bilinearly, centre crop, x/255, (x − mean)/std. Prints a JSON line: max_abs_diff, top1_agree, labels, the
+hub's probabilities). With the N photos themselves, also runs the phone-side recipe (phone_recipe.py)
+rebuilt independently (Pillow + numpy) from the model card in the file's metadata. Prints a JSON line: max_abs_diff, top1_agree, labels, the
 metadata, and for the recipe recipe_top1_agree and recipe_max_abs_diff.
 """
 import json
+import os
 import sys
 
 import numpy as np
 import onnxruntime as ort
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from phone_recipe import phone_inputs  # noqa: E402
 
 model, inputs, expected, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 photos = sys.argv[5:]
@@ -35,23 +38,7 @@ result = {
 card = json.loads(meta["model_card"]) if "model_card" in meta else None
 result["model_card"] = card
 if photos and card:
-    from PIL import Image, ImageOps
-
-    pre = card["preprocessing"]
-    short, size = pre["short_side"], pre["crop_size"]
-    mean, std = np.array(pre["mean"], np.float32), np.array(pre["std"], np.float32)
-    batch = []
-    for path in photos:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im).convert("RGB")
-        w, h = im.size
-        scale = short / min(w, h)
-        im = im.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR)
-        w, h = im.size
-        left, top = (w - size) // 2, (h - size) // 2
-        a = np.asarray(im.crop((left, top, left + size, top + size)), np.float32) / 255.0
-        batch.append(((a - mean) / std).transpose(2, 0, 1))
-    (phone,) = session.run(["probabilities"], {"image": np.stack(batch)})
+    (phone,) = session.run(["probabilities"], {"image": phone_inputs(photos, card["preprocessing"])})
     result["recipe_top1_agree"] = int((phone.argmax(1) == want.argmax(1)).sum())
     result["recipe_max_abs_diff"] = float(np.abs(phone - want).max())
     result["recipe_mean_abs_diff"] = float(np.abs(phone - want).mean())

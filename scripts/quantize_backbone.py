@@ -21,46 +21,26 @@ writes nothing. Idempotent: does nothing when embedder-int8.json names the same 
 usage: quantize_backbone.py MODEL_DIR SKIMAGE_DATA_DIR
 Run with a Python that has onnxruntime, onnx, numpy and Pillow (scripts/setup.sh makes one in models/venv).
 """
-import hashlib
 import json
 import logging
 import os
 import random
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from convert_backbone import CAT_CLASSES, ESPRESSO, model_array, sha256  # noqa: E402
+
 # Bumped whenever what the quantiser writes changes (a new version gives a new file hash, so a new backbone
 # id: the hub embeds what the earlier file embedded again).
 VERSION = "1"
-MEAN, STD, SIZE, RESIZE = 0.498, 0.502, 240, 274
 CROPS = 160
 SEED = 0
 PHOTOS = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png", "hubble_deep_field.jpg",
           "retina.jpg", "ihc.png", "grass.png", "gravel.png", "color.png", "camera.png", "moon.png", "brick.png"]
-CAT_CLASSES = range(281, 286)
-ESPRESSO = 967
 MIN_COSINE = 0.95
 
 
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def model_input(np, image):
-    from PIL import Image
-    w, h = image.size
-    scale = RESIZE / min(w, h)
-    image = image.resize((max(SIZE, round(w * scale)), max(SIZE, round(h * scale))), Image.BILINEAR)
-    w, h = image.size
-    left, top = (w - SIZE) // 2, (h - SIZE) // 2
-    pixels = np.asarray(image.crop((left, top, left + SIZE, top + SIZE)), dtype=np.float32) / 255.0
-    return ((pixels - MEAN) / STD).transpose(2, 0, 1)[None]
-
-
-def calibration_inputs(np, data_dir):
+def calibration_inputs(data_dir):
     from PIL import Image
     rng = random.Random(SEED)
     inputs = []
@@ -73,7 +53,7 @@ def calibration_inputs(np, data_dir):
         image = image.crop((x, y, x + cw, y + ch))
         if rng.random() < 0.5:
             image = image.transpose(Image.FLIP_LEFT_RIGHT)
-        inputs.append(model_input(np, image))
+        inputs.append(model_array(image))
     return inputs
 
 
@@ -85,7 +65,7 @@ def self_check(np, ort, source, quantised, data_dir):
     int8 = ort.InferenceSession(quantised, options, providers=["CPUExecutionProvider"])
     results, worst = {}, 1.0
     for name in PHOTOS:
-        x = model_input(np, Image.open(os.path.join(data_dir, name)).convert("RGB"))
+        x = model_array(Image.open(os.path.join(data_dir, name)).convert("RGB"))
         (a, _), (b, logits) = f32.run(None, {"image": x}), int8.run(None, {"image": x})
         cosine = float((a[0] * b[0]).sum() / np.linalg.norm(a[0]) / np.linalg.norm(b[0]))
         worst = min(worst, cosine)
@@ -124,7 +104,7 @@ def main():
 
     ort.set_default_logger_severity(3)  # not its notes on unused constants
     logging.getLogger().setLevel(logging.ERROR)  # nor the quantiser's advice to run its pre-processing first
-    inputs = calibration_inputs(np, data_dir)
+    inputs = calibration_inputs(data_dir)
 
     class Reader(CalibrationDataReader):
         def __init__(self):

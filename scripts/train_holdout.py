@@ -27,32 +27,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from quest_loop import call, predict, start_hub, stop_hub, train  # noqa: E402
 
 
-# Run by --phone's Python: the exported model's first label for each photo, prepared from its model card.
-PHONE = '''
-import json, sys
-import numpy as np, onnxruntime as ort
-from PIL import Image, ImageOps
-session = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
-meta = session.get_modelmeta().custom_metadata_map
-labels, pre = json.loads(meta["labels"]), json.loads(meta["model_card"])["preprocessing"]
-short, size = pre["short_side"], pre["crop_size"]
-mean, std = np.array(pre["mean"], np.float32), np.array(pre["std"], np.float32)
-out = []
-for path in sys.argv[2:]:
-    with Image.open(path) as im:
-        im = ImageOps.exif_transpose(im).convert("RGB")
-    w, h = im.size
-    scale = short / min(w, h)
-    im = im.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR)
-    w, h = im.size
-    left, top = (w - size) // 2, (h - size) // 2
-    x = ((np.asarray(im.crop((left, top, left + size, top + size)), np.float32) / 255.0 - mean) / std).transpose(2, 0, 1)
-    (p,) = session.run(["probabilities"], {"image": x[None]})
-    out.append(labels[int(p[0].argmax())])
-print(json.dumps(out))
-'''
-
-
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("photos")
@@ -109,7 +83,8 @@ def main():
                     with urllib.request.urlopen(request, timeout=120) as answer, open(onnx_path, "wb") as out:
                         out.write(answer.read())
                     files = [f for fs in holdout.values() for f in fs]
-                    run = subprocess.run([a.phone, "-c", PHONE, onnx_path] + files, check=True, capture_output=True, text=True)
+                    recipe = os.path.join(os.path.dirname(os.path.abspath(__file__)), "phone_recipe.py")
+                    run = subprocess.run([a.phone, recipe, onnx_path] + files, check=True, capture_output=True, text=True)
                     phone = dict(zip(files, json.loads(run.stdout)))
                     phone_hits = sum(phone[f] == c for c, fs in holdout.items() for f in fs)
                     phone_accuracies.append(phone_hits / total)
