@@ -249,12 +249,6 @@ struct NearDupsBench: AsyncParsableCommand {
     @Option(help: "Fraction cropped from each side of a copy.") var crop: Double = 0.06
 
     func run() async throws {
-        // IMAGEHUB_LOG_LEVEL=debug shows every candidate pair's matches and inliers.
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = ProcessInfo.processInfo.environment["IMAGEHUB_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .info
-            return handler
-        }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-bench-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let files = try ImageFiles.find(in: directory, say: ImageFiles.toStandardError)

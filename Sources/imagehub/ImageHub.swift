@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import Logging
 import HubCore
 import Imaging
 
@@ -7,6 +9,13 @@ enum Entry {
     static func main() async {
         // Before any thread exists (NIO, libvips, libtorch), so the allocator's arena limit covers them all.
         Vips.tuneAllocator()
+        // Every command logs to standard error at IMAGEHUB_LOG_LEVEL (default info; `debug` shows, for one,
+        // every near-duplicate candidate's matches and inliers).
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = ProcessInfo.processInfo.environment["IMAGEHUB_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .info
+            return handler
+        }
         await ImageHub.main()
     }
 }

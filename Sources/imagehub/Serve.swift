@@ -17,11 +17,6 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on (0: a free port the system picks; the log says which).") var port = 8080
 
     func run() async throws {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = ProcessInfo.processInfo.environment["IMAGEHUB_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .info
-            return handler
-        }
         let role = self.role
         let hub = try await Hub.open(path: data.data) { if role == .api { $0.workers = 0 } }
         let logger = Logger(label: "imagehub")
