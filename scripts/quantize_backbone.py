@@ -40,12 +40,18 @@ PHOTOS = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycl
 MIN_COSINE = 0.95
 
 
-def calibration_inputs(data_dir):
+def load_photos(data_dir):
+    """The skimage photos, decoded once, as RGB Pillow images by name."""
+    from PIL import Image
+    return {name: Image.open(os.path.join(data_dir, name)).convert("RGB") for name in PHOTOS}
+
+
+def calibration_inputs(photos):
     from PIL import Image
     rng = random.Random(SEED)
     inputs = []
     for i in range(CROPS):
-        image = Image.open(os.path.join(data_dir, PHOTOS[i % len(PHOTOS)])).convert("RGB")
+        image = photos[PHOTOS[i % len(PHOTOS)]]
         w, h = image.size
         f = rng.uniform(0.35, 1.0)
         cw, ch = int(w * f), min(h, int(h * f * rng.uniform(0.8, 1.25)))
@@ -57,15 +63,15 @@ def calibration_inputs(data_dir):
     return inputs
 
 
-def self_check(np, ort, source, quantised, data_dir):
-    from PIL import Image
+def self_check(ort, source, quantised, photos):
+    import numpy as np
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     f32 = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
     int8 = ort.InferenceSession(quantised, options, providers=["CPUExecutionProvider"])
     results, worst = {}, 1.0
-    for name in PHOTOS:
-        x = model_array(Image.open(os.path.join(data_dir, name)).convert("RGB"))
+    for name, photo in photos.items():
+        x = model_array(photo)
         (a, _), (b, logits) = f32.run(None, {"image": x}), int8.run(None, {"image": x})
         cosine = float((a[0] * b[0]).sum() / np.linalg.norm(a[0]) / np.linalg.norm(b[0]))
         worst = min(worst, cosine)
@@ -96,7 +102,6 @@ def main():
     except (OSError, ValueError):
         pass
 
-    import numpy as np
     import onnx
     import onnxruntime as ort
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
@@ -104,7 +109,8 @@ def main():
 
     ort.set_default_logger_severity(3)  # not its notes on unused constants
     logging.getLogger().setLevel(logging.ERROR)  # nor the quantiser's advice to run its pre-processing first
-    inputs = calibration_inputs(data_dir)
+    photos = load_photos(data_dir)
+    inputs = calibration_inputs(photos)
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -120,7 +126,7 @@ def main():
     quantize_static(source, scratch, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                     calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=keep_float)
-    results, worst, problems = self_check(np, ort, source, scratch, data_dir)
+    results, worst, problems = self_check(ort, source, scratch, photos)
     if problems:
         os.remove(scratch)
         sys.exit("quantize_backbone: the int8 model fails its self-check: " + "; ".join(problems))

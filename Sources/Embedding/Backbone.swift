@@ -110,8 +110,8 @@ public final class Backbone: @unchecked Sendable {
     /// Why `auto` fell back to libtorch (nil when it did not; waits for a load in the background).
     public var fallbackReason: String? { (try? engine.value())?.fallbackReason }
 
-    /// Loads the backbone from `directory` (`manifest.json`, `imagenet_classes.txt`, and `embedder.onnx` for
-    /// OpenVINO or `embedder.pt` for libtorch). `threads` is the engine's thread count (0: every
+    /// Loads the backbone from `directory` (`manifest.json`, `imagenet_classes.txt`, and `embedder.onnx` or
+    /// its int8 copy `embedder-int8.onnx` for OpenVINO, or `embedder.pt` for libtorch). `threads` is the engine's thread count (0: every
     /// core); `precision` OpenVINO's inference precision (`f32`; `bf16`; `int8`: the set-up's int8 copy,
     /// with bf16 where the CPU has it natively for the layers left in float; `auto`: `int8` where the copy
     /// and OpenVINO's library are there and the engine is not libtorch, else bf16 where the CPU has it
@@ -138,9 +138,7 @@ public final class Backbone: @unchecked Sendable {
         let classCount = classNames.count, dimensions = self.dimensions, id = self.id, inputSize = input.size
         let load: @Sendable () throws -> Engine = {
             let loaded = Result {
-                try Self.loadEngine(directory: directory, engine: int8 == nil ? engine : .openvino,
-                                    model: int8 == nil ? "embedder.onnx" : "embedder-int8.onnx",
-                                    precision: int8 == nil ? precision : "auto", threadCount: threadCount,
+                try Self.loadEngine(directory: directory, engine: engine, precision: precision, int8: int8 != nil, threadCount: threadCount,
                                     channelsLast: channelsLast, openVINOLibrary: openVINOLibrary, compiledModels: compiledModels,
                                     dimensions: dimensions, classCount: classCount, inputSize: inputSize)
             }
@@ -150,8 +148,9 @@ public final class Backbone: @unchecked Sendable {
         self.engine = inBackground ? Eventually(inBackground: load) : try Eventually(now: load)
     }
 
-    /// What the set-up's quantiser wrote beside `embedder-int8.onnx`.
+    /// What the set-up's quantiser wrote beside `embedder-int8.onnx` (`embedder-int8.json`).
     struct Int8Copy: Decodable {
+        static let model = "embedder-int8.onnx", description = "embedder-int8.json"
         let sha256: String
     }
 
@@ -165,10 +164,9 @@ public final class Backbone: @unchecked Sendable {
             if wanted { throw BackboneError(description: "embedding precision int8 runs on OpenVINO, not on libtorch") }
             return nil
         }
-        let model = directory.appendingPathComponent("embedder-int8.onnx")
-        guard let data = try? Data(contentsOf: directory.appendingPathComponent("embedder-int8.json")),
-              FileManager.default.fileExists(atPath: model.path) else {
-            if wanted { throw BackboneError(description: "\(model.path) or its embedder-int8.json is missing: run `make setup`") }
+        let model = directory.appendingPathComponent(Int8Copy.model), description = directory.appendingPathComponent(Int8Copy.description)
+        guard let data = try? Data(contentsOf: description), FileManager.default.fileExists(atPath: model.path) else {
+            if wanted { throw BackboneError(description: "\(model.path) or its \(Int8Copy.description) is missing: run `make setup`") }
             return nil
         }
         guard (openVINOLibrary ?? Backbone.openVINOLibrary(near: directory)) != nil else {
@@ -176,15 +174,18 @@ public final class Backbone: @unchecked Sendable {
             return nil
         }
         do { return try JSONDecoder().decode(Int8Copy.self, from: data) } catch {
-            throw BackboneError(description: "\(directory.appendingPathComponent("embedder-int8.json").path) cannot be read (\(error)): run `make setup`")
+            throw BackboneError(description: "\(description.path) cannot be read (\(error)): run `make setup`")
         }
     }
 
-    private static func loadEngine(directory: URL, engine: InferenceEngine, model: String, precision: String, threadCount: Int, channelsLast: Bool,
+    /// The engine with the network loaded: with `int8`, the copy on OpenVINO (no fallback: libtorch cannot
+    /// make its vectors), the layers left in float at the precision `auto` picks.
+    private static func loadEngine(directory: URL, engine: InferenceEngine, precision: String, int8: Bool, threadCount: Int, channelsLast: Bool,
                                    openVINOLibrary: URL?, compiledModels: URL?, dimensions: Int, classCount: Int, inputSize: Int) throws -> Engine {
         var fallback: String?
+        let engine = int8 ? .openvino : engine, precision = int8 ? "auto" : precision
         if engine != .libtorch {
-            let onnx = directory.appendingPathComponent(model)
+            let onnx = directory.appendingPathComponent(int8 ? Int8Copy.model : "embedder.onnx")
             let library = openVINOLibrary ?? Backbone.openVINOLibrary(near: directory)
             do {
                 guard let library else {
@@ -204,7 +205,7 @@ public final class Backbone: @unchecked Sendable {
                     throw BackboneError(description: "\(onnx.path) has no logits output: run `make setup`")
                 }
                 let hint = String(cString: dih_ov_precision(loaded))
-                return Engine(model: .openvino(loaded), description: "openvino \(String(cString: dih_ov_version(loaded)).split(separator: "-").first ?? "") \(model == "embedder.onnx" ? hint : "int8 (\(hint) elsewhere)"), \(threadCount) threads",
+                return Engine(model: .openvino(loaded), description: "openvino \(String(cString: dih_ov_version(loaded)).split(separator: "-").first ?? "") \(int8 ? "int8 (\(hint) elsewhere)" : hint), \(threadCount) threads",
                               fallbackReason: nil)
             } catch {
                 if engine == .openvino { throw error }

@@ -20,12 +20,28 @@ public enum TestModels {
     /// A backbone folder under `root` whose manifest and class names are the set-up's and whose network is
     /// not one (the manifest reads, the engine cannot load), with the set-up's OpenVINO linked beside it.
     public static func broken(in root: URL) throws -> URL {
-        let models = root.appendingPathComponent("models/efficientnet-lite0")
-        try FileManager.default.createDirectory(at: models, withIntermediateDirectories: true)
+        let models = try folder(in: root)
         for file in ["manifest.json", "imagenet_classes.txt"] {
             try FileManager.default.copyItem(at: directory.appendingPathComponent(file), to: models.appendingPathComponent(file))
         }
         try Data("not a network".utf8).write(to: models.appendingPathComponent("embedder.onnx"))
+        return models
+    }
+
+    /// A backbone folder under `root` with every file of the set-up's but its int8 copy (each a link to the
+    /// set-up's), with the set-up's OpenVINO linked beside it.
+    public static func withoutInt8(in root: URL) throws -> URL {
+        let models = try folder(in: root)
+        for file in try FileManager.default.contentsOfDirectory(atPath: directory.path) where !file.hasPrefix("embedder-int8") {
+            try FileManager.default.createSymbolicLink(at: models.appendingPathComponent(file), withDestinationURL: directory.appendingPathComponent(file))
+        }
+        return models
+    }
+
+    /// `root/models/efficientnet-lite0`, made empty, with `root/models/openvino` a link to the set-up's.
+    private static func folder(in root: URL) throws -> URL {
+        let models = root.appendingPathComponent("models/efficientnet-lite0")
+        try FileManager.default.createDirectory(at: models, withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(at: root.appendingPathComponent("models/openvino"),
                                                    withDestinationURL: directory.deletingLastPathComponent().appendingPathComponent("openvino"))
         return models

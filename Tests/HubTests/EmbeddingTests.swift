@@ -83,19 +83,6 @@ struct EmbeddingTests {
         #expect(Vectors.dot(alone.vector, a[1].vector) > 0.99999)
     }
 
-    /// A folder with the set-up's backbone but without its int8 copy (each file a link to the set-up's).
-    func floatOnlyModels(in root: URL) throws -> URL {
-        let models = root.appendingPathComponent("models/efficientnet-lite0")
-        try FileManager.default.createDirectory(at: models, withIntermediateDirectories: true)
-        for file in try FileManager.default.contentsOfDirectory(atPath: backbone.directory.path) where !file.hasPrefix("embedder-int8") {
-            try FileManager.default.createSymbolicLink(at: models.appendingPathComponent(file),
-                                                       withDestinationURL: backbone.directory.appendingPathComponent(file))
-        }
-        try FileManager.default.createSymbolicLink(at: root.appendingPathComponent("models/openvino"),
-                                                   withDestinationURL: backbone.directory.deletingLastPathComponent().appendingPathComponent("openvino"))
-        return models
-    }
-
     @Test("precision auto runs the set-up's int8 copy, under a backbone id of its own; its vectors and tags stay close to f32's")
     func automaticPrecisionIsInt8() throws {
         let auto = try Backbone(directory: backbone.directory, threads: 2, precision: "auto")
@@ -126,7 +113,7 @@ struct EmbeddingTests {
     func automaticPrecisionWithoutInt8() throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-float-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
-        let models = try floatOnlyModels(in: root)
+        let models = try TestModels.withoutInt8(in: root)
         #expect(throws: BackboneError.self) { try Backbone(directory: models, threads: 2, precision: "int8") }
         let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
         let native = cpuinfo.contains("avx512_bf16") || cpuinfo.contains("amx_bf16")
