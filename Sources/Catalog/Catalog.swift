@@ -26,6 +26,17 @@ public final class Catalog: Sendable {
         database = try PostgresDatabase(url: url)
     }
 
+    /// Connects to the PostgreSQL server at `url` without migrating, waiting at most `leaseTimeout` seconds
+    /// for a connection (tests of a server out of reach).
+    package init(unmigratedURL url: String, leaseTimeout: Double) throws {
+        database = try PostgresDatabase(url: url, migrate: false, leaseTimeout: leaseTimeout)
+    }
+
+    /// Whether a caller is waiting to see whether the PostgreSQL server, out of reach, is back.
+    package var probingOutage: Bool { (database as? PostgresDatabase)?.probing ?? false }
+    /// The callers waiting for a pooled PostgreSQL connection now.
+    package var waitingForConnections: Int { (database as? PostgresDatabase)?.waitingForConnections ?? 0 }
+
     /// The catalog a hub in `dataDirectory` uses: PostgreSQL when `url` is set, else `catalog.sqlite` there.
     public static func open(dataDirectory: URL, url: String?) throws -> Catalog {
         if let url, !url.isEmpty { return try Catalog(url: url) }

@@ -3,7 +3,6 @@ import Foundation
 import HubCore
 import HubTesting
 import Synchronization
-import Synchronization
 import Testing
 
 /// One behaviour, two engines: every test here runs on SQLite and on PostgreSQL (the server `make test`
@@ -635,6 +634,54 @@ import Testing
             }
         }
         #expect(answered, "the pool connects again by itself")
+    }
+
+    @Test("while PostgreSQL is out of reach, one caller at a time waits for a connection and the others are answered 503 at once; those waiting when the outage is found are answered then")
+    func outageIsAnsweredAtOnce() async throws {
+        let (socket, port) = try Self.silentServer()
+        defer { close(socket) }
+        let c = try Catalog(unmigratedURL: "postgres://hub@127.0.0.1:\(port)/hub", leaseTimeout: 2)
+        defer { c.close() }
+        /// The message of the 503 `body` throws.
+        func refusal(_ body: () throws -> Void) -> String {
+            do {
+                try body()
+                return "answered"
+            } catch let error as HubError where error.status == 503 && error.code == "catalog.unavailable" {
+                return error.message
+            } catch {
+                return "\(error)"
+            }
+        }
+        // The first caller finds the outage by waiting out the lease's time; a caller that came while it
+        // waited is answered when it is.
+        let first = Task.detached { refusal { try c.ping() } }
+        try await waitUntil(seconds: 10) { c.waitingForConnections == 1 }
+        #expect(refusal { try c.ping() }.contains("another request's wait ended"))
+        #expect(await first.value.contains("did not answer within"))
+        // The next waits again, as the outage's probe; while it does, every other caller is answered at once.
+        let probe = Task.detached { refusal { try c.ping() } }
+        try await waitUntil(seconds: 10) { c.probingOutage }
+        let others = (0..<8).map { _ in refusal { try c.ping() } }
+        #expect(others.allSatisfy { $0.contains("another request is waiting") }, "\(others)")
+        #expect(await probe.value.contains("did not answer within"))
+        #expect(!c.probingOutage, "the probe's turn ends with its lease")
+    }
+
+    /// A TCP port that takes connections and never answers: a PostgreSQL server that hangs.
+    static func silentServer() throws -> (Int32, Int) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
+                bind(fd, address, length) == 0 && listen(fd, 64) == 0 && getsockname(fd, address, &length) == 0
+            }
+        }
+        try #require(fd >= 0 && bound, "a listening socket")
+        return (fd, Int(UInt16(bigEndian: address.sin_port)))
     }
 
     @Test("a watch fires once when two nodes check it at the same moment", arguments: postgres)

@@ -51,6 +51,7 @@ import Testing
         defer { for node in api + workers { node.process.kill9() } }
         for node in api + workers { try await node.waitUntilHealthy() }
         let bases = api.map(\.base)
+        let started = ContinuousClock.now
         print("scale-out: API nodes \(bases), two workers; phones start")
 
         // Photos the phones send: distinct generated pictures under two labels.
@@ -91,12 +92,17 @@ import Testing
         api[0] = try HubProcess(data: dir, environment: env, arguments: ["--role", "api"], port: ports[0])
         try await api[0].waitUntilHealthy()
         try await Task.sleep(for: .seconds(1))
-        print("scale-out: PostgreSQL stops for 10 s")
+        print("scale-out: PostgreSQL stops for 10 s, \(ContinuousClock.now - started) after the phones started")
         try await cluster("stop")
         try await Task.sleep(for: .seconds(2))
+        let clock = ContinuousClock(), asked = clock.now
         let (downStatus, _) = try await api[1].get("/healthz")
+        // An outage found, other callers are answered at once (one waits to see whether the catalog is back).
+        print("scale-out: /healthz during the outage answered \(downStatus) in \(clock.now - asked)")
         #expect(downStatus == 503, "an API node says the catalog is unreachable")
+        let sent = clock.now
         let (refused, refusal) = try await api[1].upload(try Fixtures.image(seed: 7999), label: "Banana", key: key)
+        print("scale-out: an upload during the outage answered \(refused) in \(clock.now - sent)")
         #expect(refused == 503 && (refusal["error"] as? [String: Any])?["code"] as? String == "catalog.unavailable",
                 "an upload while the catalog is down is refused with 503 catalog.unavailable, not lost: \(refusal)")
         try await Task.sleep(for: .seconds(8))
@@ -190,9 +196,12 @@ extension ScaleOutTests {
 }
 
 extension HubProcess {
-    /// `GET path` on this node: the status and the body's JSON.
+    /// `GET path` on this node: the status and the body's JSON (a node that has not answered within 30 s
+    /// fails the test: a node whose catalog is away answers at once or after the catalog's lease timeout).
     func get(_ path: String) async throws -> (Int, [String: Any]) {
-        let (data, response) = try await URLSession.shared.data(from: URL(string: base + path)!)
+        var request = URLRequest(url: URL(string: base + path)!)
+        request.timeoutInterval = 30
+        let (data, response) = try await URLSession.shared.data(for: request)
         return ((response as! HTTPURLResponse).statusCode, (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:])
     }
 }

@@ -24,12 +24,20 @@ final class PostgresDatabase: CatalogDatabase {
     /// Statements (argument types and text) that run unnamed on every connection: their prepared plan went
     /// stale or a session lost them (see `Connection.query`).
     private let staleStatements = StaleStatements()
+    /// Seconds a caller waits for a pooled connection before it is told the catalog is unavailable.
+    let leaseTimeout: Double
+    /// Whether PostgreSQL is out of reach, and whether a caller is waiting to see if it is back (see `admit`).
+    private let outage = Mutex<(down: Bool, probing: Bool)>((false, false))
+    /// The callers waiting for a connection now, by their lease.
+    private let waiting = Mutex<[ObjectIdentifier: Lease]>([:])
     var dialect: SQLDialect { .postgres }
 
     /// Connects to `url` (`postgres://user:password@host:port/database`) and migrates the schema; the
     /// first node to start migrates while the others wait on an advisory lock.
-    init(url: String, migrate: Bool = true, logger: Logger = Logger(label: "imagehub.catalog")) throws {
+    init(url: String, migrate: Bool = true, leaseTimeout: Double = PostgresDatabase.defaultLeaseTimeout,
+         logger: Logger = Logger(label: "imagehub.catalog")) throws {
         let configuration = try PostgresDatabase.configuration(url: url)
+        self.leaseTimeout = leaseTimeout
         client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.logger = logger
         let client = self.client
@@ -202,7 +210,34 @@ final class PostgresDatabase: CatalogDatabase {
         }
     }
 
+    /// Whether this caller may wait for a connection, and whether it does so as the outage's probe.
+    ///
+    /// While PostgreSQL is out of reach (the last lease failed), one caller at a time waits for a connection
+    /// and the others are answered at once. Otherwise every request of an outage holds a blocking thread for
+    /// the whole `leaseTimeout`, the threads run out, and whatever comes next (a health check, a phone's
+    /// retry) queues behind them for far longer than the timeout. The lease that fails first declares the
+    /// outage and wakes every caller still waiting with the same answer (see `leaseOnce`); the first lease
+    /// granted ends it.
+    private func admit() throws -> Bool {
+        try outage.withLock { state in
+            guard state.down else { return false }
+            guard !state.probing else {
+                throw HubError(503, "catalog.unavailable",
+                               "the catalog (PostgreSQL) is out of reach; another request is waiting to see whether it is back",
+                               details: ["retry_after": "2"])
+            }
+            state.probing = true
+            return true
+        }
+    }
+
+    /// Whether a caller is waiting to see whether PostgreSQL is back, and how many wait for a connection
+    /// (tests look).
+    var probing: Bool { outage.withLock { $0.probing } }
+    var waitingForConnections: Int { waiting.withLock { $0.count } }
+
     private func leaseOnce<T>(commit: CommitMode, answered: Connection.Answered, _ body: (Connection) throws -> T) throws -> T {
+        let probe = try admit()
         let lease = Lease()
         let client = self.client
         let done = Task(executorPreference: PostgresDatabase.executor) {
@@ -215,17 +250,33 @@ final class PostgresDatabase: CatalogDatabase {
             }
         }
         let connection: PostgresConnection
+        let id = ObjectIdentifier(lease)
+        waiting.withLock { $0[id] = lease }
         do {
+            defer { waiting.withLock { _ = $0.removeValue(forKey: id) } }
             // The pool keeps a lease request waiting while it cannot connect: give up after a while, so that
             // a request gets its 503 instead of hanging (a lease that arrives later is given straight back).
-            guard let leased = lease.wait(timeout: PostgresDatabase.leaseTimeout) else {
-                done.cancel()
-                throw HubError(503, "catalog.unavailable", "the catalog (PostgreSQL) did not answer within \(PostgresDatabase.leaseTimeout) s",
+            guard let leased = lease.wait(timeout: leaseTimeout) else {
+                throw HubError(503, "catalog.unavailable", "the catalog (PostgreSQL) did not answer within \(leaseTimeout) s",
                                details: ["retry_after": "2"])
             }
             connection = try leased.get()
+            outage.withLock { state in
+                state.down = false
+                if probe { state.probing = false }
+            }
         } catch {
-            throw PostgresDatabase.unavailable(error)
+            done.cancel()
+            let unavailable = PostgresDatabase.unavailable(error)
+            outage.withLock { state in
+                state.down = true
+                if probe { state.probing = false }
+            }
+            let outOfReach = HubError(503, "catalog.unavailable",
+                                      "the catalog (PostgreSQL) is out of reach (another request's wait ended: \(unavailable.message))",
+                                      details: ["retry_after": "2"])
+            for other in waiting.withLock({ Array($0.values) }) { other.giveUp(outOfReach) }
+            throw unavailable
         }
         defer {
             lease.release()
@@ -263,8 +314,8 @@ final class PostgresDatabase: CatalogDatabase {
         relaxedConnections.withLock { if mode == .relaxed { $0.insert(id) } else { $0.remove(id) } }
     }
 
-    /// Seconds a caller waits for a pooled connection before it is told the catalog is unavailable.
-    static let leaseTimeout = 5.0
+    /// Seconds a caller waits for a pooled connection, unless told otherwise.
+    static let defaultLeaseTimeout = 5.0
 
     /// The connection broke, or the server is stopping or starting (SQLSTATE class 57, operator
     /// intervention, such as 57P01 during a shutdown; class 08, connection exceptions): the catalog is
@@ -293,11 +344,24 @@ final class PostgresDatabase: CatalogDatabase {
 
         func leased(_ result: Result<PostgresConnection, any Error>, release: CheckedContinuation<Void, Never>?) {
             let abandoned = lock.withLock { state -> Bool in
+                if state.2 { return true }
                 state.0 = result
                 state.1 = release
-                return state.2
+                return false
             }
-            if abandoned { self.release() } else { ready.signal() }
+            if abandoned { release?.resume() } else { ready.signal() }
+        }
+
+        /// Wakes the waiter with `error` unless its lease came already; a lease that comes later is given
+        /// straight back.
+        func giveUp(_ error: any Error) {
+            let woken = lock.withLock { state -> Bool in
+                guard state.0 == nil, !state.2 else { return false }
+                state.0 = .failure(error)
+                state.2 = true
+                return true
+            }
+            if woken { ready.signal() }
         }
 
         /// The leased connection, or nil after `timeout` seconds; a lease that comes after that is released
