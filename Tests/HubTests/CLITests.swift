@@ -12,15 +12,19 @@ import Testing
     static let plain = ["IMAGEHUB_EMBEDDING_ENABLED": "false"]
     static let quickLeases = ["IMAGEHUB_EMBEDDING_ENABLED": "false", "IMAGEHUB_JOBS_LEASE_SECONDS": "2"]
 
+    /// Writes generated JPEG photos (one per seed, named by it) into `root/photos/LABEL` and returns that folder.
+    static func photos(in root: URL, label: String = "Banana", seeds: [Int], width: Int = 640, height: Int = 480) throws -> URL {
+        let folder = root.appendingPathComponent("photos/\(label)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        for seed in seeds { try Fixtures.image(.jpeg, width: width, height: height, seed: seed).write(to: folder.appendingPathComponent("\(seed).jpg")) }
+        return folder
+    }
+
     @Test func ingestAFolderThenExportIt() async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-cli-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
         let photos = root.appendingPathComponent("photos"), data = root.appendingPathComponent("hub")
-        for (label, seeds) in [("Banana", [401, 402, 403]), ("Apple", [404, 405])] {
-            let dir = photos.appendingPathComponent(label)
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            for seed in seeds { try Fixtures.image(.jpeg, seed: seed).write(to: dir.appendingPathComponent("\(seed).jpg")) }
-        }
+        for (label, seeds) in [("Banana", [401, 402, 403]), ("Apple", [404, 405])] { _ = try Self.photos(in: root, label: label, seeds: seeds) }
         try Data("not an image".utf8).write(to: photos.appendingPathComponent("Apple/notes.jpg"))
 
         // A usage error (neither --label nor --labels-from-folders) exits 64, as ArgumentParser's validation errors do.
@@ -102,9 +106,7 @@ import Testing
     func compareScript() async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-compare-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
-        let photos = root.appendingPathComponent("photos/Banana")
-        try FileManager.default.createDirectory(at: photos, withIntermediateDirectories: true)
-        for seed in [441, 442] { try Fixtures.image(.jpeg, seed: seed).write(to: photos.appendingPathComponent("\(seed).jpg")) }
+        let photos = try Self.photos(in: root, seeds: [441, 442])
         // A stand-in for the Pillow scripts: it notes the arguments it was given.
         let script = root.appendingPathComponent("script.py"), calls = root.appendingPathComponent("calls.txt")
         try Data("import sys\nopen(\"\(calls.path)\", \"a\").write(\" \".join(sys.argv[1:]) + \"\\n\")\n".utf8).write(to: script)
@@ -127,9 +129,7 @@ import Testing
     func withoutOpenCV() async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-no-opencv-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
-        let photos = root.appendingPathComponent("photos/Banana"), data = root.appendingPathComponent("hub")
-        try FileManager.default.createDirectory(at: photos, withIntermediateDirectories: true)
-        try Fixtures.image(.jpeg, width: 1600, height: 1200, seed: 431).write(to: photos.appendingPathComponent("431.jpg"))
+        let photos = try Self.photos(in: root, seeds: [431], width: 1600, height: 1200), data = root.appendingPathComponent("hub")
         let environment = Self.plain.merging(["IMAGEHUB_FEATURE_KERNELS": root.appendingPathComponent("missing/libFeatureKernels.so").path]) { $1 }
         let summary = try await HubProcess.run(["ingest", photos.deletingLastPathComponent().path, "--labels-from-folders", "--create-labels",
                                                 "--data", data.path], environment: environment)
@@ -193,9 +193,7 @@ import Testing
     func importWithABrokenBackbone() async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-broken-backbone-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
-        let photos = root.appendingPathComponent("photos/Banana"), data = root.appendingPathComponent("hub")
-        try FileManager.default.createDirectory(at: photos, withIntermediateDirectories: true)
-        for seed in [461, 462] { try Fixtures.image(.jpeg, seed: seed).write(to: photos.appendingPathComponent("\(seed).jpg")) }
+        let photos = try Self.photos(in: root, seeds: [461, 462]), data = root.appendingPathComponent("hub")
         let models = try TestModels.broken(in: root)  // the manifest reads; the network does not
         let (status, said) = try await runProgram(HubProcess.binary, ["ingest", photos.deletingLastPathComponent().path, "--labels-from-folders",
                                                                      "--create-labels", "--data", data.path],
@@ -215,9 +213,7 @@ import Testing
     func logLevel() async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("imagehub-log-level-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
-        let photos = root.appendingPathComponent("photos/Banana")
-        try FileManager.default.createDirectory(at: photos, withIntermediateDirectories: true)
-        for seed in [471, 472] { try Fixtures.image(.jpeg, seed: seed).write(to: photos.appendingPathComponent("\(seed).jpg")) }
+        let photos = try Self.photos(in: root, seeds: [471, 472])
         func ingest(_ level: String, into data: String) async throws -> String {
             let (_, said) = try await runProgram(HubProcess.binary, ["ingest", photos.deletingLastPathComponent().path, "--labels-from-folders",
                                                                     "--create-labels", "--data", root.appendingPathComponent(data).path],
