@@ -642,13 +642,13 @@ import Testing
         defer { close(socket) }
         let c = try Catalog(unmigratedURL: "postgres://hub@127.0.0.1:\(port)/hub", leaseTimeout: 2)
         defer { c.close() }
-        /// The message of the 503 `body` throws.
+        /// "503: " and the message of the `catalog.unavailable` that `body` throws, or what else happened.
         func refusal(_ body: () throws -> Void) -> String {
             do {
                 try body()
                 return "answered"
             } catch let error as HubError where error.status == 503 && error.code == "catalog.unavailable" {
-                return error.message
+                return "503: " + error.message
             } catch {
                 return "\(error)"
             }
@@ -657,14 +657,16 @@ import Testing
         // waited is answered when it is.
         let first = Task.detached { refusal { try c.ping() } }
         try await waitUntil(seconds: 10) { c.waitingForConnections == 1 }
-        #expect(refusal { try c.ping() }.contains("another request's wait ended"))
-        #expect(await first.value.contains("did not answer within"))
+        let meanwhile = refusal { try c.ping() }
+        #expect(meanwhile.hasPrefix("503: ") && meanwhile.contains("another request's wait ended"), "\(meanwhile)")
+        #expect(await first.value.hasPrefix("503: the catalog (PostgreSQL) did not answer within"))
         // The next waits again, as the outage's probe; while it does, every other caller is answered at once.
         let probe = Task.detached { refusal { try c.ping() } }
         try await waitUntil(seconds: 10) { c.probingOutage }
         let others = (0..<8).map { _ in refusal { try c.ping() } }
-        #expect(others.allSatisfy { $0.contains("another request is waiting") }, "\(others)")
-        #expect(await probe.value.contains("did not answer within"))
+        #expect(others.allSatisfy { $0.hasPrefix("503: ") && $0.contains("another request is waiting") }, "\(others)")
+        let probed = await probe.value
+        #expect(probed.hasPrefix("503: the catalog (PostgreSQL)") && !probed.contains("another request"), "the probe waited: \(probed)")
         #expect(!c.probingOutage, "the probe's turn ends with its lease")
     }
 
