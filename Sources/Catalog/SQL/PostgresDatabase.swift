@@ -265,6 +265,11 @@ final class PostgresDatabase: CatalogDatabase {
                 state.down = false
                 if probe { state.probing = false }
             }
+        } catch let givenUp as Lease.GivenUp {
+            // Another caller's wait found the outage and declared it.
+            done.cancel()
+            if probe { outage.withLock { $0.probing = false } }
+            throw givenUp.error
         } catch {
             done.cancel()
             let unavailable = PostgresDatabase.unavailable(error)
@@ -275,7 +280,7 @@ final class PostgresDatabase: CatalogDatabase {
             let outOfReach = HubError(503, "catalog.unavailable",
                                       "the catalog (PostgreSQL) is out of reach (another request's wait ended: \(unavailable.message))",
                                       details: ["retry_after": "2"])
-            for other in waiting.withLock({ Array($0.values) }) { other.giveUp(outOfReach) }
+            for other in waiting.withLock({ Array($0.values) }) { other.giveUp(Lease.GivenUp(error: outOfReach)) }
             throw unavailable
         }
         defer {
@@ -352,9 +357,14 @@ final class PostgresDatabase: CatalogDatabase {
             if abandoned { release?.resume() } else { ready.signal() }
         }
 
+        /// What a waiter woken by `giveUp` is answered.
+        struct GivenUp: Error {
+            let error: HubError
+        }
+
         /// Wakes the waiter with `error` unless its lease came already; a lease that comes later is given
         /// straight back.
-        func giveUp(_ error: any Error) {
+        func giveUp(_ error: GivenUp) {
             let woken = lock.withLock { state -> Bool in
                 guard state.0 == nil, !state.2 else { return false }
                 state.0 = .failure(error)
