@@ -34,6 +34,12 @@ public final class Catalog: Sendable {
 
     /// Whether a caller is waiting to see whether the PostgreSQL server, out of reach, is back.
     package var probingOutage: Bool { (database as? PostgresDatabase)?.probing ?? false }
+    /// Whether a failed lease of a PostgreSQL connection declares an outage (see `PostgresDatabase.isOutage`).
+    package static func leaseFailureIsOutage(timedOut: Bool, lastGranted: ContinuousClock.Instant?, now: ContinuousClock.Instant,
+                                             leaseTimeout: Double) -> Bool {
+        PostgresDatabase.isOutage(timedOut: timedOut, lastGranted: lastGranted, now: now, leaseTimeout: leaseTimeout)
+    }
+
     /// The callers waiting for a pooled PostgreSQL connection now.
     package var waitingForConnections: Int { (database as? PostgresDatabase)?.waitingForConnections ?? 0 }
 

@@ -640,12 +640,14 @@ import Testing
     func outageIsAnsweredAtOnce() async throws {
         let (socket, port) = try Self.silentServer()
         defer { close(socket) }
-        let c = try Catalog(unmigratedURL: "postgres://hub@127.0.0.1:\(port)/hub", leaseTimeout: 2)
+        // The waits run on threads of their own: a blocked cooperative thread (two on CI) could delay the
+        // test's own steps past a wait's end.
+        let c = try Catalog(unmigratedURL: "postgres://hub@127.0.0.1:\(port)/hub", leaseTimeout: 4)
         defer { c.close() }
-        /// "503: " and the message of the `catalog.unavailable` that `body` throws, or what else happened.
-        func refusal(_ body: () throws -> Void) -> String {
+        /// "503: " and the message of the `catalog.unavailable` that pinging throws, or what else happened.
+        @Sendable func refusal() -> String {
             do {
-                try body()
+                try c.ping()
                 return "answered"
             } catch let error as HubError where error.status == 503 && error.code == "catalog.unavailable" {
                 return "503: " + error.message
@@ -653,21 +655,39 @@ import Testing
                 return "\(error)"
             }
         }
-        // The first caller finds the outage by waiting out the lease's time; a caller that came while it
-        // waited is answered when it is.
-        let first = Task.detached { refusal { try c.ping() } }
+        /// A ping on a thread of its own.
+        func pinging() -> Task<String, Never> {
+            Task { await withCheckedContinuation { done in Thread { done.resume(returning: refusal()) }.start() } }
+        }
+        // The first caller finds the outage by waiting (out the lease's time, or until the pool gives up on
+        // connecting); a caller that came while it waited is answered when it is.
+        let first = pinging()
         try await waitUntil(seconds: 10) { c.waitingForConnections == 1 }
-        let meanwhile = refusal { try c.ping() }
+        let meanwhile = await pinging().value
         #expect(meanwhile.hasPrefix("503: ") && meanwhile.contains("another request's wait ended"), "\(meanwhile)")
-        #expect(await first.value.hasPrefix("503: the catalog (PostgreSQL) did not answer within"))
+        let found = await first.value
+        #expect(found.hasPrefix("503: the catalog (PostgreSQL)") && !found.contains("another request"), "the first waited: \(found)")
         // The next waits again, as the outage's probe; while it does, every other caller is answered at once.
-        let probe = Task.detached { refusal { try c.ping() } }
+        let probe = pinging()
         try await waitUntil(seconds: 10) { c.probingOutage }
-        let others = (0..<8).map { _ in refusal { try c.ping() } }
+        var others: [String] = []
+        for _ in 0..<8 { others.append(await pinging().value) }
         #expect(others.allSatisfy { $0.hasPrefix("503: ") && $0.contains("another request is waiting") }, "\(others)")
         let probed = await probe.value
         #expect(probed.hasPrefix("503: the catalog (PostgreSQL)") && !probed.contains("another request"), "the probe waited: \(probed)")
         #expect(!c.probingOutage, "the probe's turn ends with its lease")
+    }
+
+    @Test("a lease that failed declares an outage unless it only waited while other leases were granted (a busy pool)")
+    func busyPoolIsNoOutage() {
+        let now = ContinuousClock.now
+        func outage(timedOut: Bool, granted: Duration?) -> Bool {
+            Catalog.leaseFailureIsOutage(timedOut: timedOut, lastGranted: granted.map { now - $0 }, now: now, leaseTimeout: 5)
+        }
+        #expect(outage(timedOut: false, granted: .milliseconds(10)), "the pool's own error (it cannot connect)")
+        #expect(outage(timedOut: true, granted: nil), "no connection ever granted")
+        #expect(outage(timedOut: true, granted: .seconds(6)), "none granted for longer than the wait")
+        #expect(!outage(timedOut: true, granted: .seconds(1)), "others got connections meanwhile: a busy pool")
     }
 
     /// A TCP port that takes connections and never answers: a PostgreSQL server that hangs.

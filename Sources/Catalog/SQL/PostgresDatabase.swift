@@ -26,8 +26,9 @@ final class PostgresDatabase: CatalogDatabase {
     private let staleStatements = StaleStatements()
     /// Seconds a caller waits for a pooled connection before it is told the catalog is unavailable.
     let leaseTimeout: Double
-    /// Whether PostgreSQL is out of reach, and whether a caller is waiting to see if it is back (see `admit`).
-    private let outage = Mutex<(down: Bool, probing: Bool)>((false, false))
+    /// Whether PostgreSQL is out of reach, whether a caller is waiting to see if it is back (see `admit`), and
+    /// when a lease was last granted.
+    private let outage = Mutex<(down: Bool, probing: Bool, granted: ContinuousClock.Instant?)>((false, false, nil))
     /// The callers waiting for a connection now, by their lease.
     private let waiting = Mutex<[ObjectIdentifier: Lease]>([:])
     var dialect: SQLDialect { .postgres }
@@ -217,7 +218,8 @@ final class PostgresDatabase: CatalogDatabase {
     /// the whole `leaseTimeout`, the threads run out, and whatever comes next (a health check, a phone's
     /// retry) queues behind them for far longer than the timeout. The lease that fails first declares the
     /// outage and wakes every caller still waiting with the same answer (see `leaseOnce`); the first lease
-    /// granted ends it.
+    /// granted ends it. A wait that merely ran out while other callers were granted connections found a busy
+    /// pool, not an outage: it is answered 503 alone.
     private func admit() throws -> Bool {
         try outage.withLock { state in
             guard state.down else { return false }
@@ -231,14 +233,30 @@ final class PostgresDatabase: CatalogDatabase {
         }
     }
 
+    /// Whether a lease that failed declares an outage: a pool's error does; a wait that ran out does unless
+    /// a lease was granted within the last `leaseTimeout` seconds (then the pool is busy, not cut off).
+    static func isOutage(timedOut: Bool, lastGranted: ContinuousClock.Instant?, now: ContinuousClock.Instant, leaseTimeout: Double) -> Bool {
+        guard timedOut, let lastGranted else { return true }
+        return now - lastGranted >= .seconds(leaseTimeout)
+    }
+
     /// Whether a caller is waiting to see whether PostgreSQL is back, and how many wait for a connection
     /// (tests look).
     var probing: Bool { outage.withLock { $0.probing } }
     var waitingForConnections: Int { waiting.withLock { $0.count } }
 
     private func leaseOnce<T>(commit: CommitMode, answered: Connection.Answered, _ body: (Connection) throws -> T) throws -> T {
-        let probe = try admit()
-        let lease = Lease()
+        // Registered before it is admitted, so that a caller admitted before an outage is declared is among
+        // those the declaration wakes.
+        let lease = Lease(), id = ObjectIdentifier(lease)
+        waiting.withLock { $0[id] = lease }
+        let probe: Bool
+        do {
+            probe = try admit()
+        } catch {
+            waiting.withLock { _ = $0.removeValue(forKey: id) }
+            throw error
+        }
         let client = self.client
         let done = Task(executorPreference: PostgresDatabase.executor) {
             do {
@@ -250,19 +268,20 @@ final class PostgresDatabase: CatalogDatabase {
             }
         }
         let connection: PostgresConnection
-        let id = ObjectIdentifier(lease)
-        waiting.withLock { $0[id] = lease }
+        var timedOut = false
         do {
             defer { waiting.withLock { _ = $0.removeValue(forKey: id) } }
             // The pool keeps a lease request waiting while it cannot connect: give up after a while, so that
             // a request gets its 503 instead of hanging (a lease that arrives later is given straight back).
             guard let leased = lease.wait(timeout: leaseTimeout) else {
+                timedOut = true
                 throw HubError(503, "catalog.unavailable", "the catalog (PostgreSQL) did not answer within \(leaseTimeout) s",
                                details: ["retry_after": "2"])
             }
             connection = try leased.get()
             outage.withLock { state in
                 state.down = false
+                state.granted = .now
                 if probe { state.probing = false }
             }
         } catch let givenUp as Lease.GivenUp {
@@ -272,11 +291,14 @@ final class PostgresDatabase: CatalogDatabase {
             throw givenUp.error
         } catch {
             done.cancel()
-            let unavailable = PostgresDatabase.unavailable(error)
-            outage.withLock { state in
-                state.down = true
+            let unavailable = PostgresDatabase.unavailable(error), limit = leaseTimeout
+            let declared = outage.withLock { state -> Bool in
                 if probe { state.probing = false }
+                guard PostgresDatabase.isOutage(timedOut: timedOut, lastGranted: state.granted, now: .now, leaseTimeout: limit) else { return false }
+                state.down = true
+                return true
             }
+            guard declared else { throw unavailable }
             let outOfReach = HubError(503, "catalog.unavailable",
                                       "the catalog (PostgreSQL) is out of reach (another request's wait ended: \(unavailable.message))",
                                       details: ["retry_after": "2"])
@@ -374,16 +396,15 @@ final class PostgresDatabase: CatalogDatabase {
             if woken { ready.signal() }
         }
 
-        /// The leased connection, or nil after `timeout` seconds; a lease that comes after that is released
-        /// as soon as it arrives.
+        /// The leased connection (or why there is none), or nil after `timeout` seconds; a lease that comes
+        /// after that is released as soon as it arrives. One that came as the wait ran out is taken.
         func wait(timeout: Double) -> Result<PostgresConnection, any Error>? {
             if ready.wait(timeout: .now() + timeout) == .success { return lock.withLock { $0.0! } }
-            let late = lock.withLock { state -> Bool in
+            return lock.withLock { state in
+                if let arrived = state.0 { return arrived }
                 state.2 = true
-                return state.0 != nil
+                return nil
             }
-            if late { release() }
-            return nil
         }
 
         func release() {
