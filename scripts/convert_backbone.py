@@ -145,6 +145,17 @@ def build_model(torch):
     return features, head, Descriptor(features), Embedder(features, head)
 
 
+def imagenet_model(torch, weights):
+    """`build_model`'s modules with the ImageNet weights at `weights` (the package's .pth) loaded, in eval mode."""
+    features, head, descriptor, embedder = build_model(torch)
+    state = torch.load(weights, map_location="cpu")
+    features.load_state_dict({k: v for k, v in state.items() if not k.startswith("_fc.")}, strict=True)
+    head.load_state_dict({"weight": state["_fc.weight"], "bias": state["_fc.bias"]}, strict=True)
+    for module in (features, head, descriptor, embedder):
+        module.eval()
+    return features, head, descriptor, embedder
+
+
 def model_array(im):
     """An RGB Pillow image as the model's input: short side RESIZE (bilinear), centre crop SIZE,
     (x/255 − mean)/std, a 1×3×SIZE×SIZE float32 numpy array (also the int8 calibration's, quantize_backbone.py)."""
@@ -201,12 +212,7 @@ def main():
     classes = list(_meta._IMAGENET_CATEGORIES)
     assert len(classes) == 1000
     torch.manual_seed(0)
-    features, head, descriptor, embedder = build_model(torch)
-    state = torch.load(weights, map_location="cpu")
-    features.load_state_dict({k: v for k, v in state.items() if not k.startswith("_fc.")}, strict=True)
-    head.load_state_dict({"weight": state["_fc.weight"], "bias": state["_fc.bias"]}, strict=True)
-    for module in (features, head, descriptor, embedder):
-        module.eval()
+    features, head, descriptor, embedder = imagenet_model(torch, weights)
     checks = self_check(torch, features, head, classes)
 
     os.makedirs(out, exist_ok=True)

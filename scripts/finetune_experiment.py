@@ -43,10 +43,7 @@ def main():
     F = torch.nn.functional
     torch.set_num_threads(os.cpu_count() or 1)
     torch.manual_seed(0)
-    features, _, _, _ = cb.build_model(torch)
-    state = torch.load(cb.find_weights(a.weights), map_location="cpu")
-    features.load_state_dict({k: v for k, v in state.items() if not k.startswith("_fc.")}, strict=True)
-    features.eval()
+    features = cb.imagenet_model(torch, cb.find_weights(a.weights))[0]
     last, conv_head = features._blocks[15], features._conv_head
     tuned = list(last.parameters()) + list(conv_head.parameters())
     start = [t.detach().clone() for t in tuned]

@@ -284,20 +284,19 @@ final class PostgresDatabase: CatalogDatabase {
                 state.granted = .now
                 if probe { state.probing = false }
             }
-        } catch let givenUp as Lease.GivenUp {
-            // Another caller's wait found the outage and declared it.
-            done.cancel()
-            if probe { outage.withLock { $0.probing = false } }
-            throw givenUp.error
         } catch {
             done.cancel()
-            let unavailable = PostgresDatabase.unavailable(error), limit = leaseTimeout
+            // A caller woken because another caller's wait declared the outage declares nothing itself.
+            let givenUp = error as? Lease.GivenUp, limit = leaseTimeout
             let declared = outage.withLock { state -> Bool in
                 if probe { state.probing = false }
-                guard PostgresDatabase.isOutage(timedOut: timedOut, lastGranted: state.granted, now: .now, leaseTimeout: limit) else { return false }
+                guard givenUp == nil,
+                      PostgresDatabase.isOutage(timedOut: timedOut, lastGranted: state.granted, now: .now, leaseTimeout: limit) else { return false }
                 state.down = true
                 return true
             }
+            if let givenUp { throw givenUp.error }
+            let unavailable = PostgresDatabase.unavailable(error)
             guard declared else { throw unavailable }
             let outOfReach = HubError(503, "catalog.unavailable",
                                       "the catalog (PostgreSQL) is out of reach (another request's wait ended: \(unavailable.message))",
