@@ -663,6 +663,8 @@ import Testing
         // connecting); a caller that came while it waited is answered when it is.
         let first = pinging()
         try await waitUntil(seconds: 10) { c.waitingForConnections == 1 }
+        // Halfway through the first wait, so that the two waits do not end together.
+        try await Task.sleep(for: .seconds(2))
         let meanwhile = await pinging().value
         #expect(meanwhile.hasPrefix("503: ") && meanwhile.contains("another request's wait ended"), "\(meanwhile)")
         let found = await first.value
