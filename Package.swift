@@ -168,7 +168,7 @@ let package = Package(
             name: "HubTests",
             dependencies: [
                 "HubTesting", "HubServer", "Imaging", "Catalog", "BlobStore", "Verify", "Preprocess",
-                "Ingest", "Jobs", "Organize", "HubCore", "Embedding", "Simulator",
+                "Ingest", "Jobs", "Organize", "HubCore", "Embedding", "Simulator", "Training", "ONNX",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),

@@ -50,8 +50,8 @@ def sign_in(driver, wait, base, key):
 
 
 def train(base, trainer, shots, labels):
-    """A trainer picks two labels on the Training page, follows the job live, reads the report and
-    fetches the ONNX model; the Models page lists it."""
+    """A trainer picks two labels on the Training page and asks for the last block to be fine-tuned, follows
+    the job live, reads the report and fetches the ONNX model; the Models page lists it."""
     driver = browser()
     wait = WebDriverWait(driver, 90, ignored_exceptions=STALE)
     try:
@@ -61,6 +61,7 @@ def train(base, trainer, shots, labels):
         driver.get(base + "/training")
         for label in labels:
             driver.find_element(By.CSS_SELECTOR, f"input[name=label][value='{label}']").click()
+        driver.find_element(By.CSS_SELECTOR, "input[name=fine_tune]").click()
         driver.save_screenshot(os.path.join(shots, "training.png"))
         driver.find_element(By.XPATH, "//button[normalize-space()='Train']").click()
         wait.until(lambda d: "/training/" in d.current_url)
@@ -68,6 +69,8 @@ def train(base, trainer, shots, labels):
         check(driver.find_element(By.CSS_SELECTOR, ".state").text == "succeeded", "the job's page follows it to the end by itself")
         accuracy = float(driver.find_element(By.CSS_SELECTOR, ".accuracy").text)
         check(accuracy >= 0.9, f"the report shows the validation accuracy ({accuracy})")
+        tuning = driver.find_element(By.CSS_SELECTOR, ".fine-tuning").text
+        check("linear head alone scored" in tuning, f"the fine-tuning asked for says how it compares with a linear head ({tuning!r})")
         wait.until(lambda d: d.execute_script("const i = document.querySelector('img.report'); return i && i.complete && i.naturalWidth > 0"))
         check(True, "the report's learning curves and confusion matrix load")
         driver.save_screenshot(os.path.join(shots, "training-report.png"))

@@ -69,8 +69,10 @@ def predict(base, key, model, path):
     return answer["predictions"][0]["label"]
 
 
-def train(base, key, labels, seed):
-    status, job = call(base, key, "POST", "/v1/training-jobs", {"labels": labels, "seed": seed, "min_images_per_label": 5})
+def train(base, key, labels, seed, **options):
+    """Trains a model on `labels` through the API (extra request fields in `options`) and returns its id."""
+    body = {"labels": labels, "seed": seed, "min_images_per_label": 5, **options}
+    status, job = call(base, key, "POST", "/v1/training-jobs", body)
     assert status == 202, job
     while True:
         _, job = call(base, key, "GET", f"/v1/training-jobs/{job['id']}")

@@ -1,7 +1,7 @@
 """A trained model's accuracy on photos it never saw, through the hub as a user would reach it.
 
 usage: train_holdout.py PHOTOS [--train 35] [--holdout 25] [--splits 5] [--seed 1] [--imagehub .build/release/imagehub]
-                        [--phone .venv/bin/python]
+                        [--phone .venv/bin/python] [--fine-tune]
 
 PHOTOS holds one folder of photos per class. For each split (seeded), every class's photos are shuffled:
 --holdout of them are held out and --train of the rest go into a fresh hub (`imagehub ingest`, one folder a
@@ -11,6 +11,9 @@ With --phone (a Python with onnxruntime, numpy and Pillow), the exported model (
 /v1/models/{id}/download?format=onnx) also predicts each held-out photo in onnxruntime, prepared as a phone
 would from the model card (Pillow: upright, short side bilinear, centre crop, normalised): its accuracy,
 and on how many photos its first label is the hub's.
+With --fine-tune, a second model is trained on the same hub and split with `fine_tune` (the backbone's last
+block trained with the head) and scored on the same held-out photos: both accuracies, and the training job's
+seconds of each, side by side.
 The backbone is the one the hub would load (IMAGEHUB_EMBEDDING_MODELS chooses another).
 """
 import argparse
@@ -36,12 +39,14 @@ def main():
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--imagehub", default=".build/release/imagehub")
     p.add_argument("--phone", help="a Python with onnxruntime, numpy and Pillow: score the exported ONNX model too")
+    p.add_argument("--fine-tune", action="store_true", help="also train with fine_tune on the same split and compare")
     a = p.parse_args()
     hub = os.path.abspath(a.imagehub)
     classes = sorted(d for d in os.listdir(a.photos) if os.path.isdir(os.path.join(a.photos, d)))
     if len(classes) < 2:
         sys.exit(f"train_holdout: {a.photos} needs a folder per class, at least two")
-    accuracies, phone_accuracies, agreements = [], [], []
+    accuracies, phone_accuracies, agreements, tuned_accuracies = [], [], [], []
+    seconds = {"linear": [], "fine-tuned": []}
     for split in range(a.splits):
         rng = random.Random(a.seed * 1000 + split)
         work = tempfile.mkdtemp(prefix="train-holdout-")
@@ -67,6 +72,7 @@ def main():
             server, base = start_hub(hub, data)
             try:
                 model = train(base, key, classes, a.seed + split)
+                seconds["linear"].append(training_seconds(base, key, model))
                 _, tree = call(base, key, "GET", "/v1/labels")
                 accepted = sum(n["counts"].get("accepted", 0) for n in tree["labels"] if n["name"] in classes)
                 hits = total = 0
@@ -89,12 +95,18 @@ def main():
                     phone_hits = sum(phone[f] == c for c, fs in holdout.items() for f in fs)
                     phone_accuracies.append(phone_hits / total)
                     agreements.append(sum(phone[f] == answers[f] for f in files) / total)
+                if a.fine_tune:
+                    tuned = train(base, key, classes, a.seed + split, fine_tune=True)
+                    seconds["fine-tuned"].append(training_seconds(base, key, tuned))
+                    tuned_accuracies.append(sum(predict(base, key, tuned, f) == c for c, fs in holdout.items() for f in fs) / total)
             finally:
                 stop_hub(server)
             accuracies.append(hits / total)
             print(f"split {split + 1}: trained on {accepted} accepted photos, {hits}/{total} held-out photos right, "
                   f"accuracy {hits / total:.3f}"
-                  + (f"; exported model {phone_accuracies[-1]:.3f}, the hub's first label on {agreements[-1]:.3f}" if a.phone else ""),
+                  + (f"; exported model {phone_accuracies[-1]:.3f}, the hub's first label on {agreements[-1]:.3f}" if a.phone else "")
+                  + (f"; fine-tuned {tuned_accuracies[-1]:.3f} (training {seconds['fine-tuned'][-1]:.1f} s against "
+                     f"{seconds['linear'][-1]:.1f} s)" if a.fine_tune else ""),
                   flush=True)
         finally:
             shutil.rmtree(work, ignore_errors=True)
@@ -102,7 +114,16 @@ def main():
           f"{a.splits} splits: accuracy {sum(accuracies) / len(accuracies):.3f} "
           f"({min(accuracies):.3f}–{max(accuracies):.3f})"
           + (f"; the exported model in onnxruntime {sum(phone_accuracies) / len(phone_accuracies):.3f}, "
-             f"agreeing with the hub on {sum(agreements) / len(agreements):.3f} of the photos" if a.phone else ""))
+             f"agreeing with the hub on {sum(agreements) / len(agreements):.3f} of the photos" if a.phone else "")
+          + (f"; fine-tuned {sum(tuned_accuracies) / len(tuned_accuracies):.3f} ({min(tuned_accuracies):.3f}–{max(tuned_accuracies):.3f}), "
+             f"training {sum(seconds['fine-tuned']) / len(seconds['fine-tuned']):.1f} s against "
+             f"{sum(seconds['linear']) / len(seconds['linear']):.1f} s" if a.fine_tune else ""))
+
+
+def training_seconds(base, key, model):
+    """The training job's own figure (the report's `training_seconds`)."""
+    _, report = call(base, key, "GET", f"/v1/models/{model}/report")
+    return report["training_seconds"]
 
 
 if __name__ == "__main__":

@@ -66,6 +66,8 @@ public struct TrainingImage: Sendable {
     public var device: String? = nil
     public var capturedAt: String? = nil
     public var duplicateOf: String? = nil
+    /// The canonical rendition's blob (what fine-tuning reads the pixels from; none for embeddings alone).
+    public var canonicalKey: String? = nil
 }
 
 extension Catalog {
@@ -185,13 +187,13 @@ extension Catalog {
             guard !owner.isEmpty else { return [] }
             let ids = owner.keys.map(String.init).joined(separator: ",")
             return try db.rows("""
-                SELECT i.id, i.sha256, i.labelId, i.phash, i.device, i.capturedAt, i.duplicateOf, e.model, e.vector FROM images i JOIN embeddings e ON e.imageId = i.id
+                SELECT i.id, i.sha256, i.labelId, i.phash, i.device, i.capturedAt, i.duplicateOf, i.canonicalKey, e.model, e.vector FROM images i JOIN embeddings e ON e.imageId = i.id
                 WHERE i.status = 'accepted' AND i.labelId IN (\(ids)) ORDER BY i.id
                 """).map { row in
                 TrainingImage(imageId: row.string("id") ?? "", sha256: row.string("sha256") ?? "", label: owner[row.int("labelId") ?? 0] ?? "",
                               model: row.string("model") ?? "", vector: row.data("vector") ?? Data(),
                               phash: row.int("phash"), device: row.string("device"), capturedAt: row.string("capturedAt"),
-                              duplicateOf: row.string("duplicateOf"))
+                              duplicateOf: row.string("duplicateOf"), canonicalKey: row.string("canonicalKey"))
             }
         }
     }

@@ -19,8 +19,8 @@ public enum OpenAPI {
         "model.unknown", "multipart.malformed", "multipart.missing_file", "predict.undecodable",
         "request.incomplete", "request.invalid", "request.invalid_json", "review.not_quarantined",
         "review.not_relabellable", "route.not_found", "size.too_large", "size.too_small",
-        "training.not_enough_images", "training.unknown", "tus.bad_checksum_header", "tus.bad_content_type",
-        "tus.bad_length", "tus.bad_metadata", "tus.bad_offset", "tus.busy", "tus.checksum_mismatch",
+        "training.fine_tune_unavailable", "training.not_enough_images", "training.unknown", "tus.bad_checksum_header",
+        "tus.bad_content_type", "tus.bad_length", "tus.bad_metadata", "tus.bad_offset", "tus.busy", "tus.checksum_mismatch",
         "tus.complete", "tus.defer_length_unsupported", "tus.exceeds_length", "tus.expired", "tus.incomplete",
         "tus.offset_mismatch", "tus.unknown_upload", "tus.unsupported_checksum", "tus.version",
         "upload.too_large", "webhook.host_not_allowed", "webhook.invalid_url"
@@ -628,6 +628,8 @@ public enum OpenAPI {
                     validation_fraction: {type: number, default: 0.2, minimum: 0, exclusiveMinimum: true, maximum: 1, exclusiveMaximum: true}
                     seed: {type: integer}
                     max_epochs: {type: integer, default: 200}
+                    fine_tune: {type: boolean, default: false, description: "train the backbone's last block and head convolution with the head (reads every image's pixels; slower than the linear head on cached embeddings)"}
+                    fine_tune_epochs: {type: integer, minimum: 1, maximum: 100, default: 10}
                     split: {type: string, enum: [grouped, random], default: grouped, description: 'grouped: near duplicates (embedding cosine ≥ duplicates.minCosine or pHash distance ≤ duplicates.maxHamming) and bursts (one device, captured_at within training.burstSeconds) stay on one side of the split and of the cross-validation folds'}
           responses:
             '202':
@@ -637,7 +639,7 @@ public enum OpenAPI {
                 GetTrainingJob: {operationRef: '#/paths/~1v1~1training-jobs~1{id}/get', parameters: {id: '$response.body#/id'}}
             '400': {$ref: '#/components/responses/Error'}
             '404': {$ref: '#/components/responses/Error'}
-            '409': {description: 'labels short of images (error.details: label → count); the requester is put on the watch-list', content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+            '409': {description: 'labels short of images (training.not_enough_images; error.details: label → count; the requester is put on the watch-list), or fine_tune without the set-up''s features.pt (training.fine_tune_unavailable)', content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
       /v1/training-jobs/{id}:
         get:
           summary: A training job's state, epoch and learning curves so far

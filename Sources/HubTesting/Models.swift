@@ -30,9 +30,13 @@ public enum TestModels {
 
     /// A backbone folder under `root` with every file of the set-up's but its int8 copy (each a link to the
     /// set-up's), with the set-up's OpenVINO linked beside it.
-    public static func withoutInt8(in root: URL) throws -> URL {
+    public static func withoutInt8(in root: URL) throws -> URL { try linked(in: root, except: "embedder-int8") }
+
+    /// A backbone folder under `root` with every file of the set-up's whose name does not start with
+    /// `except` (each a link to the set-up's), with the set-up's OpenVINO linked beside it.
+    public static func linked(in root: URL, except: String) throws -> URL {
         let models = try folder(in: root)
-        for file in try FileManager.default.contentsOfDirectory(atPath: directory.path) where !file.hasPrefix("embedder-int8") {
+        for file in try FileManager.default.contentsOfDirectory(atPath: directory.path) where !file.hasPrefix(except) {
             try FileManager.default.createSymbolicLink(at: models.appendingPathComponent(file), withDestinationURL: directory.appendingPathComponent(file))
         }
         return models

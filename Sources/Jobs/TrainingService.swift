@@ -2,8 +2,10 @@ import Catalog
 import Embedding
 import Foundation
 import HubCore
+import Imaging
 import Logging
 import ONNX
+import Synchronization
 import Training
 import Verify
 
@@ -17,11 +19,16 @@ public struct TrainingRequest: Codable, Sendable {
     public var maxEpochs: Int?
     /// `grouped` (default): near duplicates and bursts stay on one side of the split; `random`.
     public var split: String?
+    /// Fine-tune the backbone's last block and head convolution with the head (`Trainer.fineTune`), for
+    /// `fineTuneEpochs` passes (default 10), instead of a linear head on the frozen backbone.
+    public var fineTune: Bool?
+    public var fineTuneEpochs: Int?
 
     public init(labels: [String], descendants: Bool? = nil, minImagesPerLabel: Int? = nil, validationFraction: Double? = nil,
-                seed: UInt64? = nil, maxEpochs: Int? = nil, split: String? = nil) {
+                seed: UInt64? = nil, maxEpochs: Int? = nil, split: String? = nil, fineTune: Bool? = nil, fineTuneEpochs: Int? = nil) {
         self.labels = labels; self.descendants = descendants; self.minImagesPerLabel = minImagesPerLabel
         self.validationFraction = validationFraction; self.seed = seed; self.maxEpochs = maxEpochs; self.split = split
+        self.fineTune = fineTune; self.fineTuneEpochs = fineTuneEpochs
     }
 }
 
@@ -33,6 +40,8 @@ public final class TrainingService: Sendable {
     let pipeline: Pipeline
     let settings: HubSettings
     let logger: Logger
+    /// The tail that predictions of fine-tuned models run through, with the id of the model whose weights it holds.
+    let predictionTail = Mutex<(modelId: String, tail: Tail)?>(nil)
     static let snake: JSONEncoder = {
         let e = JSONEncoder()
         e.keyEncodingStrategy = .convertToSnakeCase
@@ -60,6 +69,12 @@ public final class TrainingService: Sendable {
         }
         if let split = request.split, split != "grouped", split != "random" {
             throw HubError(400, "field.invalid", "`split` must be `grouped` or `random`")
+        }
+        if let epochs = request.fineTuneEpochs, !(1...100).contains(epochs) {
+            throw HubError(400, "field.invalid", "`fine_tune_epochs` must be between 1 and 100")
+        }
+        if request.fineTune == true, !FileManager.default.fileExists(atPath: tailPath.path) {
+            throw HubError(409, "training.fine_tune_unavailable", "fine-tuning needs the set-up's \(tailPath.path): run `make setup`")
         }
         var labels: [LabelRecord] = []
         for name in names {
@@ -122,14 +137,39 @@ public final class TrainingService: Sendable {
         options.seed = request.seed ?? 1
         options.validationFraction = request.validationFraction ?? 0.2
         if let epochs = request.maxEpochs { options.maxEpochs = max(1, epochs) }
+        options.fineTune = request.fineTune ?? false
+        if let epochs = request.fineTuneEpochs { options.fineTuneEpochs = epochs }
         var curves: [EpochMetrics] = []
-        var (classifier, report) = try Trainer.train(examples, labels: names, options: options, onSplit: { validation in
-            try self.catalog.recordSplit(versionId: version.id, validation: validation)
-        }) { m in
+        let onSplit: ([String]) throws -> Void = { validation in try self.catalog.recordSplit(versionId: version.id, validation: validation) }
+        let onEpoch: (EpochMetrics) -> Void = { m in
             curves.append(m)
             let progress = String(decoding: (try? Self.snake.encode(curves)) ?? Data("[]".utf8), as: UTF8.self)
             try? self.catalog.recordTrainingProgress(id: job.id, worker: worker, epoch: m.epoch, progress: progress,
                                                      lease: self.settings.leaseSeconds)
+        }
+        var classifier: LinearClassifier, report: TrainingReport
+        if options.fineTune {
+            let started = ContinuousClock.now
+            let tail = try Tail(path: tailPath.path, inputSize: stage.backbone.input.size)
+            let rows = try frozenRows(images, tail: tail)
+            let frozenSeconds = (ContinuousClock.now - started).seconds
+            // The linear start and the model's features alike come from the tail (libtorch, float32), not
+            // from the cached embeddings of the inference engine.
+            var tuned = examples
+            for (start, chunk) in stride(from: 0, to: rows.count, by: 256).map({ ($0, rows[$0..<min($0 + 256, rows.count)]) }) {
+                for (i, d) in try tail.descriptors(chunk.flatMap { $0 }).enumerated() {
+                    let e = examples[start + i]
+                    tuned[start + i] = Example(imageId: e.imageId, label: e.label, vector: d, phash: e.phash, device: e.device,
+                                               capturedAt: e.capturedAt, duplicateOf: e.duplicateOf)
+                }
+            }
+            (classifier, report) = try Trainer.fineTune(tuned, rows: rows, tail: tail, labels: names, options: options, onSplit: onSplit,
+                                                        onEpoch: onEpoch)
+            report.fineTuning?.frozenSeconds = frozenSeconds
+            report.fineTuning?.tail = try stage.blobs.put(tail.state.withUnsafeBytes { Data($0) })
+            report.trainingSeconds += frozenSeconds
+        } else {
+            (classifier, report) = try Trainer.train(examples, labels: names, options: options, onSplit: onSplit, onEpoch: onEpoch)
         }
         report.datasetVersion = version.id
         return ModelRecord(id: UUID().uuidString.lowercased(), trainingJobId: job.id,
@@ -137,6 +177,49 @@ public final class TrainingService: Sendable {
                            datasetVersionId: version.id, backbone: stage.backbone.id, accuracy: report.accuracy,
                            report: String(decoding: try Self.snake.encode(report), as: UTF8.self),
                            head: String(decoding: try JSONEncoder().encode(classifier), as: UTF8.self), createdAt: Date())
+    }
+
+    /// The set-up's TorchScript descriptor, whose last block fine-tuning trains.
+    var tailPath: URL { stage.backbone.directory.appendingPathComponent("features.pt") }
+
+    /// The frozen rows of training images, from their canonical renditions (32 at a time).
+    func frozenRows(_ images: [TrainingImage], tail: Tail) throws -> [[Float]] {
+        var rows: [[Float]] = []
+        rows.reserveCapacity(images.count)
+        for start in stride(from: 0, to: images.count, by: 32) {
+            let batch = images[start..<min(start + 32, images.count)]
+            var inputs: [Float] = []
+            for image in batch {
+                guard let key = image.canonicalKey else {
+                    throw TrainingError("image \(image.imageId) has no stored rendition: fine-tuning needs its pixels")
+                }
+                inputs += try Image.modelInput(try stage.blobs.read(key), spec: stage.backbone.input)
+            }
+            let out = try tail.frozen(inputs, count: batch.count)
+            for i in 0..<batch.count { rows.append(Array(out[i * tail.frozenWidth..<(i + 1) * tail.frozenWidth])) }
+        }
+        return rows
+    }
+
+    /// The report stored with a model.
+    func report(of model: ModelRecord) throws -> TrainingReport {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return try decoder.decode(TrainingReport.self, from: Data(model.report.utf8))
+    }
+
+    /// A tail holding a fine-tuned model's weights (its blob read once, the tail opened once).
+    func withTail<T>(of model: ModelRecord, key: String, _ body: (Tail) throws -> T) throws -> T {
+        try predictionTail.withLock { held in
+            if held == nil { held = ("", try Tail(path: tailPath.path, inputSize: stage.backbone.input.size)) }
+            if held!.modelId != model.id {
+                let data = try stage.blobs.read(key)
+                let state = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+                try held!.tail.setState(state)
+                held!.modelId = model.id
+            }
+            return try body(held!.tail)
+        }
     }
 
     /// One ONNX file with the backbone, the trained head and Softmax (see `ModelExport`).
@@ -153,18 +236,23 @@ public final class TrainingService: Sendable {
             throw HubError(503, "export.backbone_missing", "\(url.path) is missing: run `make setup`")
         }
         let spec = stage.backbone.input
+        // A fine-tuned model carries its own last block and head convolution (batch norms folded, as the
+        // set-up's export has them).
+        var convolutions: [String: (weight: [Float], bias: [Float])] = [:]
+        if let key = try report(of: model).fineTuning?.tail {
+            for c in try withTail(of: model, key: key, { $0.foldedConvolutions() }) { convolutions[c.module] = (c.weight, c.bias) }
+        }
         return try ModelExport.classifier(backbone: backbone, labels: head.labels, weights: head.weights, bias: head.bias,
                                           mean: [Double](repeating: spec.mean, count: 3), std: [Double](repeating: spec.std, count: 3),
-                                          inputSize: spec.size, resize: spec.resize, modelId: model.id, card: try modelCard(of: model))
+                                          inputSize: spec.size, resize: spec.resize, modelId: model.id, card: try modelCard(of: model),
+                                          convolutions: convolutions)
     }
 
     /// The model card an exported model carries (`model_card` in its metadata): what it tells apart and how
     /// well per class, what it was trained on (the dataset version and its hash), how the split was made,
     /// and the exact preprocessing, so an app feeds it what the hub fed it.
     public func modelCard(of model: ModelRecord) throws -> String {
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        let report = try decoder.decode(TrainingReport.self, from: Data(model.report.utf8))
+        let report = try report(of: model)
         let version = try catalog.datasetVersion(id: model.datasetVersionId)?.0
         let spec = stage.backbone.input
         struct Card: Encodable {
@@ -196,7 +284,8 @@ public final class TrainingService: Sendable {
                                                    validationImages: $0.support, trainImages: $0.trainImages) },
             datasetVersion: .init(id: model.datasetVersionId, manifestHash: version?.manifestHash, imageCount: version?.imageCount),
             backbone: model.backbone,
-            head: "L2-normalised backbone features → linear layer → softmax",
+            head: report.fineTuning == nil ? "L2-normalised backbone features → linear layer → softmax"
+                : "the backbone's last block and head convolution fine-tuned with it; L2-normalised features → linear layer → softmax",
             preprocessing: .init(
                 decode: "JPEG, PNG, WebP or HEIC decoded to 8-bit",
                 orientation: "EXIF orientation applied: pixels upright",
@@ -238,8 +327,13 @@ public final class TrainingService: Sendable {
         } catch {
             throw HubError(422, "predict.undecodable", "the image cannot be decoded: \(error)")
         }
-        let embedding = try await stage.embedder.embed(input)
-        let p = try head.probabilities(embedding.vector)[0]
+        let vector: [Float]
+        if let key = try report(of: model).fineTuning?.tail {
+            vector = try await offload { try self.withTail(of: model, key: key) { tail in try tail.descriptors(try tail.frozen(input, count: 1))[0] } }
+        } else {
+            vector = try await stage.embedder.embed(input).vector
+        }
+        let p = try head.probabilities(vector)[0]
         return zip(head.labels, p).map { (label: $0, probability: $1) }.sorted { $0.probability > $1.probability }
     }
 }

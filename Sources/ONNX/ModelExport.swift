@@ -12,8 +12,22 @@ public struct ONNXExportError: Error, CustomStringConvertible {
 public enum ModelExport {
     public static func classifier(backbone: Data, labels: [String], weights: [Float], bias: [Float],
                                   mean: [Double], std: [Double], inputSize: Int, resize: Int, modelId: String,
-                                  card: String? = nil) throws -> Data {
+                                  card: String? = nil, convolutions: [String: (weight: [Float], bias: [Float])] = [:]) throws -> Data {
         var model = try Onnx_ModelProto(serializedBytes: backbone)
+        // A fine-tuned model's own convolutions replace the backbone's (by module path, batch norms folded).
+        for (module, values) in convolutions {
+            let (weight, bias) = try convolutionInputs(model.graph, module: module)
+            for (name, replacement) in [(weight, values.weight), (bias, values.bias)] {
+                guard let i = model.graph.initializer.firstIndex(where: { $0.name == name }) else {
+                    throw ONNXExportError(description: "the backbone graph has no initializer \(name) for \(module)")
+                }
+                let shape = model.graph.initializer[i].dims.map(Int.init)
+                guard shape.reduce(1, *) == replacement.count else {
+                    throw ONNXExportError(description: "\(module): \(replacement.count) values do not fit \(name)'s shape \(shape)")
+                }
+                model.graph.initializer[i] = tensor(name, shape: shape, values: replacement)
+            }
+        }
         guard model.graph.output.count == 1, let features = model.graph.output.first?.name else {
             throw ONNXExportError(description: "the backbone graph must have exactly one output")
         }
@@ -87,6 +101,30 @@ public enum ModelExport {
         model.producerName = "deep-images-hub"
         model.docString = "EfficientNet-Lite0 features, L2-normalised, + linear head + softmax; outputs `probabilities` in the order of metadata `labels`."
         return try model.serializedData()
+    }
+
+    /// The names of the weight and bias initializers of the convolution of a module of the set-up's
+    /// descriptor (`_blocks.15._expand_conv`): the ONNX export names its node `/features/_blocks.15/_expand_conv/Conv`.
+    static func convolutionInputs(_ graph: Onnx_GraphProto, module: String) throws -> (weight: String, bias: String) {
+        let name = "/features/" + module.replacingOccurrences(of: "._", with: "/_") + "/Conv"
+        guard let node = graph.node.first(where: { $0.name == name && $0.opType == "Conv" }), node.input.count == 3 else {
+            throw ONNXExportError(description: "the backbone graph has no convolution with a bias named \(name)")
+        }
+        return (node.input[1], node.input[2])
+    }
+
+    /// The weight and bias of a module's convolution in an ONNX file (see `convolutionInputs`).
+    public static func convolution(_ data: Data, module: String) throws -> (weight: [Float], bias: [Float]) {
+        let model = try Onnx_ModelProto(serializedBytes: data)
+        let (weight, bias) = try convolutionInputs(model.graph, module: module)
+        func values(_ name: String) throws -> [Float] {
+            guard let t = model.graph.initializer.first(where: { $0.name == name }) else {
+                throw ONNXExportError(description: "no initializer \(name)")
+            }
+            if !t.floatData.isEmpty { return t.floatData }
+            return t.rawData.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        }
+        return (try values(weight), try values(bias))
     }
 
     /// Reads the `metadata_props` of an ONNX file.

@@ -21,6 +21,20 @@ static struct {
     void (*backbone_free)(dih_backbone *);
     int (*train_linear)(const float *, const int32_t *, int, const float *, const int32_t *, int, int, int, const float *,
                         dih_train_options, dih_epoch_callback, void *, float *, float *, float *, int *, int *, char **);
+    dih_tail *(*tail_open)(const char *, int, char **);
+    int (*tail_frozen_width)(const dih_tail *);
+    int (*tail_dimensions)(const dih_tail *);
+    int (*tail_state_count)(const dih_tail *);
+    int (*tail_frozen)(dih_tail *, const float *, int, float *, char **);
+    int (*tail_descriptors)(dih_tail *, const float *, int, float *, char **);
+    int (*tail_train)(dih_tail *, const float *, const int32_t *, int, const float *, const int32_t *, int, int, const float *,
+                      dih_tune_options, dih_epoch_callback, void *, float *, float *, float *, int *, char **);
+    int (*tail_state)(dih_tail *, float *);
+    int (*tail_set_state)(dih_tail *, const float *, int, char **);
+    void (*tail_reset)(dih_tail *);
+    int (*tail_convolutions)(const dih_tail *);
+    int (*tail_folded)(dih_tail *, int, const char **, int *, int *, float *, float *);
+    void (*tail_free)(dih_tail *);
 } kernels;
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -46,6 +60,19 @@ static void load(void) {
     FIND(backbone_embed, "dihk_backbone_embed")
     FIND(backbone_free, "dihk_backbone_free")
     FIND(train_linear, "dihk_train_linear")
+    FIND(tail_open, "dihk_tail_open")
+    FIND(tail_frozen_width, "dihk_tail_frozen_width")
+    FIND(tail_dimensions, "dihk_tail_dimensions")
+    FIND(tail_state_count, "dihk_tail_state_count")
+    FIND(tail_frozen, "dihk_tail_frozen")
+    FIND(tail_descriptors, "dihk_tail_descriptors")
+    FIND(tail_train, "dihk_tail_train")
+    FIND(tail_state, "dihk_tail_state")
+    FIND(tail_set_state, "dihk_tail_set_state")
+    FIND(tail_reset, "dihk_tail_reset")
+    FIND(tail_convolutions, "dihk_tail_convolutions")
+    FIND(tail_folded, "dihk_tail_folded")
+    FIND(tail_free, "dihk_tail_free")
 #undef FIND
 }
 
@@ -83,6 +110,44 @@ int dih_train_linear(const float *train_x, const int32_t *train_y, int n_train, 
     if (!ready(error)) return 1;
     return kernels.train_linear(train_x, train_y, n_train, val_x, val_y, n_val, dims, classes, class_weights, options, on_epoch,
                                 context, weights, bias, history, epochs_run, best_epoch, error);
+}
+
+dih_tail *dih_tail_open(const char *path, int input_size, char **error) {
+    return ready(error) ? kernels.tail_open(path, input_size, error) : NULL;
+}
+
+// A tail exists only after an open succeeded, so the kernels are there.
+int dih_tail_frozen_width(const dih_tail *tail) { return kernels.tail_frozen_width(tail); }
+int dih_tail_dimensions(const dih_tail *tail) { return kernels.tail_dimensions(tail); }
+int dih_tail_state_count(const dih_tail *tail) { return kernels.tail_state_count(tail); }
+
+int dih_tail_frozen(dih_tail *tail, const float *pixels, int n, float *rows, char **error) {
+    return kernels.tail_frozen(tail, pixels, n, rows, error);
+}
+
+int dih_tail_descriptors(dih_tail *tail, const float *rows, int n, float *descriptors, char **error) {
+    return kernels.tail_descriptors(tail, rows, n, descriptors, error);
+}
+
+int dih_tail_train(dih_tail *tail, const float *rows, const int32_t *labels, int n, const float *val_rows, const int32_t *val_labels,
+                   int n_val, int classes, const float *class_weights, dih_tune_options options, dih_epoch_callback on_epoch,
+                   void *context, float *weights, float *bias, float *history, int *best_epoch, char **error) {
+    return kernels.tail_train(tail, rows, labels, n, val_rows, val_labels, n_val, classes, class_weights, options, on_epoch, context,
+                              weights, bias, history, best_epoch, error);
+}
+
+int dih_tail_state(dih_tail *tail, float *state) { return kernels.tail_state(tail, state); }
+int dih_tail_set_state(dih_tail *tail, const float *state, int count, char **error) {
+    return kernels.tail_set_state(tail, state, count, error);
+}
+void dih_tail_reset(dih_tail *tail) { kernels.tail_reset(tail); }
+int dih_tail_convolutions(const dih_tail *tail) { return kernels.tail_convolutions(tail); }
+int dih_tail_folded(dih_tail *tail, int index, const char **module, int *weight_count, int *bias_count, float *weight, float *bias) {
+    return kernels.tail_folded(tail, index, module, weight_count, bias_count, weight, bias);
+}
+
+void dih_tail_free(dih_tail *tail) {
+    if (tail) kernels.tail_free(tail);
 }
 
 // Strings from either side come from the same C library's malloc.

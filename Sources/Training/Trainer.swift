@@ -52,6 +52,16 @@ public struct TrainingOptions: Sendable, Codable {
     public var nearDuplicateCosine = 0.92
     public var nearDuplicateHamming = 6
     public var burstSeconds = 3.0
+    /// Whether the backbone's last block and head convolution train with the head (`Trainer.fineTune`),
+    /// rather than a linear head alone on the frozen backbone's cached embeddings.
+    public var fineTune = false
+    /// Fine-tuning: passes over the images (the epoch of least validation loss is kept), mini-batch size,
+    /// AdamW's learning rates for the tail and the head, and the loss's label smoothing.
+    public var fineTuneEpochs = 10
+    public var fineTuneBatchSize = 32
+    public var fineTuneLearningRate: Float = 1e-4
+    public var fineTuneHeadLearningRate: Float = 1e-3
+    public var fineTuneLabelSmoothing: Float = 0.1
 
     public init() {}
 
@@ -75,6 +85,12 @@ public struct TrainingOptions: Sendable, Codable {
         nearDuplicateCosine = try c.decodeIfPresent(Double.self, forKey: .nearDuplicateCosine) ?? d.nearDuplicateCosine
         nearDuplicateHamming = try c.decodeIfPresent(Int.self, forKey: .nearDuplicateHamming) ?? d.nearDuplicateHamming
         burstSeconds = try c.decodeIfPresent(Double.self, forKey: .burstSeconds) ?? d.burstSeconds
+        fineTune = try c.decodeIfPresent(Bool.self, forKey: .fineTune) ?? d.fineTune
+        fineTuneEpochs = try c.decodeIfPresent(Int.self, forKey: .fineTuneEpochs) ?? d.fineTuneEpochs
+        fineTuneBatchSize = try c.decodeIfPresent(Int.self, forKey: .fineTuneBatchSize) ?? d.fineTuneBatchSize
+        fineTuneLearningRate = try c.decodeIfPresent(Float.self, forKey: .fineTuneLearningRate) ?? d.fineTuneLearningRate
+        fineTuneHeadLearningRate = try c.decodeIfPresent(Float.self, forKey: .fineTuneHeadLearningRate) ?? d.fineTuneHeadLearningRate
+        fineTuneLabelSmoothing = try c.decodeIfPresent(Float.self, forKey: .fineTuneLabelSmoothing) ?? d.fineTuneLabelSmoothing
     }
 }
 
@@ -106,11 +122,11 @@ public struct TrainingReport: Sendable, Codable {
         public let givenProbability: Double
     }
     public let labels: [String]
-    public let accuracy: Double
-    public let macroF1: Double
-    public let perClass: [ClassMetrics]
+    public var accuracy: Double
+    public var macroF1: Double
+    public var perClass: [ClassMetrics]
     /// Rows: true label; columns: predicted label (validation set).
-    public let confusion: [[Int]]
+    public var confusion: [[Int]]
     public let history: [EpochMetrics]
     public let bestEpoch: Int
     public let epochsRun: Int
@@ -119,7 +135,7 @@ public struct TrainingReport: Sendable, Codable {
     /// Images the delivered model was trained on: every one when it was refitted after the validation
     /// (`TrainingOptions.refitOnAllImages`), else the training split (absent in reports made before it).
     public var deliveredModelImages: Int?
-    public let trainingSeconds: Double
+    public var trainingSeconds: Double
     public let likelyLabelErrors: [LabelError]
     public let options: TrainingOptions
     /// The immutable dataset version trained on (set by the hub).
@@ -130,6 +146,8 @@ public struct TrainingReport: Sendable, Codable {
     /// label errors — every image judged by a model that never saw it (or its near duplicates). Steadier
     /// per-class figures than the validation split's few images (collection quests read it).
     public var crossValidatedConfusion: [[Int]]?
+    /// How the backbone's last block was fine-tuned (absent for a linear head on the frozen backbone).
+    public var fineTuning: FineTuningSummary?
 
     /// What the split did about leaks: the linked pairs it found, how many of them cross the split (0 for a
     /// grouped split), and what a plain random split of the same seed would have had and claimed.
@@ -159,6 +177,23 @@ public enum Trainer {
     public static func train(_ examples: [Example], labels: [String], options: TrainingOptions,
                              onSplit: ([String]) throws -> Void = { _ in },
                              onEpoch: @escaping (EpochMetrics) -> Void = { _ in }) throws -> (LinearClassifier, TrainingReport) {
+        let linear = try trainLinear(examples, labels: labels, options: options, onSplit: onSplit, onEpoch: onEpoch)
+        return (linear.delivered, linear.report)
+    }
+
+    /// A linear training's results: the delivered head, the head evaluated on the validation split (trained
+    /// without it), the validation images and the class weights of the training split and of all images.
+    struct LinearRun {
+        let delivered: LinearClassifier
+        let evaluated: LinearClassifier
+        let report: TrainingReport
+        let validation: [Example]
+        let classWeights: [Float]
+        let allClassWeights: [Float]
+    }
+
+    static func trainLinear(_ examples: [Example], labels: [String], options: TrainingOptions, onSplit: ([String]) throws -> Void,
+                            onEpoch: @escaping (EpochMetrics) -> Void) throws -> LinearRun {
         let started = ContinuousClock.now
         let classes = labels.count
         guard classes >= 2 else { throw TrainingError("training needs at least two labels") }
@@ -194,27 +229,16 @@ public enum Trainer {
         }
         let evaluated = LinearClassifier(labels: labels, dimensions: dims, weights: fit.weights, bias: fit.bias)
         var classifier = evaluated
+        let allWeights = (0..<classes).map { c in Float(examples.count) / Float(classes * examples.count { $0.label == c }) }
         if options.refitOnAllImages, !validation.isEmpty {
-            let counts = (0..<classes).map { c in examples.count { $0.label == c } }
-            let allWeights = counts.map { Float(examples.count) / Float(classes * $0) }
             let refit = try fitLinear(examples, [], dims: dims, classes: classes, classWeights: allWeights, options: options,
                                       epochs: max(1, fit.bestEpoch), patience: 0) { _ in }
             classifier = LinearClassifier(labels: labels, dimensions: dims, weights: refit.weights, bias: refit.bias)
         }
 
         // Evaluation on the validation set (of the model trained without it).
-        var confusion = [[Int]](repeating: [Int](repeating: 0, count: classes), count: classes)
         let probabilities = try evaluated.probabilities(validation.flatMap(\.vector))
-        for (example, p) in zip(validation, probabilities) { confusion[example.label][argmax(p)] += 1 }
-        let correct = (0..<classes).reduce(0) { $0 + confusion[$1][$1] }
-        let perClass = (0..<classes).map { c -> TrainingReport.ClassMetrics in
-            let tp = Double(confusion[c][c])
-            let predicted = Double((0..<classes).reduce(0) { $0 + confusion[$1][c] })
-            let actual = Double(confusion[c].reduce(0, +))
-            let precision = predicted > 0 ? tp / predicted : 0, recall = actual > 0 ? tp / actual : 0
-            let f1 = precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0
-            return .init(label: labels[c], precision: precision, recall: recall, f1: f1, support: Int(actual), trainImages: trainCounts[c])
-        }
+        let scored = evaluate(zip(validation, probabilities).map { ($0.label, $1) }, labels: labels, trainCounts: trainCounts)
 
         // The folds train for the main run's best epoch count, capped: out-of-fold predictions need a good
         // model, not a perfectly converged one, and the cap bounds the cost of large datasets.
@@ -243,14 +267,34 @@ public enum Trainer {
             crossingPairs: LeakProofSplit.crossing(linked, validation: held), randomSplitCrossingPairs: randomCrossing,
             randomSplitAccuracy: randomAccuracy)
         let report = TrainingReport(
-            labels: labels, accuracy: validation.isEmpty ? 0 : Double(correct) / Double(validation.count),
-            macroF1: perClass.map(\.f1).reduce(0, +) / Double(classes), perClass: perClass, confusion: confusion,
+            labels: labels, accuracy: scored.accuracy, macroF1: scored.macroF1, perClass: scored.perClass, confusion: scored.confusion,
             history: history, bestEpoch: fit.bestEpoch, epochsRun: fit.epochsRun, trainImages: train.count,
             validationImages: validation.count,
             deliveredModelImages: options.refitOnAllImages && !validation.isEmpty ? examples.count : train.count, trainingSeconds: (ContinuousClock.now - started).seconds,
             likelyLabelErrors: errors, options: options, datasetVersion: nil, split: summary,
             crossValidatedConfusion: cvConfusion)
-        return (classifier, report)
+        return LinearRun(delivered: classifier, evaluated: evaluated, report: report, validation: validation, classWeights: weights,
+                         allClassWeights: allWeights)
+    }
+
+    /// Accuracy, per-class precision, recall and F1, and the confusion matrix (rows: true label) of
+    /// predictions given as each image's true label and class probabilities.
+    static func evaluate(_ predictions: [(label: Int, probabilities: [Float])], labels: [String], trainCounts: [Int])
+        -> (accuracy: Double, macroF1: Double, perClass: [TrainingReport.ClassMetrics], confusion: [[Int]]) {
+        let classes = labels.count
+        var confusion = [[Int]](repeating: [Int](repeating: 0, count: classes), count: classes)
+        for (label, p) in predictions { confusion[label][argmax(p)] += 1 }
+        let correct = (0..<classes).reduce(0) { $0 + confusion[$1][$1] }
+        let perClass = (0..<classes).map { c -> TrainingReport.ClassMetrics in
+            let tp = Double(confusion[c][c])
+            let predicted = Double((0..<classes).reduce(0) { $0 + confusion[$1][c] })
+            let actual = Double(confusion[c].reduce(0, +))
+            let precision = predicted > 0 ? tp / predicted : 0, recall = actual > 0 ? tp / actual : 0
+            let f1 = precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0
+            return .init(label: labels[c], precision: precision, recall: recall, f1: f1, support: Int(actual), trainImages: trainCounts[c])
+        }
+        return (predictions.isEmpty ? 0 : Double(correct) / Double(predictions.count), perClass.map(\.f1).reduce(0, +) / Double(classes),
+                perClass, confusion)
     }
 
     /// Out-of-fold predictions over stratified folds, then confident learning.
@@ -315,6 +359,15 @@ public enum Trainer {
         init(_ body: @escaping (EpochMetrics) -> Void) { self.body = body }
     }
 
+    /// The bridge's epoch callback: its context is an `EpochSink`.
+    static let epochCallback: dih_epoch_callback = { context, epoch, metrics in
+        guard let context, let metrics else { return }
+        let sink = Unmanaged<EpochSink>.fromOpaque(context).takeUnretainedValue()
+        sink.body(EpochMetrics(epoch: Int(epoch), trainLoss: Double(metrics[0]), trainAccuracy: Double(metrics[1]),
+                               validationLoss: metrics[2].isNaN ? nil : Double(metrics[2]),
+                               validationAccuracy: metrics[3].isNaN ? nil : Double(metrics[3])))
+    }
+
     static func fitLinear(_ train: [Example], _ validation: [Example], dims: Int, classes: Int, classWeights: [Float],
                           options: TrainingOptions, epochs: Int, patience: Int, onEpoch: @escaping (EpochMetrics) -> Void) throws -> Fit {
         let tx = train.flatMap(\.vector), ty = train.map { Int32($0.label) }
@@ -328,13 +381,8 @@ public enum Trainer {
         let sink = Unmanaged.passRetained(EpochSink(onEpoch))
         defer { sink.release() }
         let status = dih_train_linear(tx, ty, Int32(train.count), vx.isEmpty ? nil : vx, vy.isEmpty ? nil : vy, Int32(validation.count),
-                                      Int32(dims), Int32(classes), classWeights, o, { context, epoch, metrics in
-            guard let context, let metrics else { return }
-            let sink = Unmanaged<EpochSink>.fromOpaque(context).takeUnretainedValue()
-            sink.body(EpochMetrics(epoch: Int(epoch), trainLoss: Double(metrics[0]), trainAccuracy: Double(metrics[1]),
-                                   validationLoss: metrics[2].isNaN ? nil : Double(metrics[2]),
-                                   validationAccuracy: metrics[3].isNaN ? nil : Double(metrics[3])))
-        }, sink.toOpaque(), &weights, &bias, &history, &run, &best, &error)
+                                      Int32(dims), Int32(classes), classWeights, o, epochCallback, sink.toOpaque(), &weights, &bias, &history,
+                                      &run, &best, &error)
         guard status == 0 else { throw TrainingError("training: \(takeError(error))") }
         return Fit(weights: weights, bias: bias, epochsRun: Int(run), bestEpoch: Int(best))
     }

@@ -16,13 +16,17 @@ struct Train: AsyncParsableCommand {
     @Option(help: "Accepted images each label needs.") var minImages: Int?
     @Option(help: "Fraction held out for validation.") var validationFraction: Double = 0.2
     @Option(help: "Seed of the split and the shuffling.") var seed: UInt64 = 1
+    @Flag(help: "Fine-tune the backbone's last block and head convolution with the head (slower; reads every image's pixels).")
+    var fineTune = false
+    @Option(help: "Passes over the images when fine-tuning (1–100).") var fineTuneEpochs: Int?
     @Flag(help: "Train in this process and print the report (otherwise a running `serve` picks the job up).") var wait = false
 
     func run() async throws {
         let hub = try await Hub.open(path: data.data)
         guard let training = hub.training else { throw ValidationError("embedding is disabled in this hub: nothing to train on") }
         let request = TrainingRequest(labels: labels.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) },
-                                      descendants: descendants, minImagesPerLabel: minImages, validationFraction: validationFraction, seed: seed)
+                                      descendants: descendants, minImagesPerLabel: minImages, validationFraction: validationFraction, seed: seed,
+                                      fineTune: fineTune ? true : nil, fineTuneEpochs: fineTuneEpochs)
         let job: TrainingJobRecord
         do { job = try training.submit(request, requesterId: try hub.catalog.localUser().id!) } catch let e as HubError {
             throw ValidationError("\(e.code): \(e.message)")
@@ -31,7 +35,7 @@ struct Train: AsyncParsableCommand {
             print("queued training job \(job.id); `serve` runs it (GET /v1/training-jobs/\(job.id))")
             return
         }
-        let progress = Progress(title: "training", total: TrainingOptions().maxEpochs)
+        let progress = Progress(title: "training", total: TrainingOptions().maxEpochs + (fineTune ? fineTuneEpochs ?? TrainingOptions().fineTuneEpochs : 0))
         let worker = "cli-\(getpid())"
         let jobId = job.id
         let run = Task {
@@ -72,6 +76,12 @@ struct ModelsCommand: AsyncParsableCommand {
               + "\(r.trainImages) train / \(r.validationImages) validation images, best epoch \(r.bestEpoch) of \(r.epochsRun), "
               + (r.deliveredModelImages.map { $0 > r.trainImages ? "model then trained on all \($0) images, " : "" } ?? "")
               + "\(String(format: "%.2f", r.trainingSeconds)) s; dataset version \(model.datasetVersionId)")
+        if let f = r.fineTuning {
+            print("fine-tuned the last block: validation accuracy \(String(format: "%.3f", r.accuracy)) against \(String(format: "%.3f", f.linearAccuracy)) "
+                  + "for a linear head on the same split; "
+                  + (f.bestEpoch == 0 ? "no epoch of \(f.epochs) beat it, so the backbone stays as it was" : "epoch \(f.bestEpoch) of \(f.epochs) kept")
+                  + "; frozen part \(String(format: "%.1f", f.frozenSeconds)) s, tuning \(String(format: "%.1f", f.tuningSeconds)) s")
+        }
         Table(headers: ["label", "precision", "recall", "F1", "support"], rows: r.perClass.map {
             [$0.label, String(format: "%.3f", $0.precision), String(format: "%.3f", $0.recall), String(format: "%.3f", $0.f1), "\($0.support)"]
         }).print()

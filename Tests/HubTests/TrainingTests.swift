@@ -220,15 +220,31 @@ struct TrainingTests {
         }
     }
 
-    @Test("the exported ONNX file runs in onnxruntime and agrees with the hub's own predictions on real photos")
-    func onnxExportAgreesWithPredict() async throws {
+    @Test("the exported ONNX file runs in onnxruntime and agrees with the hub's own predictions on real photos (linear head; fine-tuned last block)",
+          arguments: [false, true])
+    func onnxExportAgreesWithPredict(fineTune: Bool) async throws {
         let t = try TestHub(labels: ["airplanes", "flowers", "dogs"], embeddings: true)
         defer { t.remove() }
         try await t.withClient { client in
             _ = try await populate(t, client, [("airplanes", try photos("airplanes", 0..<15)), ("flowers", try photos("flowers", 0..<15)),
                                                ("dogs", try photos("dogs", 0..<15))])
-            let job = try await train(t, client, #"{"labels":["airplanes","flowers","dogs"],"seed":1}"#)
+            let refused = try await client.postJSON("/v1/training-jobs", #"{"labels":["airplanes","flowers"],"fine_tune":true,"fine_tune_epochs":0}"#,
+                                                    as: t.bearer(.trainer))
+            #expect(refused.status.code == 400 && refused.errorCode == "field.invalid", "\(refused.json)")
+            let job = try await train(t, client, #"{"labels":["airplanes","flowers","dogs"],"seed":1"# + (fineTune ? #","fine_tune":true,"fine_tune_epochs":3}"# : "}"))
             let modelId = try #require(job["model_id"] as? String)
+            let report = try await client.get("/v1/models/\(modelId)/report", as: t.bearer(.requester)).json
+            if fineTune {
+                // The report: the fine-tuning's own curves and choice beside the linear head's accuracy on the same split.
+                let tuning = try #require(report["fine_tuning"] as? [String: Any], "\(report)")
+                #expect(tuning["linear_accuracy"] is Double && tuning["epochs"] as? Int == 3 && (tuning["history"] as? [Any])?.count == 3)
+                #expect((0...3).contains(tuning["best_epoch"] as? Int ?? -1) && (tuning["frozen_seconds"] as? Double ?? 0) > 0)
+                #expect((tuning["tail"] as? String)?.count == 64)
+                // The job's curves run on through the fine-tuning's epochs.
+                #expect((job["metrics"] as? [Any])?.count == (report["epochs_run"] as? Int ?? 0) + 3)
+            } else {
+                #expect(report["fine_tuning"] == nil)
+            }
             let download = try await client.get("/v1/models/\(modelId)/download?format=onnx", as: t.bearer(.requester))
             #expect(download.status == .ok)
             let dir = t.directory.appendingPathComponent("onnx-check")
@@ -285,6 +301,7 @@ struct TrainingTests {
             let pre = try #require(card["preprocessing"] as? [String: Any])
             #expect(pre["short_side"] as? Int == spec.resize && pre["crop_size"] as? Int == spec.size)
             #expect((card["split"] as? [String: Any])?["rule"] as? String == "grouped" && card["backbone"] as? String == t.hub.embedStage!.backbone.id)
+            #expect((card["head"] as? String)?.contains("fine-tuned") == fineTune)
             // A phone following the card with Pillow + numpy gets the hub's answers.
             let agree = result["recipe_top1_agree"] as? Int ?? 0, diff = result["recipe_mean_abs_diff"] as? Double ?? 1
             print("phone-side recipe: top-1 agrees on \(agree) of \(images.count), mean |Δp| \(diff), max \(result["recipe_max_abs_diff"] ?? "-")")

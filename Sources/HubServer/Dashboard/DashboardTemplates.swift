@@ -261,6 +261,8 @@ enum DashboardTemplates {
           {{#labels}}<label class="check"><input type="checkbox" name="label" value="{{name}}"> {{displayName}}
             <span class="muted">{{accepted}} accepted{{#short}} · {{short}}{{/short}}</span></label>{{/labels}}
           </fieldset>
+          <label class="check"><input type="checkbox" name="fine_tune"> Fine-tune the backbone's last block
+            <span class="muted">slower: reads every image again; for labels that look alike</span></label>
           <button type="submit">Train</button>
         </form>
         """
@@ -275,6 +277,8 @@ enum DashboardTemplates {
           <h2>Model {{id}}</h2>
           <p>Validation accuracy <strong class="accuracy">{{accuracy}}</strong> · macro F1 {{macroF1}} · trained on {{images}} images in {{seconds}} s ·
           <a class="onnx" href="{{onnx}}" download>Download the ONNX model</a></p>
+          {{#fineTuning}}<p class="fine-tuning">Fine-tuned the backbone's last block: a linear head alone scored {{linear}} on the same split;
+          {{#kept}}no epoch beat it, so the backbone stays as it was.{{/kept}}{{^kept}}epoch {{best}} of {{epochs}} kept.{{/kept}}</p>{{/fineTuning}}
           <table><thead><tr><th scope="col">label</th><th scope="col" class="num">precision</th><th scope="col" class="num">recall</th><th scope="col" class="num">validation images</th></tr></thead>
           <tbody>{{#classes}}<tr><td>{{label}}</td><td class="num">{{precision}}</td><td class="num">{{recall}}</td><td class="num">{{support}}</td></tr>{{/classes}}</tbody></table>
           <img class="report" src="{{svg}}" alt="learning curves and confusion matrix of model {{id}}">

@@ -311,9 +311,10 @@ extension HubRoutes {
             let form = try await Dashboard.form(request)
             guard let session = context.session, form["csrf"] == session.csrf else { return refused(context) }
             let labels = form.all("label")
+            let request = TrainingRequest(labels: labels, fineTune: form["fine_tune"] == "on" ? true : nil)
             do {
                 let training = try trainingService()
-                let job = try await offload { try training.submit(TrainingRequest(labels: labels), requesterId: userId) }
+                let job = try await offload { try training.submit(request, requesterId: userId) }
                 return Dashboard.redirect("/training/\(job.id)")
             } catch let error as HubError where error.status < 500 || error.code == "embedding.disabled" {
                 return Dashboard.page("error", title: "Not started", user: user, session: context.session, status: .badRequest,
@@ -336,13 +337,18 @@ extension HubRoutes {
                 let decoder = JSONDecoder()
                 decoder.keyDecodingStrategy = .convertFromSnakeCase
                 if let report = try? decoder.decode(TrainingReport.self, from: Data(model.report.utf8)) {
-                    values["model"] = [
+                    var shown: [String: Any] = [
                         "id": model.id, "accuracy": String(format: "%.3f", report.accuracy), "macroF1": String(format: "%.3f", report.macroF1),
                         "images": report.deliveredModelImages ?? report.trainImages, "seconds": String(format: "%.1f", report.trainingSeconds),
                         "svg": "/v1/models/\(model.id)/report.svg", "onnx": "/v1/models/\(model.id)/download?format=onnx",
                         "classes": report.perClass.map { ["label": $0.label, "precision": String(format: "%.3f", $0.precision),
                                                           "recall": String(format: "%.3f", $0.recall), "support": $0.support] },
-                    ] as [String: Any]
+                    ]
+                    if let tuning = report.fineTuning {
+                        shown["fineTuning"] = ["linear": String(format: "%.3f", tuning.linearAccuracy), "best": tuning.bestEpoch, "epochs": tuning.epochs,
+                                               "kept": tuning.bestEpoch == 0]
+                    }
+                    values["model"] = shown
                     values["errors"] = report.likelyLabelErrors.prefix(24).map { ["href": "/images/\($0.imageId)", "src": "/v1/images/\($0.imageId)/thumbnail",
                                                                               "id": $0.imageId, "given": $0.givenLabel, "suggested": $0.suggestedLabel,
                                                                               "alt": "given \($0.givenLabel), looks like \($0.suggestedLabel)"] }

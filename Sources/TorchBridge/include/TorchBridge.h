@@ -56,6 +56,59 @@ int dih_train_linear(const float *train_x, const int32_t *train_y, int n_train, 
                      dih_train_options options, dih_epoch_callback on_epoch, void *context, float *weights,
                      float *bias, float *history, int *epochs_run, int *best_epoch, char **error);
 
+/// The set-up's features.pt opened for fine-tuning (FineTuner.swift): the network up to the last block runs
+/// once per image and stays frozen ("frozen rows": the last block's input, then the 112-channel stage's pooled,
+/// unit-length output); the last block (192 → 320 channels) and the head convolution train with a linear head
+/// on the descriptor they make. Batch norms keep ImageNet's statistics. One call at a time per tail.
+typedef struct dih_tail dih_tail;
+
+/// Opens a TorchScript descriptor (the set-up's features.pt) and probes it at `input_size`.
+dih_tail *dih_tail_open(const char *path, int input_size, char **error);
+/// Floats in one image's frozen row, in the descriptor (D), and in the tuned state (`dih_tail_state`).
+int dih_tail_frozen_width(const dih_tail *tail);
+int dih_tail_dimensions(const dih_tail *tail);
+int dih_tail_state_count(const dih_tail *tail);
+
+/// Frozen rows of `n` images given as dih_backbone_embed's pixels (n × size × size × 3, normalised).
+int dih_tail_frozen(dih_tail *tail, const float *pixels, int n, float *rows, char **error);
+/// Descriptors (n × D, unit length) of frozen rows through the tail as it stands.
+int dih_tail_descriptors(dih_tail *tail, const float *rows, int n, float *descriptors, char **error);
+
+/// Options of `dih_tail_train`.
+typedef struct dih_tune_options {
+    int epochs;             // passes over the training rows
+    int batch_size;
+    float learning_rate;    // AdamW, the tail's weights
+    float head_learning_rate;  // AdamW, the linear head's
+    float weight_decay;
+    float label_smoothing;
+    uint64_t seed;
+} dih_tune_options;
+
+/// Trains the tail and a linear head (`weights` classes × D, `bias`: the start on entry, the result on
+/// exit) with class-weighted cross-entropy on shuffled mini-batches. With validation rows it keeps the
+/// epoch of least validation loss (tail and head), the start included (epoch 0: nothing changes), else the
+/// last. `history` receives epochs × 4 floats as dih_train_linear's; `best_epoch` the epoch kept. Returns 0
+/// on success.
+int dih_tail_train(dih_tail *tail, const float *rows, const int32_t *labels, int n, const float *val_rows,
+                   const int32_t *val_labels, int n_val, int classes, const float *class_weights, dih_tune_options options,
+                   dih_epoch_callback on_epoch, void *context, float *weights, float *bias, float *history, int *best_epoch,
+                   char **error);
+
+/// The tuned weights as `dih_tail_state_count` floats, and back; `dih_tail_reset` restores the file's.
+int dih_tail_state(dih_tail *tail, float *state);
+int dih_tail_set_state(dih_tail *tail, const float *state, int count, char **error);
+void dih_tail_reset(dih_tail *tail);
+
+/// The tail's convolutions with their batch norms folded in, as an ONNX export of features.pt holds them:
+/// `index` 0 ..< dih_tail_convolutions; `module` receives the module's path ("_blocks.15._expand_conv",
+/// owned by the tail), the counts of weight and bias floats, and, where the buffers are given, the values.
+int dih_tail_convolutions(const dih_tail *tail);
+int dih_tail_folded(dih_tail *tail, int index, const char **module, int *weight_count, int *bias_count, float *weight,
+                    float *bias);
+
+void dih_tail_free(dih_tail *tail);
+
 void dih_string_free(char *string);
 
 #ifdef __cplusplus
