@@ -141,17 +141,22 @@ public final class TrainingService: Sendable {
         if let epochs = request.fineTuneEpochs { options.fineTuneEpochs = epochs }
         var curves: [EpochMetrics] = []
         let onSplit: ([String]) throws -> Void = { validation in try self.catalog.recordSplit(versionId: version.id, validation: validation) }
+        // Each epoch's curves extend the job's lease; stretches without epochs (fine-tuning's frozen pass and
+        // refit) extend it with the curves as they stand, so that no other node takes a job still running.
+        let keepAlive: () -> Void = {
+            let progress = String(decoding: (try? Self.snake.encode(curves)) ?? Data("[]".utf8), as: UTF8.self)
+            try? self.catalog.recordTrainingProgress(id: job.id, worker: worker, epoch: curves.last?.epoch ?? 0, progress: progress,
+                                                     lease: self.settings.leaseSeconds)
+        }
         let onEpoch: (EpochMetrics) -> Void = { m in
             curves.append(m)
-            let progress = String(decoding: (try? Self.snake.encode(curves)) ?? Data("[]".utf8), as: UTF8.self)
-            try? self.catalog.recordTrainingProgress(id: job.id, worker: worker, epoch: m.epoch, progress: progress,
-                                                     lease: self.settings.leaseSeconds)
+            keepAlive()
         }
         var classifier: LinearClassifier, report: TrainingReport
         if options.fineTune {
             let started = ContinuousClock.now
             let tail = try Tail(path: tailPath.path, inputSize: stage.backbone.input.size)
-            let rows = try frozenRows(images, tail: tail)
+            let rows = try frozenRows(images, tail: tail, keepAlive: keepAlive)
             let frozenSeconds = (ContinuousClock.now - started).seconds
             // The linear start and the model's features alike come from the tail (libtorch, float32), not
             // from the cached embeddings of the inference engine.
@@ -164,9 +169,9 @@ public final class TrainingService: Sendable {
                 }
             }
             (classifier, report) = try Trainer.fineTune(tuned, rows: rows, tail: tail, labels: names, options: options, onSplit: onSplit,
-                                                        onEpoch: onEpoch)
+                                                        onEpoch: onEpoch, keepAlive: keepAlive)
             report.fineTuning?.frozenSeconds = frozenSeconds
-            report.fineTuning?.tail = try stage.blobs.put(tail.state.withUnsafeBytes { Data($0) })
+            report.fineTuning?.tail = try stage.blobs.put(try tail.state().withUnsafeBytes { Data($0) })
             report.trainingSeconds += frozenSeconds
         } else {
             (classifier, report) = try Trainer.train(examples, labels: names, options: options, onSplit: onSplit, onEpoch: onEpoch)
@@ -182,8 +187,9 @@ public final class TrainingService: Sendable {
     /// The set-up's TorchScript descriptor, whose last block fine-tuning trains.
     var tailPath: URL { stage.backbone.directory.appendingPathComponent("features.pt") }
 
-    /// The frozen rows of training images, from their canonical renditions (32 at a time).
-    func frozenRows(_ images: [TrainingImage], tail: Tail) throws -> [[Float]] {
+    /// The frozen rows of training images, from their canonical renditions (32 at a time; `keepAlive` after
+    /// each 32).
+    func frozenRows(_ images: [TrainingImage], tail: Tail, keepAlive: () -> Void) throws -> [[Float]] {
         var rows: [[Float]] = []
         rows.reserveCapacity(images.count)
         for start in stride(from: 0, to: images.count, by: 32) {
@@ -197,6 +203,7 @@ public final class TrainingService: Sendable {
             }
             let out = try tail.frozen(inputs, count: batch.count)
             for i in 0..<batch.count { rows.append(Array(out[i * tail.frozenWidth..<(i + 1) * tail.frozenWidth])) }
+            keepAlive()
         }
         return rows
     }
@@ -240,7 +247,7 @@ public final class TrainingService: Sendable {
         // set-up's export has them).
         var convolutions: [String: (weight: [Float], bias: [Float])] = [:]
         if let key = try report(of: model).fineTuning?.tail {
-            for c in try withTail(of: model, key: key, { $0.foldedConvolutions() }) { convolutions[c.module] = (c.weight, c.bias) }
+            for c in try withTail(of: model, key: key, { try $0.foldedConvolutions() }) { convolutions[c.module] = (c.weight, c.bias) }
         }
         return try ModelExport.classifier(backbone: backbone, labels: head.labels, weights: head.weights, bias: head.bias,
                                           mean: [Double](repeating: spec.mean, count: 3), std: [Double](repeating: spec.std, count: 3),
@@ -328,7 +335,8 @@ public final class TrainingService: Sendable {
             throw HubError(422, "predict.undecodable", "the image cannot be decoded: \(error)")
         }
         let vector: [Float]
-        if let key = try report(of: model).fineTuning?.tail {
+        // (Only a fine-tuned model's report names a tail: the others' are not decoded for each prediction.)
+        if model.report.contains("\"fine_tuning\""), let key = try report(of: model).fineTuning?.tail {
             vector = try await offload { try self.withTail(of: model, key: key) { tail in try tail.descriptors(try tail.frozen(input, count: 1))[0] } }
         } else {
             vector = try await stage.embedder.embed(input).vector

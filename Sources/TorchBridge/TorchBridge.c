@@ -29,11 +29,11 @@ static struct {
     int (*tail_descriptors)(dih_tail *, const float *, int, float *, char **);
     int (*tail_train)(dih_tail *, const float *, const int32_t *, int, const float *, const int32_t *, int, int, const float *,
                       dih_tune_options, dih_epoch_callback, void *, float *, float *, float *, int *, char **);
-    int (*tail_state)(dih_tail *, float *);
+    int (*tail_state)(dih_tail *, float *, char **);
     int (*tail_set_state)(dih_tail *, const float *, int, char **);
-    void (*tail_reset)(dih_tail *);
+    int (*tail_reset)(dih_tail *, char **);
     int (*tail_convolutions)(const dih_tail *);
-    int (*tail_folded)(dih_tail *, int, const char **, int *, int *, float *, float *);
+    int (*tail_folded)(dih_tail *, int, const char **, int *, int *, float *, float *, char **);
     void (*tail_free)(dih_tail *);
 } kernels;
 
@@ -136,14 +136,15 @@ int dih_tail_train(dih_tail *tail, const float *rows, const int32_t *labels, int
                               weights, bias, history, best_epoch, error);
 }
 
-int dih_tail_state(dih_tail *tail, float *state) { return kernels.tail_state(tail, state); }
+int dih_tail_state(dih_tail *tail, float *state, char **error) { return kernels.tail_state(tail, state, error); }
 int dih_tail_set_state(dih_tail *tail, const float *state, int count, char **error) {
     return kernels.tail_set_state(tail, state, count, error);
 }
-void dih_tail_reset(dih_tail *tail) { kernels.tail_reset(tail); }
+int dih_tail_reset(dih_tail *tail, char **error) { return kernels.tail_reset(tail, error); }
 int dih_tail_convolutions(const dih_tail *tail) { return kernels.tail_convolutions(tail); }
-int dih_tail_folded(dih_tail *tail, int index, const char **module, int *weight_count, int *bias_count, float *weight, float *bias) {
-    return kernels.tail_folded(tail, index, module, weight_count, bias_count, weight, bias);
+int dih_tail_folded(dih_tail *tail, int index, const char **module, int *weight_count, int *bias_count, float *weight, float *bias,
+                    char **error) {
+    return kernels.tail_folded(tail, index, module, weight_count, bias_count, weight, bias, error);
 }
 
 void dih_tail_free(dih_tail *tail) {

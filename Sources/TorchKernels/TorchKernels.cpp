@@ -245,6 +245,14 @@ struct dih_tail {
         return torch::cat({x.flatten(1), stage}, 1);
     }
 
+    /// `descriptors` 256 rows at a time: a whole split at once would hold every image's intermediate maps.
+    torch::Tensor descriptors_chunked(const torch::Tensor &rows) {
+        std::vector<torch::Tensor> parts;
+        for (int64_t start = 0; start < rows.size(0); start += 256)
+            parts.push_back(descriptors(rows.slice(0, start, std::min<int64_t>(start + 256, rows.size(0)))));
+        return torch::cat(parts, 0);
+    }
+
     torch::Tensor descriptors(const torch::Tensor &rows) {
         auto n = rows.size(0);
         auto x = rows.slice(1, 0, channels * height * width).reshape({n, channels, height, width});
@@ -359,7 +367,7 @@ extern "C" int dihk_tail_descriptors(dih_tail *tail, const float *rows, int n, f
         std::lock_guard<std::mutex> hold(tail->lock);
         c10::InferenceMode guard;
         auto x = torch::from_blob(const_cast<float *>(rows), {n, tail->frozen_width()}, torch::kFloat32);
-        auto out = tail->descriptors(x).contiguous();
+        auto out = tail->descriptors_chunked(x).contiguous();
         std::memcpy(descriptors, out.data_ptr<float>(), sizeof(float) * out.numel());
     });
     return ok ? 0 : 1;
@@ -399,8 +407,8 @@ extern "C" int dihk_tail_train(dih_tail *tail, const float *rows, const int32_t 
         auto generator = at::detail::createCPUGenerator(options.seed);
         auto validate = [&](float *metrics) {
             torch::NoGradGuard no_grad;
-            torch::Tensor logits = torch::addmm(b, tail->descriptors(vx), w.t());
-            metrics[2] = F::cross_entropy(logits, vy, F::CrossEntropyFuncOptions().weight(cw)).item<float>();
+            torch::Tensor logits = torch::addmm(b, tail->descriptors_chunked(vx), w.t());
+            metrics[2] = F::cross_entropy(logits, vy, criterion).item<float>();
             metrics[3] = logits.argmax(1).eq(vy).to(torch::kFloat32).mean().item<float>();
         };
         // The start (epoch 0) is a candidate too: fine-tuning that never beats it on validation leaves the
@@ -437,14 +445,16 @@ extern "C" int dihk_tail_train(dih_tail *tail, const float *rows, const int32_t 
     return ok ? 0 : 1;
 }
 
-extern "C" int dihk_tail_state(dih_tail *tail, float *state) {
-    std::lock_guard<std::mutex> hold(tail->lock);
-    for (const auto &t : tail->tuned) {
-        auto flat = t.detach().contiguous();
-        std::memcpy(state, flat.data_ptr<float>(), sizeof(float) * flat.numel());
-        state += flat.numel();
-    }
-    return 0;
+extern "C" int dihk_tail_state(dih_tail *tail, float *state, char **error) {
+    bool ok = guarded(error, [&] {
+        std::lock_guard<std::mutex> hold(tail->lock);
+        for (const auto &t : tail->tuned) {
+            auto flat = t.detach().contiguous();
+            std::memcpy(state, flat.data_ptr<float>(), sizeof(float) * flat.numel());
+            state += flat.numel();
+        }
+    });
+    return ok ? 0 : 1;
 }
 
 extern "C" int dihk_tail_set_state(dih_tail *tail, const float *state, int count, char **error) {
@@ -461,32 +471,37 @@ extern "C" int dihk_tail_set_state(dih_tail *tail, const float *state, int count
     return ok ? 0 : 1;
 }
 
-extern "C" void dihk_tail_reset(dih_tail *tail) {
-    std::lock_guard<std::mutex> hold(tail->lock);
-    tail->assign(tail->original);
+extern "C" int dihk_tail_reset(dih_tail *tail, char **error) {
+    bool ok = guarded(error, [&] {
+        std::lock_guard<std::mutex> hold(tail->lock);
+        tail->assign(tail->original);
+    });
+    return ok ? 0 : 1;
 }
 
 extern "C" int dihk_tail_convolutions(const dih_tail *tail) { return static_cast<int>(tail->folded.size()); }
 
 extern "C" int dihk_tail_folded(dih_tail *tail, int index, const char **module, int *weight_count, int *bias_count, float *weight,
-                               float *bias) {
-    if (index < 0 || index >= static_cast<int>(tail->folded.size())) return 1;
-    std::lock_guard<std::mutex> hold(tail->lock);
-    torch::NoGradGuard no_grad;
-    const auto &f = tail->folded[index];
-    auto w = f.conv.attr("weight").toTensor();
-    auto gamma = f.norm.attr("weight").toTensor(), beta = f.norm.attr("bias").toTensor();
-    auto mean = f.norm.attr("running_mean").toTensor(), variance = f.norm.attr("running_var").toTensor();
-    // The set-up's batch norms use eps 1e-3 (convert_backbone.py), as the ONNX export folded them.
-    auto scale = gamma / torch::sqrt(variance + 1e-3);
-    auto folded_w = (w * scale.reshape({-1, 1, 1, 1})).contiguous();
-    auto folded_b = (beta - mean * scale).contiguous();
-    *module = f.module.c_str();
-    *weight_count = static_cast<int>(folded_w.numel());
-    *bias_count = static_cast<int>(folded_b.numel());
-    if (weight) std::memcpy(weight, folded_w.data_ptr<float>(), sizeof(float) * folded_w.numel());
-    if (bias) std::memcpy(bias, folded_b.data_ptr<float>(), sizeof(float) * folded_b.numel());
-    return 0;
+                               float *bias, char **error) {
+    bool ok = guarded(error, [&] {
+        if (index < 0 || index >= static_cast<int>(tail->folded.size())) throw std::out_of_range("no convolution " + std::to_string(index));
+        std::lock_guard<std::mutex> hold(tail->lock);
+        torch::NoGradGuard no_grad;
+        const auto &f = tail->folded[index];
+        auto w = f.conv.attr("weight").toTensor();
+        auto gamma = f.norm.attr("weight").toTensor(), beta = f.norm.attr("bias").toTensor();
+        auto mean = f.norm.attr("running_mean").toTensor(), variance = f.norm.attr("running_var").toTensor();
+        // The set-up's batch norms use eps 1e-3 (convert_backbone.py), as the ONNX export folded them.
+        auto scale = gamma / torch::sqrt(variance + 1e-3);
+        auto folded_w = (w * scale.reshape({-1, 1, 1, 1})).contiguous();
+        auto folded_b = (beta - mean * scale).contiguous();
+        *module = f.module.c_str();
+        *weight_count = static_cast<int>(folded_w.numel());
+        *bias_count = static_cast<int>(folded_b.numel());
+        if (weight) std::memcpy(weight, folded_w.data_ptr<float>(), sizeof(float) * folded_w.numel());
+        if (bias) std::memcpy(bias, folded_b.data_ptr<float>(), sizeof(float) * folded_b.numel());
+    });
+    return ok ? 0 : 1;
 }
 
 extern "C" void dihk_tail_free(dih_tail *tail) { delete tail; }

@@ -51,9 +51,10 @@ public final class Tail: @unchecked Sendable {
     }
 
     /// The tuned weights (`stateCount` floats), and back.
-    public var state: [Float] {
+    public func state() throws -> [Float] {
         var out = [Float](repeating: 0, count: stateCount)
-        _ = dih_tail_state(pointer, &out)
+        var error: UnsafeMutablePointer<CChar>?
+        guard dih_tail_state(pointer, &out, &error) == 0 else { throw TrainingError("fine-tuning: \(takeError(error))") }
         return out
     }
 
@@ -63,17 +64,25 @@ public final class Tail: @unchecked Sendable {
     }
 
     /// Back to the file's weights.
-    public func reset() { dih_tail_reset(pointer) }
+    public func reset() throws {
+        var error: UnsafeMutablePointer<CChar>?
+        guard dih_tail_reset(pointer, &error) == 0 else { throw TrainingError("fine-tuning: \(takeError(error))") }
+    }
 
     /// The tail's convolutions with their batch norms folded in, as an ONNX export holds them: the module's
     /// path in the TorchScript model (`_blocks.15._expand_conv`, `_conv_head`), weights and biases.
-    public func foldedConvolutions() -> [(module: String, weight: [Float], bias: [Float])] {
-        (0..<Int(dih_tail_convolutions(pointer))).compactMap { index -> (module: String, weight: [Float], bias: [Float])? in
+    public func foldedConvolutions() throws -> [(module: String, weight: [Float], bias: [Float])] {
+        try (0..<Int(dih_tail_convolutions(pointer))).map { index in
             var module: UnsafePointer<CChar>?
             var weights: Int32 = 0, biases: Int32 = 0
-            guard dih_tail_folded(pointer, Int32(index), &module, &weights, &biases, nil, nil) == 0 else { return nil }
+            var error: UnsafeMutablePointer<CChar>?
+            guard dih_tail_folded(pointer, Int32(index), &module, &weights, &biases, nil, nil, &error) == 0 else {
+                throw TrainingError("fine-tuning: \(takeError(error))")
+            }
             var weight = [Float](repeating: 0, count: Int(weights)), bias = [Float](repeating: 0, count: Int(biases))
-            guard dih_tail_folded(pointer, Int32(index), &module, &weights, &biases, &weight, &bias) == 0, let module else { return nil }
+            guard dih_tail_folded(pointer, Int32(index), &module, &weights, &biases, &weight, &bias, &error) == 0, let module else {
+                throw TrainingError("fine-tuning: \(takeError(error))")
+            }
             return (String(cString: module), weight, bias)
         }
     }
@@ -84,6 +93,11 @@ public final class Tail: @unchecked Sendable {
                classWeights: [Float], options: TrainingOptions, epochs: Int,
                onEpoch: @escaping (EpochMetrics) -> Void) throws -> (head: LinearClassifier, bestEpoch: Int) {
         let classes = start.labels.count
+        guard !labels.isEmpty, rows.count == labels.count * frozenWidth, validationRows.count == validationLabels.count * frozenWidth,
+              start.dimensions == dimensions, classWeights.count == classes, epochs > 0,
+              (labels + validationLabels).allSatisfy({ (0..<Int32(classes)).contains($0) }) else {
+            throw TrainingError("fine-tuning: the rows, labels, class weights or head do not fit this tail (\(frozenWidth) floats a row, \(dimensions) dimensions)")
+        }
         var weights = start.weights, bias = start.bias
         var history = [Float](repeating: 0, count: epochs * 4)
         var best: Int32 = 0
@@ -109,7 +123,8 @@ public struct FineTuningSummary: Sendable, Codable {
     public let epochs: Int
     /// The epoch kept: the one of least validation loss, or 0 when none beat the linear head's.
     public let bestEpoch: Int
-    /// The fine-tuning's learning curves (the report's `history` is the linear head's).
+    /// The fine-tuning's learning curves (the report's `history` is the linear head's); its losses, the
+    /// validation's included, are the label-smoothed loss it trains and chooses its epoch on.
     public let history: [EpochMetrics]
     /// Seconds spent running the frozen part over the images, and training the tail.
     public var frozenSeconds: Double
@@ -124,16 +139,19 @@ extension Trainer {
     /// tail's untouched descriptors of `rows`), then the tail and the head from the linear head's weights,
     /// early-stopped on the validation loss; the delivered model is trained again on every image for the
     /// epochs the validation chose, when `refitOnAllImages`. When no epoch beats the linear head's
-    /// validation loss (best epoch 0), the tail stays as it came and the model is the linear head. The report's accuracy, per-class figures and
-    /// confusion are the fine-tuned model's; `fineTuning` keeps the linear head's accuracy beside them.
-    /// `rows[i]` is `examples[i]`'s frozen row. Returns the head; the tail holds the tuned weights.
+    /// validation loss (best epoch 0), the tail stays as it came and the model is the linear head. The
+    /// report's accuracy, per-class figures and confusion are the fine-tuned model's; `fineTuning` keeps
+    /// the linear head's accuracy beside them. `rows[i]` is `examples[i]`'s frozen row. Returns the head;
+    /// the tail holds the tuned weights. `keepAlive` is called where no epoch is reported for a while (the
+    /// refit's epochs, the evaluation).
     public static func fineTune(_ examples: [Example], rows: [[Float]], tail: Tail, labels: [String], options: TrainingOptions,
                                 onSplit: ([String]) throws -> Void = { _ in },
-                                onEpoch: @escaping (EpochMetrics) -> Void = { _ in }) throws -> (LinearClassifier, TrainingReport) {
+                                onEpoch: @escaping (EpochMetrics) -> Void = { _ in },
+                                keepAlive: @escaping () -> Void = {}) throws -> (LinearClassifier, TrainingReport) {
         guard rows.count == examples.count, rows.allSatisfy({ $0.count == tail.frozenWidth }) else {
             throw TrainingError("fine-tuning: one frozen row of \(tail.frozenWidth) floats per image is needed")
         }
-        tail.reset()
+        try tail.reset()
         let linear = try trainLinear(examples, labels: labels, options: options, onSplit: onSplit, onEpoch: onEpoch)
         let started = ContinuousClock.now
         let held = Set(linear.validation.map(\.imageId))
@@ -148,6 +166,7 @@ extension Trainer {
             onEpoch(EpochMetrics(epoch: linear.report.epochsRun + $0.epoch, trainLoss: $0.trainLoss, trainAccuracy: $0.trainAccuracy,
                                  validationLoss: $0.validationLoss, validationAccuracy: $0.validationAccuracy))
         }
+        keepAlive()
         var report = linear.report
         if !validation.isEmpty {
             let p = try tuned.head.probabilities(try tail.descriptors(validation.flatMap { rows[$0] }).flatMap { $0 })
@@ -160,12 +179,12 @@ extension Trainer {
         // No epoch beat the start on validation: the model is the linear head on the untouched backbone.
         var delivered = tuned.bestEpoch == 0 ? linear.delivered : tuned.head
         if tuned.bestEpoch == 0 {
-            tail.reset()
+            try tail.reset()
         } else if report.options.refitOnAllImages, !validation.isEmpty {
-            tail.reset()
+            try tail.reset()
             delivered = try tail.train(rows: rows.flatMap { $0 }, labels: examples.map { Int32($0.label) }, validationRows: [],
                                        validationLabels: [], start: linear.delivered, classWeights: linear.allClassWeights,
-                                       options: report.options, epochs: max(1, tuned.bestEpoch)) { _ in }.head
+                                       options: report.options, epochs: max(1, tuned.bestEpoch)) { _ in keepAlive() }.head
         }
         report.fineTuning = FineTuningSummary(linearAccuracy: linear.report.accuracy, epochs: epochs, bestEpoch: tuned.bestEpoch, history: curves,
                                               frozenSeconds: 0, tuningSeconds: (ContinuousClock.now - started).seconds, tail: nil)

@@ -71,7 +71,7 @@ int dih_tail_state_count(const dih_tail *tail);
 
 /// Frozen rows of `n` images given as dih_backbone_embed's pixels (n × size × size × 3, normalised).
 int dih_tail_frozen(dih_tail *tail, const float *pixels, int n, float *rows, char **error);
-/// Descriptors (n × D, unit length) of frozen rows through the tail as it stands.
+/// Descriptors (n × D, unit length) of frozen rows through the tail as it stands (256 rows at a time).
 int dih_tail_descriptors(dih_tail *tail, const float *rows, int n, float *descriptors, char **error);
 
 /// Options of `dih_tail_train`.
@@ -86,26 +86,26 @@ typedef struct dih_tune_options {
 } dih_tune_options;
 
 /// Trains the tail and a linear head (`weights` classes × D, `bias`: the start on entry, the result on
-/// exit) with class-weighted cross-entropy on shuffled mini-batches. With validation rows it keeps the
-/// epoch of least validation loss (tail and head), the start included (epoch 0: nothing changes), else the
-/// last. `history` receives epochs × 4 floats as dih_train_linear's; `best_epoch` the epoch kept. Returns 0
-/// on success.
+/// exit) with class-weighted, label-smoothed cross-entropy on shuffled mini-batches. With validation rows it
+/// keeps the epoch of least validation loss — the same smoothed loss — (tail and head), the start included
+/// (epoch 0: nothing changes), else the last. `history` receives epochs × 4 floats as dih_train_linear's;
+/// `best_epoch` the epoch kept. Returns 0 on success.
 int dih_tail_train(dih_tail *tail, const float *rows, const int32_t *labels, int n, const float *val_rows,
                    const int32_t *val_labels, int n_val, int classes, const float *class_weights, dih_tune_options options,
                    dih_epoch_callback on_epoch, void *context, float *weights, float *bias, float *history, int *best_epoch,
                    char **error);
 
 /// The tuned weights as `dih_tail_state_count` floats, and back; `dih_tail_reset` restores the file's.
-int dih_tail_state(dih_tail *tail, float *state);
+int dih_tail_state(dih_tail *tail, float *state, char **error);
 int dih_tail_set_state(dih_tail *tail, const float *state, int count, char **error);
-void dih_tail_reset(dih_tail *tail);
+int dih_tail_reset(dih_tail *tail, char **error);
 
 /// The tail's convolutions with their batch norms folded in, as an ONNX export of features.pt holds them:
 /// `index` 0 ..< dih_tail_convolutions; `module` receives the module's path ("_blocks.15._expand_conv",
 /// owned by the tail), the counts of weight and bias floats, and, where the buffers are given, the values.
 int dih_tail_convolutions(const dih_tail *tail);
 int dih_tail_folded(dih_tail *tail, int index, const char **module, int *weight_count, int *bias_count, float *weight,
-                    float *bias);
+                    float *bias, char **error);
 
 void dih_tail_free(dih_tail *tail);
 
