@@ -48,9 +48,7 @@ extension HubRoutes {
         router.get("/v1/models/:id/report.svg") { _, context in
             _ = try context.require(.trainer, .requester)
             let model = try await model(context)
-            let decoder = JSONDecoder()
-            decoder.keyDecodingStrategy = .convertFromSnakeCase
-            let report = try decoder.decode(TrainingReport.self, from: Data(model.report.utf8))
+            let report = try TrainingReport(stored: model.report)
             let svg = ReportSVG.render(report, title: "model \(model.id) · \(report.labels.joined(separator: ", "))")
             return Response(status: .ok, headers: [.contentType: "image/svg+xml"], body: .init(byteBuffer: ByteBuffer(string: svg)))
         }

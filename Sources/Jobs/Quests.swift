@@ -48,8 +48,6 @@ public struct Quests: Sendable {
         let clusters = try catalog.allLabelClusters()
         // Each label's stored clusters, read once for the examples and the sparse-cluster quests.
         let groups = clusters.compactMapValues { try? JSONDecoder().decode([Clustering.Cluster].self, from: Data($0.clusters.utf8)) }
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
 
         func examples(_ label: LabelRecord, preferring ids: [String] = []) throws -> [String] {
             var pool = ids
@@ -64,7 +62,7 @@ public struct Quests: Sendable {
         // The newest model that covers each label speaks for it.
         var covered = Set<String>()
         for model in try catalog.models().sorted(by: { $0.createdAt > $1.createdAt }) {
-            guard let report = try? decoder.decode(TrainingReport.self, from: Data(model.report.utf8)) else { continue }
+            guard let report = try? TrainingReport(stored: model.report) else { continue }
             // Out-of-fold figures (every image, judged by a model that never saw it) when the report has
             // them; else the validation split's.
             let matrix = report.crossValidatedConfusion ?? report.confusion

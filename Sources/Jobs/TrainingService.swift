@@ -42,6 +42,8 @@ public final class TrainingService: Sendable {
     let logger: Logger
     /// The tail that predictions of fine-tuned models run through, with the id of the model whose weights it holds.
     let predictionTail = Mutex<(modelId: String, tail: Tail)?>(nil)
+    /// Models as predictions use them, by id (a model never changes once made: decoded once, not per image).
+    let trainedModels = Mutex<[String: TrainedModel]>([:])
     static let snake: JSONEncoder = {
         let e = JSONEncoder()
         e.keyEncodingStrategy = .convertToSnakeCase
@@ -208,15 +210,28 @@ public final class TrainingService: Sendable {
         return rows
     }
 
-    /// The report stored with a model.
-    func report(of model: ModelRecord) throws -> TrainingReport {
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        return try decoder.decode(TrainingReport.self, from: Data(model.report.utf8))
+    /// What predicting with a model takes: its head, and for a fine-tuned model the blob of its tuned tail.
+    struct TrainedModel: Sendable {
+        let id: String
+        let head: LinearClassifier
+        let tail: String?
     }
 
-    /// A tail holding a fine-tuned model's weights (its blob read once, the tail opened once).
-    func withTail<T>(of model: ModelRecord, key: String, _ body: (Tail) throws -> T) throws -> T {
+    /// The model's head and tail, decoded from the registry's row the first time it is asked for.
+    func trained(_ model: ModelRecord) throws -> TrainedModel {
+        if let known = trainedModels.withLock({ $0[model.id] }) { return known }
+        let made = TrainedModel(id: model.id, head: try JSONDecoder().decode(LinearClassifier.self, from: Data(model.head.utf8)),
+                                tail: try TrainingReport(stored: model.report).fineTuning?.tail)
+        trainedModels.withLock { models in
+            if models.count >= 64 { models.removeAll() }
+            models[model.id] = made
+        }
+        return made
+    }
+
+    /// A tail holding a fine-tuned model's weights (its blob read when another model's were held, the tail
+    /// opened once).
+    func withTail<T>(of model: TrainedModel, key: String, _ body: (Tail) throws -> T) throws -> T {
         try predictionTail.withLock { held in
             if held == nil { held = ("", try Tail(path: tailPath.path, inputSize: stage.backbone.input.size)) }
             if held!.modelId != model.id {
@@ -237,7 +252,7 @@ public final class TrainingService: Sendable {
         guard model.backbone == stage.backbone.id else {
             throw HubError(409, "model.backbone_changed", "model \(modelId) was trained on \(model.backbone), the hub runs \(stage.backbone.id): train it again")
         }
-        let head = try classifier(of: model)
+        let trained = try trained(model), head = trained.head
         let url = stage.backbone.directory.appendingPathComponent("backbone.onnx")
         guard let backbone = try? Data(contentsOf: url) else {
             throw HubError(503, "export.backbone_missing", "\(url.path) is missing: run `make setup`")
@@ -246,8 +261,8 @@ public final class TrainingService: Sendable {
         // A fine-tuned model carries its own last block and head convolution (batch norms folded, as the
         // set-up's export has them).
         var convolutions: [String: (weight: [Float], bias: [Float])] = [:]
-        if let key = try report(of: model).fineTuning?.tail {
-            for c in try withTail(of: model, key: key, { try $0.foldedConvolutions() }) { convolutions[c.module] = (c.weight, c.bias) }
+        if let key = trained.tail {
+            for c in try withTail(of: trained, key: key, { try $0.foldedConvolutions() }) { convolutions[c.module] = (c.weight, c.bias) }
         }
         return try ModelExport.classifier(backbone: backbone, labels: head.labels, weights: head.weights, bias: head.bias,
                                           mean: [Double](repeating: spec.mean, count: 3), std: [Double](repeating: spec.std, count: 3),
@@ -259,7 +274,7 @@ public final class TrainingService: Sendable {
     /// well per class, what it was trained on (the dataset version and its hash), how the split was made,
     /// and the exact preprocessing, so an app feeds it what the hub fed it.
     public func modelCard(of model: ModelRecord) throws -> String {
-        let report = try report(of: model)
+        let report = try TrainingReport(stored: model.report)
         let version = try catalog.datasetVersion(id: model.datasetVersionId)?.0
         let spec = stage.backbone.input
         struct Card: Encodable {
@@ -314,18 +329,13 @@ public final class TrainingService: Sendable {
         return String(decoding: try encoder.encode(card), as: UTF8.self)
     }
 
-    /// The model's trained head.
-    public func classifier(of model: ModelRecord) throws -> LinearClassifier {
-        try JSONDecoder().decode(LinearClassifier.self, from: Data(model.head.utf8))
-    }
-
     /// Class probabilities for an image, best first, through the same preprocessing as ingest.
     public func predict(modelId: String, bytes: Data) async throws -> [(label: String, probability: Float)] {
         guard let model = try catalog.model(id: modelId) else { throw HubError(404, "model.unknown", "no model \(modelId)") }
         guard model.backbone == stage.backbone.id else {
             throw HubError(409, "model.backbone_changed", "model \(modelId) was trained on \(model.backbone), the hub runs \(stage.backbone.id)")
         }
-        let head = try classifier(of: model)
+        let trained = try trained(model)
         let input: [Float]
         do {
             input = try await offload { try self.pipeline.modelInput(for: bytes, spec: self.stage.backbone.input) }
@@ -335,13 +345,12 @@ public final class TrainingService: Sendable {
             throw HubError(422, "predict.undecodable", "the image cannot be decoded: \(error)")
         }
         let vector: [Float]
-        // (Only a fine-tuned model's report names a tail: the others' are not decoded for each prediction.)
-        if model.report.contains("\"fine_tuning\""), let key = try report(of: model).fineTuning?.tail {
-            vector = try await offload { try self.withTail(of: model, key: key) { tail in try tail.descriptors(try tail.frozen(input, count: 1))[0] } }
+        if let key = trained.tail {
+            vector = try await offload { try self.withTail(of: trained, key: key) { tail in try tail.descriptors(try tail.frozen(input, count: 1))[0] } }
         } else {
             vector = try await stage.embedder.embed(input).vector
         }
-        let p = try head.probabilities(vector)[0]
-        return zip(head.labels, p).map { (label: $0, probability: $1) }.sorted { $0.probability > $1.probability }
+        let p = try trained.head.probabilities(vector)[0]
+        return zip(trained.head.labels, p).map { (label: $0, probability: $1) }.sorted { $0.probability > $1.probability }
     }
 }

@@ -166,6 +166,15 @@ public struct TrainingReport: Sendable, Codable {
     }
 }
 
+extension TrainingReport {
+    /// A report as the model registry stores it (JSON, keys in snake case).
+    public init(stored json: String) throws {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        self = try decoder.decode(TrainingReport.self, from: Data(json.utf8))
+    }
+}
+
 /// Trains a linear head on cached embeddings with libtorch (the bridge's training entry point): a
 /// stratified, seeded split, inverse-frequency class weights, early stopping on validation loss; then an
 /// evaluation and a k-fold cross-validation whose out-of-fold predictions reveal likely label errors

@@ -59,7 +59,7 @@ struct TrainBench: AsyncParsableCommand {
             }
             let onnx = try training.exportONNX(modelId: modelId)
             let total = clock.now - start
-            let report = try ModelsCommand.report(model)
+            let report = try TrainingReport(stored: model.report)
             rows.append([name, "\(report.trainImages + report.validationImages)", "\(labels.count)",
                          String(format: "%.3f", report.accuracy), "\(report.bestEpoch)/\(report.epochsRun)",
                          String(format: "%.2f", report.trainingSeconds), String(format: "%.2f", (clock.now - trained).seconds),

@@ -64,14 +64,8 @@ struct ModelsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "models", abstract: "The model registry.",
                                                     subcommands: [List.self, ExportModel.self])
 
-    static func report(_ model: ModelRecord) throws -> TrainingReport {
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        return try decoder.decode(TrainingReport.self, from: Data(model.report.utf8))
-    }
-
     static func printReport(_ model: ModelRecord) throws {
-        let r = try report(model)
+        let r = try TrainingReport(stored: model.report)
         print("model \(model.id): validation accuracy \(String(format: "%.3f", r.accuracy)), macro F1 \(String(format: "%.3f", r.macroF1)), "
               + "\(r.trainImages) train / \(r.validationImages) validation images, best epoch \(r.bestEpoch) of \(r.epochsRun), "
               + (r.deliveredModelImages.map { $0 > r.trainImages ? "model then trained on all \($0) images, " : "" } ?? "")
@@ -97,7 +91,7 @@ struct ModelsCommand: AsyncParsableCommand {
         func run() async throws {
             let hub = try await Hub.open(path: data.data, processing: false)
             Table(headers: ["id", "labels", "accuracy", "images", "created"], rows: try hub.catalog.models().map { m in
-                let r = try ModelsCommand.report(m)
+                let r = try TrainingReport(stored: m.report)
                 return [m.id, r.labels.joined(separator: ","), String(format: "%.3f", r.accuracy),
                         "\(r.trainImages + r.validationImages)", ISO8601DateFormatter().string(from: m.createdAt)]
             }).print()

@@ -334,9 +334,7 @@ extension HubRoutes {
             if job.state == .queued || job.state == .running { values["live"] = true }
             if let error = job.error { values["error"] = error }
             if let modelId = job.modelId, let model = try await offload({ try hub.catalog.model(id: modelId) }) {
-                let decoder = JSONDecoder()
-                decoder.keyDecodingStrategy = .convertFromSnakeCase
-                if let report = try? decoder.decode(TrainingReport.self, from: Data(model.report.utf8)) {
+                if let report = try? TrainingReport(stored: model.report) {
                     var shown: [String: Any] = [
                         "id": model.id, "accuracy": String(format: "%.3f", report.accuracy), "macroF1": String(format: "%.3f", report.macroF1),
                         "images": report.deliveredModelImages ?? report.trainImages, "seconds": String(format: "%.1f", report.trainingSeconds),
