@@ -163,13 +163,7 @@ public final class TrainingService: Sendable {
             // The linear start and the model's features alike come from the tail (libtorch, float32), not
             // from the cached embeddings of the inference engine.
             var tuned = examples
-            for (start, chunk) in stride(from: 0, to: rows.count, by: 256).map({ ($0, rows[$0..<min($0 + 256, rows.count)]) }) {
-                for (i, d) in try tail.descriptors(chunk.flatMap { $0 }).enumerated() {
-                    let e = examples[start + i]
-                    tuned[start + i] = Example(imageId: e.imageId, label: e.label, vector: d, phash: e.phash, device: e.device,
-                                               capturedAt: e.capturedAt, duplicateOf: e.duplicateOf)
-                }
-            }
+            for (i, descriptor) in try tail.descriptors(rows).enumerated() { tuned[i].vector = descriptor }
             (classifier, report) = try Trainer.fineTune(tuned, rows: rows, tail: tail, labels: names, options: options, onSplit: onSplit,
                                                         onEpoch: onEpoch, keepAlive: keepAlive)
             report.fineTuning?.frozenSeconds = frozenSeconds
@@ -203,8 +197,7 @@ public final class TrainingService: Sendable {
                 }
                 inputs += try Image.modelInput(try stage.blobs.read(key), spec: stage.backbone.input)
             }
-            let out = try tail.frozen(inputs, count: batch.count)
-            for i in 0..<batch.count { rows.append(Array(out[i * tail.frozenWidth..<(i + 1) * tail.frozenWidth])) }
+            rows += try tail.frozen(inputs, count: batch.count)
             keepAlive()
         }
         return rows

@@ -29,25 +29,38 @@ public final class Tail: @unchecked Sendable {
 
     deinit { dih_tail_free(pointer) }
 
-    /// Frozen rows (`count` × `frozenWidth`, one after another) of images given as model input (NHWC floats).
-    public func frozen(_ pixels: [Float], count: Int) throws -> [Float] {
+    /// The frozen rows (`frozenWidth` floats each) of `count` images given as model input (NHWC floats).
+    public func frozen(_ pixels: [Float], count: Int) throws -> [[Float]] {
         guard count > 0, pixels.count == count * inputSize * inputSize * 3 else {
             throw TrainingError("fine-tuning: \(pixels.count) input floats are not \(count) images of \(inputSize)×\(inputSize)×3")
         }
         var rows = [Float](repeating: 0, count: count * frozenWidth)
         var error: UnsafeMutablePointer<CChar>?
         guard dih_tail_frozen(pointer, pixels, Int32(count), &rows, &error) == 0 else { throw TrainingError("fine-tuning: \(takeError(error))") }
-        return rows
+        return Self.split(rows, count, frozenWidth)
     }
 
     /// The descriptors of frozen rows through the tail as it stands.
-    public func descriptors(_ rows: [Float]) throws -> [[Float]] {
-        let count = rows.count / frozenWidth
-        guard count > 0, rows.count == count * frozenWidth else { return [] }
-        var out = [Float](repeating: 0, count: count * dimensions)
+    public func descriptors(_ rows: [[Float]]) throws -> [[Float]] {
+        guard !rows.isEmpty else { return [] }
+        try check(rows)
+        var out = [Float](repeating: 0, count: rows.count * dimensions)
         var error: UnsafeMutablePointer<CChar>?
-        guard dih_tail_descriptors(pointer, rows, Int32(count), &out, &error) == 0 else { throw TrainingError("fine-tuning: \(takeError(error))") }
-        return (0..<count).map { Array(out[$0 * dimensions..<($0 + 1) * dimensions]) }
+        guard dih_tail_descriptors(pointer, rows.flatMap { $0 }, Int32(rows.count), &out, &error) == 0 else {
+            throw TrainingError("fine-tuning: \(takeError(error))")
+        }
+        return Self.split(out, rows.count, dimensions)
+    }
+
+    /// `count` rows of `width` floats, from one array.
+    static func split(_ flat: [Float], _ count: Int, _ width: Int) -> [[Float]] {
+        (0..<count).map { Array(flat[$0 * width..<($0 + 1) * width]) }
+    }
+
+    func check(_ rows: [[Float]]) throws {
+        guard rows.allSatisfy({ $0.count == frozenWidth }) else {
+            throw TrainingError("fine-tuning: frozen rows of this tail have \(frozenWidth) floats")
+        }
     }
 
     /// The tuned weights (`stateCount` floats), and back.
@@ -89,11 +102,12 @@ public final class Tail: @unchecked Sendable {
 
     /// Trains the tail and a linear head from `start` on frozen rows; keeps the epoch of least validation
     /// loss when there are validation rows (0: the start), else the last. Returns the head and the epoch kept.
-    public func train(rows: [Float], labels: [Int32], validationRows: [Float], validationLabels: [Int32], start: LinearClassifier,
-               classWeights: [Float], options: TrainingOptions, epochs: Int,
-               onEpoch: @escaping (EpochMetrics) -> Void) throws -> (head: LinearClassifier, bestEpoch: Int) {
+    public func train(rows: [[Float]], labels: [Int32], validationRows: [[Float]], validationLabels: [Int32], start: LinearClassifier,
+                      classWeights: [Float], options: TrainingOptions, epochs: Int,
+                      onEpoch: @escaping (EpochMetrics) -> Void) throws -> (head: LinearClassifier, bestEpoch: Int) {
         let classes = start.labels.count
-        guard !labels.isEmpty, rows.count == labels.count * frozenWidth, validationRows.count == validationLabels.count * frozenWidth,
+        try check(rows + validationRows)
+        guard !labels.isEmpty, rows.count == labels.count, validationRows.count == validationLabels.count,
               start.dimensions == dimensions, classWeights.count == classes, epochs > 0,
               (labels + validationLabels).allSatisfy({ (0..<Int32(classes)).contains($0) }) else {
             throw TrainingError("fine-tuning: the rows, labels, class weights or head do not fit this tail (\(frozenWidth) floats a row, \(dimensions) dimensions)")
@@ -107,7 +121,8 @@ public final class Tail: @unchecked Sendable {
                                  weight_decay: options.weightDecay, label_smoothing: options.fineTuneLabelSmoothing, seed: options.seed)
         let sink = Unmanaged.passRetained(Trainer.EpochSink(onEpoch))
         defer { sink.release() }
-        let status = dih_tail_train(pointer, rows, labels, Int32(labels.count), validationRows.isEmpty ? nil : validationRows,
+        let status = dih_tail_train(pointer, rows.flatMap { $0 }, labels, Int32(labels.count),
+                                    validationRows.isEmpty ? nil : validationRows.flatMap { $0 },
                                     validationLabels.isEmpty ? nil : validationLabels, Int32(validationLabels.count), Int32(classes),
                                     classWeights, o, Trainer.epochCallback, sink.toOpaque(), &weights, &bias, &history, &best, &error)
         guard status == 0 else { throw TrainingError("fine-tuning: \(takeError(error))") }
@@ -148,9 +163,7 @@ extension Trainer {
                                 onSplit: ([String]) throws -> Void = { _ in },
                                 onEpoch: @escaping (EpochMetrics) -> Void = { _ in },
                                 keepAlive: @escaping () -> Void = {}) throws -> (LinearClassifier, TrainingReport) {
-        guard rows.count == examples.count, rows.allSatisfy({ $0.count == tail.frozenWidth }) else {
-            throw TrainingError("fine-tuning: one frozen row of \(tail.frozenWidth) floats per image is needed")
-        }
+        guard rows.count == examples.count else { throw TrainingError("fine-tuning: one frozen row per image is needed") }
         try tail.reset()
         let linear = try trainLinear(examples, labels: labels, options: options, onSplit: onSplit, onEpoch: onEpoch)
         let started = ContinuousClock.now
@@ -159,8 +172,8 @@ extension Trainer {
         let validation = examples.indices.filter { held.contains(examples[$0].imageId) }
         let epochs = max(1, linear.report.options.fineTuneEpochs)
         var curves: [EpochMetrics] = []
-        let tuned = try tail.train(rows: train.flatMap { rows[$0] }, labels: train.map { Int32(examples[$0].label) },
-                                   validationRows: validation.flatMap { rows[$0] }, validationLabels: validation.map { Int32(examples[$0].label) },
+        let tuned = try tail.train(rows: train.map { rows[$0] }, labels: train.map { Int32(examples[$0].label) },
+                                   validationRows: validation.map { rows[$0] }, validationLabels: validation.map { Int32(examples[$0].label) },
                                    start: linear.evaluated, classWeights: linear.classWeights, options: linear.report.options, epochs: epochs) {
             curves.append($0)
             onEpoch(EpochMetrics(epoch: linear.report.epochsRun + $0.epoch, trainLoss: $0.trainLoss, trainAccuracy: $0.trainAccuracy,
@@ -169,7 +182,7 @@ extension Trainer {
         keepAlive()
         var report = linear.report
         if !validation.isEmpty {
-            let p = try tuned.head.probabilities(try tail.descriptors(validation.flatMap { rows[$0] }).flatMap { $0 })
+            let p = try tuned.head.probabilities(try tail.descriptors(validation.map { rows[$0] }).flatMap { $0 })
             let scored = evaluate(zip(validation, p).map { (examples[$0].label, $1) }, labels: labels, trainCounts: report.perClass.map(\.trainImages))
             report.accuracy = scored.accuracy
             report.macroF1 = scored.macroF1
@@ -182,7 +195,7 @@ extension Trainer {
             try tail.reset()
         } else if report.options.refitOnAllImages, !validation.isEmpty {
             try tail.reset()
-            delivered = try tail.train(rows: rows.flatMap { $0 }, labels: examples.map { Int32($0.label) }, validationRows: [],
+            delivered = try tail.train(rows: rows, labels: examples.map { Int32($0.label) }, validationRows: [],
                                        validationLabels: [], start: linear.delivered, classWeights: linear.allClassWeights,
                                        options: report.options, epochs: max(1, tuned.bestEpoch)) { _ in keepAlive() }.head
         }

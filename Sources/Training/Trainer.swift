@@ -6,7 +6,7 @@ import TorchBridge
 public struct Example: Sendable {
     public let imageId: String
     public let label: Int
-    public let vector: [Float]
+    public var vector: [Float]
     /// What joins an image to its near duplicates and bursts (`LeakProofSplit`): its perceptual hash, the
     /// device that took it and when.
     public var phash: Int64?
