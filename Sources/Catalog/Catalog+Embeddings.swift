@@ -212,11 +212,14 @@ extension Catalog {
     /// `label.mismatch`, and adds the reason to one quarantined for another. Each applies only while its image
     /// is still accepted or quarantined and not yet judged by a model (`ImageRecord.awaitsLabelCheck`: nor
     /// decided on by a reviewer), or with `reconsideringVerified` while it is still accepted as `verified` and
-    /// no reviewer has decided on it; returns how many applied.
+    /// no reviewer has decided on it; returns how many applied. Re-checks of images that await one are not
+    /// flushed to disk (see `write(durable:)`): lost to a power cut, the images still await them, and the next
+    /// background pass makes them again, as a verdict's job runs again. Reconsiderations are: nothing would
+    /// make them again.
     @discardableResult
     public func applyLabelChecks(_ results: [LabelCheckResult], reconsideringVerified: Bool = false) throws -> Int {
         guard !results.isEmpty else { return 0 }
-        return try write { db in
+        return try write(durable: reconsideringVerified) { db in
             try db.serializeCommits()
             var applied = 0
             for result in results {
@@ -252,8 +255,10 @@ extension Catalog {
         try read { db in try db.all(LabelClustersRecord.self, "SELECT * FROM labelClusters").reduce(into: [:]) { $0[$1.labelId] = $1 } }
     }
 
+    /// Not flushed to disk (see `write(durable:)`): clusters lost to a power cut are computed again when
+    /// next asked for.
     public func saveLabelClusters(_ record: LabelClustersRecord) throws {
-        try write { db in
+        try write(durable: false) { db in
             try db.execute("DELETE FROM labelClusters WHERE labelId = ?", [record.labelId])
             try db.insert(record)
         }

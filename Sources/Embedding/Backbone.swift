@@ -112,7 +112,8 @@ public final class Backbone: @unchecked Sendable {
 
     /// Loads the backbone from `directory` (`manifest.json`, `imagenet_classes.txt`, and `embedder.onnx` or
     /// its int8 copy `embedder-int8.onnx` for OpenVINO, or `embedder.pt` for libtorch). `threads` is the engine's thread count (0: every
-    /// core); `precision` OpenVINO's inference precision (`f32`; `bf16`; `int8`: the set-up's int8 copy,
+    /// core); `streams` OpenVINO's streams, the batches it runs at once with the threads shared out among
+    /// them (0: one a thread; at most `threads`); `precision` OpenVINO's inference precision (`f32`; `bf16`; `int8`: the set-up's int8 copy,
     /// with bf16 where the CPU has it natively for the layers left in float; `auto`: `int8` where the copy
     /// and OpenVINO's library are there and the engine is not libtorch, else bf16 where the CPU has it
     /// natively, else f32);
@@ -122,7 +123,7 @@ public final class Backbone: @unchecked Sendable {
     /// manifest is read: the first `embed` (or `waitUntilLoaded`) waits for it, and a failed load is thrown
     /// there instead. `whenLoaded` hears how the engine runs (or why it failed) once it is known, on the
     /// loading thread.
-    public init(directory: URL, threads: Int = 0, channelsLast: Bool = true, engine: InferenceEngine = .auto,
+    public init(directory: URL, threads: Int = 0, streams: Int = 0, channelsLast: Bool = true, engine: InferenceEngine = .auto,
                 precision: String = "f32", openVINOLibrary: URL? = nil, compiledModels: URL? = Backbone.compiledModelCache(),
                 inBackground: Bool = false, whenLoaded: (@Sendable (Result<EngineInfo, any Error>) -> Void)? = nil) throws {
         let manifest = try BackboneManifest.read(directory: directory)
@@ -135,11 +136,12 @@ public final class Backbone: @unchecked Sendable {
         dimensions = manifest.dimensions
         self.directory = directory
         let threadCount = threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount
+        let streamCount = streams > 0 ? min(streams, threadCount) : threadCount
         let classCount = classNames.count, dimensions = self.dimensions, id = self.id, inputSize = input.size
         let load: @Sendable () throws -> Engine = {
             let loaded = Result {
                 try Self.loadEngine(directory: directory, engine: engine, precision: precision, int8: int8 != nil, threadCount: threadCount,
-                                    channelsLast: channelsLast, openVINOLibrary: openVINOLibrary, compiledModels: compiledModels,
+                                    streamCount: streamCount, channelsLast: channelsLast, openVINOLibrary: openVINOLibrary, compiledModels: compiledModels,
                                     dimensions: dimensions, classCount: classCount, inputSize: inputSize)
             }
             whenLoaded?(loaded.map { EngineInfo(id: id, description: $0.description, fallbackReason: $0.fallbackReason) })
@@ -180,7 +182,8 @@ public final class Backbone: @unchecked Sendable {
 
     /// The engine with the network loaded: with `int8`, the copy on OpenVINO (no fallback: libtorch cannot
     /// make its vectors), the layers left in float at the precision `auto` picks.
-    private static func loadEngine(directory: URL, engine: InferenceEngine, precision: String, int8: Bool, threadCount: Int, channelsLast: Bool,
+    private static func loadEngine(directory: URL, engine: InferenceEngine, precision: String, int8: Bool, threadCount: Int, streamCount: Int,
+                                   channelsLast: Bool,
                                    openVINOLibrary: URL?, compiledModels: URL?, dimensions: Int, classCount: Int, inputSize: Int) throws -> Engine {
         var fallback: String?
         let engine = int8 ? .openvino : engine, precision = int8 ? "auto" : precision
@@ -196,7 +199,7 @@ public final class Backbone: @unchecked Sendable {
                 }
                 var error: UnsafeMutablePointer<CChar>?
                 let cache = compiledModels.flatMap { Self.compiledModelFolder(in: $0, for: onnx) }
-                guard let loaded = dih_ov_load(library.path, onnx.path, precision, Int32(threadCount), processingNiceness,
+                guard let loaded = dih_ov_load(library.path, onnx.path, precision, Int32(threadCount), Int32(streamCount), processingNiceness,
                                                cache?.path, &error) else {
                     throw BackboneError(description: "OpenVINO: \(Self.takeOV(error))")
                 }
@@ -205,7 +208,8 @@ public final class Backbone: @unchecked Sendable {
                     throw BackboneError(description: "\(onnx.path) has no logits output: run `make setup`")
                 }
                 let hint = String(cString: dih_ov_precision(loaded))
-                return Engine(model: .openvino(loaded), description: "openvino \(String(cString: dih_ov_version(loaded)).split(separator: "-").first ?? "") \(int8 ? "int8 (\(hint) elsewhere)" : hint), \(threadCount) threads",
+                return Engine(model: .openvino(loaded), description: "openvino \(String(cString: dih_ov_version(loaded)).split(separator: "-").first ?? "") \(int8 ? "int8 (\(hint) elsewhere)" : hint), \(threadCount) threads"
+                                  + (dih_ov_streams(loaded) > 1 ? " in \(dih_ov_streams(loaded)) streams" : ""),
                               fallbackReason: nil)
             } catch {
                 if engine == .openvino { throw error }
@@ -234,8 +238,18 @@ public final class Backbone: @unchecked Sendable {
         }
     }
 
+    /// Whether the engine's load is over (loaded or failed): asking about it would not wait.
+    public var isLoaded: Bool { engine.isKnown }
+
     /// Waits for an engine loading in the background; throws why it could not be loaded.
     public func waitUntilLoaded() throws { _ = try engine.value() }
+
+    /// How many `embed` calls run at once: OpenVINO's streams, 1 for libtorch (whose batch uses every
+    /// thread). Waits for a load in the background (1 when it failed).
+    public var lanes: Int {
+        if case .openvino(let m) = (try? engine.value())?.model { return Int(dih_ov_streams(m)) }
+        return 1
+    }
 
     /// Whether OpenVINO runs this backbone.
     public var isOpenVINO: Bool {
@@ -400,6 +414,13 @@ final class Eventually<Value>: @unchecked Sendable {
         }
         thread.name = "backbone load"
         thread.start()
+    }
+
+    /// Whether the value (or why there is none) is known: `value()` would not wait.
+    var isKnown: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return result != nil
     }
 
     func value() throws -> Value {

@@ -34,11 +34,13 @@ public enum KMeans {
         let n = vectors.count
         var best: (k: Int, assign: [Int], centroids: [[Float]], silhouette: Float)?
         if n >= 4 {
+            // The silhouette of every k compares the same pairs: their distances are computed once.
+            let pairs = SilhouettePairs(vectors)
             for k in kRange where k < n {
                 let (assign, centroids) = fit(vectors, k: k, seed: seed &+ UInt64(k))
                 let sizes = (0..<k).map { c in assign.count { $0 == c } }
                 if sizes.min()! < minClusterSize { continue }
-                let s = silhouette(vectors, assign, k: k)
+                let s = pairs.silhouette(assign, k: k)
                 if best == nil || s > best!.silhouette + 1e-6 { best = (k, assign, centroids, s) }
             }
         }
@@ -98,36 +100,75 @@ public enum KMeans {
                 if assign[i] != bestC { assign[i] = bestC; changed = true }
             }
             if !changed { break }
+            // Each centroid the sum of its members, added in member order, then made unit length.
             let d = v[0].count
-            var sums = [[Float]](repeating: [Float](repeating: 0, count: d), count: k)
-            for i in 0..<n { for j in 0..<d { sums[assign[i]][j] += v[i][j] } }
+            var sums = [Float](repeating: 0, count: k * d)
+            sums.withUnsafeMutableBufferPointer { sums in
+                for i in 0..<n {
+                    let row = sums.baseAddress! + assign[i] * d
+                    v[i].withUnsafeBufferPointer { x in for j in 0..<d { row[j] += x[j] } }
+                }
+            }
             for c in 0..<k {
-                Vectors.normalize(&sums[c])
-                if sums[c].contains(where: { $0 != 0 }) { centroids[c] = sums[c] }
+                var sum = Array(sums[c * d..<(c + 1) * d])
+                Vectors.normalize(&sum)
+                if sum.contains(where: { $0 != 0 }) { centroids[c] = sum }
             }
         }
         return (assign, centroids)
     }
 
-    /// Mean silhouette with cosine distance, over at most 400 evenly spaced points.
-    static func silhouette(_ v: [[Float]], _ assign: [Int], k: Int) -> Float {
+}
+
+/// Mean silhouettes with cosine distance, over at most 400 evenly spaced points: the distances between
+/// them are computed once for every k tried.
+struct SilhouettePairs {
+    let sample: [Int]
+    /// `distance[a * sample.count + b]`: the distance between `sample[a]` and `sample[b]`.
+    let distance: [Float]
+
+    init(_ v: [[Float]]) {
         let n = v.count
         let step = max(1, n / 400)
         let sample = Array(stride(from: 0, to: n, by: step))
-        var total: Float = 0
-        for i in sample {
-            var sum = [Float](repeating: 0, count: k), count = [Int](repeating: 0, count: k)
-            for j in sample where j != i {
-                sum[assign[j]] += 1 - Vectors.dot(v[i], v[j])
-                count[assign[j]] += 1
+        let m = sample.count
+        var distance = [Float](repeating: 0, count: m * m)
+        distance.withUnsafeMutableBufferPointer { out in
+            for a in 0..<m {
+                for b in (a + 1)..<max(a + 1, m) {
+                    let d = 1 - Vectors.dot(v[sample[a]], v[sample[b]])
+                    out[a * m + b] = d
+                    out[b * m + a] = d
+                }
             }
-            let own = assign[i]
-            guard count[own] > 0 else { continue }  // a singleton's silhouette is 0
-            let a = sum[own] / Float(count[own])
-            let b = (0..<k).filter { $0 != own && count[$0] > 0 }.map { sum[$0] / Float(count[$0]) }.min() ?? a
-            total += (b - a) / max(a, b, 1e-9)
         }
-        return total / Float(sample.count)
+        self.sample = sample
+        self.distance = distance
+    }
+
+    /// Mean silhouette of the assignment `assign` (of every point) into `k` clusters.
+    func silhouette(_ assign: [Int], k: Int) -> Float {
+        let m = sample.count
+        var total: Float = 0
+        var sum = [Float](repeating: 0, count: k), count = [Int](repeating: 0, count: k)
+        for a in 0..<m {
+            for c in 0..<k { sum[c] = 0; count[c] = 0 }
+            for b in 0..<m where b != a {
+                let c = assign[sample[b]]
+                sum[c] += distance[a * m + b]
+                count[c] += 1
+            }
+            let own = assign[sample[a]]
+            guard count[own] > 0 else { continue }  // a singleton's silhouette is 0
+            let within = sum[own] / Float(count[own])
+            var nearest: Float?
+            for c in 0..<k where c != own && count[c] > 0 {
+                let mean = sum[c] / Float(count[c])
+                nearest = nearest.map { min($0, mean) } ?? mean
+            }
+            let b = nearest ?? within
+            total += (b - within) / max(within, b, 1e-9)
+        }
+        return total / Float(m)
     }
 }
-

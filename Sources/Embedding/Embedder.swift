@@ -2,8 +2,9 @@ import Foundation
 import HubCore
 
 /// Batches embedding requests from concurrent jobs: a batch runs when `batchSize` requests wait or when
-/// the oldest has waited `maxWait`, whichever comes first; requests arriving while a batch runs form the
-/// next one. One batch runs at a time (libtorch uses every configured thread inside it).
+/// the oldest has waited `maxWait`, whichever comes first; requests arriving while the backbone's lanes are
+/// all busy form the next batch. As many batches run at once as the backbone has lanes (OpenVINO's streams,
+/// each on its share of the threads; libtorch: one, using every configured thread inside it).
 public actor Embedder {
     public let backbone: Backbone
     public let batchSize: Int
@@ -14,10 +15,12 @@ public actor Embedder {
         let continuation: CheckedContinuation<Embedding, any Error>
     }
     private var pending: [Request] = []
-    private var running = false
+    private var running = 0
+    private var lanes: Int?
     private var timerArmed = false
-    /// Sizes of the batches run so far (the benchmark and tests read it).
+    /// Sizes of the batches run so far, and the most that ran at once (the benchmark and tests read them).
     public private(set) var batchSizes: [Int] = []
+    public private(set) var mostAtOnce = 0
 
     public init(backbone: Backbone, batchSize: Int = 32, maxWait: Duration = .milliseconds(10)) {
         self.backbone = backbone
@@ -34,7 +37,7 @@ public actor Embedder {
             pending.append(Request(input: input, continuation: continuation))
             if pending.count >= batchSize {
                 startIfIdle()
-            } else if !timerArmed && !running {
+            } else if !timerArmed && running < laneCount {
                 timerArmed = true
                 Task { [maxWait] in
                     try? await Task.sleep(for: maxWait)
@@ -49,9 +52,20 @@ public actor Embedder {
         startIfIdle()
     }
 
+    /// The backbone's lanes, asked once it is loaded (a backbone loading in the background counts as one
+    /// lane until then: asking would wait for the load inside the actor).
+    private var laneCount: Int {
+        if let lanes { return lanes }
+        guard backbone.isLoaded else { return 1 }
+        let known = max(1, backbone.lanes)
+        lanes = known
+        return known
+    }
+
     private func startIfIdle() {
-        guard !running, !pending.isEmpty else { return }
-        running = true
+        guard running < laneCount, !pending.isEmpty else { return }
+        running += 1
+        mostAtOnce = max(mostAtOnce, running)
         let batch = Array(pending.prefix(batchSize))
         pending.removeFirst(batch.count)
         batchSizes.append(batch.count)
@@ -73,7 +87,7 @@ public actor Embedder {
     }
 
     private func finished() {
-        running = false
+        running -= 1
         // Whatever arrived meanwhile has waited a whole batch already: run it now.
         startIfIdle()
     }

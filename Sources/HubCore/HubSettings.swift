@@ -74,6 +74,9 @@ public struct HubSettings: Sendable, Equatable {
     public var embeddingPrecision = "auto"
     /// Inference threads (`embedding.threads`, default: the core count).
     public var embeddingThreads = ProcessInfo.processInfo.activeProcessorCount
+    /// OpenVINO streams (`embedding.streams`): batches that run at once, the threads shared out among them;
+    /// 0 (the default) is one a thread, each batch on one thread.
+    public var embeddingStreams = 0
     /// Feed the network channels-last (NHWC) memory as libvips produces it (`embedding.channelsLast`).
     public var embeddingChannelsLast = true
     /// Cosine similarity at or above which an upload is a near duplicate of an accepted image of the same
@@ -180,6 +183,7 @@ public struct HubSettings: Sendable, Equatable {
         embeddingEngine = c.string(forKey: "embedding.engine", default: d.embeddingEngine)
         embeddingPrecision = c.string(forKey: "embedding.precision", default: d.embeddingPrecision)
         embeddingThreads = max(1, c.int(forKey: "embedding.threads", default: d.embeddingThreads))
+        embeddingStreams = max(0, c.int(forKey: "embedding.streams", default: d.embeddingStreams))
         embeddingChannelsLast = c.bool(forKey: "embedding.channelsLast", default: d.embeddingChannelsLast)
         nearDuplicateCosine = c.double(forKey: "duplicates.minCosine", default: d.nearDuplicateCosine)
         nearDuplicateCandidateCosine = c.double(forKey: "duplicates.candidateCosine", default: d.nearDuplicateCandidateCosine)

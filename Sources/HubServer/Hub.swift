@@ -57,7 +57,8 @@ public struct Hub: Sendable {
                 }
             }
             let model = try backbone ?? Backbone(directory: Backbone.defaultDirectory(configured: settings.modelsDirectory),
-                                                 threads: settings.embeddingThreads, channelsLast: settings.embeddingChannelsLast,
+                                                 threads: settings.embeddingThreads, streams: settings.embeddingStreams,
+                                                 channelsLast: settings.embeddingChannelsLast,
                                                  engine: engine, precision: settings.embeddingPrecision, inBackground: backgroundBackbone,
                                                  whenLoaded: announce)
             if let backbone { announce(.success(.init(id: backbone.id, description: backbone.engineDescription, fallbackReason: backbone.fallbackReason))) }

@@ -23,6 +23,7 @@ public final class EmbedStage: Sendable {
     let blobs: any BlobStore
     let settings: HubSettings
     let featureCache = Mutex(FeatureCache(capacity: 512))
+    let glanceCache = Mutex(FeatureCache(capacity: 512))
     /// The sequence number up to which `reembedStale` has looked.
     let reembedCursor = Mutex<Int64>(0)
     /// When the index last caught up with every row in the catalog (a `sync`, or a commit's rows).
@@ -90,7 +91,8 @@ public final class EmbedStage: Sendable {
     /// The near-duplicate candidates of an upload: accepted images of its label whose cosine to it is at
     /// least `duplicates.candidateCosine`, nearest first, at most `duplicates.maxCandidates`. Each is
     /// checked by local features (ORB keypoints, and one similarity transform explaining enough of their
-    /// matches: a crop, resize or re-encoding passes, another photo of the same scene does not); where either
+    /// matches: a crop, resize or re-encoding passes, another photo of the same scene does not; a glance at a
+    /// smaller size sets most other photos aside before the full-size keypoints are found); where either
     /// side has too few keypoints (a flat picture) or the candidate's rendition cannot be read, the cosine
     /// rule (`duplicates.minCosine`) decides.
     func checkNearDuplicates(_ image: ImageRecord, verdict: Verdict, vector: [Float], pixels: Image?) throws -> NearDuplicateCheck {
@@ -103,25 +105,40 @@ public final class EmbedStage: Sendable {
         let candidates = index.nearest(to: vector, k: settings.nearDuplicateMaxCandidates, label: image.labelId, excluding: image.id)
             .filter { Double($0.similarity) >= settings.nearDuplicateCandidateCosine }
         guard !candidates.isEmpty else { return result }
-        let mine = try LocalFeatures(pixels)
+        // A glance first (keypoints of a smaller picture): a candidate whose quick look there keeps a handful of
+        // inliers is another photo, set aside without the full detection; a copy keeps dozens. Where either
+        // glance has too few keypoints to tell, the full match decides, as it does every candidate that passes.
+        let glance = try LocalFeatures(pixels, side: LocalFeatures.glanceSide, maxFeatures: LocalFeatures.glanceFeatures)
         // If this upload is accepted it will be a candidate itself: its keypoints are at hand now, and the
         // first upload that needs them is spared decoding its rendition.
-        featureCache.withLock { $0.put(image.id, mine) }
+        glanceCache.withLock { $0.put(image.id, glance) }
+        var full: LocalFeatures?
+        func mine() throws -> LocalFeatures {
+            if let full { return full }
+            let made = try LocalFeatures(pixels)
+            featureCache.withLock { $0.put(image.id, made) }
+            full = made
+            return made
+        }
+        let settledBelow = max(4, settings.nearDuplicateMinInliers / 5)
         for candidate in candidates {
             result.examined.insert(candidate.imageId)
+            if let theirs = try? features(of: candidate.imageId, glance: true),
+               min(glance.count, theirs.count) >= 2 * settings.nearDuplicateMinInliers {
+                let look = try glance.match(theirs, strongest: LocalFeatures.quickLook)
+                if look.inliers < settledBelow {
+                    logger.debug("near-duplicate candidate \(candidate.imageId) of \(image.id): cosine \(candidate.similarity), set aside at a glance (\(look.matches) matches, \(look.inliers) inliers)")
+                    continue
+                }
+            }
             // Without a readable rendition, or without texture enough for keypoints, the cosine rule decides.
             guard let theirs = try? features(of: candidate.imageId),
-                  min(mine.count, theirs.count) >= 2 * settings.nearDuplicateMinInliers else {
+                  min(try mine().count, theirs.count) >= 2 * settings.nearDuplicateMinInliers else {
                 if Double(candidate.similarity) >= settings.nearDuplicateCosine { result.original = candidate.imageId; break }
                 continue
             }
-            // A first look with the strongest keypoints alone (a sixteenth of the full match's work) settles
-            // most candidates: a distinct photo keeps a handful of inliers there, a copy dozens. Only a copy
-            // is decided on the full match, whose coverage rule tells it from another frame of one shoot.
-            let quick = try mine.match(theirs, strongest: LocalFeatures.quickLook)
-            let settled = quick.inliers < max(4, settings.nearDuplicateMinInliers / 5)
-            let match = settled ? quick : try mine.match(theirs)
-            logger.debug("near-duplicate candidate \(candidate.imageId) of \(image.id): cosine \(candidate.similarity), \(settled ? "first look only, " : "")\(match.matches) matches, \(match.inliers) inliers, scale \(match.scale), overlapping \(match.overlapping)")
+            let match = try mine().match(theirs)
+            logger.debug("near-duplicate candidate \(candidate.imageId) of \(image.id): cosine \(candidate.similarity), \(match.matches) matches, \(match.inliers) inliers, scale \(match.scale), overlapping \(match.overlapping)")
             if match.isCopy(minInliers: settings.nearDuplicateMinInliers) {
                 result.original = candidate.imageId
                 break
@@ -130,16 +147,19 @@ public final class EmbedStage: Sendable {
         return result
     }
 
-    /// The local features of an accepted image, from its canonical rendition (a small cache keeps the
-    /// images that keep coming up as candidates, and recent uploads' own).
-    func features(of imageId: String) throws -> LocalFeatures {
-        if let cached = featureCache.withLock({ $0.get(imageId) }) { return cached }
+    /// The local features of an accepted image, from its canonical rendition, at full size or (`glance`) at
+    /// the glance's (a small cache of each keeps the images that keep coming up as candidates, and recent
+    /// uploads' own).
+    func features(of imageId: String, glance: Bool = false) throws -> LocalFeatures {
+        if let cached = glance ? glanceCache.withLock({ $0.get(imageId) }) : featureCache.withLock({ $0.get(imageId) }) { return cached }
         guard let record = try catalog.image(id: imageId), let key = record.canonicalKey else {
             throw BackboneError(description: "image \(imageId) has no canonical rendition")
         }
         let bytes = try blobs.read(key)
-        let features = try LocalFeatures(try Image.decode(bytes, longSide: LocalFeatures.side, strictness: .error) { $0 })
-        featureCache.withLock { $0.put(imageId, features) }
+        let side = glance ? LocalFeatures.glanceSide : LocalFeatures.side
+        let features = try LocalFeatures(try Image.decode(bytes, longSide: side, strictness: .error) { $0 }, side: side,
+                                         maxFeatures: glance ? LocalFeatures.glanceFeatures : LocalFeatures.maxFeatures)
+        if glance { glanceCache.withLock { $0.put(imageId, features) } } else { featureCache.withLock { $0.put(imageId, features) } }
         return features
     }
 

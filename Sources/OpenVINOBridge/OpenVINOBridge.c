@@ -44,6 +44,8 @@ struct api {
     ov_status_e (*tensor_data)(const ov_tensor_t *, void **);
     ov_status_e (*infer_request_set_input_tensor)(ov_infer_request_t *, const ov_tensor_t *);
     ov_status_e (*infer_request_infer)(ov_infer_request_t *);
+    ov_status_e (*infer_request_start_async)(ov_infer_request_t *);
+    ov_status_e (*infer_request_wait)(ov_infer_request_t *);
     ov_status_e (*infer_request_get_output_tensor_by_index)(const ov_infer_request_t *, size_t, ov_tensor_t **);
     const char *(*get_error_info)(ov_status_e);
     char *(*get_last_err_msg)(void);
@@ -56,11 +58,16 @@ struct dih_ov_model {
     struct api api;
     ov_core_t *core;
     ov_compiled_model_t *compiled;
-    ov_infer_request_t *request;
+    /// One infer request per stream; `busy[i]` while a caller holds request i (under `lock`; `freed` is
+    /// signalled when one is given back).
+    ov_infer_request_t *requests[DIH_OV_MAX_STREAMS];
+    int busy[DIH_OV_MAX_STREAMS];
+    int streams;
     int outputs;
     char version[128];
     char precision[32];
     pthread_mutex_t lock;
+    pthread_cond_t freed;
 };
 
 static char *format(const char *fmt, ...) {
@@ -107,6 +114,8 @@ static int resolve(void *lib, struct api *api, char **error) {
     SYM(tensor_data, "ov_tensor_data");
     SYM(infer_request_set_input_tensor, "ov_infer_request_set_input_tensor");
     SYM(infer_request_infer, "ov_infer_request_infer");
+    SYM(infer_request_start_async, "ov_infer_request_start_async");
+    SYM(infer_request_wait, "ov_infer_request_wait");
     SYM(infer_request_get_output_tensor_by_index, "ov_infer_request_get_output_tensor_by_index");
     SYM(get_error_info, "ov_get_error_info");
     SYM(get_last_err_msg, "ov_get_last_err_msg");
@@ -119,7 +128,7 @@ static int resolve(void *lib, struct api *api, char **error) {
 
 struct load_args {
     const char *library, *model_path, *precision, *cache_dir;
-    int threads, niceness;
+    int threads, streams, niceness;
     dih_ov_model *model;
     char *error;
 };
@@ -156,8 +165,12 @@ static void *load_on_thread(void *p) {
         return NULL;
     }
     const struct api *api = &m->api;
-    char threads[16];
-    snprintf(threads, sizeof threads, "%d", a->threads > 0 ? a->threads : 1);
+    char threads[16], streams[16];
+    const int thread_count = a->threads > 0 ? a->threads : 1;
+    m->streams = a->streams < 1 ? 1 : a->streams > thread_count ? thread_count : a->streams;
+    if (m->streams > DIH_OV_MAX_STREAMS) m->streams = DIH_OV_MAX_STREAMS;
+    snprintf(threads, sizeof threads, "%d", thread_count);
+    snprintf(streams, sizeof streams, "%d", m->streams);
     CHECK(api->core_create(&m->core), "creating the OpenVINO core");
     // `auto`: bf16 where the CPU computes it natively (OpenVINO lists BF16 among the CPU's optimisation
     // capabilities only with AVX-512 BF16 or AMX), f32 elsewhere, where bf16 would be emulated and slower.
@@ -174,7 +187,9 @@ static void *load_on_thread(void *p) {
         {"INFERENCE_PRECISION_HINT", precision_hint},
         {"PERFORMANCE_HINT", "LATENCY"},
         {"INFERENCE_NUM_THREADS", threads},
-        {"NUM_STREAMS", "1"},
+        // The threads are shared out among the streams (2 threads, 2 streams: one each), each stream runs
+        // one infer request at a time.
+        {"NUM_STREAMS", streams},
         // Several processes (an API node, workers, tests) may share the machine's cores.
         {"ENABLE_CPU_PINNING", "NO"},
         // Last, so that it can be left out: a compiled model read back from the cache instead of compiled
@@ -201,11 +216,15 @@ static void *load_on_thread(void *p) {
         snprintf(m->precision, sizeof m->precision, "%s", precision);
         api->free(precision);
     }
-    CHECK(api->compiled_model_create_infer_request(m->compiled, &m->request), "creating an infer request");
+    for (int i = 0; i < m->streams; i++)
+        CHECK(api->compiled_model_create_infer_request(m->compiled, &m->requests[i]), "creating an infer request");
     pthread_mutex_init(&m->lock, NULL);
+    pthread_cond_init(&m->freed, NULL);
     a->model = m;
     return NULL;
 fail:
+    for (int i = 0; i < m->streams; i++)
+        if (m->requests[i]) api->infer_request_free(m->requests[i]);
     if (m->compiled) api->compiled_model_free(m->compiled);
     if (m->core) api->core_free(m->core);
     free(m);
@@ -213,8 +232,8 @@ fail:
 }
 
 dih_ov_model *dih_ov_load(const char *library, const char *model_path, const char *precision, int threads,
-                          int niceness, const char *cache_dir, char **error) {
-    struct load_args a = {library, model_path, precision, cache_dir, threads, niceness, NULL, NULL};
+                          int streams, int niceness, const char *cache_dir, char **error) {
+    struct load_args a = {library, model_path, precision, cache_dir, threads, streams, niceness, NULL, NULL};
     pthread_t thread;
     if (pthread_create(&thread, NULL, load_on_thread, &a) != 0) {
         *error = format("cannot start a thread to load OpenVINO");
@@ -226,6 +245,7 @@ dih_ov_model *dih_ov_load(const char *library, const char *model_path, const cha
 }
 
 int dih_ov_outputs(const dih_ov_model *model) { return model->outputs; }
+int dih_ov_streams(const dih_ov_model *model) { return model->streams; }
 const char *dih_ov_version(const dih_ov_model *model) { return model->version; }
 const char *dih_ov_precision(const dih_ov_model *model) { return model->precision; }
 
@@ -245,33 +265,52 @@ const char *dih_ov_precision(const dih_ov_model *model) { return model->precisio
 /// any larger batch (bf16 4.5 ms at 4, 8 and 16 on 2 cores; f32 8.4, 8.1 and 8.8).
 enum { CHUNK_MAX = 8 };
 
-/// One chunk of `n` planar inputs at `planar`; its outputs go to row `row` of each of `outputs`. Called with
-/// the model's lock held.
-static int infer_chunk(dih_ov_model *m, float *planar, int n, int row, int channels, int size, int n_outputs,
-                       float *const *outputs, const int *widths, char **error) {
+/// One chunk of `n` planar inputs at `planar` in flight on `request`: its input tensor (wrapping `planar`,
+/// read in place), and the first output row its results go to.
+struct chunk {
+    ov_infer_request_t *request;
+    ov_tensor_t *tensor;
+    int n, row;
+};
+
+/// Starts `c` (its tensor is set and freed by `finish_chunk`).
+static int start_chunk(dih_ov_model *m, struct chunk *c, float *planar, int channels, int size, char **error) {
     const struct api *api = &m->api;
     int status = -1;
     ov_shape_t shape = {0};
-    ov_tensor_t *tensor = NULL;
-    int64_t dims[4] = {n, channels, size, size};
+    int64_t dims[4] = {c->n, channels, size, size};
     CHECK(api->shape_create(4, dims, &shape), "making the input shape");
-    // The engine reads the buffer in place (no copy).
-    CHECK(api->tensor_create_from_host_ptr(OV_F32, shape, planar, &tensor), "wrapping the input");
-    CHECK(api->infer_request_set_input_tensor(m->request, tensor), "setting the input");
-    CHECK(api->infer_request_infer(m->request), "inference");
+    CHECK(api->tensor_create_from_host_ptr(OV_F32, shape, planar, &c->tensor), "wrapping the input");
+    CHECK(api->infer_request_set_input_tensor(c->request, c->tensor), "setting the input");
+    CHECK(api->infer_request_start_async(c->request), "inference");
+    status = 0;
+done:
+    if (shape.dims) api->shape_free(&shape);
+    return status;
+}
+
+/// Waits for a started chunk and copies its outputs to row `c->row` of each of `outputs` (when `error` is
+/// still unset); frees its tensor either way.
+static int finish_chunk(dih_ov_model *m, struct chunk *c, int n_outputs, float *const *outputs, const int *widths,
+                        char **error) {
+    const struct api *api = &m->api;
+    int status = -1;
+    ov_status_e waited = api->infer_request_wait(c->request);
+    if (*error) goto done;
+    CHECK(waited, "inference");
     for (int i = 0; i < n_outputs; i++) {
         ov_tensor_t *out = NULL;
         ov_shape_t out_shape = {0};
         void *data = NULL;
-        CHECK(api->infer_request_get_output_tensor_by_index(m->request, (size_t)i, &out), "reading an output");
+        CHECK(api->infer_request_get_output_tensor_by_index(c->request, (size_t)i, &out), "reading an output");
         ov_status_e s = api->tensor_get_shape(out, &out_shape);
         if (s == OV_OK) s = api->tensor_data(out, &data);
-        int ok = s == OV_OK && out_shape.rank == 2 && out_shape.dims[0] == n && out_shape.dims[1] == widths[i];
-        if (ok) memcpy(outputs[i] + (size_t)row * (size_t)widths[i], data, (size_t)n * (size_t)widths[i] * sizeof(float));
+        int ok = s == OV_OK && out_shape.rank == 2 && out_shape.dims[0] == c->n && out_shape.dims[1] == widths[i];
+        if (ok) memcpy(outputs[i] + (size_t)c->row * (size_t)widths[i], data, (size_t)c->n * (size_t)widths[i] * sizeof(float));
         else if (s == OV_OK)
             *error = format("output %d has shape %lldx%lld, expected %dx%d", i,
                             out_shape.rank > 0 ? (long long)out_shape.dims[0] : -1LL,
-                            out_shape.rank > 1 ? (long long)out_shape.dims[1] : -1LL, n, widths[i]);
+                            out_shape.rank > 1 ? (long long)out_shape.dims[1] : -1LL, c->n, widths[i]);
         else *error = ov_error(api, "reading an output", s);
         if (out_shape.dims) api->shape_free(&out_shape);
         api->tensor_free(out);
@@ -279,8 +318,8 @@ static int infer_chunk(dih_ov_model *m, float *planar, int n, int row, int chann
     }
     status = 0;
 done:
-    if (tensor) api->tensor_free(tensor);
-    if (shape.dims) api->shape_free(&shape);
+    if (c->tensor) api->tensor_free(c->tensor);
+    c->tensor = NULL;
     return status;
 }
 
@@ -303,14 +342,45 @@ int dih_ov_infer(dih_ov_model *m, const float *input, int n, int channels, int s
         for (size_t p = 0; p < plane; p++)
             for (int c = 0; c < channels; c++) dst[(size_t)c * plane + p] = src[p * (size_t)channels + (size_t)c];
     }
-    int status = 0;
+    // Every request free now is taken (at least one, waiting for it), up to one a chunk.
+    int held[DIH_OV_MAX_STREAMS], k = 0;
     pthread_mutex_lock(&m->lock);
-    for (int row = 0; row < n && status == 0;) {
-        int chunk = CHUNK_MAX;
-        while (chunk > n - row) chunk /= 2;
-        status = infer_chunk(m, planar + (size_t)row * per_image, chunk, row, channels, size, n_outputs, outputs, widths, error);
-        row += chunk;
+    for (;;) {
+        for (int i = 0; i < m->streams && k < n; i++)
+            if (!m->busy[i]) {
+                m->busy[i] = 1;
+                held[k++] = i;
+            }
+        if (k > 0) break;
+        pthread_cond_wait(&m->freed, &m->lock);
     }
+    pthread_mutex_unlock(&m->lock);
+    // Chunks small enough that every held request gets one (3 on 2 requests: 2 and 1), at most CHUNK_MAX.
+    int target = 1;
+    while (target * 2 <= CHUNK_MAX && target * 2 * k <= n + k - 1) target *= 2;
+    int status = 0;
+    for (int row = 0; row < n && status == 0;) {
+        // One round: a chunk on each held request at once, then each waited for in turn.
+        struct chunk round[DIH_OV_MAX_STREAMS];
+        int started = 0;
+        for (int r = 0; r < k && row < n; r++) {
+            int chunk = target;
+            while (chunk > n - row) chunk /= 2;
+            round[started] = (struct chunk){m->requests[held[r]], NULL, chunk, row};
+            if (start_chunk(m, &round[started], planar + (size_t)row * per_image, channels, size, error) != 0) {
+                if (round[started].tensor) m->api.tensor_free(round[started].tensor);
+                status = -1;
+                break;
+            }
+            started++;
+            row += chunk;
+        }
+        for (int r = 0; r < started; r++)
+            if (finish_chunk(m, &round[r], n_outputs, outputs, widths, error) != 0) status = -1;
+    }
+    pthread_mutex_lock(&m->lock);
+    for (int r = 0; r < k; r++) m->busy[held[r]] = 0;
+    pthread_cond_broadcast(&m->freed);
     pthread_mutex_unlock(&m->lock);
     free(planar);
     return status;
@@ -318,10 +388,11 @@ int dih_ov_infer(dih_ov_model *m, const float *input, int n, int channels, int s
 
 void dih_ov_free(dih_ov_model *m) {
     if (!m) return;
-    m->api.infer_request_free(m->request);
+    for (int i = 0; i < m->streams; i++) m->api.infer_request_free(m->requests[i]);
     m->api.compiled_model_free(m->compiled);
     m->api.core_free(m->core);
     pthread_mutex_destroy(&m->lock);
+    pthread_cond_destroy(&m->freed);
     free(m);
 }
 

@@ -312,7 +312,7 @@ struct NearDupsBench: AsyncParsableCommand {
                     reasons[duplicate, default: 0] += 1
                     if image.duplicateOf == original { found += 1 } else { wrongOriginal += 1 }
                 } else {
-                    print("missed: \(names[image.id] ?? image.id)")
+                    print("missed: \(names[image.id] ?? image.id) (\(image.id) of \(original))")
                 }
             } else {
                 others += 1

@@ -65,6 +65,44 @@ struct EmbeddingTests {
         }
     }
 
+    @Test("OpenVINO's streams: one a thread by default, calls at once each on a stream of its own, a batch spread over the free ones; the vectors are one stream's")
+    func streams() async throws {
+        #expect(backbone.isOpenVINO)
+        #expect(backbone.lanes == 2 && backbone.engineDescription.hasSuffix("2 threads in 2 streams"), "\(backbone.engineDescription)")
+        let one = try Backbone(directory: TestModels.directory, threads: 2, streams: 1)
+        #expect(one.lanes == 1 && !one.engineDescription.contains("streams"), "\(one.engineDescription)")
+        #expect(try Backbone(directory: TestModels.directory, threads: 2, streams: 5).lanes == 2, "at most one a thread")
+        let photos = try ["coffee.png", "chelsea.png", "astronaut.png"].map { try Image.modelInput(try TestModels.skimagePhoto($0), spec: backbone.input) }
+        let reference = try photos.map { try one.embed($0, count: 1)[0].vector }
+        // Three inputs on two free requests: 2 + 1 at once.
+        let spread = try backbone.embed(photos.flatMap { $0 }, count: 3)
+        for (i, e) in spread.enumerated() { #expect(Vectors.dot(e.vector, reference[i]) > 0.99999, "image \(i)") }
+        // Six callers at once: each waits for a free request, none gets another's vectors.
+        let model = backbone
+        let results = await withTaskGroup(of: (Int, [Float]?).self) { group in
+            for i in 0..<6 {
+                group.addTask { (i, try? await offloadProcessing { try model.embed(photos[i % 3], count: 1)[0].vector }) }
+            }
+            return await group.reduce(into: [Int: [Float]]()) { $0[$1.0] = $1.1 }
+        }
+        for i in 0..<6 {
+            guard let vector = results[i] ?? nil else { Issue.record("caller \(i) failed"); continue }
+            #expect(Vectors.dot(vector, reference[i % 3]) > 0.99999, "caller \(i)")
+        }
+        // The embedder runs as many batches at once as the backbone has streams (eight requests arrive within
+        // microseconds; a batch takes milliseconds).
+        for (model, lanes) in [(backbone, 2), (one, 1)] {
+            let embedder = Embedder(backbone: model, batchSize: 1, maxWait: .zero)
+            let batched = await withTaskGroup(of: [Float]?.self) { group in
+                for i in 0..<8 { group.addTask { try? await embedder.embed(photos[i % 3]).vector } }
+                return await group.reduce(into: [[Float]?]()) { $0.append($1) }
+            }
+            #expect(batched.allSatisfy { $0 != nil })
+            #expect(await embedder.batchSizes == Array(repeating: 1, count: 8))
+            #expect(await embedder.mostAtOnce == lanes)
+        }
+    }
+
     @Test("OpenVINO runs the backbone by default and agrees with libtorch: the same features, the same tags")
     func enginesAgree() throws {
         #expect(backbone.isOpenVINO, "make setup installs OpenVINO; fell back: \(backbone.fallbackReason ?? "-")")
@@ -197,6 +235,19 @@ struct EmbeddingTests {
         // The strongest keypoints are the ones that survive a copy: the first look keeps a larger share of the
         // full match's inliers than the keypoints it keeps.
         #expect(Double(quickSame.inliers) / Double(same.inliers) > Double(LocalFeatures.quickLook) / Double(a.count), "\(quickSame) \(same)")
+        // A glance (the same detection on a smaller picture, fewer keypoints) tells them apart as well, the
+        // small copy too; the pipeline looks there first.
+        func glance(_ image: Image) throws -> LocalFeatures {
+            try LocalFeatures(image, side: LocalFeatures.glanceSide, maxFeatures: LocalFeatures.glanceFeatures)
+        }
+        let ga = try glance(original), gb = try glance(copy), gc = try glance(other), gt = try glance(try Image.load(try original.fitted(longSide: 200).encoded(as: .jpeg, quality: 70)))
+        #expect(ga.count <= LocalFeatures.glanceFeatures && ga.count > 2 * LocalFeatures.quickLook / 3, "\(ga.count)")
+        for small in [gb, gt] {
+            let look = try ga.match(small, strongest: LocalFeatures.quickLook)
+            #expect(look.inliers >= 20, "\(look)")
+        }
+        let glanceDifferent = try ga.match(gc, strongest: LocalFeatures.quickLook)
+        #expect(glanceDifferent.inliers < 5, "\(glanceDifferent)")
     }
 
     @Test("what a copy's match must show: enough inliers, most of the matches, a fair share of the keypoints in common, a sane scale")
