@@ -264,16 +264,51 @@ public final class Backbone: @unchecked Sendable {
     /// one after another in `pixels`. Vectors come back unit length; `topK` tags per image.
     public func embed(_ pixels: [Float], count: Int, topK: Int = 5) throws -> [Embedding] {
         precondition(pixels.count == count * input.count, "pixels must hold count model inputs")
+        return try embed(count: count, topK: topK, interleaved: { pixels }) { planes in
+            pixels.withUnsafeBufferPointer { all in
+                for i in 0..<count { Self.lay(all.baseAddress! + i * input.count, into: planes + i * input.count, size: input.size) }
+            }
+        }
+    }
+
+    /// Embeds one image per model input of `inputs` (each `input.count` floats), without putting them one
+    /// after another first: OpenVINO's planes are laid out from each where it is.
+    public func embed(_ inputs: [[Float]], topK: Int = 5) throws -> [Embedding] {
+        precondition(inputs.allSatisfy { $0.count == input.count }, "each input must hold one model input")
+        return try embed(count: inputs.count, topK: topK, interleaved: { Array(inputs.joined()) }) { planes in
+            for (i, row) in inputs.enumerated() {
+                row.withUnsafeBufferPointer { Self.lay($0.baseAddress!, into: planes + i * input.count, size: input.size) }
+            }
+        }
+    }
+
+    /// One model input's interleaved samples (H×W×3, as libvips writes them) as the three planes the ONNX
+    /// graph reads (3×H×W).
+    static func lay(_ source: UnsafePointer<Float>, into planes: UnsafeMutablePointer<Float>, size: Int) {
+        let plane = size * size
+        for p in 0..<plane {
+            planes[p] = source[3 * p]
+            planes[plane + p] = source[3 * p + 1]
+            planes[2 * plane + p] = source[3 * p + 2]
+        }
+    }
+
+    /// `count` images: libtorch is given the interleaved inputs one after another (`interleaved`), OpenVINO
+    /// the planes `lay` writes into a buffer of `count` inputs.
+    private func embed(count: Int, topK: Int, interleaved: () -> [Float], planes lay: (UnsafeMutablePointer<Float>) -> Void) throws -> [Embedding] {
         var features = [Float](repeating: 0, count: count * dimensions)
         var indices = [Int32](repeating: 0, count: count * topK)
         var probabilities = [Float](repeating: 0, count: count * topK)
         switch try engine.value().model {
         case .libtorch(let m):
             var error: UnsafeMutablePointer<CChar>?
-            let status = dih_backbone_embed(m, pixels, Int32(count), Int32(input.size), &features,
+            let status = dih_backbone_embed(m, interleaved(), Int32(count), Int32(input.size), &features,
                                             Int32(topK), &indices, &probabilities, &error)
             guard status == 0 else { throw BackboneError(description: "embedding: \(Self.take(error))") }
         case .openvino(let m):
+            let planes = UnsafeMutablePointer<Float>.allocate(capacity: count * input.count)
+            defer { planes.deallocate() }
+            lay(planes)
             let classes = classNames.count
             var logits = [Float](repeating: 0, count: count * classes)
             var error: UnsafeMutablePointer<CChar>?
@@ -281,7 +316,7 @@ public final class Backbone: @unchecked Sendable {
                 logits.withUnsafeMutableBufferPointer { l in
                     let outputs: [UnsafeMutablePointer<Float>?] = [f.baseAddress, l.baseAddress]
                     let widths: [Int32] = [Int32(dimensions), Int32(classes)]
-                    return dih_ov_infer(m, pixels, Int32(count), 3, Int32(input.size), 2, outputs, widths, &error)
+                    return dih_ov_infer(m, planes, Int32(count), 3, Int32(input.size), 2, outputs, widths, &error)
                 }
             }
             guard status == 0 else { throw BackboneError(description: "embedding: \(Self.takeOV(error))") }
@@ -303,13 +338,22 @@ public final class Backbone: @unchecked Sendable {
         }
     }
 
-    /// The `k` most probable classes of one row of logits, with their softmax probabilities.
+    /// The `k` most probable classes of one row of logits, with their softmax probabilities (ties to the
+    /// lower class).
     static func topK(softmax logits: ArraySlice<Float>, k: Int) -> [(Int, Float)] {
         let peak = logits.max() ?? 0
         var sum: Float = 0
         for x in logits { sum += expf(x - peak) }
         let base = logits.startIndex
-        let best = logits.indices.sorted { logits[$0] > logits[$1] }.prefix(k)
+        // One pass keeping the best k in order (k is 5 of 1,000: no sort of the whole row).
+        var best: [Int] = []
+        best.reserveCapacity(k + 1)
+        for i in logits.indices where best.count < k || logits[i] > logits[best[best.count - 1]] {
+            var at = best.count
+            while at > 0 && logits[i] > logits[best[at - 1]] { at -= 1 }
+            best.insert(i, at: at)
+            if best.count > k { best.removeLast() }
+        }
         return best.map { ($0 - base, expf(logits[$0] - peak) / sum) }
     }
 

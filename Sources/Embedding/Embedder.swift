@@ -72,12 +72,7 @@ public actor Embedder {
         let backbone = self.backbone
         Task {
             do {
-                let embeddings = try await offloadProcessing {
-                    var pixels = [Float]()
-                    pixels.reserveCapacity(batch.count * backbone.input.count)
-                    for request in batch { pixels.append(contentsOf: request.input) }
-                    return try backbone.embed(pixels, count: batch.count)
-                }
+                let embeddings = try await offloadProcessing { try backbone.embed(batch.map(\.input)) }
                 for (request, embedding) in zip(batch, embeddings) { request.continuation.resume(returning: embedding) }
             } catch {
                 for request in batch { request.continuation.resume(throwing: error) }

@@ -329,19 +329,9 @@ int dih_ov_infer(dih_ov_model *m, const float *input, int n, int channels, int s
         *error = format("asked for %d outputs of %d inputs; the model has %d outputs", n_outputs, n, m->outputs);
         return -1;
     }
-    size_t plane = (size_t)size * (size_t)size, per_image = plane * (size_t)channels;
-    // Interleaved samples (N×H×W×C, as libvips writes them) to the planes the ONNX graph reads (N×C×H×W).
-    float *planar = malloc((size_t)n * per_image * sizeof(float));
-    if (!planar) {
-        *error = format("out of memory for %d inputs", n);
-        return -1;
-    }
-    for (int i = 0; i < n; i++) {
-        const float *src = input + (size_t)i * per_image;
-        float *dst = planar + (size_t)i * per_image;
-        for (size_t p = 0; p < plane; p++)
-            for (int c = 0; c < channels; c++) dst[(size_t)c * plane + p] = src[p * (size_t)channels + (size_t)c];
-    }
+    const size_t per_image = (size_t)size * (size_t)size * (size_t)channels;
+    // The engine reads the caller's buffer in place and never writes it.
+    float *planar = (float *)input;
     // Every request free now is taken (at least one, waiting for it), up to one a chunk.
     int held[DIH_OV_MAX_STREAMS], k = 0;
     pthread_mutex_lock(&m->lock);
@@ -382,7 +372,6 @@ int dih_ov_infer(dih_ov_model *m, const float *input, int n, int channels, int s
     for (int r = 0; r < k; r++) m->busy[held[r]] = 0;
     pthread_cond_broadcast(&m->freed);
     pthread_mutex_unlock(&m->lock);
-    free(planar);
     return status;
 }
 

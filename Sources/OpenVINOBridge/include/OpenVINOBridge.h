@@ -36,8 +36,8 @@ int dih_ov_streams(const dih_ov_model *model);
 const char *dih_ov_version(const dih_ov_model *model);
 const char *dih_ov_precision(const dih_ov_model *model);
 
-/// Runs `n` inputs of `size`×`size`×`channels` floats (interleaved, H×W×C, one after another in `input`, as
-/// libvips writes them; the model reads N×C×H×W, transposed here). Output `i`
+/// Runs `n` inputs of `channels`×`size`×`size` floats, laid out as the model reads them (N×C×H×W) in `input`,
+/// which the engine reads in place. Output `i`
 /// (i < n_outputs) is copied into `outputs[i]`, which holds `n * widths[i]` floats; the widths the model
 /// really produced are checked against `widths`. A call takes every infer request free at the time (waiting
 /// for one when none is) and spreads the inputs over them; calls beyond the stream count wait. The engine is
