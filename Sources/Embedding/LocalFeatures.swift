@@ -15,12 +15,14 @@ public final class LocalFeatures: @unchecked Sendable {
     public static let maxFeatures = 1000
     /// Keypoints a quick first look at a candidate matches on each side (the strongest).
     public static let quickLook = 250
-    /// The side and keypoints of a glance: the same detection on a smaller picture (1.7 ms for a 320-pixel
-    /// flower photo against 3.3 ms at `side`), whose quick look (`quickLook` strongest) sets most candidates
-    /// aside before the full detection is made. On the shared photos' copies (resized 0.6–1.2×, cropped 6% a
-    /// side, JPEG 60–80; `bench near-dups`, 8 seeded runs) all 883 copies kept at least 22 inliers there, and
-    /// 1,679 of 1,697 other candidates fewer than 5 (the rest, frames of one shoot, went on to the full match).
-    public static let glanceSide = 320
+    /// The side and keypoints of a glance: the same detection on a smaller picture (1.3 ms for a flower photo
+    /// at 256 pixels against 3.3 ms at `side`; the size of a thumbnail, which the pipeline glances at), whose
+    /// quick look (`quickLook` strongest) sets most candidates aside before the full detection is made. On the
+    /// shared photos' copies (resized 0.6–1.2×, cropped 6% a side, JPEG 60–80; `bench near-dups`, 8 seeded
+    /// runs of both sets) all 866 copies glanced at kept at least 18 inliers there, and 1,688 of 1,714 other
+    /// candidates fewer than 5 (the rest, frames of one shoot, went on to the full match); at 320 pixels from
+    /// the canonical rendition, 22 and 1,706 of 1,723.
+    public static let glanceSide = 256
     public static let glanceFeatures = 500
 
     /// Detects up to `maxFeatures` keypoints on `image`, turned grey (a weighted sum of the channels) and scaled to `side`, in

@@ -95,7 +95,7 @@ public final class EmbedStage: Sendable {
     /// smaller size sets most other photos aside before the full-size keypoints are found); where either
     /// side has too few keypoints (a flat picture) or the candidate's rendition cannot be read, the cosine
     /// rule (`duplicates.minCosine`) decides.
-    func checkNearDuplicates(_ image: ImageRecord, verdict: Verdict, vector: [Float], pixels: Image?) throws -> NearDuplicateCheck {
+    func checkNearDuplicates(_ image: ImageRecord, verdict: Verdict, vector: [Float], pixels: KeptPixels?) throws -> NearDuplicateCheck {
         var result = NearDuplicateCheck()
         guard verdict.status == .accepted, verdict.duplicateOf == nil, let pixels else { return result }
         // The index learns this process's commits as they happen and other processes' rows at each commit and
@@ -108,14 +108,15 @@ public final class EmbedStage: Sendable {
         // A glance first (keypoints of a smaller picture): a candidate whose quick look there keeps a handful of
         // inliers is another photo, set aside without the full detection; a copy keeps dozens. Where either
         // glance has too few keypoints to tell, the full match decides, as it does every candidate that passes.
-        let glance = try LocalFeatures(pixels, side: LocalFeatures.glanceSide, maxFeatures: LocalFeatures.glanceFeatures)
+        let glance = try LocalFeatures(glancesAtThumbnails ? pixels.thumbnail : pixels.upright, side: LocalFeatures.glanceSide,
+                                       maxFeatures: LocalFeatures.glanceFeatures)
         // If this upload is accepted it will be a candidate itself: its keypoints are at hand now, and the
         // first upload that needs them is spared decoding its rendition.
         glanceCache.withLock { $0.put(image.id, glance) }
         var full: LocalFeatures?
         func mine() throws -> LocalFeatures {
             if let full { return full }
-            let made = try LocalFeatures(pixels)
+            let made = try LocalFeatures(pixels.upright)
             featureCache.withLock { $0.put(image.id, made) }
             full = made
             return made
@@ -147,13 +148,19 @@ public final class EmbedStage: Sendable {
         return result
     }
 
-    /// The local features of an accepted image, from its canonical rendition, at full size or (`glance`) at
-    /// the glance's (a small cache of each keeps the images that keep coming up as candidates, and recent
-    /// uploads' own).
+    /// Whether glances are taken from thumbnails (an upload's in memory, a candidate's stored one): where
+    /// thumbnails are at least the glance's size, as they are by default (256 pixels). A thumbnail is made
+    /// anyway and small to decode; the canonical rendition is the rest of the time.
+    public var glancesAtThumbnails: Bool { settings.thumbnailSide >= LocalFeatures.glanceSide }
+
+    /// The local features of an accepted image, from its canonical rendition at full size, or (`glance`) at the
+    /// glance's from its thumbnail (`glancesAtThumbnails`, else its canonical rendition) (a small cache of
+    /// each keeps the images that keep coming up as candidates, and recent uploads' own).
     func features(of imageId: String, glance: Bool = false) throws -> LocalFeatures {
         if let cached = glance ? glanceCache.withLock({ $0.get(imageId) }) : featureCache.withLock({ $0.get(imageId) }) { return cached }
-        guard let record = try catalog.image(id: imageId), let key = record.canonicalKey else {
-            throw BackboneError(description: "image \(imageId) has no canonical rendition")
+        let fromThumbnail = glance && glancesAtThumbnails
+        guard let record = try catalog.image(id: imageId), let key = fromThumbnail ? record.thumbnailKey : record.canonicalKey else {
+            throw BackboneError(description: "image \(imageId) has no \(fromThumbnail ? "thumbnail" : "canonical rendition")")
         }
         let bytes = try blobs.read(key)
         let side = glance ? LocalFeatures.glanceSide : LocalFeatures.side

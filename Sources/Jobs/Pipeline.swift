@@ -7,6 +7,12 @@ import Metrics
 import Preprocess
 import Verify
 
+/// An upload's decoded pixels, upright and in sRGB at the canonical size, and its thumbnail (both in memory).
+public struct KeptPixels: Sendable {
+    public let upright: Image
+    public let thumbnail: Image
+}
+
 /// Verify → Preprocess for one stored upload: everything the pipeline decides about an image.
 public struct Pipeline: Sendable {
     public let settings: HubSettings
@@ -36,9 +42,9 @@ public struct Pipeline: Sendable {
         return (verdict, input)
     }
 
-    /// `process`, also handing back the decoded, upright sRGB image (at the canonical size) when it has a model
-    /// input: the near-duplicate check matches its local features against candidates'.
-    public func processKeepingPixels(_ image: ImageRecord) throws -> (Verdict, [Float]?, Image?) {
+    /// `process`, also handing back the decoded, upright sRGB image (at the canonical size) and its thumbnail
+    /// when it has a model input: the near-duplicate check matches their local features against candidates'.
+    public func processKeepingPixels(_ image: ImageRecord) throws -> (Verdict, [Float]?, KeptPixels?) {
         let bytes = try blobs.read(image.sha256)
         do {
             let header = try stage("header") { try verifier.checkHeader(bytes) }
@@ -62,7 +68,8 @@ public struct Pipeline: Sendable {
             return (Verdict(status: reasons.isEmpty ? .accepted : .quarantined, reasons: reasons, format: header.format.rawValue,
                            width: turned ? header.height : header.width, height: turned ? header.width : header.height,
                            sharpness: metrics.sharpness, brightness: metrics.brightness, contrast: metrics.contrast,
-                           phash: phash, canonicalKey: keys.0, thumbnailKey: keys.1), input, input == nil ? nil : upright)
+                           phash: phash, canonicalKey: keys.0, thumbnailKey: keys.1), input,
+                    input == nil ? nil : KeptPixels(upright: upright, thumbnail: thumbnail))
         } catch let r as Rejection {
             return (Verdict(status: r.status, reasons: [r.code], format: ImageFormat.sniff(bytes.prefix(ImageFormat.sniffLength))?.rawValue), nil, nil)
         }

@@ -3,6 +3,7 @@ import Embedding
 import Foundation
 import HubTesting
 import Imaging
+import Jobs
 import HubCore
 import Testing
 
@@ -44,11 +45,14 @@ struct EmbedStageTests {
         }
     }
 
-    @Test("near duplicates are confirmed by local features: a heavily cropped copy is found below the cosine threshold; distinct photos above it are not flagged")
-    func geometricNearDuplicates() async throws {
+    @Test("near duplicates are confirmed by local features: a heavily cropped copy is found below the cosine threshold; distinct photos above it are not flagged",
+          arguments: [256, 128])
+    func geometricNearDuplicates(thumbnailSide: Int) async throws {
         // Cosine alone would get both cases wrong here: every candidate at 0.5 or more would be a duplicate,
-        // and the copy is checked from 0.5 on too. The perceptual hash is off.
+        // and the copy is checked from 0.5 on too. The perceptual hash is off. The glance is taken at the
+        // thumbnails (256 pixels) or, where they are smaller than a glance, at the images themselves.
         let t = try TestHub(labels: ["flowers"], embeddings: true) {
+            $0.thumbnailSide = thumbnailSide
             $0.nearDuplicateDistance = -1
             $0.nearDuplicateCosine = 0.5
             $0.nearDuplicateCandidateCosine = 0.5
@@ -71,6 +75,7 @@ struct EmbedStageTests {
             }
             let copyId = try await client.upload(copy, label: "flowers", as: t.bearer(.supplier)).json["id"] as! String
             await t.drain()
+            #expect(t.hub.embedStage!.glancesAtThumbnails == (thumbnailSide >= 256))
             let flagged = try await client.get("/v1/images/\(copyId)", as: t.bearer(.admin)).json
             #expect(flagged["reasons"] as? [String] == ["duplicate.near"], "\(flagged)")
             #expect(flagged["duplicate_of"] as? String == original)
