@@ -10,42 +10,55 @@ import Foundation
 /// layout (`root/ab/cd/<sha256>`) are still found where they are.
 public struct FileBlobStore: BlobStore {
     public let root: URL
-    private let tmp: URL
+    /// `root` and its `tmp` folder as paths: the store works on strings (each `URL` component appended is
+    /// parsed again, about 1% of an import's CPU when every blob path was made that way).
+    private let rootPath: String
+    private let tmpPath: String
 
     public init(root: URL) throws {
         self.root = root
-        self.tmp = root.appendingPathComponent("tmp")
-        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+        var rootPath = root.path
+        while rootPath.count > 1, rootPath.hasSuffix("/") { rootPath.removeLast() }
+        self.rootPath = rootPath
+        self.tmpPath = rootPath + "/tmp"
+        try FileManager.default.createDirectory(atPath: tmpPath, withIntermediateDirectories: true)
     }
 
     /// Where the blob `key` is: its place in the current layout, unless it was stored under the
     /// two-level layout and is only there.
     public func path(for key: String) -> URL {
+        URL(fileURLWithPath: filePath(for: key))
+    }
+
+    func filePath(for key: String) -> String {
         storedPath(for: key) ?? place(for: key)
     }
 
     /// Where the blob `key` is stored (current layout first, then the two-level one), or nil.
-    func storedPath(for key: String) -> URL? {
+    func storedPath(for key: String) -> String? {
         let current = place(for: key)
-        if access(current.path, F_OK) == 0 { return current }
-        return legacyPlace(for: key).flatMap { access($0.path, F_OK) == 0 ? $0 : nil }
+        if access(current, F_OK) == 0 { return current }
+        return legacyPlace(for: key).flatMap { access($0, F_OK) == 0 ? $0 : nil }
     }
 
     /// Where a new blob goes: `root/ab/<key>`.
-    func place(for key: String) -> URL {
-        root.appendingPathComponent(String(key.prefix(2))).appendingPathComponent(key)
+    func place(for key: String) -> String {
+        "\(rootPath)/\(key.prefix(2))/\(key)"
     }
 
     /// `root/ab/cd/<key>`, the two-level layout of hubs made before the fan-out became one level.
-    func legacyPlace(for key: String) -> URL? {
+    func legacyPlace(for key: String) -> String? {
         guard key.count >= 4 else { return nil }
         let chars = Array(key)
-        return root.appendingPathComponent(String(chars[0..<2])).appendingPathComponent(String(chars[2..<4]))
-            .appendingPathComponent(key)
+        return "\(rootPath)/\(String(chars[0..<2]))/\(String(chars[2..<4]))/\(key)"
     }
 
     public func temporaryFile() -> URL {
-        tmp.appendingPathComponent(UUID().uuidString)
+        URL(fileURLWithPath: temporaryPath())
+    }
+
+    func temporaryPath() -> String {
+        "\(tmpPath)/\(UUID().uuidString)"
     }
 
     /// Plain POSIX calls: Foundation's `FileManager` and `FileHandle` cost about as much again as the
@@ -61,10 +74,9 @@ public struct FileBlobStore: BlobStore {
         let key = SHA256.hash(data: data).hexString
         if let existing = storedPath(for: key) {
             var info = stat()
-            if stat(existing.path, &info) == 0, Int(info.st_size) == data.count { return key }
+            if stat(existing, &info) == 0, Int(info.st_size) == data.count { return key }
         }
-        let file = temporaryFile()
-        let path = file.path
+        let path = temporaryPath()
         let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw Self.failure("create", path) }
         var descriptorOpen = true
@@ -82,7 +94,7 @@ public struct FileBlobStore: BlobStore {
             // The descriptor is gone whatever close says: it is never closed twice.
             descriptorOpen = false
             guard close(fd) == 0 else { throw Self.failure("close", path) }
-            return try adopt(temporaryFile: file, sha256: key, durable: durable, checked: true)
+            return try adopt(temporaryPath: path, sha256: key, durable: durable, checked: true)
         } catch {
             if descriptorOpen { close(fd) }
             unlink(path)
@@ -94,35 +106,34 @@ public struct FileBlobStore: BlobStore {
     /// hash), then makes the new directory entry durable. Bytes already stored (in either layout) are
     /// kept, and the temporary file is removed.
     public func adopt(temporaryFile: URL, sha256 key: String) throws -> String {
-        try adopt(temporaryFile: temporaryFile, sha256: key, durable: true)
+        try adopt(temporaryPath: temporaryFile.path, sha256: key, durable: true)
     }
 
     /// `checked`: the caller has just found the key missing (`put`), so it is not looked up again.
-    func adopt(temporaryFile: URL, sha256 key: String, durable: Bool, checked: Bool = false) throws -> String {
+    func adopt(temporaryPath from: String, sha256 key: String, durable: Bool, checked: Bool = false) throws -> String {
         if !checked, contains(key) {
-            unlink(temporaryFile.path)
+            unlink(from)
             return key
         }
-        let target = place(for: key)
-        let dir = target.deletingLastPathComponent()
-        let from = temporaryFile.path, to = target.path, dirPath = dir.path
+        let to = place(for: key)
+        let dirPath = "\(rootPath)/\(key.prefix(2))"
         if rename(from, to) != 0 {
             let renameError = errno
             // The blob's fan-out directory is made when the first blob needs it (and again if it has gone
             // since); its entry in `root` is made durable with the blob (by `syncAll` for a group).
             guard renameError == ENOENT else { throw Self.failure("rename to", to, errno: renameError) }
             guard mkdir(dirPath, 0o755) == 0 || errno == EEXIST else { throw Self.failure("mkdir", dirPath) }
-            if durable { try Self.syncDirectory(root) }
+            if durable { try Self.syncDirectory(rootPath) }
             guard rename(from, to) == 0 else { throw Self.failure("rename to", to) }
         }
-        if durable { try Self.syncDirectory(dir) }
+        if durable { try Self.syncDirectory(dirPath) }
         return key
     }
 
     /// One `syncfs(2)` of the store's file system: every blob written so far, its bytes and its directory
     /// entry, reaches the disk.
     public func syncAll() throws {
-        let path = root.path
+        let path = rootPath
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw Self.failure("open", path) }
         defer { close(fd) }
@@ -135,7 +146,7 @@ public struct FileBlobStore: BlobStore {
     }
 
     public func read(_ key: String) throws -> Data {
-        guard let data = FileManager.default.contents(atPath: path(for: key).path) else { throw BlobStoreError.missing(key) }
+        guard let data = FileManager.default.contents(atPath: filePath(for: key)) else { throw BlobStoreError.missing(key) }
         return data
     }
 
@@ -144,8 +155,7 @@ public struct FileBlobStore: BlobStore {
     }
 
     /// Makes a rename durable: the directory entry itself must reach the disk.
-    static func syncDirectory(_ dir: URL) throws {
-        let path = dir.path
+    static func syncDirectory(_ path: String) throws {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw failure("open", path) }
         defer { close(fd) }
