@@ -136,7 +136,8 @@ public final class Backbone: @unchecked Sendable {
         dimensions = manifest.dimensions
         self.directory = directory
         let threadCount = threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount
-        let streamCount = streams > 0 ? min(streams, threadCount) : threadCount
+        // The bridge keeps the streams within 1…threads.
+        let streamCount = streams > 0 ? streams : threadCount
         let classCount = classNames.count, dimensions = self.dimensions, id = self.id, inputSize = input.size
         let load: @Sendable () throws -> Engine = {
             let loaded = Result {

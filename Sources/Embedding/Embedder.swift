@@ -16,7 +16,6 @@ public actor Embedder {
     }
     private var pending: [Request] = []
     private var running = 0
-    private var lanes: Int?
     private var timerArmed = false
     /// Sizes of the batches run so far, and the most that ran at once (the benchmark and tests read them).
     public private(set) var batchSizes: [Int] = []
@@ -52,15 +51,9 @@ public actor Embedder {
         startIfIdle()
     }
 
-    /// The backbone's lanes, asked once it is loaded (a backbone loading in the background counts as one
-    /// lane until then: asking would wait for the load inside the actor).
-    private var laneCount: Int {
-        if let lanes { return lanes }
-        guard backbone.isLoaded else { return 1 }
-        let known = max(1, backbone.lanes)
-        lanes = known
-        return known
-    }
+    /// The backbone's lanes; one while it still loads in the background (asking would wait for the load
+    /// inside the actor).
+    private var laneCount: Int { backbone.isLoaded ? backbone.lanes : 1 }
 
     private func startIfIdle() {
         guard running < laneCount, !pending.isEmpty else { return }

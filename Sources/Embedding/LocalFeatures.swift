@@ -8,27 +8,39 @@ public final class LocalFeatures: @unchecked Sendable {
     /// Keypoints found (zero for an image without texture).
     public let count: Int
 
-    /// The side the check works at: the image is scaled (down or up) to this long side, in grey, so that
-    /// ORB's fixed 31-pixel patches and borders mean the same on a 200-pixel copy and on a 4000-pixel
-    /// original.
-    public static let side = 512
-    public static let maxFeatures = 1000
+    /// The picture size keypoints are found at, and how many are kept. The image is scaled (down or up) to the
+    /// long side, in grey, so that ORB's fixed 31-pixel patches and borders mean the same on a 200-pixel copy
+    /// and on a 4000-pixel original.
+    public enum Scale: Sendable, Hashable {
+        /// What decides a copy: 512 pixels, up to 1,000 keypoints.
+        case full
+        /// A first look on a smaller picture: 256 pixels (a thumbnail's size, which the pipeline glances at),
+        /// up to 500 keypoints; 1.3 ms for a flower photo against 3.3 ms at full size. Its quick look
+        /// (`quickLook` strongest) sets most candidates aside before the full detection is made. On the shared
+        /// photos' copies (resized 0.6–1.2×, cropped 6% a side, JPEG 60–80; `bench near-dups`, 8 seeded runs
+        /// of both sets) all 866 copies glanced at kept at least 18 inliers there, and 1,688 of 1,714 other
+        /// candidates fewer than 5 (the rest, frames of one shoot, went on to the full match); at 320 pixels
+        /// from the canonical rendition, 22 and 1,706 of 1,723.
+        case glance
+
+        public var side: Int { self == .full ? 512 : 256 }
+        public var maxFeatures: Int { self == .full ? 1000 : 500 }
+    }
+
+    public static let side = Scale.full.side
+    public static let maxFeatures = Scale.full.maxFeatures
     /// Keypoints a quick first look at a candidate matches on each side (the strongest).
     public static let quickLook = 250
-    /// The side and keypoints of a glance: the same detection on a smaller picture (1.3 ms for a flower photo
-    /// at 256 pixels against 3.3 ms at `side`; the size of a thumbnail, which the pipeline glances at), whose
-    /// quick look (`quickLook` strongest) sets most candidates aside before the full detection is made. On the
-    /// shared photos' copies (resized 0.6–1.2×, cropped 6% a side, JPEG 60–80; `bench near-dups`, 8 seeded
-    /// runs of both sets) all 866 copies glanced at kept at least 18 inliers there, and 1,688 of 1,714 other
-    /// candidates fewer than 5 (the rest, frames of one shoot, went on to the full match); at 320 pixels from
-    /// the canonical rendition, 22 and 1,706 of 1,723.
-    public static let glanceSide = 256
-    public static let glanceFeatures = 500
 
-    /// Detects up to `maxFeatures` keypoints on `image`, turned grey (a weighted sum of the channels) and scaled to `side`, in
-    /// OpenCV from the pixels in memory (a decoded upload as it is: 0.5 ms where libvips's resize and colour
-    /// conversion took about 3 ms of a photo); a libvips pipeline is scaled by libvips and computed first.
-    public init(_ image: Image, side: Int = LocalFeatures.side, maxFeatures: Int = LocalFeatures.maxFeatures) throws {
+    /// Detects keypoints on `image` at `scale`, turned grey (a weighted sum of the channels) and scaled to its
+    /// side, in OpenCV from the pixels in memory (a decoded upload as it is: 0.5 ms where libvips's resize and
+    /// colour conversion took about 3 ms of a photo); a libvips pipeline is scaled by libvips and computed first.
+    public convenience init(_ image: Image, scale: Scale = .full) throws {
+        try self.init(image, side: scale.side, maxFeatures: scale.maxFeatures)
+    }
+
+    /// Detects up to `maxFeatures` keypoints with the image scaled to a long side of `side`.
+    public init(_ image: Image, side: Int, maxFeatures: Int) throws {
         let source = image.isInMemory ? image
             : try image.resized(width: max(1, image.width * side / image.longSide),
                                 height: max(1, image.height * side / image.longSide)).materialized()

@@ -22,8 +22,8 @@ public final class EmbedStage: Sendable {
     let catalog: Catalog
     let blobs: any BlobStore
     let settings: HubSettings
-    let featureCache = Mutex(FeatureCache(capacity: 512))
-    let glanceCache = Mutex(FeatureCache(capacity: 512))
+    /// Keypoints at each scale of the images that came up as candidates lately, and of recent uploads.
+    let featureCache = Mutex(FeatureCache(capacity: 1024))
     /// The sequence number up to which `reembedStale` has looked.
     let reembedCursor = Mutex<Int64>(0)
     /// When the index last caught up with every row in the catalog (a `sync`, or a commit's rows).
@@ -108,23 +108,22 @@ public final class EmbedStage: Sendable {
         // A glance first (keypoints of a smaller picture): a candidate whose quick look there keeps a handful of
         // inliers is another photo, set aside without the full detection; a copy keeps dozens. Where either
         // glance has too few keypoints to tell, the full match decides, as it does every candidate that passes.
-        let glance = try LocalFeatures(glancesAtThumbnails ? pixels.thumbnail : pixels.upright, side: LocalFeatures.glanceSide,
-                                       maxFeatures: LocalFeatures.glanceFeatures)
+        let glance = try LocalFeatures(glancesAtThumbnails ? pixels.thumbnail : pixels.upright, scale: .glance)
         // If this upload is accepted it will be a candidate itself: its keypoints are at hand now, and the
         // first upload that needs them is spared decoding its rendition.
-        glanceCache.withLock { $0.put(image.id, glance) }
+        featureCache.withLock { $0.put(.init(image.id, .glance), glance) }
         var full: LocalFeatures?
         func mine() throws -> LocalFeatures {
             if let full { return full }
             let made = try LocalFeatures(pixels.upright)
-            featureCache.withLock { $0.put(image.id, made) }
+            featureCache.withLock { $0.put(.init(image.id, .full), made) }
             full = made
             return made
         }
         let settledBelow = max(4, settings.nearDuplicateMinInliers / 5)
         for candidate in candidates {
             result.examined.insert(candidate.imageId)
-            if let theirs = try? features(of: candidate.imageId, glance: true),
+            if let theirs = try? features(of: candidate.imageId, at: .glance),
                min(glance.count, theirs.count) >= 2 * settings.nearDuplicateMinInliers {
                 let look = try glance.match(theirs, strongest: LocalFeatures.quickLook)
                 if look.inliers < settledBelow {
@@ -151,22 +150,21 @@ public final class EmbedStage: Sendable {
     /// Whether glances are taken from thumbnails (an upload's in memory, a candidate's stored one): where
     /// thumbnails are at least the glance's size, as they are by default (256 pixels). A thumbnail is made
     /// anyway and small to decode; the canonical rendition is the rest of the time.
-    public var glancesAtThumbnails: Bool { settings.thumbnailSide >= LocalFeatures.glanceSide }
+    public var glancesAtThumbnails: Bool { settings.thumbnailSide >= LocalFeatures.Scale.glance.side }
 
-    /// The local features of an accepted image, from its canonical rendition at full size, or (`glance`) at the
-    /// glance's from its thumbnail (`glancesAtThumbnails`, else its canonical rendition) (a small cache of
-    /// each keeps the images that keep coming up as candidates, and recent uploads' own).
-    func features(of imageId: String, glance: Bool = false) throws -> LocalFeatures {
-        if let cached = glance ? glanceCache.withLock({ $0.get(imageId) }) : featureCache.withLock({ $0.get(imageId) }) { return cached }
-        let fromThumbnail = glance && glancesAtThumbnails
+    /// The local features of an accepted image at `scale`: from its canonical rendition, or for a glance
+    /// from its thumbnail (`glancesAtThumbnails`) (kept in the cache: the images that keep coming up as
+    /// candidates, and recent uploads' own).
+    func features(of imageId: String, at scale: LocalFeatures.Scale = .full) throws -> LocalFeatures {
+        let cacheKey = FeatureCache.Key(imageId, scale)
+        if let cached = featureCache.withLock({ $0.get(cacheKey) }) { return cached }
+        let fromThumbnail = scale == .glance && glancesAtThumbnails
         guard let record = try catalog.image(id: imageId), let key = fromThumbnail ? record.thumbnailKey : record.canonicalKey else {
             throw BackboneError(description: "image \(imageId) has no \(fromThumbnail ? "thumbnail" : "canonical rendition")")
         }
         let bytes = try blobs.read(key)
-        let side = glance ? LocalFeatures.glanceSide : LocalFeatures.side
-        let features = try LocalFeatures(try Image.decode(bytes, longSide: side, strictness: .error) { $0 }, side: side,
-                                         maxFeatures: glance ? LocalFeatures.glanceFeatures : LocalFeatures.maxFeatures)
-        if glance { glanceCache.withLock { $0.put(imageId, features) } } else { featureCache.withLock { $0.put(imageId, features) } }
+        let features = try LocalFeatures(try Image.decode(bytes, longSide: scale.side, strictness: .error) { $0 }, scale: scale)
+        featureCache.withLock { $0.put(cacheKey, features) }
         return features
     }
 
@@ -427,22 +425,29 @@ public final class EmbedStage: Sendable {
     }
 }
 
-/// The local features of the images that came up as candidates most recently (least recently used out).
+/// The local features of the images that came up as candidates most recently, at each scale (least recently
+/// used out).
 struct FeatureCache: ~Copyable {
+    struct Key: Hashable {
+        let imageId: String
+        let scale: LocalFeatures.Scale
+        init(_ imageId: String, _ scale: LocalFeatures.Scale) { (self.imageId, self.scale) = (imageId, scale) }
+    }
+
     let capacity: Int
-    private var entries: [String: (features: LocalFeatures, used: UInt64)] = [:]
+    private var entries: [Key: (features: LocalFeatures, used: UInt64)] = [:]
     private var clock: UInt64 = 0
 
     init(capacity: Int) { self.capacity = capacity }
 
-    mutating func get(_ id: String) -> LocalFeatures? {
+    mutating func get(_ id: Key) -> LocalFeatures? {
         guard let entry = entries[id] else { return nil }
         clock += 1
         entries[id] = (entry.features, clock)
         return entry.features
     }
 
-    mutating func put(_ id: String, _ features: LocalFeatures) {
+    mutating func put(_ id: Key, _ features: LocalFeatures) {
         clock += 1
         entries[id] = (features, clock)
         if entries.count > capacity, let oldest = entries.min(by: { $0.value.used < $1.value.used })?.key {

@@ -273,7 +273,7 @@ struct chunk {
     int n, row;
 };
 
-/// Starts `c` (its tensor is set and freed by `finish_chunk`).
+/// Starts `c` (its tensor is freed by `finish_chunk`, or here when it cannot be started).
 static int start_chunk(dih_ov_model *m, struct chunk *c, float *planar, int channels, int size, char **error) {
     const struct api *api = &m->api;
     int status = -1;
@@ -286,6 +286,10 @@ static int start_chunk(dih_ov_model *m, struct chunk *c, float *planar, int chan
     status = 0;
 done:
     if (shape.dims) api->shape_free(&shape);
+    if (status != 0 && c->tensor) {
+        api->tensor_free(c->tensor);
+        c->tensor = NULL;
+    }
     return status;
 }
 
@@ -358,7 +362,6 @@ int dih_ov_infer(dih_ov_model *m, const float *input, int n, int channels, int s
             while (chunk > n - row) chunk /= 2;
             round[started] = (struct chunk){m->requests[held[r]], NULL, chunk, row};
             if (start_chunk(m, &round[started], planar + (size_t)row * per_image, channels, size, error) != 0) {
-                if (round[started].tensor) m->api.tensor_free(round[started].tensor);
                 status = -1;
                 break;
             }

@@ -69,28 +69,29 @@ public struct TrainingOptions: Sendable, Codable {
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = TrainingOptions()
-        validationFraction = try c.decodeIfPresent(Double.self, forKey: .validationFraction) ?? d.validationFraction
-        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
-        maxEpochs = try c.decodeIfPresent(Int.self, forKey: .maxEpochs) ?? d.maxEpochs
-        patience = try c.decodeIfPresent(Int.self, forKey: .patience) ?? d.patience
-        batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? d.batchSize
-        learningRate = try c.decodeIfPresent(Float.self, forKey: .learningRate) ?? d.learningRate
-        weightDecay = try c.decodeIfPresent(Float.self, forKey: .weightDecay) ?? d.weightDecay
-        folds = try c.decodeIfPresent(Int.self, forKey: .folds) ?? d.folds
-        maxFoldEpochs = try c.decodeIfPresent(Int.self, forKey: .maxFoldEpochs) ?? d.maxFoldEpochs
+        func value<T: Decodable>(_ key: CodingKeys, _ absent: T) throws -> T { try c.decodeIfPresent(T.self, forKey: key) ?? absent }
+        validationFraction = try value(.validationFraction, d.validationFraction)
+        seed = try value(.seed, d.seed)
+        maxEpochs = try value(.maxEpochs, d.maxEpochs)
+        patience = try value(.patience, d.patience)
+        batchSize = try value(.batchSize, d.batchSize)
+        learningRate = try value(.learningRate, d.learningRate)
+        weightDecay = try value(.weightDecay, d.weightDecay)
+        folds = try value(.folds, d.folds)
+        maxFoldEpochs = try value(.maxFoldEpochs, d.maxFoldEpochs)
         // Reports made before the refit existed describe models trained on the training split only.
-        refitOnAllImages = try c.decodeIfPresent(Bool.self, forKey: .refitOnAllImages) ?? false
+        refitOnAllImages = try value(.refitOnAllImages, false)
         // Reports made before grouped splits were split at random.
-        split = try c.decodeIfPresent(String.self, forKey: .split) ?? "random"
-        nearDuplicateCosine = try c.decodeIfPresent(Double.self, forKey: .nearDuplicateCosine) ?? d.nearDuplicateCosine
-        nearDuplicateHamming = try c.decodeIfPresent(Int.self, forKey: .nearDuplicateHamming) ?? d.nearDuplicateHamming
-        burstSeconds = try c.decodeIfPresent(Double.self, forKey: .burstSeconds) ?? d.burstSeconds
-        fineTune = try c.decodeIfPresent(Bool.self, forKey: .fineTune) ?? d.fineTune
-        fineTuneEpochs = try c.decodeIfPresent(Int.self, forKey: .fineTuneEpochs) ?? d.fineTuneEpochs
-        fineTuneBatchSize = try c.decodeIfPresent(Int.self, forKey: .fineTuneBatchSize) ?? d.fineTuneBatchSize
-        fineTuneLearningRate = try c.decodeIfPresent(Float.self, forKey: .fineTuneLearningRate) ?? d.fineTuneLearningRate
-        fineTuneHeadLearningRate = try c.decodeIfPresent(Float.self, forKey: .fineTuneHeadLearningRate) ?? d.fineTuneHeadLearningRate
-        fineTuneLabelSmoothing = try c.decodeIfPresent(Float.self, forKey: .fineTuneLabelSmoothing) ?? d.fineTuneLabelSmoothing
+        split = try value(.split, "random")
+        nearDuplicateCosine = try value(.nearDuplicateCosine, d.nearDuplicateCosine)
+        nearDuplicateHamming = try value(.nearDuplicateHamming, d.nearDuplicateHamming)
+        burstSeconds = try value(.burstSeconds, d.burstSeconds)
+        fineTune = try value(.fineTune, d.fineTune)
+        fineTuneEpochs = try value(.fineTuneEpochs, d.fineTuneEpochs)
+        fineTuneBatchSize = try value(.fineTuneBatchSize, d.fineTuneBatchSize)
+        fineTuneLearningRate = try value(.fineTuneLearningRate, d.fineTuneLearningRate)
+        fineTuneHeadLearningRate = try value(.fineTuneHeadLearningRate, d.fineTuneHeadLearningRate)
+        fineTuneLabelSmoothing = try value(.fineTuneLabelSmoothing, d.fineTuneLabelSmoothing)
     }
 }
 

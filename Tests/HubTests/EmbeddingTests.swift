@@ -237,11 +237,9 @@ struct EmbeddingTests {
         #expect(Double(quickSame.inliers) / Double(same.inliers) > Double(LocalFeatures.quickLook) / Double(a.count), "\(quickSame) \(same)")
         // A glance (the same detection on a smaller picture, fewer keypoints) tells them apart as well, the
         // small copy too; the pipeline looks there first.
-        func glance(_ image: Image) throws -> LocalFeatures {
-            try LocalFeatures(image, side: LocalFeatures.glanceSide, maxFeatures: LocalFeatures.glanceFeatures)
-        }
+        func glance(_ image: Image) throws -> LocalFeatures { try LocalFeatures(image, scale: .glance) }
         let ga = try glance(original), gb = try glance(copy), gc = try glance(other), gt = try glance(try Image.load(try original.fitted(longSide: 200).encoded(as: .jpeg, quality: 70)))
-        #expect(ga.count <= LocalFeatures.glanceFeatures && ga.count > 2 * LocalFeatures.quickLook / 3, "\(ga.count)")
+        #expect(ga.count <= LocalFeatures.Scale.glance.maxFeatures && ga.count > 2 * LocalFeatures.quickLook / 3, "\(ga.count)")
         for small in [gb, gt] {
             let look = try ga.match(small, strongest: LocalFeatures.quickLook)
             #expect(look.inliers >= 20, "\(look)")
